@@ -1,0 +1,257 @@
+"""Command line: `python -m cvae train|eval|sample|manifold|gif|list`. It parses and calls; errors are one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .config import BINARIZATIONS, DATASETS, LR_SCHEDULES, PRECISIONS, PRESETS, ConfigError, TrainConfig
+
+
+class ProgressBar:
+    """A one-line progress display (step, loss, images/s, ETA) and a summary line per epoch."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.t0 = time.perf_counter()
+        self.steps0 = 0
+        self.last_print = 0.0
+
+    def on_train_begin(self, trainer) -> None:
+        self.t0, self.steps0 = time.perf_counter(), trainer.global_step
+        c = trainer.config
+        print(f"training {c.epochs} epochs x {trainer.steps_per_epoch} steps (batch {c.batch_size}, "
+              f"lr {c.learning_rate:g}, latent_dim {c.latent_dim}, {c.precision}, preset {c.preset}); "
+              f"data: {trainer.data.source}", file=self.stream, flush=True)
+
+    def on_steps(self, trainer, epoch, step, losses) -> None:
+        now = time.perf_counter()
+        if not self.tty and now - self.last_print < 10:
+            return
+        self.last_print = now
+        done = step - self.steps0
+        rate = done / max(now - self.t0, 1e-9)
+        total = trainer.steps_per_epoch * trainer.config.epochs
+        eta = (total - step) / rate if rate > 0 else float("nan")
+        ips = rate * trainer.config.batch_size
+        bar_w = 24
+        frac = min(1.0, step / max(total, 1))
+        bar = "#" * int(frac * bar_w) + "-" * (bar_w - int(frac * bar_w))
+        line = (f"epoch {epoch}/{trainer.config.epochs} [{bar}] step {step}/{total} "
+                f"loss {float(losses.mean()):.2f} {ips:,.0f} img/s ETA {_fmt_secs(eta)}")
+        print(("\r" + line + "\x1b[K") if self.tty else line, end="" if self.tty else "\n",
+              file=self.stream, flush=True)
+
+    def on_epoch_end(self, trainer, row) -> None:
+        print(("\r\x1b[K" if self.tty else "") +
+              f"epoch {row['epoch']:>3}: test ELBO {row['test_elbo']:.2f} (recon {row['test_logpx_z']:.2f}, "
+              f"KL {row['test_kl']:.2f}) {row['epoch_seconds']:.1f}s {row['images_per_second']:,.0f} img/s "
+              f"elapsed {_fmt_secs(row['elapsed_seconds'])}", file=self.stream, flush=True)
+
+    def on_train_end(self, trainer, state, message) -> None:
+        print(f"{state}: {message}", file=self.stream, flush=True)
+
+
+def _fmt_secs(s: float) -> str:
+    if not math.isfinite(s):
+        return "?"
+    s = int(round(s))
+    return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    p = argparse.ArgumentParser(prog="python -m cvae", description="Train and explore a convolutional VAE.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, data=True):
+        sp.add_argument("--runs-dir", help="runs root (default: ./checkpoints or $CVAE_RUNS_DIR)")
+        if data:
+            sp.add_argument("--data-dir", help="directory with the four IDX files (or $CVAE_DATA_DIR)")
+
+    t = sub.add_parser("train", help="train a new run, or continue one with --resume")
+    t.add_argument("--name", required=True, help="run name: letters, digits, - _ .")
+    common(t)
+    t.add_argument("--preset", choices=list(PRESETS), default=None, help="named settings (default: tutorial)")
+    t.add_argument("--dataset", choices=DATASETS)
+    t.add_argument("--epochs", type=_positive_int)
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--learning-rate", type=_float)
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES)
+    t.add_argument("--latent-dim", type=_positive_int)
+    t.add_argument("--seed", type=_positive_int)
+    t.add_argument("--max-train-examples", type=_positive_int)
+    t.add_argument("--max-test-examples", type=_positive_int)
+    t.add_argument("--binarization", choices=BINARIZATIONS)
+    t.add_argument("--precision", choices=PRECISIONS)
+    t.add_argument("--log-every-steps", type=_positive_int)
+    t.add_argument("--resume", action="store_true", help="continue run NAME from its last checkpoint")
+
+    e = sub.add_parser("eval", help="print the test-set ELBO of a run as JSON")
+    e.add_argument("name")
+    common(e)
+    e.add_argument("--iwae-k", type=_positive_int, default=0, help="also the k-sample IWAE bound on log p(x)")
+    e.add_argument("--max-test-examples", type=_positive_int)
+
+    s = sub.add_parser("sample", help="decode prior samples to a PNG grid")
+    s.add_argument("name")
+    common(s, data=False)
+    s.add_argument("--out", required=True)
+    s.add_argument("--n", type=_positive_int, default=16, help="number of samples (a grid)")
+    s.add_argument("--seed", type=_positive_int, default=0)
+
+    m = sub.add_parser("manifold", help="decode an n x n grid at standard-normal quantiles to a PNG")
+    m.add_argument("name")
+    common(m, data=False)
+    m.add_argument("--out", required=True)
+    m.add_argument("--n", type=_positive_int, default=20)
+    m.add_argument("--low", type=_float, default=0.05)
+    m.add_argument("--high", type=_float, default=0.95)
+
+    g = sub.add_parser("gif", help="animated GIF of the per-epoch sample grids")
+    g.add_argument("name")
+    common(g, data=False)
+    g.add_argument("--out", required=True)
+
+    ls = sub.add_parser("list", help="list runs")
+    common(ls, data=False)
+    return p
+
+
+def _config_from_args(a: argparse.Namespace) -> TrainConfig:
+    overrides = dict(dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, batch_size=a.batch_size,
+                     learning_rate=a.learning_rate, lr_schedule=a.lr_schedule, latent_dim=a.latent_dim, seed=a.seed,
+                     max_train_examples=a.max_train_examples, max_test_examples=a.max_test_examples,
+                     binarization=a.binarization, precision=a.precision, log_every_steps=a.log_every_steps)
+    if a.data_dir:
+        overrides["data_dir"] = str(Path(a.data_dir).expanduser().resolve())
+    return TrainConfig.from_preset(a.preset or "tutorial", **overrides)
+
+
+def cmd_train(a) -> int:
+    from .config import validate_run_name
+
+    validate_run_name(a.name)
+    config = None if a.resume and a.epochs is None else _config_from_args(a)
+    from .train import train_run  # TensorFlow loads only once the arguments are known to be good
+
+    state = train_run(a.name, config, runs_dir=a.runs_dir, resume=a.resume, callbacks=[ProgressBar()],
+                      handle_signals=True)
+    return 0 if state in ("done", "stopped") else 1
+
+
+def cmd_eval(a) -> int:
+    from .data import binarize, load_dataset
+    from .runs import load_keras_model
+    from .train import evaluate_elbo, make_eval_fn
+
+    model, config = load_keras_model(a.name, a.runs_dir)
+    ds = load_dataset(config.dataset, a.data_dir or config.data_dir)
+    test = binarize(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images)
+    out = {"run": a.name, **evaluate_elbo(make_eval_fn(model), test)}
+    if a.iwae_k:
+        from .evaluate import iwae_estimate
+        out[f"iwae_{a.iwae_k}"] = iwae_estimate(model, test, a.iwae_k)
+    print(json.dumps(out))
+    return 0
+
+
+def _numpy_model(a):
+    from .infer import load_numpy_model
+    from .runs import RunError, run_path
+
+    path = run_path(a.name, a.runs_dir)
+    if not path.is_dir():
+        raise RunError(f"run {a.name!r} does not exist in {path.parent}")
+    return load_numpy_model(path), path
+
+
+def cmd_sample(a) -> int:
+    import numpy as np
+    from .images import grid_image, save_png
+
+    model, _ = _numpy_model(a)
+    eps = np.random.default_rng(a.seed).standard_normal((a.n, model.latent_dim)).astype(np.float32)
+    save_png(grid_image(model.decode(eps, apply_sigmoid=True)), a.out)
+    print(a.out)
+    return 0
+
+
+def cmd_manifold(a) -> int:
+    from .images import grid_image, save_png
+    from .latent import manifold_codes, normal_quantiles_tfp
+    from .runs import load_keras_model
+
+    model, config = load_keras_model(a.name, a.runs_dir)
+    if config.latent_dim < 2:
+        raise ValueError(f"manifold: run {a.name!r} has latent_dim {config.latent_dim}; the manifold needs 2")
+    q = normal_quantiles_tfp(a.n, a.low, a.high)
+    z = manifold_codes(q, q, config.latent_dim)
+    probs = model.decode(z, apply_sigmoid=True).numpy()  # the whole grid in one batched call
+    save_png(grid_image(probs, a.n, scale=1), a.out)
+    print(a.out)
+    return 0
+
+
+def cmd_gif(a) -> int:
+    from .images import save_gif
+    from .runs import RunError, epoch_images, run_path
+
+    path = run_path(a.name, a.runs_dir)
+    frames = epoch_images(path)
+    if not frames:
+        raise RunError(f"run {a.name!r} has no per-epoch images yet")
+    save_gif(frames, a.out)
+    print(a.out)
+    return 0
+
+
+def cmd_list(a) -> int:
+    from .runs import list_runs
+
+    for r in list_runs(a.runs_dir):
+        best = f"{r.best_test_elbo:.2f}" if r.best_test_elbo is not None else "-"
+        total = r.total_epochs if r.total_epochs is not None else "?"
+        print(f"{r.name:30s} {r.state:12s} epochs {r.epochs_done}/{total}  best test ELBO {best}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "manifold": cmd_manifold,
+            "gif": cmd_gif, "list": cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; known errors print one line to stderr and exit 2 (usage) or 1 (everything else)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except (ConfigError, ValueError, OSError, RuntimeError) as e:
+        msg = " ".join(str(e).split("\n")[0:1]) if not isinstance(e, OSError) else f"{e.strerror}: {e.filename}"
+        full = str(e)
+        # Multi-line messages (e.g. "no data found" with its list) are kept whole: they are the help.
+        print(f"error: {full if chr(10) in full and 'Looked in' in full else msg}", file=sys.stderr)
+        return 2 if isinstance(e, ConfigError) else 1

@@ -1,0 +1,203 @@
+"""The trained CVAE's forward pass in NumPy, for the app: no TensorFlow, no Keras, no pickle.
+
+Why: importing TensorFlow puts `keras` in sys.modules, and Streamlit then calls
+`keras.backend.clear_session()` (a full garbage collection, ~0.15 s here) after every script run.
+Keeping the app process free of TensorFlow removes that per-rerun cost and the multi-second import,
+and a decode of one z takes well under a millisecond. tests/test_infer.py checks every output
+against the Keras model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .config import TrainConfig
+from .runs import WEIGHTS_FILE, RunError, read_config
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+_CHUNK = 1000
+
+
+def _conv2d_valid(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int) -> np.ndarray:
+    """Keras Conv2D(padding='valid') as im2col + matmul; x is NHWC, kernel HWIO."""
+    kh, kw, cin, cout = kernel.shape
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]
+    n, oh, ow = win.shape[:3]
+    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * cin)
+    return (cols @ kernel.reshape(kh * kw * cin, cout) + bias).reshape(n, oh, ow, cout)
+
+
+def _conv2d_transpose_same(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int) -> np.ndarray:
+    """Keras Conv2DTranspose(padding='same'); kernel is (h, w, out, in) as Keras stores it."""
+    kh, kw, cout, cin = kernel.shape
+    n, h, w, _ = x.shape
+    # Each input pixel adds kernel * value into a kh x kw patch of the (uncropped) output.
+    contrib = (x.reshape(-1, cin) @ kernel.transpose(3, 0, 1, 2).reshape(cin, kh * kw * cout))
+    contrib = contrib.reshape(n, h, w, kh, kw, cout)
+    full = np.zeros((n, (h - 1) * stride + kh, (w - 1) * stride + kw, cout), np.float32)
+    for a in range(kh):
+        for b in range(kw):
+            full[:, a:a + (h - 1) * stride + 1:stride, b:b + (w - 1) * stride + 1:stride] += contrib[:, :, :, a, b]
+    # TensorFlow's SAME padding puts the smaller half of the padding first.
+    top = max((h - 1) * stride + kh - h * stride, 0) // 2
+    left = max((w - 1) * stride + kw - w * stride, 0) // 2
+    return full[:, top:top + h * stride, left:left + w * stride] + bias
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0, out=x)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
+
+
+def bernoulli_log_likelihood(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """log p(x|z) summed over each image: x*l - softplus(l), stable for large |l|."""
+    ll = x * logits - np.logaddexp(0.0, logits)
+    return ll.reshape(len(ll), -1).sum(axis=1)
+
+
+def log_normal_pdf(sample: np.ndarray, mean, logvar, axis: int = -1) -> np.ndarray:
+    """Diagonal Gaussian log-density summed over axis."""
+    return np.sum(-0.5 * ((sample - mean) ** 2 * np.exp(-logvar) + logvar + LOG_2PI), axis=axis)
+
+
+class NumpyCVAE:
+    """Encode/decode with a trained CVAE's weights; same maths and outputs as cvae.model.CVAE."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], latent_dim: int):
+        self.latent_dim = int(latent_dim)
+        self.w = {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}
+        expected = expected_shapes(self.latent_dim)
+        for key, shape in expected.items():
+            if key not in self.w:
+                raise ValueError(f"weights: missing array {key!r}")
+            if self.w[key].shape != shape:
+                raise ValueError(f"weights: {key} has shape {self.w[key].shape}, expected {shape} "
+                                 f"for latent_dim {self.latent_dim} (weights from another model?)")
+            if not np.all(np.isfinite(self.w[key])):
+                raise ValueError(f"weights: {key} contains NaN or infinity")
+        extra = sorted(set(self.w) - set(expected))
+        if extra:
+            raise ValueError(f"weights: unexpected arrays {extra} (another architecture?)")
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and log-variance of q(z|x) for images (N,28,28[,1]) in [0,1]."""
+        x = np.asarray(x, np.float32).reshape(-1, 28, 28, 1)
+        outs = [self._encode(x[i:i + _CHUNK]) for i in range(0, len(x), _CHUNK)] or [
+            np.zeros((0, 2 * self.latent_dim), np.float32)]
+        out = np.concatenate(outs)
+        return out[:, :self.latent_dim], out[:, self.latent_dim:]
+
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        w = self.w
+        h = _relu(_conv2d_valid(x, w["enc_conv1/kernel"], w["enc_conv1/bias"], 2))
+        h = _relu(_conv2d_valid(h, w["enc_conv2/kernel"], w["enc_conv2/bias"], 2))
+        return h.reshape(len(h), -1) @ w["enc_dense/kernel"] + w["enc_dense/bias"]
+
+    def decode(self, z: np.ndarray, apply_sigmoid: bool = False) -> np.ndarray:
+        """Logits (or probabilities) of p(x|z), shape (N,28,28,1)."""
+        z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
+        outs = [self._decode(z[i:i + _CHUNK]) for i in range(0, len(z), _CHUNK)] or [
+            np.zeros((0, 28, 28, 1), np.float32)]
+        logits = np.concatenate(outs)
+        return sigmoid(logits) if apply_sigmoid else logits
+
+    def _decode(self, z: np.ndarray) -> np.ndarray:
+        w = self.w
+        h = _relu(z @ w["dec_dense/kernel"] + w["dec_dense/bias"]).reshape(-1, 7, 7, 32)
+        h = _relu(_conv2d_transpose_same(h, w["dec_deconv1/kernel"], w["dec_deconv1/bias"], 2))
+        h = _relu(_conv2d_transpose_same(h, w["dec_deconv2/kernel"], w["dec_deconv2/bias"], 2))
+        return _conv2d_transpose_same(h, w["dec_logits/kernel"], w["dec_logits/bias"], 1).astype(np.float32)
+
+    @staticmethod
+    def reparameterize(mean: np.ndarray, logvar: np.ndarray, eps: np.ndarray | None = None,
+                       rng: np.random.Generator | None = None) -> np.ndarray:
+        """z = mean + sigma * eps."""
+        if eps is None:
+            eps = (rng or np.random.default_rng()).standard_normal(mean.shape).astype(np.float32)
+        return (eps * np.exp(0.5 * logvar) + mean).astype(np.float32)
+
+    def elbo_terms(self, x: np.ndarray, eps: np.ndarray | None = None,
+                   rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        """Single-sample ELBO and its terms per example (same estimator as cvae.objectives)."""
+        x = np.asarray(x, np.float32).reshape(-1, 28, 28, 1)
+        mean, logvar = self.encode(x)
+        z = self.reparameterize(mean, logvar, eps, rng)
+        logpx_z = bernoulli_log_likelihood(x, self.decode(z))
+        logpz = log_normal_pdf(z, 0.0, 0.0)
+        logqz_x = log_normal_pdf(z, mean, logvar)
+        kl = 0.5 * np.sum(np.exp(logvar) + mean ** 2 - 1.0 - logvar, axis=1)
+        return {"elbo": logpx_z + logpz - logqz_x, "logpx_z": logpx_z, "logpz": logpz,
+                "logqz_x": logqz_x, "kl": kl, "mean": mean, "logvar": logvar, "z": z}
+
+    def iwae(self, x: np.ndarray, k: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Importance-weighted estimate of log p(x) with k samples per example (Burda et al. 2016)."""
+        x = np.asarray(x, np.float32).reshape(-1, 28, 28, 1)
+        rng = rng or np.random.default_rng()
+        mean, logvar = self.encode(x)
+        out = np.empty(len(x), np.float64)
+        for i in range(len(x)):
+            eps = rng.standard_normal((k, self.latent_dim)).astype(np.float32)
+            z = eps * np.exp(0.5 * logvar[i]) + mean[i]
+            logw = (bernoulli_log_likelihood(np.broadcast_to(x[i], (k, 28, 28, 1)), self.decode(z))
+                    + log_normal_pdf(z, 0.0, 0.0) - log_normal_pdf(z, mean[i], logvar[i]))
+            m = logw.max()
+            out[i] = m + np.log(np.mean(np.exp(logw - m)))
+        return out
+
+
+def expected_shapes(latent_dim: int) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every weight array of the tutorial's CVAE."""
+    d = latent_dim
+    return {
+        "enc_conv1/kernel": (3, 3, 1, 32), "enc_conv1/bias": (32,),
+        "enc_conv2/kernel": (3, 3, 32, 64), "enc_conv2/bias": (64,),
+        "enc_dense/kernel": (6 * 6 * 64, 2 * d), "enc_dense/bias": (2 * d,),
+        "dec_dense/kernel": (d, 7 * 7 * 32), "dec_dense/bias": (7 * 7 * 32,),
+        "dec_deconv1/kernel": (3, 3, 64, 32), "dec_deconv1/bias": (64,),
+        "dec_deconv2/kernel": (3, 3, 32, 64), "dec_deconv2/bias": (32,),
+        "dec_logits/kernel": (3, 3, 1, 32), "dec_logits/bias": (1,),
+    }
+
+
+def save_weights_npz(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Write named arrays atomically (temp file + fsync + rename); plain arrays only, no pickle."""
+    from .io import atomic_write_bytes
+    import io as _io
+
+    buf = _io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_weights_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read named arrays; never unpickles; every failure is a ValueError naming the file."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: weights file not found") from None
+    except Exception as e:  # zipfile.BadZipFile, EOFError, ValueError(pickled object), OSError...
+        raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}: {e})") from None
+
+
+def load_numpy_model(run_dir: str | os.PathLike, config: TrainConfig | None = None) -> NumpyCVAE:
+    """The NumPy model of a run directory (config.json + weights.npz)."""
+    run_dir = Path(run_dir)
+    if config is None:
+        config = read_config(run_dir)
+    try:
+        arrays = load_weights_npz(run_dir / WEIGHTS_FILE)
+    except ValueError as e:
+        raise RunError(str(e).replace(str(run_dir.parent) + os.sep, "")) from None
+    try:
+        return NumpyCVAE(arrays, config.latent_dim)
+    except ValueError as e:
+        raise RunError(f"{run_dir.name}/{WEIGHTS_FILE}: {e}") from None

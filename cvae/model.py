@@ -1,0 +1,121 @@
+"""The tutorial's convolutional VAE (Keras 3 on TensorFlow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import keras
+from keras import layers
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def build_encoder(latent_dim: int, dtype: str = "float32") -> keras.Sequential:
+    """x -> concat(mean, logvar); layer names are explicit so reruns never rename weights."""
+    return keras.Sequential(
+        [
+            layers.InputLayer(shape=IMAGE_SHAPE, name="enc_input"),
+            layers.Conv2D(32, 3, strides=2, activation="relu", name="enc_conv1", dtype=dtype),
+            layers.Conv2D(64, 3, strides=2, activation="relu", name="enc_conv2", dtype=dtype),
+            layers.Flatten(name="enc_flatten"),
+            # No activation: a mean and a log-variance, kept float32 under mixed precision.
+            layers.Dense(2 * latent_dim, name="enc_dense", dtype="float32"),
+        ],
+        name="encoder",
+    )
+
+
+def build_decoder(latent_dim: int, dtype: str = "float32") -> keras.Sequential:
+    """z -> Bernoulli logits of the 28x28 pixels."""
+    return keras.Sequential(
+        [
+            layers.InputLayer(shape=(latent_dim,), name="dec_input"),
+            layers.Dense(7 * 7 * 32, activation="relu", name="dec_dense", dtype=dtype),
+            layers.Reshape((7, 7, 32), name="dec_reshape"),
+            layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu", name="dec_deconv1", dtype=dtype),
+            layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="dec_deconv2", dtype=dtype),
+            # No activation: logits, and float32 even under mixed precision so the loss stays exact.
+            layers.Conv2DTranspose(1, 3, strides=1, padding="same", name="dec_logits", dtype="float32"),
+        ],
+        name="decoder",
+    )
+
+
+class CVAE(keras.Model):
+    """Convolutional variational autoencoder (Kingma & Welling 2014) as in the TensorFlow tutorial."""
+
+    def __init__(self, latent_dim: int = 2, precision: str = "float32", **kwargs):
+        super().__init__(name=kwargs.pop("name", "cvae"), **kwargs)
+        self.latent_dim = int(latent_dim)
+        self.precision = precision
+        # A per-layer dtype policy, not the global one, so fp32 and bf16 models can live in one process.
+        self.encoder = build_encoder(self.latent_dim, precision)
+        self.decoder = build_decoder(self.latent_dim, precision)
+
+    def call(self, x, training: bool = False):
+        """Encode, sample z, decode: returns logits (so the model is built and can save weights)."""
+        mean, logvar = self.encode(x)
+        return self.decode(self.reparameterize(mean, logvar))
+
+    def encode(self, x):
+        """Mean and log-variance of q(z|x), always float32."""
+        mean, logvar = tf.split(self.encoder(x), num_or_size_splits=2, axis=1)
+        return tf.cast(mean, tf.float32), tf.cast(logvar, tf.float32)
+
+    def reparameterize(self, mean, logvar, eps=None):
+        """z = mean + sigma * eps; tf.shape keeps any batch size without retracing."""
+        if eps is None:
+            eps = tf.random.normal(shape=tf.shape(mean))
+        return eps * tf.exp(logvar * 0.5) + mean
+
+    def decode(self, z, apply_sigmoid: bool = False):
+        """Logits of p(x|z), or probabilities when apply_sigmoid."""
+        logits = tf.cast(self.decoder(z), tf.float32)
+        return tf.sigmoid(logits) if apply_sigmoid else logits
+
+    def sample(self, eps=None):
+        """Decoded probabilities for eps (default: 100 draws from the prior)."""
+        if eps is None:
+            eps = tf.random.normal(shape=(100, self.latent_dim))
+        return self.decode(eps, apply_sigmoid=True)
+
+
+def build_model(latent_dim: int = 2, precision: str = "float32") -> CVAE:
+    """A CVAE with its variables created."""
+    model = CVAE(latent_dim, precision)
+    model(np.zeros((1, *IMAGE_SHAPE), np.float32))
+    return model
+
+
+# The order of arrays in an exported weights file: (layer, kernel|bias) as named above.
+WEIGHT_LAYERS = ("enc_conv1", "enc_conv2", "enc_dense", "dec_dense", "dec_deconv1", "dec_deconv2", "dec_logits")
+
+
+def get_weight_arrays(model: CVAE) -> dict[str, np.ndarray]:
+    """The model's weights as plain named float32 arrays ('enc_conv1/kernel', ...)."""
+    out: dict[str, np.ndarray] = {}
+    for part in (model.encoder, model.decoder):
+        for layer in part.layers:
+            if layer.name in WEIGHT_LAYERS:
+                kernel, bias = layer.get_weights()
+                out[f"{layer.name}/kernel"] = np.asarray(kernel, np.float32)
+                out[f"{layer.name}/bias"] = np.asarray(bias, np.float32)
+    return out
+
+
+def set_weight_arrays(model: CVAE, arrays: dict[str, np.ndarray]) -> None:
+    """Load named arrays into the model, checking every name and shape first."""
+    for part in (model.encoder, model.decoder):
+        for layer in part.layers:
+            if layer.name not in WEIGHT_LAYERS:
+                continue
+            new = []
+            for kind, var in zip(("kernel", "bias"), layer.get_weights()):
+                key = f"{layer.name}/{kind}"
+                if key not in arrays:
+                    raise ValueError(f"weights: missing array {key!r}")
+                if tuple(arrays[key].shape) != tuple(var.shape):
+                    raise ValueError(f"weights: {key} has shape {tuple(arrays[key].shape)}, "
+                                     f"model expects {tuple(var.shape)}")
+                new.append(arrays[key])
+            layer.set_weights(new)

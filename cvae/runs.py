@@ -1,0 +1,284 @@
+"""Run directories: layout, status, lock, listing and deletion. No TensorFlow here (the app imports it)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, TrainConfig, validate_run_name
+from .io import atomic_write_json, read_json, read_jsonl
+
+DEFAULT_RUNS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+RUNS_DIR_ENV = "CVAE_RUNS_DIR"
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+WEIGHTS_FILE = "weights.npz"
+LOCK_FILE = ".lock"
+STOP_FILE = "STOP"
+LOG_FILE = "train.log"
+IMAGES_DIR = "images"
+CKPT_DIR = "ckpt"
+GIF_FILE = "samples.gif"
+
+STATES = ("running", "stopped", "failed", "done")
+
+
+class RunError(ValueError):
+    """A run is missing, unreadable or refused; the message is one line for the user."""
+
+
+def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
+    """The runs root: the argument, else $CVAE_RUNS_DIR, else ./checkpoints of the project."""
+    return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR).resolve()
+
+
+def run_path(name: str, runs_dir: str | os.PathLike | None = None) -> Path:
+    """The directory of run `name`, guaranteed to lie directly inside the runs root."""
+    try:
+        validate_run_name(name)
+    except ConfigError as e:
+        raise RunError(str(e)) from None
+    root = runs_root(runs_dir)
+    path = root / name
+    # A symlinked run directory could point anywhere: refuse it rather than follow it.
+    if path.is_symlink() or (path.exists() and path.resolve().parent != root):
+        raise RunError(f"run {name!r}: resolves outside the runs root {root}; refused")
+    return path
+
+
+def image_path(run_dir: Path, epoch: int) -> Path:
+    """PNG of the fixed test sample decoded after `epoch` (0 = before training)."""
+    return run_dir / IMAGES_DIR / f"epoch_{epoch:04d}.png"
+
+
+def epoch_images(run_dir: Path) -> list[Path]:
+    """The per-epoch PNGs in epoch order."""
+    return sorted((run_dir / IMAGES_DIR).glob("epoch_[0-9][0-9][0-9][0-9].png"))
+
+
+def read_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The run's validated config; RunError says which file and what is wrong."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise RunError(f"{Path(run_dir).name}: {CONFIG_FILE} is missing")
+    try:
+        return TrainConfig.from_dict(read_json(path))
+    except (ValueError, TypeError) as e:
+        raise RunError(f"{Path(run_dir).name}/{CONFIG_FILE}: {e}") from None
+
+
+def read_status(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """status.json as a dict; a missing or garbage file reads as state 'unknown' with a message."""
+    path = Path(run_dir) / STATUS_FILE
+    try:
+        status = read_json(path)
+        if not isinstance(status, dict) or status.get("state") not in STATES:
+            raise ValueError(f"{STATUS_FILE}: no valid 'state'")
+        return status
+    except FileNotFoundError:
+        return {"state": "unknown", "message": f"{STATUS_FILE} is missing"}
+    except (ValueError, OSError) as e:
+        return {"state": "unknown", "message": str(e)}
+
+
+def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
+    """Merge fields into status.json (atomically) and stamp 'updated'."""
+    status = read_status(run_dir)
+    if status.get("state") == "unknown":
+        status = {}
+    status.update(fields)
+    status["updated"] = time.time()
+    atomic_write_json(Path(run_dir) / STATUS_FILE, status)
+    return status
+
+
+class RunLock:
+    """An exclusive flock on <run>/.lock held by the training process; the kernel drops it when the process dies."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False if another process holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        """Drop the lock."""
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def is_locked(run_dir: str | os.PathLike) -> bool:
+    """True while a live process holds the run's lock (i.e. trains it)."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class RunInfo:
+    """What the app lists about a run."""
+
+    name: str
+    path: Path
+    state: str  # running / stopped / failed / done / interrupted / unknown / broken
+    config: TrainConfig | None
+    status: dict[str, Any]
+    epochs_done: int
+    best_test_elbo: float | None
+    created: float | None
+    error: str | None = None
+    has_weights: bool = False
+    epoch_rows: list[dict] = field(default_factory=list)
+
+    @property
+    def total_epochs(self) -> int | None:
+        return self.config.epochs if self.config else None
+
+    @property
+    def resumable(self) -> bool:
+        return self.state in ("interrupted", "stopped", "failed") and self.config is not None
+
+
+def effective_state(run_dir: Path, status: dict[str, Any]) -> str:
+    """The stored state, except a 'running' run whose process is gone is 'interrupted'."""
+    state = status.get("state", "unknown")
+    if state == "running" and not is_locked(run_dir):
+        return "interrupted"
+    return state
+
+
+def epoch_rows(metrics: list[dict]) -> list[dict]:
+    """Per-epoch metric rows, one per epoch (the last written wins), in epoch order."""
+    by_epoch: dict[int, dict] = {}
+    for row in metrics:
+        if row.get("kind") == "epoch" and isinstance(row.get("epoch"), int):
+            by_epoch[row["epoch"]] = row
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def step_rows(metrics: list[dict]) -> list[dict]:
+    """Train-loss rows logged every N steps."""
+    return [r for r in metrics if r.get("kind") == "step"]
+
+
+def run_info(run_dir: str | os.PathLike) -> RunInfo:
+    """Everything about one run directory; never raises for a broken run (state 'broken' + error)."""
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    error = None
+    try:
+        config = read_config(run_dir)
+    except RunError as e:
+        config, error = None, str(e)
+    rows = epoch_rows(read_jsonl(run_dir / METRICS_FILE))
+    elbos = [r["test_elbo"] for r in rows if isinstance(r.get("test_elbo"), (int, float))]
+    state = effective_state(run_dir, status) if config else "broken"
+    return RunInfo(
+        name=run_dir.name, path=run_dir, state=state, config=config, status=status,
+        epochs_done=int(status.get("epoch", rows[-1]["epoch"] if rows else 0) or 0),
+        best_test_elbo=max(elbos) if elbos else None,
+        created=status.get("created"), error=error or (status.get("message") if state == "unknown" else None),
+        has_weights=(run_dir / WEIGHTS_FILE).is_file(), epoch_rows=rows,
+    )
+
+
+def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
+    """Every run directory in the root, newest first; hidden and invalid names are skipped."""
+    root = runs_root(runs_dir)
+    if not root.is_dir():
+        return []
+    infos = []
+    for child in root.iterdir():
+        if child.is_symlink() or not child.is_dir():
+            continue
+        try:
+            validate_run_name(child.name)
+        except ConfigError:
+            continue
+        if not (child / CONFIG_FILE).exists() and not (child / STATUS_FILE).exists():
+            continue
+        infos.append(run_info(child))
+    infos.sort(key=lambda r: (r.created or 0.0, r.name), reverse=True)
+    return infos
+
+
+def running_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
+    """Runs whose training process is alive."""
+    return [r for r in list_runs(runs_dir) if is_locked(r.path)]
+
+
+def request_stop(name: str, runs_dir: str | os.PathLike | None = None) -> None:
+    """Ask a run's trainer to stop after its current steps (a stop file, so it works across processes)."""
+    path = run_path(name, runs_dir)
+    if not path.is_dir():
+        raise RunError(f"run {name!r} does not exist")
+    (path / STOP_FILE).touch()
+
+
+def delete_run(name: str, runs_dir: str | os.PathLike | None = None) -> None:
+    """Delete a run directory; refused while it trains."""
+    path = run_path(name, runs_dir)
+    if not path.is_dir():
+        raise RunError(f"run {name!r} does not exist")
+    if is_locked(path):
+        raise RunError(f"run {name!r} is training; stop it before deleting")
+    # Rename first so a half-finished delete never looks like a run.
+    trash = path.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
+    os.rename(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def load_keras_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None):
+    """Config + latest weights -> a ready Keras CVAE (imports TensorFlow)."""
+    from .infer import load_weights_npz
+    from .model import build_model, set_weight_arrays
+
+    run_dir = Path(name_or_dir) if Path(str(name_or_dir)).is_dir() else run_path(str(name_or_dir), runs_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"run {Path(str(name_or_dir)).name!r} does not exist in {runs_root(runs_dir)}")
+    config = read_config(run_dir)
+    model = build_model(config.latent_dim)
+    try:
+        set_weight_arrays(model, load_weights_npz(run_dir / WEIGHTS_FILE))
+    except ValueError as e:
+        raise RunError(f"{run_dir.name}: {e}") from None
+    return model, config
