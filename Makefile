@@ -1,0 +1,42 @@
+# The two commands of the README:
+#   make app    set up (once) and start the explorer on http://localhost:8501
+#   make test   set up everything the tests need (Python packages, Debian's chromium) and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+# Where the tests find the real MNIST IDX files (CI passes ../shared/data/mnist).
+export CVAE_TEST_DATA_DIR ?= $(abspath ../shared/data/mnist)
+
+.PHONY: app test setup setup-test browser bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+setup-test: $(VENV)/.installed-test browser
+
+# Playwright drives Debian's chromium (its own browser download is not possible offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
+app: setup
+	$(PY) -m streamlit run app.py
+
+test: setup-test
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m bench.throughput && $(PY) -m bench.latent_views && $(PY) -m bench.time_to_quality
+
+clean:
+	rm -rf $(VENV) .pytest_cache
