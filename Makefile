@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 # Where the tests find the real MNIST IDX files (CI passes ../shared/data/mnist).
 export CVAE_TEST_DATA_DIR ?= $(abspath ../shared/data/mnist)
 
-.PHONY: app test setup setup-test browser bench clean
+.PHONY: app test setup setup-test browser bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ test: setup-test
 
 bench: setup
 	$(PY) -m bench.throughput && $(PY) -m bench.latent_views && $(PY) -m bench.time_to_quality
+
+bench-quick: setup
+	$(PY) -m bench.throughput --quick && $(PY) -m bench.latent_views --reps 3 && $(PY) -m bench.time_to_quality --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -67,10 +67,14 @@ def _fmt_secs(s: float) -> str:
 
 
 def _positive_int(text: str) -> int:
+    """An integer >= 0 (0 is 'off' for --iwae-k and a valid --seed; the config refuses 0 where it is invalid)."""
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:  # e.g. --iwae-k -1 reached TensorFlow and ended in a traceback
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
 
 
 def _float(text: str) -> float:
@@ -80,9 +84,50 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr (the full usage is one --help away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its native start-up lines sent to /dev/null.
+
+    TensorFlow's C++ start-up messages (absl "before InitializeLog" INFO lines, the CUDA probe) ignore
+    TF_CPP_MIN_LOG_LEVEL, so without this every one-line CLI error came after a screenful of them.
+    Python exceptions are not affected: they are raised after stderr is restored.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the device probe logs too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def _existing_run(a) -> Path:
+    """The directory of run a.name in a.runs_dir; RunError if there is none (never a path relative to cwd)."""
+    from .runs import RunError, run_path
+
+    path = run_path(a.name, a.runs_dir)
+    if not path.is_dir():
+        raise RunError(f"run {a.name!r} does not exist in {path.parent}")
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    p = argparse.ArgumentParser(prog="python -m cvae", description="Train and explore a convolutional VAE.")
+    p = _OneLineParser(prog="python -m cvae", description="Train and explore a convolutional VAE.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp, data=True):
@@ -154,6 +199,13 @@ def cmd_train(a) -> int:
 
     validate_run_name(a.name)
     config = None if a.resume and a.epochs is None else _config_from_args(a)
+    from .runs import RunError, run_path, start_refusal
+
+    # Fail fast, before the slow TensorFlow import (train_run checks again, under the lock).
+    refusal = start_refusal(run_path(a.name, a.runs_dir), a.resume)
+    if refusal:
+        raise RunError(refusal)
+    _import_tensorflow_quietly()
     from .train import train_run  # TensorFlow loads only once the arguments are known to be good
 
     state = train_run(a.name, config, runs_dir=a.runs_dir, resume=a.resume, callbacks=[ProgressBar()],
@@ -163,12 +215,18 @@ def cmd_train(a) -> int:
 
 def cmd_eval(a) -> int:
     from .data import binarize, load_dataset
+
+    _, run_dir = _numpy_model(a)  # config and weights checked before the slow TensorFlow import
+    from .runs import read_config
+
+    stored = read_config(run_dir)
+    ds = load_dataset(stored.dataset, a.data_dir or stored.data_dir)
+    test = binarize(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images)
+    _import_tensorflow_quietly()
     from .runs import load_keras_model
     from .train import evaluate_elbo, make_eval_fn
 
-    model, config = load_keras_model(a.name, a.runs_dir)
-    ds = load_dataset(config.dataset, a.data_dir or config.data_dir)
-    test = binarize(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images)
+    model, config = load_keras_model(run_dir)
     out = {"run": a.name, **evaluate_elbo(make_eval_fn(model), test)}
     if a.iwae_k:
         from .evaluate import iwae_estimate
@@ -179,11 +237,8 @@ def cmd_eval(a) -> int:
 
 def _numpy_model(a):
     from .infer import load_numpy_model
-    from .runs import RunError, run_path
 
-    path = run_path(a.name, a.runs_dir)
-    if not path.is_dir():
-        raise RunError(f"run {a.name!r} does not exist in {path.parent}")
+    path = _existing_run(a)
     return load_numpy_model(path), path
 
 
@@ -200,12 +255,16 @@ def cmd_sample(a) -> int:
 
 def cmd_manifold(a) -> int:
     from .images import grid_image, save_png
-    from .latent import manifold_codes, normal_quantiles_tfp
+    from .latent import manifold_codes, normal_quantiles, normal_quantiles_tfp
+
+    npm, run_dir = _numpy_model(a)  # arguments, config and weights checked before the TensorFlow import
+    if npm.latent_dim < 2:
+        raise ValueError(f"manifold: run {a.name!r} has latent_dim {npm.latent_dim}; the manifold needs 2")
+    normal_quantiles(a.n, a.low, a.high)
+    _import_tensorflow_quietly()
     from .runs import load_keras_model
 
-    model, config = load_keras_model(a.name, a.runs_dir)
-    if config.latent_dim < 2:
-        raise ValueError(f"manifold: run {a.name!r} has latent_dim {config.latent_dim}; the manifold needs 2")
+    model, config = load_keras_model(run_dir)
     q = normal_quantiles_tfp(a.n, a.low, a.high)
     z = manifold_codes(q, q, config.latent_dim)
     probs = model.decode(z, apply_sigmoid=True).numpy()  # the whole grid in one batched call
@@ -216,10 +275,9 @@ def cmd_manifold(a) -> int:
 
 def cmd_gif(a) -> int:
     from .images import save_gif
-    from .runs import RunError, epoch_images, run_path
+    from .runs import RunError, epoch_images
 
-    path = run_path(a.name, a.runs_dir)
-    frames = epoch_images(path)
+    frames = epoch_images(_existing_run(a))
     if not frames:
         raise RunError(f"run {a.name!r} has no per-epoch images yet")
     save_gif(frames, a.out)

@@ -181,7 +181,12 @@ def load_weights_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+            arrays = {k: f[k] for k in f.files}
+        # np.load returns a zip member that is not .npy as raw bytes: refuse anything but numbers.
+        for k, v in arrays.items():
+            if not isinstance(v, np.ndarray) or v.dtype.kind not in "fiu":
+                raise ValueError(f"{k!r} is not a numeric array")
+        return arrays
     except FileNotFoundError:
         raise ValueError(f"{path}: weights file not found") from None
     except Exception as e:  # zipfile.BadZipFile, EOFError, ValueError(pickled object), OSError...

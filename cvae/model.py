@@ -9,33 +9,50 @@ from keras import layers
 
 IMAGE_SHAPE = (28, 28, 1)
 
+# The order of arrays in an exported weights file: (layer, kernel|bias) as named below.
+WEIGHT_LAYERS = ("enc_conv1", "enc_conv2", "enc_dense", "dec_dense", "dec_deconv1", "dec_deconv2", "dec_logits")
 
-def build_encoder(latent_dim: int, dtype: str = "float32") -> keras.Sequential:
+
+def _kernel_init(seed: int | None, layer: str):
+    """Keras' default Glorot-uniform kernel init; seeded per layer when seed is given (else Python's RNG)."""
+    if seed is None:
+        return "glorot_uniform"
+    return keras.initializers.GlorotUniform(seed=(int(seed) * 7919 + WEIGHT_LAYERS.index(layer)) % 2**31)
+
+
+def build_encoder(latent_dim: int, dtype: str = "float32", seed: int | None = None) -> keras.Sequential:
     """x -> concat(mean, logvar); layer names are explicit so reruns never rename weights."""
     return keras.Sequential(
         [
             layers.InputLayer(shape=IMAGE_SHAPE, name="enc_input"),
-            layers.Conv2D(32, 3, strides=2, activation="relu", name="enc_conv1", dtype=dtype),
-            layers.Conv2D(64, 3, strides=2, activation="relu", name="enc_conv2", dtype=dtype),
+            layers.Conv2D(32, 3, strides=2, activation="relu", name="enc_conv1", dtype=dtype,
+                          kernel_initializer=_kernel_init(seed, "enc_conv1")),
+            layers.Conv2D(64, 3, strides=2, activation="relu", name="enc_conv2", dtype=dtype,
+                          kernel_initializer=_kernel_init(seed, "enc_conv2")),
             layers.Flatten(name="enc_flatten"),
             # No activation: a mean and a log-variance, kept float32 under mixed precision.
-            layers.Dense(2 * latent_dim, name="enc_dense", dtype="float32"),
+            layers.Dense(2 * latent_dim, name="enc_dense", dtype="float32",
+                         kernel_initializer=_kernel_init(seed, "enc_dense")),
         ],
         name="encoder",
     )
 
 
-def build_decoder(latent_dim: int, dtype: str = "float32") -> keras.Sequential:
+def build_decoder(latent_dim: int, dtype: str = "float32", seed: int | None = None) -> keras.Sequential:
     """z -> Bernoulli logits of the 28x28 pixels."""
     return keras.Sequential(
         [
             layers.InputLayer(shape=(latent_dim,), name="dec_input"),
-            layers.Dense(7 * 7 * 32, activation="relu", name="dec_dense", dtype=dtype),
+            layers.Dense(7 * 7 * 32, activation="relu", name="dec_dense", dtype=dtype,
+                         kernel_initializer=_kernel_init(seed, "dec_dense")),
             layers.Reshape((7, 7, 32), name="dec_reshape"),
-            layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu", name="dec_deconv1", dtype=dtype),
-            layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="dec_deconv2", dtype=dtype),
+            layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu", name="dec_deconv1", dtype=dtype,
+                                   kernel_initializer=_kernel_init(seed, "dec_deconv1")),
+            layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="dec_deconv2", dtype=dtype,
+                                   kernel_initializer=_kernel_init(seed, "dec_deconv2")),
             # No activation: logits, and float32 even under mixed precision so the loss stays exact.
-            layers.Conv2DTranspose(1, 3, strides=1, padding="same", name="dec_logits", dtype="float32"),
+            layers.Conv2DTranspose(1, 3, strides=1, padding="same", name="dec_logits", dtype="float32",
+                                   kernel_initializer=_kernel_init(seed, "dec_logits")),
         ],
         name="decoder",
     )
@@ -44,13 +61,13 @@ def build_decoder(latent_dim: int, dtype: str = "float32") -> keras.Sequential:
 class CVAE(keras.Model):
     """Convolutional variational autoencoder (Kingma & Welling 2014) as in the TensorFlow tutorial."""
 
-    def __init__(self, latent_dim: int = 2, precision: str = "float32", **kwargs):
+    def __init__(self, latent_dim: int = 2, precision: str = "float32", seed: int | None = None, **kwargs):
         super().__init__(name=kwargs.pop("name", "cvae"), **kwargs)
         self.latent_dim = int(latent_dim)
         self.precision = precision
         # A per-layer dtype policy, not the global one, so fp32 and bf16 models can live in one process.
-        self.encoder = build_encoder(self.latent_dim, precision)
-        self.decoder = build_decoder(self.latent_dim, precision)
+        self.encoder = build_encoder(self.latent_dim, precision, seed)
+        self.decoder = build_decoder(self.latent_dim, precision, seed)
 
     def call(self, x, training: bool = False):
         """Encode, sample z, decode: returns logits (so the model is built and can save weights)."""
@@ -80,15 +97,11 @@ class CVAE(keras.Model):
         return self.decode(eps, apply_sigmoid=True)
 
 
-def build_model(latent_dim: int = 2, precision: str = "float32") -> CVAE:
-    """A CVAE with its variables created."""
-    model = CVAE(latent_dim, precision)
+def build_model(latent_dim: int = 2, precision: str = "float32", seed: int | None = None) -> CVAE:
+    """A CVAE with its variables created; a seed makes the initial weights reproducible."""
+    model = CVAE(latent_dim, precision, seed)
     model(np.zeros((1, *IMAGE_SHAPE), np.float32))
     return model
-
-
-# The order of arrays in an exported weights file: (layer, kernel|bias) as named above.
-WEIGHT_LAYERS = ("enc_conv1", "enc_conv2", "enc_dense", "dec_dense", "dec_deconv1", "dec_deconv2", "dec_logits")
 
 
 def get_weight_arrays(model: CVAE) -> dict[str, np.ndarray]:
@@ -104,7 +117,8 @@ def get_weight_arrays(model: CVAE) -> dict[str, np.ndarray]:
 
 
 def set_weight_arrays(model: CVAE, arrays: dict[str, np.ndarray]) -> None:
-    """Load named arrays into the model, checking every name and shape first."""
+    """Load named arrays into the model, checking every name and shape first (a bad file changes nothing)."""
+    updates = []
     for part in (model.encoder, model.decoder):
         for layer in part.layers:
             if layer.name not in WEIGHT_LAYERS:
@@ -118,4 +132,6 @@ def set_weight_arrays(model: CVAE, arrays: dict[str, np.ndarray]) -> None:
                     raise ValueError(f"weights: {key} has shape {tuple(arrays[key].shape)}, "
                                      f"model expects {tuple(var.shape)}")
                 new.append(arrays[key])
-            layer.set_weights(new)
+            updates.append((layer, new))
+    for layer, new in updates:
+        layer.set_weights(new)

@@ -60,6 +60,8 @@ def loss(model, x):
 
 def iwae_bound(model, x, k: int, chunk: int = 100):
     """Importance-weighted log p(x) estimate (Burda, Grosse & Salakhutdinov 2016) with k samples, per example."""
+    if k < 1 or chunk < 1:
+        raise ValueError(f"iwae: k and chunk must be >= 1, got k={k}, chunk={chunk}")
     mean, logvar = model.encode(x)
     batch = tf.shape(mean)[0]
     parts = []

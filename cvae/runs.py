@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import shutil
 import time
@@ -200,6 +201,10 @@ def step_rows(metrics: list[dict]) -> list[dict]:
     return [r for r in metrics if r.get("kind") == "step"]
 
 
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def run_info(run_dir: str | os.PathLike) -> RunInfo:
     """Everything about one run directory; never raises for a broken run (state 'broken' + error)."""
     run_dir = Path(run_dir)
@@ -212,11 +217,16 @@ def run_info(run_dir: str | os.PathLike) -> RunInfo:
     rows = epoch_rows(read_jsonl(run_dir / METRICS_FILE))
     elbos = [r["test_elbo"] for r in rows if isinstance(r.get("test_elbo"), (int, float))]
     state = effective_state(run_dir, status) if config else "broken"
+    # status.json may be hand-edited or from another version: a wrong-typed field must not break the listing.
+    epoch, created = status.get("epoch"), status.get("created")
+    if not _finite_number(epoch):
+        epoch = rows[-1]["epoch"] if rows else 0
     return RunInfo(
         name=run_dir.name, path=run_dir, state=state, config=config, status=status,
-        epochs_done=int(status.get("epoch", rows[-1]["epoch"] if rows else 0) or 0),
+        epochs_done=int(epoch),
         best_test_elbo=max(elbos) if elbos else None,
-        created=status.get("created"), error=error or (status.get("message") if state == "unknown" else None),
+        created=float(created) if _finite_number(created) else None,
+        error=error or (status.get("message") if state == "unknown" else None),
         has_weights=(run_dir / WEIGHTS_FILE).is_file(), epoch_rows=rows,
     )
 
@@ -244,6 +254,24 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
 def running_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
     """Runs whose training process is alive."""
     return [r for r in list_runs(runs_dir) if is_locked(r.path)]
+
+
+def start_refusal(run_dir: Path, resume: bool) -> str | None:
+    """Why run_dir cannot be started (resume=False) or resumed now, as one line; None if it can.
+
+    A cheap pre-check (no TensorFlow): train_run asks it first, and takes the lock to be sure.
+    """
+    name = run_dir.name
+    if resume:
+        if not (run_dir / CONFIG_FILE).exists():
+            return f"run {name!r} does not exist in {run_dir.parent}; nothing to resume"
+        if is_locked(run_dir):
+            return f"run {name!r} is already training"
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        if is_locked(run_dir):
+            return f"run {name!r} is already training"
+        return f"run {name!r} already exists; use --resume to continue it or choose another name"
+    return None
 
 
 def request_stop(name: str, runs_dir: str | os.PathLike | None = None) -> None:

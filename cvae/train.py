@@ -6,6 +6,7 @@ import io as _io
 import json
 import math
 import os
+import queue
 import signal
 import threading
 import time
@@ -111,7 +112,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, data: TrainData):
         self.config = config
         self.data = data
-        self.model = build_model(config.latent_dim, config.precision)
+        # Seeded init: two runs with one config start from the same weights (and end there too).
+        self.model = build_model(config.latent_dim, config.precision, seed=config.seed)
         self.steps_per_epoch = steps_per_epoch(len(data.train), config.batch_size)
         self.optimizer = make_optimizer(config, self.steps_per_epoch * config.epochs)
         self.optimizer.build(self.model.trainable_variables)
@@ -353,10 +355,66 @@ def restore_latest(trainer: Trainer, run_dir: Path) -> tuple[Path | None, list[s
 
 
 class RunWriter(Callback):
-    """Writes metrics.jsonl, status.json, per-epoch images, weights and checkpoints of one run."""
+    """Writes metrics.jsonl, status.json, per-epoch images, weights and checkpoints of one run.
 
-    def __init__(self, run_dir: Path):
+    With background=True (what train_run uses) the per-chunk progress writes (a step row and status.json,
+    each fsynced: ~20 ms per chunk on this disk, ~4% of a batch-32 epoch) run on one writer thread, in
+    order, so training does not wait for the disk. Epoch-end writes stay synchronous and first wait for
+    the queued ones (flush), so the crash-safety order below is unchanged.
+    """
+
+    def __init__(self, run_dir: Path, background: bool = False):
         self.run_dir = run_dir
+        self.background = background
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def _submit(self, fn, *args, **kwargs) -> None:
+        if not self.background:
+            fn(*args, **kwargs)
+            return
+        if self._error is not None:
+            self.flush()  # re-raises the write error on the training thread
+        if self._thread is None:
+            self._queue = queue.Queue()
+            self._thread = threading.Thread(target=self._work, name="cvae-run-writer", daemon=True)
+            self._thread.start()
+        self._queue.put((fn, args, kwargs))
+
+    def _work(self) -> None:
+        assert self._queue is not None
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                fn, args, kwargs = item
+                try:
+                    fn(*args, **kwargs)
+                except BaseException as e:  # reported by flush() on the training thread
+                    self._error = self._error or e
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every queued write is on disk; raise the first error a queued write hit."""
+        if self._queue is not None:
+            self._queue.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        """flush(), then stop the writer thread."""
+        try:
+            self.flush()
+        finally:
+            if self._thread is not None:
+                assert self._queue is not None
+                self._queue.put(None)
+                self._thread.join()
+                self._thread = self._queue = None
 
     def on_train_begin(self, trainer: Trainer) -> None:
         (self.run_dir / runs.IMAGES_DIR).mkdir(exist_ok=True)
@@ -364,13 +422,17 @@ class RunWriter(Callback):
             self._save_frame(trainer, 0)
 
     def on_steps(self, trainer: Trainer, epoch: int, step: int, losses: np.ndarray) -> None:
-        append_jsonl(self.run_dir / runs.METRICS_FILE, {
-            "kind": "step", "epoch": epoch, "step": step, "loss": float(np.mean(losses)),
-            "elapsed_seconds": round(trainer.elapsed, 3), "time": time.time()})
-        runs.write_status(self.run_dir, step=step, step_in_epoch=trainer.step_in_epoch,
-                          steps_per_epoch=trainer.steps_per_epoch)
+        row = {"kind": "step", "epoch": epoch, "step": step, "loss": float(np.mean(losses)),
+               "elapsed_seconds": round(trainer.elapsed, 3), "time": time.time()}
+        self._submit(self._write_step, row, trainer.step_in_epoch, trainer.steps_per_epoch)
+
+    def _write_step(self, row: dict[str, Any], step_in_epoch: int, steps_per_epoch: int) -> None:
+        append_jsonl(self.run_dir / runs.METRICS_FILE, row)
+        runs.write_status(self.run_dir, step=row["step"], step_in_epoch=step_in_epoch,
+                          steps_per_epoch=steps_per_epoch)
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self.flush()
         # Order matters for crash safety: image and weights, then the checkpoint, then the metrics row.
         # A crash before the checkpoint replays the epoch; after it, resume re-adds a missing row.
         self._save_frame(trainer, row["epoch"])
@@ -440,15 +502,11 @@ def train_run(
 ) -> str:
     """Create (or resume) run `name` and train it to its configured epochs; returns the final state."""
     run_dir = runs.run_path(name, runs_dir)
-    if not resume:
-        if config is None:
-            raise TrainingError("a new run needs a config")
-        if run_dir.exists() and any(run_dir.iterdir()):
-            if runs.is_locked(run_dir):
-                raise TrainingError(f"run {name!r} is already training")
-            raise TrainingError(f"run {name!r} already exists; use --resume to continue it or choose another name")
-    elif not (run_dir / runs.CONFIG_FILE).exists():
-        raise TrainingError(f"run {name!r} does not exist in {run_dir.parent}; nothing to resume")
+    if not resume and config is None:
+        raise TrainingError("a new run needs a config")
+    refusal = runs.start_refusal(run_dir, resume)
+    if refusal:
+        raise TrainingError(refusal)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = runs.RunLock(run_dir)
     if not lock.acquire():
@@ -488,7 +546,7 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
                 raise TrainingError(f"precision mixed_bfloat16: {why}; use float32")
         data = data or prepare_data(config)
         trainer = Trainer(config, data)
-        writer = RunWriter(run_dir)
+        writer = RunWriter(run_dir, background=True)
         message = "training"
         if resume:
             restored, warnings = restore_latest(trainer, run_dir)
@@ -497,7 +555,15 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
                 f" ({'; '.join(warnings)})" if warnings else "")
         runs.write_status(run_dir, state="running", message=message, epoch=trainer.epoch,
                           steps_per_epoch=trainer.steps_per_epoch, source=data.source)
-        state = trainer.run_epochs([writer, *callbacks], should_stop=stop)
+        try:
+            state = trainer.run_epochs([writer, *callbacks], should_stop=stop)
+        except BaseException:
+            try:
+                writer.close()
+            except Exception:
+                pass  # the training error is the one to report
+            raise
+        writer.close()  # queued progress writes reach the disk before any status below
         if state == "stopped":
             write_checkpoint(trainer, run_dir)
             message = f"stopped on request at epoch {trainer.epoch} + {trainer.step_in_epoch} steps"

@@ -1,0 +1,75 @@
+"""Home page of the CVAE explorer: `streamlit run app.py` (the other pages are in pages/)."""
+
+import streamlit as st
+
+from cvae import ui
+
+ui.page_setup("Home", "🏠")
+infos = ui.list_runs_ui()
+info = ui.run_picker_ui(infos)
+
+st.title("🔢 CVAE explorer")
+st.markdown(
+    "A **convolutional variational autoencoder** — the model of TensorFlow's *Convolutional Variational "
+    "Autoencoder* tutorial — trained on handwritten digits. The **encoder** turns an image *x* into a "
+    "Gaussian over a small code *z* (2 numbers by default); the **decoder** turns any code *z* back into "
+    "28×28 pixel probabilities. Training maximises the *evidence lower bound* (ELBO) on log p(x):")
+st.latex(r"\mathrm{ELBO}(x) \;=\; \mathbb{E}_{z\sim q(z\mid x)}\big[\log p(x\mid z) + \log p(z)"
+         r" - \log q(z\mid x)\big] \;\le\; \log p(x)")
+st.latex(r"\mathrm{ELBO}(x) \;=\; \underbrace{\mathbb{E}_{q}\,\log p(x\mid z)}_{\text{reconstruction}}"
+         r" \;-\; \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)}_{\text{stay close to } \mathcal{N}(0, I)}")
+st.caption("Like the tutorial, training uses one sample of z per image (the reparameterisation trick: "
+           "z = μ + σ·ε with ε ~ N(0, I)), pixels are binarised, and p(x|z) is a Bernoulli per pixel.")
+
+st.divider()
+st.subheader("The selected model at a glance")
+if info is None:
+    if ui.selected_run_name():
+        st.info(f"Run **{ui.selected_run_name()}** is starting; watch it on the Train page.", icon="⏳")
+        ui.page_link_ui("train")
+    else:
+        ui.no_runs_ui()
+elif info.config is None:
+    ui.show_error(f"Run {info.name!r} can't be used: {info.error}")
+    st.caption("Pick another run in the sidebar, or delete this one on the Runs page.")
+else:
+    c = info.config
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.markdown(f"### Run `{info.name}` — {ui.STATE_BADGES.get(info.state, info.state)}")
+        m2, m3, m4 = st.columns(3)
+        m2.metric("Epochs", f"{info.epochs_done} / {c.epochs}")
+        rows = info.epoch_rows
+        last = rows[-1].get("test_elbo") if rows else None
+        prev = rows[-2].get("test_elbo") if len(rows) > 1 else None
+        m3.metric("Test ELBO (nats)", f"{last:.1f}" if isinstance(last, (int, float)) else "–",
+                  delta=f"{last - prev:+.1f}"
+                  if isinstance(last, (int, float)) and isinstance(prev, (int, float)) else None,
+                  help="Average ELBO on the test set after the latest epoch: higher (closer to 0) is better. "
+                       "The arrow compares it with the epoch before.")
+        m4.metric("Latent dimensions", c.latent_dim)
+        st.caption(f"{c.dataset} · batch {c.batch_size} · learning rate {c.learning_rate:g} ({c.lr_schedule}) · "
+                   f"preset {c.preset} · created {ui.fmt_time(info.created)}")
+        if info.status.get("message"):
+            st.caption(f"Status: {info.status['message']}")
+    with right:
+        sample = ui.latest_sample_image(info.path)
+        if sample:
+            png, epoch = sample
+            st.image(png, width=300, caption=f"Decoded from 16 fixed random codes after epoch {epoch}")
+        else:
+            st.info("No sample images yet.")
+
+st.divider()
+st.subheader("Explore")
+cols = st.columns(5)
+descriptions = {
+    "train": "Start a training run and watch the loss, the ELBO and the samples improve live.",
+    "plane": "Move through the latent space with sliders — or click the map — and see what the decoder draws.",
+    "recon": "Encode test digits, decode them again, and see their ELBO and where they land in z-space.",
+    "manifold": "A whole grid of decoded codes at once: how digits morph into each other.",
+    "runs": "Compare, download and delete runs.",
+}
+for col, (page, text) in zip(cols, descriptions.items()):
+    with col:
+        ui.page_link_ui(page, text)

@@ -1,0 +1,210 @@
+"""Training throughput (images/s): the project's Trainer vs the tutorial loop (bench/baseline.py).
+
+    .venv/bin/python -m bench.throughput            # full: 1 epoch of 60,000 images per measurement
+    .venv/bin/python -m bench.throughput --quick    # 12,800 images per measurement
+
+Sections (all alternating, >= 3 repetitions, medians, ratios against the baseline of the same run):
+  main       one training epoch per repetition of
+               baseline   the tutorial loop (tf.data, per-step @tf.function, batch 32, fp32)
+               tutorial   project Trainer at the tutorial preset, with the RunWriter callback
+                          (metrics.jsonl + status.json every log_every_steps, epoch image, weights,
+                          checkpoint), i.e. everything `cvae train` does
+               fast       project Trainer at the 'fast' preset, same callbacks
+             'train img/s' = images / training seconds (per-chunk logging included, test
+             evaluation excluded, as the tutorial's own timer); 'epoch img/s' = images / whole epoch
+             (test ELBO over 10,000 digits and the epoch-end writes included).
+  precision  compiled training steps only, float32 vs mixed_bfloat16 at batch 32/128/256.
+  chunk      steps per compiled call (log_every_steps) 1 / 10 / 50 / 200 at batch 32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .common import (DEFAULT_DATA_DIR, alternate, machine_header, median, print_header, quiet_tf, table,
+                     verdict, write_json)
+
+quiet_tf()
+import tensorflow as tf  # noqa: E402
+
+from cvae.config import TrainConfig  # noqa: E402
+from cvae.train import RunWriter, TrainData, Trainer, bf16_supported, prepare_data  # noqa: E402
+
+from . import baseline as B  # noqa: E402
+
+
+def _subset(data: TrainData, n: int | None) -> TrainData:
+    return data if not n else TrainData(train=data.train[:n], test=data.test, source=data.source)
+
+
+class TrainerEpoch:
+    """One more epoch of a persistent Trainer per call, with the RunWriter writing a temp run dir."""
+
+    def __init__(self, config: TrainConfig, data: TrainData, run_dir: Path):
+        self.trainer = Trainer(config, data)
+        self.writer = RunWriter(run_dir, background=True)  # as train_run uses it
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.writer.on_train_begin(self.trainer)
+        # Warm-up: trace the step chunk (full and tail shapes) and the evaluation once, untimed.
+        t = self.trainer
+        bs = config.batch_size
+        t._train_chunk(np.zeros((2, bs), np.int32)).numpy()
+        if len(data.train) % bs:
+            t._train_chunk(np.zeros((1, len(data.train) % bs), np.int32)).numpy()
+        t.evaluate()
+
+    def __call__(self) -> dict:
+        t = self.trainer
+        t.config = t.config.replace(epochs=t.epoch + 1)  # run exactly one more epoch
+        t0 = time.perf_counter()
+        t.run_epochs([self.writer])
+        wall = time.perf_counter() - t0
+        n = len(t.data.train)
+        return {"train_ips": n / t.last_row["train_seconds"], "epoch_ips": n / wall,
+                "test_elbo": t.last_row["test_elbo"]}
+
+
+class BaselineEpoch:
+    """One tutorial epoch per call: train loop, the tutorial's test ELBO, the epoch image."""
+
+    def __init__(self, train: np.ndarray, test: np.ndarray, out_dir: Path):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.run = B.TutorialRun(train, test, out_dir=out_dir)
+        B.train_step(self.run.model, tf.constant(train[:32]), self.run.optimizer)  # trace, untimed
+        self.run.generate_and_save_images(0)
+        self.epoch = 0
+
+    def __call__(self) -> dict:
+        self.epoch += 1
+        t0 = time.perf_counter()
+        n = self.run.train_epoch()
+        t1 = time.perf_counter()
+        elbo = self.run.evaluate()
+        self.run.generate_and_save_images(self.epoch)
+        t2 = time.perf_counter()
+        return {"train_ips": n / (t1 - t0), "epoch_ips": n / (t2 - t0), "test_elbo": elbo}
+
+
+def section_main(data: TrainData, n_train: int | None, reps: int, tmp: Path, data_dir: str) -> dict:
+    sub = _subset(data, n_train)
+    cases = {
+        "baseline": BaselineEpoch(sub.train, sub.test, tmp / "baseline"),
+        "tutorial": TrainerEpoch(TrainConfig.from_preset("tutorial", data_dir=data_dir), sub, tmp / "tutorial"),
+        "fast": TrainerEpoch(TrainConfig.from_preset("fast", data_dir=data_dir), sub, tmp / "fast"),
+    }
+    res = alternate(cases, reps)
+    out = {}
+    base_train = median([r["train_ips"] for r in res["baseline"]])
+    base_epoch = median([r["epoch_ips"] for r in res["baseline"]])
+    for name, rows in res.items():
+        tr, ep = median([r["train_ips"] for r in rows]), median([r["epoch_ips"] for r in rows])
+        out[name] = {"train_ips": tr, "epoch_ips": ep, "train_ratio": tr / base_train, "epoch_ratio": ep / base_epoch,
+                     "reps": rows}
+    return out
+
+
+def section_precision(data: TrainData, reps: int, n_images: int) -> dict:
+    ok, why = bf16_supported()
+    if not ok:
+        print(f"  precision: skipped, {why}")
+        return {"skipped": why}
+    sub = _subset(data, n_images)
+    cases, trainers = {}, {}
+    for bs in (32, 128, 256):
+        for p in ("float32", "mixed_bfloat16"):
+            t = Trainer(TrainConfig(batch_size=bs, precision=p, log_every_steps=50), sub)
+            order = t.epoch_order(1)
+            batches = order[: len(order) // bs * bs].reshape(-1, bs)
+            t._train_chunk(batches[:2]).numpy()
+
+            def run(t=t, batches=batches):
+                t0 = time.perf_counter()
+                for s in range(0, len(batches), 50):
+                    losses = t._train_chunk(batches[s:s + 50]).numpy()
+                    assert np.all(np.isfinite(losses)), "non-finite loss"
+                return batches.size / (time.perf_counter() - t0)
+
+            cases[f"b{bs}-{p}"] = run
+    res = alternate(cases, reps)
+    out = {}
+    for bs in (32, 128, 256):
+        f32, b16 = median(res[f"b{bs}-float32"]), median(res[f"b{bs}-mixed_bfloat16"])
+        out[bs] = {"float32_ips": f32, "bf16_ips": b16, "bf16_over_fp32": b16 / f32,
+                   "reps_f32": res[f"b{bs}-float32"], "reps_bf16": res[f"b{bs}-mixed_bfloat16"]}
+    return out
+
+
+def section_chunk(data: TrainData, reps: int, n_images: int) -> dict:
+    sub = _subset(data, n_images)
+    cases = {}
+    for k in (1, 10, 50, 200):
+        t = Trainer(TrainConfig(log_every_steps=k), sub)
+        batches = t.epoch_order(1).reshape(-1, 32)
+        t._train_chunk(batches[:2]).numpy()
+
+        def run(t=t, batches=batches, k=k):
+            t0 = time.perf_counter()
+            for s in range(0, len(batches), k):
+                t._train_chunk(batches[s:s + k]).numpy()
+            return batches.size / (time.perf_counter() - t0)
+
+        cases[f"steps/call {k}"] = run
+    res = alternate(cases, reps)
+    ref = median(res["steps/call 50"])
+    return {k: {"ips": median(v), "vs_50": median(v) / ref, "reps": v} for k, v in res.items()}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description="training throughput vs the tutorial loop")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="12,800 training images per measurement")
+    p.add_argument("--sections", default="main,precision,chunk")
+    args = p.parse_args(argv)
+    if args.reps < 3:
+        print("note: the project rule is >= 3 repetitions; fewer are for smoke tests only")
+    info = machine_header()
+    print_header("training throughput (images/s)", info)
+    data = prepare_data(TrainConfig(data_dir=args.data_dir))
+    n_train = 12_800 if args.quick else None
+    sections = args.sections.split(",")
+    result: dict = {"machine": info, "quick": args.quick, "reps": args.reps,
+                    "train_images_per_measurement": n_train or len(data.train)}
+    with tempfile.TemporaryDirectory(prefix="cvae-bench-") as d:
+        if "main" in sections:
+            print(f"main: one epoch of {n_train or len(data.train)} images per repetition")
+            result["main"] = m = section_main(data, n_train, args.reps, Path(d), args.data_dir)
+            print()
+            print(table([[n, r["train_ips"], f"{r['train_ratio']:.2f}x", r["epoch_ips"], f"{r['epoch_ratio']:.2f}x"]
+                         for n, r in m.items()],
+                        ["run", "train img/s", "vs baseline", "epoch img/s (incl. eval+writes)", "vs baseline"]))
+            print(f"target: tutorial-preset Trainer >= 1.0x baseline train img/s: {m['tutorial']['train_ratio']:.2f}x "
+                  f"{verdict(m['tutorial']['train_ratio'], 1.0)}")
+            print(f"target: fast preset >= 2.0x baseline train img/s: {m['fast']['train_ratio']:.2f}x "
+                  f"{verdict(m['fast']['train_ratio'], 2.0)}")
+            print()
+        if "precision" in sections:
+            n = 6_400 if args.quick else 12_800
+            print(f"precision: compiled steps only, {n} images per repetition")
+            result["precision"] = pr = section_precision(data, args.reps, n)
+            if "skipped" not in pr:
+                print()
+                print(table([[bs, r["float32_ips"], r["bf16_ips"], f"{r['bf16_over_fp32']:.2f}x"] for bs, r in pr.items()],
+                            ["batch", "float32 img/s", "mixed_bfloat16 img/s", "bf16 / fp32"]))
+            print()
+        if "chunk" in sections:
+            n = 6_400 if args.quick else 12_800
+            print(f"chunk: steps per compiled call at batch 32, {n} images per repetition")
+            result["chunk"] = ch = section_chunk(data, args.reps, n)
+            print()
+            print(table([[k, r["ips"], f"{r['vs_50']:.2f}x"] for k, r in ch.items()], ["", "img/s", "vs 50 (default)"]))
+    write_json("throughput" + ("_quick" if args.quick else ""), result)
+
+
+if __name__ == "__main__":
+    main()

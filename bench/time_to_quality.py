@@ -1,0 +1,124 @@
+"""Time to quality: wall time until the test ELBO reaches -157.0 (latent_dim 2, full MNIST).
+
+    .venv/bin/python -m bench.time_to_quality            # 3 alternating repetitions (~5 min per baseline rep)
+    .venv/bin/python -m bench.time_to_quality --quick    # 1 repetition (a smoke test, not a result)
+
+  baseline  the tutorial loop (bench/baseline.py) at the tutorial's settings, test ELBO every epoch,
+            up to --max-epochs (15); time counts from building the pipelines and the model to the end of
+            the first epoch (training + the tutorial's evaluation + its image) whose ELBO >= target
+  fast      the project's 'fast' preset through the real cvae.train.train_run into a temporary runs
+            dir (config.json, status.json, metrics.jsonl, epoch images, weights, checkpoints, GIF);
+            time counts from calling train_run (data preparation, model build and tracing included)
+            to the end of its first epoch whose test ELBO >= target (the epoch's files written)
+Repetition r uses seed r for both (tf.random.set_seed for the baseline, config.seed for the preset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from .common import DEFAULT_DATA_DIR, alternate, machine_header, median, print_header, quiet_tf, table, write_json
+
+quiet_tf()
+
+from cvae.config import TrainConfig  # noqa: E402
+from cvae.train import Callback, train_run  # noqa: E402
+
+from . import baseline as B  # noqa: E402
+
+TARGET = -157.0
+
+
+class _Rows(Callback):
+    def __init__(self, t0: float, verbose: bool):
+        self.t0, self.rows, self.verbose = t0, [], verbose
+
+    def on_epoch_end(self, trainer, row):
+        wall = time.perf_counter() - self.t0
+        self.rows.append({"epoch": row["epoch"], "test_elbo": row["test_elbo"], "wall_seconds": wall,
+                          "train_seconds": row["train_seconds"], "images_per_second": row["images_per_second"]})
+        if self.verbose:
+            print(f"    fast epoch {row['epoch']}: test ELBO {row['test_elbo']:.3f} at {wall:.1f} s", flush=True)
+
+
+def first_reaching(rows: list[dict], key: str) -> tuple[float | None, int | None]:
+    for r in rows:
+        if r["test_elbo"] >= TARGET:
+            return r[key], r["epoch"]
+    return None, None
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description="wall time to test ELBO >= -157")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="one repetition")
+    p.add_argument("--max-epochs", type=int, default=15)
+    p.add_argument("--preset", default="fast")
+    args = p.parse_args(argv)
+    reps = 1 if args.quick else args.reps
+    if reps < 3:
+        print("note: the project rule is >= 3 repetitions; this is a smoke test")
+    info = machine_header()
+    print_header(f"time to test ELBO >= {TARGET}", info)
+    train, test = B.load_mnist(args.data_dir)
+    rep_counter = {"baseline": 0, "fast": 0}
+
+    def baseline_case():
+        seed = rep_counter["baseline"]
+        rep_counter["baseline"] += 1
+        print(f"  baseline seed {seed}:", flush=True)
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            run = B.TutorialRun(train, test, seed=seed, out_dir=d)
+            rows = run.run(args.max_epochs, target=TARGET, verbose=False, t_start=t0)
+        for r in rows:
+            r["wall_seconds"] = r["elapsed_seconds"]  # since t0: pipelines + model build included
+            print(f"    baseline epoch {r['epoch']}: test ELBO {r['test_elbo']:.3f} at {r['wall_seconds']:.1f} s")
+        wall, epoch = first_reaching(rows, "wall_seconds")
+        return {"seed": seed, "seconds_to_target": wall, "epoch_reached": epoch, "rows": rows}
+
+    def fast_case():
+        seed = rep_counter["fast"]
+        rep_counter["fast"] += 1
+        print(f"  {args.preset} preset seed {seed}:", flush=True)
+        cfg = TrainConfig.from_preset(args.preset, data_dir=args.data_dir, seed=seed)
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            rec = _Rows(t0, verbose=True)
+            train_run(f"ttq-{seed}", cfg, runs_dir=d, callbacks=[rec])
+            total = time.perf_counter() - t0
+            files = sorted(str(p.relative_to(d)) for p in Path(d).rglob("*") if p.is_file())
+        wall, epoch = first_reaching(rec.rows, "wall_seconds")
+        return {"seed": seed, "seconds_to_target": wall, "epoch_reached": epoch, "rows": rec.rows,
+                "run_total_seconds": total, "config": cfg.to_dict(), "run_files": len(files)}
+
+    res = alternate({"baseline": baseline_case, args.preset: fast_case}, reps, verbose=False)
+    out = {"machine": info, "target": TARGET, "reps": reps, "results": res}
+    times = {k: [r["seconds_to_target"] for r in v] for k, v in res.items()}
+    ok = {k: [t for t in v if t is not None] for k, v in times.items()}
+    med = {k: (median(v) if len(v) == len(times[k]) else None) for k, v in ok.items()}
+    out["median_seconds"] = med
+    print()
+    rows = []
+    for k, v in res.items():
+        for r in v:
+            traj = " ".join(f"{x['test_elbo']:.1f}" for x in r["rows"])
+            rows.append([k, r["seed"], "-" if r["seconds_to_target"] is None else f"{r['seconds_to_target']:.1f}",
+                         r["epoch_reached"] or "not reached", traj])
+    print(table(rows, ["run", "seed", "s to ELBO >= -157", "epoch", "test ELBO per epoch"]))
+    if med["baseline"] and med[args.preset]:
+        ratio = med["baseline"] / med[args.preset]
+        out["speedup"] = ratio
+        print(f"\nmedian: baseline {med['baseline']:.1f} s, {args.preset} {med[args.preset]:.1f} s -> "
+              f"{ratio:.2f}x faster (target >= 5x: {'MET' if ratio >= 5 else 'NOT MET'})")
+    else:
+        print(f"\nsome repetitions did not reach {TARGET}: {times}")
+    write_json("time_to_quality" + ("_quick" if args.quick else ""), out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,420 @@
+"""App logic that is not Streamlit: launching, tracking and capping training subprocesses.
+
+Training never runs in the app process. `launch_training` starts `python -m cvae train ...` in its
+own session with stdout/stderr going to a log file, and refuses a second start of the same run and
+starts beyond the concurrency cap ($CVAE_MAX_TRAINING).
+
+The trainer takes its run lock only after TensorFlow has loaded (seconds). To close that window,
+every launch leaves a record in <runs root>/.launches/<name>.json; a run counts as active while
+its trainer holds the lock *or* the launched process of its record is alive. Check-and-launch is
+serialised by a thread lock (Streamlit sessions are threads) and an flock (several app processes).
+
+A new run's directory must not exist when the trainer starts (it refuses a non-empty one), so its
+log is first written to .launches/<name>.log and moved to <run>/train.log once the trainer has
+created the run (the open file follows the rename). A resumed run logs to <run>/train.log directly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from . import runs
+from .config import ConfigError, TrainConfig, validate_run_name
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAX_TRAINING_ENV = "CVAE_MAX_TRAINING"
+LAUNCH_DIR = ".launches"
+
+# Config field -> CLI flag of `python -m cvae train` (fields without a flag can't be set from the app).
+FIELD_FLAGS: dict[str, str] = {
+    "dataset": "--dataset", "data_dir": "--data-dir", "latent_dim": "--latent-dim", "epochs": "--epochs",
+    "batch_size": "--batch-size", "learning_rate": "--learning-rate", "lr_schedule": "--lr-schedule",
+    "seed": "--seed", "max_train_examples": "--max-train-examples", "max_test_examples": "--max-test-examples",
+    "num_examples_to_generate": "--num-examples-to-generate", "binarization": "--binarization",
+    "precision": "--precision", "eval_batch_size": "--eval-batch-size", "log_every_steps": "--log-every-steps",
+    "keep_checkpoints": "--keep-checkpoints",
+}
+
+_THREAD_LOCK = threading.Lock()
+_CHILDREN: dict[int, subprocess.Popen] = {}  # keeps Popen objects alive so they can be reaped
+
+
+class LaunchError(runs.RunError):
+    """A start or resume was refused; the message is one line for the user."""
+
+
+class ServerBusy(LaunchError):
+    """The concurrency cap is reached."""
+
+
+def max_training() -> int:
+    """How many trainings may run at once: $CVAE_MAX_TRAINING, else 1 on <= 4 cores, else 2."""
+    raw = os.environ.get(MAX_TRAINING_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise LaunchError(f"{MAX_TRAINING_ENV}: got {raw!r}; allowed: an integer >= 1") from None
+        if value < 1:
+            raise LaunchError(f"{MAX_TRAINING_ENV}: got {value}; allowed: an integer >= 1")
+        return value
+    return 1 if (os.cpu_count() or 1) <= 4 else 2
+
+
+def cli_flags() -> set[str]:
+    """The option strings `python -m cvae train` accepts (read from its parser, so new flags show up)."""
+    from .cli import build_parser
+
+    parser = build_parser()
+    for action in parser._subparsers._group_actions:  # noqa: SLF001 (argparse has no public way)
+        train = action.choices.get("train")
+        if train is not None:
+            return set(train._option_string_actions)  # noqa: SLF001
+    return set()
+
+
+def settable_fields() -> set[str]:
+    """Config fields the app can pass to the trainer (those with a CLI flag)."""
+    flags = cli_flags()
+    return {f for f, flag in FIELD_FLAGS.items() if flag in flags}
+
+
+def train_argv(name: str, config: TrainConfig | None, runs_dir: str | os.PathLike | None = None,
+               resume: bool = False, epochs: int | None = None) -> list[str]:
+    """The command line of a training subprocess; a config value the CLI can't take is an error."""
+    validate_run_name(name)
+    argv = [sys.executable, "-m", "cvae", "train", "--name", name, "--runs-dir", str(runs.runs_root(runs_dir))]
+    if resume:
+        argv.append("--resume")
+        if epochs is not None:
+            argv += ["--epochs", str(int(epochs))]
+        return argv
+    if config is None:
+        raise LaunchError("a new run needs a config")
+    argv += ["--preset", config.preset] if config.preset != "custom" else []
+    settable = settable_fields()
+    default = TrainConfig.from_preset(config.preset if config.preset != "custom" else "tutorial")
+    for fld, flag in FIELD_FLAGS.items():
+        value = getattr(config, fld)
+        if fld not in settable:
+            if value != getattr(default, fld):
+                raise LaunchError(f"{fld}: the trainer's command line has no {flag} yet; "
+                                  f"keep the default {getattr(default, fld)!r}")
+            continue
+        if value is None:
+            continue
+        argv += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return argv
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+@dataclass
+class Launch:
+    """A training process started by the app (possibly by another session or app process)."""
+
+    name: str
+    pid: int
+    started: float
+    log: Path
+    argv: list[str]
+    resume: bool
+
+    @property
+    def alive(self) -> bool:
+        return pid_alive(self.pid)
+
+
+def _launch_dir(runs_dir: str | os.PathLike | None) -> Path:
+    return runs.runs_root(runs_dir) / LAUNCH_DIR
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process pid runs (a zombie counts as dead; our own dead children are reaped)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        _CHILDREN.pop(pid, None)
+        return False
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap if it is our child (e.g. started before a module reload)
+    except (ChildProcessError, OSError):
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def read_launches(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
+    """Every launch record; unreadable ones are skipped."""
+    out = []
+    d = _launch_dir(runs_dir)
+    if not d.is_dir():
+        return out
+    for p in sorted(d.glob("*.json")):
+        try:
+            rec = json.loads(p.read_text())
+            out.append(Launch(name=rec["name"], pid=int(rec["pid"]), started=float(rec["started"]),
+                              log=Path(rec["log"]), argv=list(rec.get("argv", [])), resume=bool(rec.get("resume"))))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _record_path(name: str, runs_dir) -> Path:
+    return _launch_dir(runs_dir) / f"{name}.json"
+
+
+def sweep(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
+    """Move staged logs into run directories that now exist and drop records of finished launches.
+
+    Returns the launches whose process died before creating its run (their log explains why).
+    """
+    root = runs.runs_root(runs_dir)
+    failed = []
+    for rec in read_launches(root):
+        run_dir = root / rec.name
+        has_run = (run_dir / runs.CONFIG_FILE).is_file()
+        staged = rec.log.parent == _launch_dir(root)
+        if has_run and staged and rec.log.exists():
+            target = run_dir / runs.LOG_FILE
+            try:
+                if target.exists():  # keep an older log's text ahead of the new one
+                    with open(target, "ab") as out:
+                        out.write(rec.log.read_bytes())
+                    rec.log.unlink()
+                else:
+                    os.rename(rec.log, target)
+                rec.log = target
+                _write_record(rec, root)
+            except OSError:
+                pass
+        if rec.alive:
+            continue
+        if has_run or not rec.log.exists():
+            _record_path(rec.name, root).unlink(missing_ok=True)
+        else:
+            failed.append(rec)
+    return failed
+
+
+def dismiss(name: str, runs_dir: str | os.PathLike | None = None) -> None:
+    """Forget a failed launch (its record and staged log)."""
+    root = runs.runs_root(runs_dir)
+    for rec in read_launches(root):
+        if rec.name == name and not rec.alive:
+            _record_path(name, root).unlink(missing_ok=True)
+            if rec.log.parent == _launch_dir(root):
+                rec.log.unlink(missing_ok=True)
+
+
+def _write_record(rec: Launch, root: Path) -> None:
+    from .io import atomic_write_json
+
+    atomic_write_json(_record_path(rec.name, root), {
+        "name": rec.name, "pid": rec.pid, "started": rec.started, "log": str(rec.log),
+        "argv": rec.argv, "resume": rec.resume})
+
+
+def pending(runs_dir: str | os.PathLike | None = None) -> dict[str, Launch]:
+    """Launches whose process is alive, by run name."""
+    return {rec.name: rec for rec in read_launches(runs_dir) if rec.alive}
+
+
+def active_names(runs_dir: str | os.PathLike | None = None) -> list[str]:
+    """Runs training now or about to: locked by a trainer, or launched and still starting."""
+    root = runs.runs_root(runs_dir)
+    names = set(pending(root))
+    if root.is_dir():
+        for child in root.iterdir():
+            if not child.name.startswith(".") and child.is_dir() and not child.is_symlink() \
+                    and runs.is_locked(child):
+                names.add(child.name)
+    return sorted(names)
+
+
+def log_path(name: str, runs_dir: str | os.PathLike | None = None) -> Path | None:
+    """Where run `name`'s training log is (its run directory, or still staged), or None."""
+    root = runs.runs_root(runs_dir)
+    for p in (root / name / runs.LOG_FILE, _launch_dir(root) / f"{name}.log"):
+        if p.is_file():
+            return p
+    return None
+
+
+def log_tail(path: Path | None, lines: int = 60, max_bytes: int = 64_000) -> str:
+    """The last lines of a log file (progress-bar carriage returns folded)."""
+    if path is None or not path.is_file():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - max_bytes))
+        text = f.read().decode("utf-8", "replace")
+    text = "\n".join(line.rsplit("\r", 1)[-1] for line in text.splitlines())
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------------------------------------- launch
+
+
+@contextmanager
+def _launch_lock(root: Path) -> Iterator[None]:
+    d = root / LAUNCH_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    with _THREAD_LOCK:
+        fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def launch_training(name: str, config: TrainConfig | None = None, runs_dir: str | os.PathLike | None = None,
+                    resume: bool = False, epochs: int | None = None,
+                    env: Mapping[str, str] | None = None) -> Launch:
+    """Start (or resume) run `name` in a training subprocess; LaunchError says why not."""
+    try:
+        validate_run_name(name)
+    except ConfigError as e:
+        raise LaunchError(str(e)) from None
+    root = runs.runs_root(runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    run_dir = runs.run_path(name, root)
+    with _launch_lock(root):
+        sweep(root)
+        active = active_names(root)
+        if name in active:
+            raise LaunchError(f"run {name!r} is already training")
+        if resume:
+            info = runs.run_info(run_dir) if run_dir.is_dir() else None
+            if info is None or info.config is None:
+                raise LaunchError(f"run {name!r} has no readable config.json; nothing to resume")
+            extending = epochs is not None and epochs > info.config.epochs
+            if not (info.resumable or extending):
+                raise LaunchError(f"run {name!r} is {info.state}; only an interrupted, stopped or failed run "
+                                  "can be resumed (or give more epochs to train a finished run further)")
+        elif run_dir.exists() and any(run_dir.iterdir()):
+            raise LaunchError(f"run {name!r} already exists: pick another name, or select it and Resume")
+        cap = max_training()
+        if len(active) >= cap:
+            raise ServerBusy(f"the server is busy: {len(active)} training(s) running ({', '.join(active)}); "
+                             f"at most {cap} at once (${MAX_TRAINING_ENV}). Stop one or wait.")
+        argv = train_argv(name, config, root, resume=resume, epochs=epochs)
+        log = run_dir / runs.LOG_FILE if resume else root / LAUNCH_DIR / f"{name}.log"
+        child_env = dict(os.environ if env is None else env)
+        child_env["PYTHONUNBUFFERED"] = "1"
+        child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # The child must import this very package, wherever the app was started from.
+        child_env["PYTHONPATH"] = os.pathsep.join(
+            [str(PROJECT_ROOT), *filter(None, [child_env.get("PYTHONPATH")])])
+        with open(log, "ab") as out:
+            out.write(f"$ {' '.join(argv[1:])}\n".encode())
+            out.flush()
+            proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=child_env,
+                                    close_fds=True)
+        _CHILDREN[proc.pid] = proc
+        rec = Launch(name=name, pid=proc.pid, started=time.time(), log=log, argv=argv, resume=resume)
+        _write_record(rec, root)
+        return rec
+
+
+def stop_training(name: str, runs_dir: str | os.PathLike | None = None) -> str:
+    """Stop run `name`: a STOP file once its trainer holds the lock (it checkpoints, then stops); a process
+    still starting (no lock yet, so no checkpoint to lose) gets SIGTERM. Returns what was done."""
+    root = runs.runs_root(runs_dir)
+    run_dir = runs.run_path(name, root)
+    if runs.is_locked(run_dir):
+        runs.request_stop(name, root)
+        return "stop requested"
+    rec = pending(root).get(name)
+    if rec is not None:
+        try:
+            os.killpg(rec.pid, signal.SIGTERM)  # its own session: the group is the launched process
+        except ProcessLookupError:
+            pass
+        return "terminated while starting"
+    raise LaunchError(f"run {name!r} is not training")
+
+
+def wait(launch: Launch, timeout: float | None = None) -> int | None:
+    """Wait for a launch started by this process; its exit code (None on timeout)."""
+    proc = _CHILDREN.get(launch.pid)
+    if proc is None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while pid_alive(launch.pid):
+            if deadline is not None and time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+        return 0
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        if proc.returncode is not None:
+            _CHILDREN.pop(launch.pid, None)
+
+
+# ---------------------------------------------------------------------------------------------- progress
+
+
+def progress(info: runs.RunInfo, steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Progress of a run for display: fraction, epoch x/y, images/s and ETA (seconds) where known."""
+    status = info.status
+    total_epochs = info.total_epochs or status.get("total_epochs") or 0
+    steps_per_epoch = status.get("steps_per_epoch")
+    epoch_done = int(status.get("epoch") or 0)
+    step = int(status.get("step") or 0)
+    frac = 0.0
+    if total_epochs and steps_per_epoch:
+        frac = step / (steps_per_epoch * total_epochs)
+    elif total_epochs:
+        frac = epoch_done / total_epochs
+    out: dict[str, Any] = {"fraction": max(0.0, min(1.0, frac)), "epoch": min(epoch_done + 1, total_epochs or 1)
+                           if info.state == "running" else epoch_done, "total_epochs": total_epochs,
+                           "step": step, "images_per_second": None, "eta_seconds": None}
+    batch = info.config.batch_size if info.config else None
+    steps = steps or []
+    if len(steps) >= 2 and batch:
+        # Rate over the recent rows (a window of up to 10 logging intervals), across epoch boundaries.
+        a, b = steps[max(0, len(steps) - 11)], steps[-1]
+        dt = float(b.get("time", 0)) - float(a.get("time", 0))
+        ds = int(b.get("step", 0)) - int(a.get("step", 0))
+        if dt > 0 and ds > 0:
+            out["images_per_second"] = ds * batch / dt
+            if total_epochs and steps_per_epoch:
+                out["eta_seconds"] = max(0.0, (steps_per_epoch * total_epochs - step) * dt / ds)
+    return out
+
+
+def fmt_seconds(s: float | None) -> str:
+    """m:ss or h:mm:ss; '?' when unknown."""
+    if s is None or s != s or s == float("inf"):
+        return "?"
+    s = int(round(s))
+    return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

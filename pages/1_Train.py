@@ -1,0 +1,393 @@
+"""Train page: start, watch, stop and resume training runs (each in its own `python -m cvae train` process)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from cvae import appstate, runs, ui
+from cvae.config import (BINARIZATIONS, LR_SCHEDULES, PRECISIONS, PRESETS, ConfigError, TrainConfig,
+                         validate_run_name)
+from cvae.data import DATASETS
+from cvae.images import gif_bytes
+from cvae.io import read_jsonl
+
+ui.page_setup("Train", "🏋️")
+failed_launches = appstate.sweep()
+infos = ui.list_runs_ui()
+info = ui.run_picker_ui(infos)
+
+st.title("🏋️ Train")
+st.caption("Training runs in a separate process (`python -m cvae train`), so this page — and everyone else's — "
+           "stays responsive. Close the browser at any time: training goes on, and this page picks it up again.")
+
+PRESET_NOTES = {
+    "tutorial": "Exactly the TensorFlow tutorial: Adam with learning rate 1e-4, batches of 32, 10 epochs "
+                "(about 4 minutes on 2 CPU cores).",
+    "fast": "Bigger batches (128) and a 20× larger learning rate decayed by a cosine schedule, 4 epochs: "
+            "about 4× quicker, slightly lower ELBO. Good for a live demo.",
+}
+FIELD_HELP = {
+    "latent_dim": "Size of the code z. 2 lets you see the whole latent space as a plane.",
+    "epochs": "Passes over the 60,000 training images.",
+    "batch_size": "Images per gradient step.",
+    "learning_rate": "Adam step size, e.g. 1e-4.",
+    "lr_schedule": "constant, or cosine decay to 0 over the run.",
+    "seed": "Fixes the initial weights, data order and noise: same seed, same run.",
+    "max_train_examples": "Blank = all 60,000. Fewer = a quicker, worse model.",
+    "max_test_examples": "Blank = all 10,000 (at least 16).",
+    "num_examples_to_generate": "Size of the fixed sample grid saved every epoch (a square number).",
+    "binarization": "static: threshold pixels at 0.5 once (the tutorial). dynamic: sample pixels every epoch.",
+    "precision": "float32, or mixed_bfloat16 on CPUs that support it.",
+    "eval_batch_size": "Batch size for the test-set ELBO.",
+    "log_every_steps": "How often the training loss is logged.",
+    "keep_checkpoints": "How many checkpoints to keep for resuming.",
+    "data_dir": "Blank = $CVAE_DATA_DIR or the usual places. A folder with the four MNIST IDX files.",
+}
+NUMBER_FIELDS = ("latent_dim", "epochs", "batch_size", "seed", "num_examples_to_generate", "eval_batch_size",
+                 "log_every_steps", "keep_checkpoints")
+OPTIONAL_NUMBER_FIELDS = ("max_train_examples", "max_test_examples")
+CHOICE_FIELDS = {"dataset": DATASETS, "lr_schedule": LR_SCHEDULES, "binarization": BINARIZATIONS,
+                 "precision": PRECISIONS}
+settable = appstate.settable_fields()
+K = "tr_"  # session-state key prefix of the form's widgets
+
+
+def preset_values(preset: str) -> dict:
+    cfg = TrainConfig.from_preset(preset).to_dict()
+    cfg["learning_rate"] = f"{cfg['learning_rate']:g}"
+    cfg["data_dir"] = cfg["data_dir"] or ""
+    return cfg
+
+
+def fill_from_preset() -> None:
+    """Preset changed: put its values into every field (the user can still edit them)."""
+    for field, value in preset_values(st.session_state[K + "preset"]).items():
+        if field not in ("preset", "version"):
+            st.session_state[K + field] = value
+
+
+def suggest_name() -> str:
+    taken = {r.name for r in infos} | set(appstate.pending())
+    return next(f"run-{i}" for i in range(1, 10_000) if f"run-{i}" not in taken)
+
+
+if K + "preset" not in st.session_state:
+    st.session_state[K + "preset"] = "tutorial"
+for _field, _value in preset_values(st.session_state[K + "preset"]).items():
+    st.session_state.setdefault(K + _field, _value)
+st.session_state.setdefault(K + "name", suggest_name())
+
+
+# ---------------------------------------------------------------------------------------------- the monitor
+
+
+def progress_charts(metrics: list[dict]) -> go.Figure | None:
+    steps = runs.step_rows(metrics)
+    epochs = runs.epoch_rows(metrics)
+    if not steps and not epochs:
+        return None
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, column_widths=[0.36, 0.36, 0.28],
+                        subplot_titles=("Training loss (−ELBO per batch)", "Test ELBO and reconstruction",
+                                        "Test KL(q(z|x) ‖ p(z))"))
+    if steps:
+        fig.add_trace(go.Scatter(x=[r["step"] for r in steps], y=[r["loss"] for r in steps], mode="lines",
+                                 name="training loss", line=dict(color="#1f77b4")), row=1, col=1)
+    if epochs:
+        ep = [r["epoch"] for r in epochs]
+        fig.add_trace(go.Scatter(x=ep, y=[r.get("test_elbo") for r in epochs], mode="lines+markers",
+                                 name="test ELBO", line=dict(color="#2ca02c", width=3)), row=1, col=2)
+        fig.add_trace(go.Scatter(x=ep, y=[r.get("test_logpx_z") for r in epochs], mode="lines+markers",
+                                 name="reconstruction E[log p(x|z)]", line=dict(color="#ff7f0e", dash="dot")),
+                      row=1, col=2)
+        fig.add_trace(go.Scatter(x=ep, y=[r.get("test_kl") for r in epochs], mode="lines+markers",
+                                 name="KL", line=dict(color="#9467bd", width=3)), row=1, col=3)
+        for col in (2, 3):
+            fig.update_xaxes(title_text="epoch", row=1, col=col, dtick=1 if len(epochs) <= 12 else None)
+    fig.update_xaxes(title_text="step", row=1, col=1)
+    fig.update_yaxes(title_text="nats per image", row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", row=1, col=3)
+    fig.update_annotations(font_size=16)
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.25, x=0.5, xanchor="center", font=dict(size=14)))
+    return fig
+
+
+def monitor_state(name: str) -> tuple[str, runs.RunInfo | None]:
+    """The run's state for the monitor ('starting' while its process loads) and its info (None before it exists)."""
+    run_dir = runs.run_path(name)
+    starting = name in appstate.pending() and not runs.is_locked(run_dir)
+    info = runs.run_info(run_dir) if (run_dir / runs.CONFIG_FILE).exists() else None
+    state = "starting" if starting and (info is None or info.state != "running") else (
+        info.state if info else "unknown")
+    return state, info
+
+
+def monitor_body(name: str, shown_state: str) -> None:
+    """Status, progress, curves and samples of run `name`; re-run every second while it trains."""
+    run_dir = runs.run_path(name)
+    state, info = monitor_state(name)
+    if state != shown_state:
+        # e.g. starting -> running -> done: redraw the whole page once (sidebar, buttons; leaves live mode)
+        st.rerun()
+    live = state in ("running", "starting")
+    if info is None:
+        if state == "starting":
+            st.info(f"Starting **{name}**: loading TensorFlow and the data (a few seconds)…", icon="⏳")
+            st.progress(0.0, text="starting")
+            tail = appstate.log_tail(appstate.log_path(name), 5)
+            if tail:
+                st.code(tail, language=None)
+        else:
+            st.warning(f"Run {name!r} has no config.json.")
+        return
+
+    status = info.status
+    st.markdown(f"**{ui.STATE_BADGES.get(state, state)}** — {status.get('message', '')}")
+    metrics = read_jsonl(run_dir / runs.METRICS_FILE)
+    steps = runs.step_rows(metrics)
+    if live:
+        p = appstate.progress(info, steps)
+        ips = f"{p['images_per_second']:,.0f} images/s" if p["images_per_second"] else "measuring speed"
+        st.progress(p["fraction"], text=f"Epoch {p['epoch']}/{p['total_epochs']} · step {p['step']:,} · {ips} · "
+                                        f"ETA {appstate.fmt_seconds(p['eta_seconds'])}")
+    elif info.total_epochs:
+        st.progress(min(1.0, info.epochs_done / info.total_epochs),
+                    text=f"{info.epochs_done} of {info.total_epochs} epochs done")
+
+    fig = progress_charts(metrics)
+    if fig is not None:
+        st.plotly_chart(fig, key=f"train_curves_{name}", width="stretch")
+        st.caption("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the "
+                   "prior N(0, I). Higher ELBO is better; the training loss is the negative ELBO.")
+    else:
+        st.caption("The curves appear after the first logged steps.")
+
+    img_col, gif_col, text_col = st.columns([1, 1, 1.4], gap="large")
+    sample = ui.latest_sample_image(run_dir)
+    if sample:
+        img_col.image(sample[0], width="stretch",
+                      caption=f"Samples after epoch {sample[1]} (the same 16 codes every epoch)")
+    if state == "done":
+        gif = ui.file_bytes_in_run(run_dir, runs.GIF_FILE)
+        frames = runs.epoch_images(run_dir)
+        if gif is None and frames:
+            from PIL import Image
+
+            imgs = []
+            for f in frames:
+                with Image.open(f) as im:
+                    imgs.append(im.convert("L"))
+            gif = gif_bytes(imgs)
+        if gif:
+            gif_col.image(gif, width="stretch", caption="The same samples through all epochs (animated)")
+            text_col.download_button("⬇️ Download the GIF", gif, file_name=f"{name}-samples.gif",
+                                     mime="image/gif", key=f"tr_gif_dl_{name}", on_click="ignore")
+    if state == "failed":
+        with st.expander("Training log (last lines)", expanded=True):
+            st.code(appstate.log_tail(appstate.log_path(name)) or "(no log)", language=None)
+    elif state == "interrupted":
+        st.warning("The training process is gone (killed, or the machine restarted) without finishing. "
+                   "**Resume** continues from its last checkpoint.", icon="⚠️")
+    elif appstate.log_path(name) is not None:
+        with st.expander("Training log"):
+            st.code(appstate.log_tail(appstate.log_path(name), 30) or "(empty)", language=None)
+
+
+for rec in failed_launches:
+    ui.show_error(f"Starting {rec.name!r} failed before the run was created: "
+                  f"{(appstate.log_tail(rec.log, 1) or 'no output').strip()}")
+    with st.expander(f"Log of {rec.name}"):
+        st.code(appstate.log_tail(rec.log), language=None)
+    st.button("Dismiss", key=f"tr_dismiss_{rec.name}", on_click=appstate.dismiss, args=(rec.name,))
+
+flash = st.session_state.pop("tr_flash", None)
+if flash:
+    st.success(flash, icon="🚀")
+
+name = ui.selected_run_name()
+if name:
+    st.header(f"Run `{name}`")
+    try:
+        run_dir = runs.run_path(name)
+        shown_state, _ = monitor_state(name)
+        live = shown_state in ("running", "starting")
+        current = next((r for r in infos if r.name == name), None)
+        b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+        if live:
+            if b1.button("⏹️ Stop", key="tr_stop", help="Finish the current steps, save a checkpoint and stop."):
+                try:
+                    what = appstate.stop_training(name)
+                    st.toast("Stop requested: the trainer saves a checkpoint and stops after its current steps."
+                             if what == "stop requested" else "Stopped before training began.")
+                except runs.RunError as e:
+                    ui.show_error(e)
+            if (run_dir / runs.STOP_FILE).exists():
+                b3.caption("Stop requested — waiting for the trainer to save and stop…")
+        elif current is not None and current.resumable:
+            if b1.button("▶️ Resume", key="tr_resume", type="primary",
+                         help="Continue from the last checkpoint in a new training process."):
+                try:
+                    appstate.launch_training(name, resume=True)
+                    st.session_state["tr_flash"] = f"Resumed {name}."
+                    st.rerun()
+                except runs.RunError as e:
+                    ui.show_error(e)
+        elif current is not None and current.state == "done" and current.config is not None:
+            more = b1.number_input("Train further, up to epoch", key="tr_more_epochs", step=1,
+                                   min_value=current.config.epochs + 1, value=current.config.epochs + 5)
+            if b2.button("➕ Train further", key="tr_extend",
+                         help="Resume this finished run for more epochs (it keeps its settings)."):
+                try:
+                    appstate.launch_training(name, resume=True, epochs=int(more))
+                    st.session_state["tr_flash"] = f"Training {name} further, to {int(more)} epochs."
+                    st.rerun()
+                except runs.RunError as e:
+                    ui.show_error(e)
+        monitor = st.fragment(run_every=1.0 if live else None)(monitor_body)
+        monitor(name, shown_state)
+    except (runs.RunError, ValueError, OSError) as e:
+        ui.show_error(e)
+else:
+    st.info("No run selected yet: start your first one below.", icon="👇")
+
+# ---------------------------------------------------------------------------------------------- the form
+
+st.divider()
+active = appstate.active_names()
+try:
+    cap = appstate.max_training()
+except appstate.LaunchError as e:
+    ui.show_error(e)
+    cap = 1
+with st.expander("🆕 Start a new training run", expanded=not infos or not name):
+    if len(active) >= cap:
+        st.warning(f"The server is busy: {', '.join(active)} {'is' if len(active) == 1 else 'are'} training "
+                   f"(at most {cap} at once on this machine). Stop one, or wait for it to finish.", icon="🚦")
+    elif active:
+        st.caption(f"Training now: {', '.join(active)} (at most {cap} at once).")
+    pc1, pc2 = st.columns([1, 2])
+    pc1.selectbox("Preset", list(PRESETS), key=K + "preset", on_change=fill_from_preset,
+                  help="Fills in every field below; you can still change any of them.")
+    pc2.markdown(f"**{st.session_state[K + 'preset']}** — "
+                 f"{PRESET_NOTES.get(st.session_state[K + 'preset'], PRESETS[st.session_state[K + 'preset']])}")
+
+    errors: dict = {}
+    with st.form("train_form", border=True):
+
+        def number(col, field: str, label: str) -> None:
+            disabled = field not in settable
+            help_ = FIELD_HELP.get(field, "")
+            if disabled:
+                help_ += " (Fixed: the trainer's command line has no flag for it yet.)"
+            if field in OPTIONAL_NUMBER_FIELDS:
+                col.number_input(label, key=K + field, step=1, value=None, placeholder="all", help=help_,
+                                 disabled=disabled)
+            else:
+                col.number_input(label, key=K + field, step=1, help=help_, disabled=disabled)
+            errors[field] = col.empty()
+
+        def choice(col, field: str, label: str) -> None:
+            col.selectbox(label, CHOICE_FIELDS[field], key=K + field, help=FIELD_HELP.get(field),
+                          disabled=field not in settable)
+            errors[field] = col.empty()
+
+        c1, c2, c3 = st.columns(3)
+        c1.text_input("Run name", key=K + "name", max_chars=100,
+                      help="Letters, digits, '-', '_' and '.'; it names the folder of the run.")
+        errors["name"] = c1.empty()
+        choice(c2, "dataset", "Dataset")
+        number(c3, "latent_dim", "Latent dimensions")
+        c1, c2, c3, c4 = st.columns(4)
+        number(c1, "epochs", "Epochs")
+        number(c2, "batch_size", "Batch size")
+        c3.text_input("Learning rate", key=K + "learning_rate", help=FIELD_HELP["learning_rate"])
+        errors["learning_rate"] = c3.empty()
+        choice(c4, "lr_schedule", "Learning-rate schedule")
+        with st.expander("More settings"):
+            c1, c2, c3, c4 = st.columns(4)
+            number(c1, "seed", "Random seed")
+            number(c2, "max_train_examples", "Training images")
+            number(c3, "max_test_examples", "Test images")
+            choice(c4, "binarization", "Binarization")
+            c1, c2, c3, c4 = st.columns(4)
+            choice(c1, "precision", "Precision")
+            number(c2, "num_examples_to_generate", "Sample grid size")
+            number(c3, "eval_batch_size", "Evaluation batch size")
+            number(c4, "log_every_steps", "Log every … steps")
+            c1, c2 = st.columns([1, 3])
+            number(c1, "keep_checkpoints", "Checkpoints kept")
+            c2.text_input("Data directory", key=K + "data_dir", help=FIELD_HELP["data_dir"],
+                          disabled="data_dir" not in settable)
+            errors["data_dir"] = c2.empty()
+        errors["_form"] = st.empty()
+        submitted = st.form_submit_button("🚀 Start training", type="primary", key="tr_start")
+
+
+def form_errors() -> tuple[dict[str, str], TrainConfig | None]:
+    """Validate every field on its own (so all problems show at once), then the whole config."""
+    ss = st.session_state
+    errs: dict[str, str] = {}
+    name = (ss[K + "name"] or "").strip()
+    try:
+        validate_run_name(name)
+    except ConfigError as e:
+        errs["name"] = str(e)
+    values: dict = {}
+    for field in (*NUMBER_FIELDS, *OPTIONAL_NUMBER_FIELDS, *CHOICE_FIELDS):
+        v = ss[K + field]
+        values[field] = int(v) if isinstance(v, float) and v.is_integer() else v
+    lr_text = str(ss[K + "learning_rate"]).strip()
+    try:
+        values["learning_rate"] = float(lr_text)
+    except ValueError:
+        errs["learning_rate"] = f"learning_rate: got {lr_text!r}; allowed: a number > 0 and <= 1, e.g. 1e-4"
+    values["data_dir"] = str(ss[K + "data_dir"]).strip() or None
+    for field, v in values.items():
+        if field in errs:
+            continue
+        try:
+            TrainConfig(**{field: v})
+        except ConfigError as e:
+            errs[field] = str(e)
+        except TypeError as e:
+            errs[field] = f"{field}: {e}"
+    if values["data_dir"] and "data_dir" not in errs:
+        from pathlib import Path
+
+        if not Path(values["data_dir"]).expanduser().is_dir():
+            errs["data_dir"] = f"data_dir: {values['data_dir']!r} is not a directory"
+        else:
+            values["data_dir"] = str(Path(values["data_dir"]).expanduser().resolve())
+    config = None
+    if not errs:
+        try:
+            config = TrainConfig.from_preset(ss[K + "preset"], **values)
+        except ConfigError as e:
+            field = str(e).split(":", 1)[0]
+            errs[field if field in errors else "_form"] = str(e)
+    if not errs and name in {r.name for r in infos}:
+        errs["name"] = (f"A run named {name!r} already exists: pick another name, or select it in the sidebar "
+                        "and Resume it.")
+    return errs, config
+
+
+if submitted:
+    errs, config = form_errors()
+    if not errs:
+        new_name = st.session_state[K + "name"].strip()
+        try:
+            appstate.launch_training(new_name, config)
+        except appstate.ServerBusy as e:
+            errs["_form"] = str(e)
+        except runs.RunError as e:
+            errs["name" if "exists" in str(e) or "training" in str(e) else "_form"] = str(e)
+        else:
+            ui.select_run(new_name)
+            st.session_state["tr_flash"] = (f"Started {new_name}. The first epoch's results appear in about "
+                                            "a minute.")
+            del st.session_state[K + "name"]  # a fresh suggestion next time
+            st.rerun()
+    for field, msg in errs.items():
+        errors.get(field, errors["_form"]).error(msg, icon="⚠️")

@@ -1,0 +1,106 @@
+"""Latent plane: pick a code z (sliders, or a click on the map of encoded test digits) and decode it."""
+
+import numpy as np
+import streamlit as st
+
+from cvae import ui
+
+ui.page_setup("Latent plane", "🧭")
+info = ui.run_picker_ui()
+
+st.title("🧭 Latent plane")
+model, info = ui.require_model(info)
+d = model.latent_dim
+_, labels, _, source = ui.test_data_ui(info)
+means, _ = ui.encoded_test_set(model, info)
+labels = labels[:len(means)]
+names = ui.class_names(info.config.dataset)
+xy, pca, axis_titles = ui.map_projection(means)
+ranges = ui.map_ranges(xy, d)
+
+st.caption("The decoder turns any code z into 28×28 pixel probabilities. Choose z with the sliders — "
+           "or click anywhere on the map — and watch the digit change.")
+
+ZKEYS = [f"lp_z{i}" for i in range(d)]
+SAVED = "lp_saved_z"  # survives page changes (widget state does not)
+saved = st.session_state.get(SAVED)
+for i, k in enumerate(ZKEYS):
+    if k not in st.session_state:
+        st.session_state[k] = float(saved[1][i]) if saved and saved[0] == (info.name, d) else 0.0
+st.session_state.setdefault("lp_seed", 0)
+
+
+def reset_z() -> None:
+    for k in ZKEYS:
+        st.session_state[k] = 0.0
+
+
+def resample() -> None:
+    st.session_state["lp_seed"] += 1
+
+
+def slider(col, i: int) -> float:
+    return col.slider(f"z{_sub(i + 1)}", ui.SLIDER_LOW, ui.SLIDER_HIGH, step=0.01, key=ZKEYS[i],
+                      help="The prior p(z) is a standard normal: ±3.09 covers 99.8% of it.")
+
+
+def _sub(n: int) -> str:
+    return str(n).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+
+
+left, right = st.columns([1, 1.2], gap="large")
+with left:
+    if d <= 2:
+        cols = st.columns(d)
+        z = np.array([slider(cols[i], i) for i in range(d)], np.float32)
+        st.button("↺ Reset to the prior mean (z = 0)", key="lp_reset", on_click=reset_z)
+    else:
+        with st.expander(f"All {d} latent dimensions", expanded=True):
+            per_row = 4
+            values = []
+            for start in range(0, d, per_row):
+                cols = st.columns(per_row)
+                values += [slider(cols[i - start], i) for i in range(start, min(d, start + per_row))]
+            z = np.array(values, np.float32)
+            st.button("↺ Reset to the prior mean (z = 0)", key="lp_reset", on_click=reset_z)
+    st.session_state[SAVED] = ((info.name, d), [float(v) for v in z])
+
+    probs = model.decode(z[None], apply_sigmoid=True)[0, :, :, 0]
+    ui.show_image_ui(probs, key="lp_decoded", height=430, title="Decoder output: p(pixel = 1 | z)")
+    s1, s2 = st.columns([1, 1], vertical_alignment="center")
+    rng = np.random.default_rng(st.session_state["lp_seed"])
+    sample = (rng.random(probs.shape) < probs).astype(np.float32)
+    with s1:
+        ui.show_image_ui(sample, key="lp_sample", height=220, title="A sample x ~ p(x | z)", hover="pixel")
+    with s2:
+        st.markdown("Each pixel is an independent coin flip with the probability shown above: "
+                    "that is what the model *generates*. The smooth picture is its mean.")
+        st.button("🎲 Resample", key="lp_resample", on_click=resample)
+        st.caption(f"sample seed {st.session_state['lp_seed']}")
+
+with right:
+    if d == 2:
+        current = z
+    elif d == 1:
+        current = np.array([z[0], 0.0])
+    else:
+        current = pca.transform(z[None])[0]
+    fig = ui.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles, ranges=ranges,
+                               height=620, click_grid=60, strip=(d == 1))
+    st.plotly_chart(fig, key="lp_map", on_select=ui.make_click_handler("lp_map", ZKEYS, d, pca),
+                    selection_mode="points", width="stretch", config={"displayModeBar": False})
+    n = len(means)
+    if d == 2:
+        st.caption(f"Each dot is the encoder's mean μ for one of {n:,} test digits ({source}), coloured by its "
+                   "label. The ★ is the code being decoded. **Click anywhere on the map** to decode that point.")
+    elif d == 1:
+        st.caption(f"With one latent dimension a code is a single number. Each dot is the encoder's μ for one of "
+                   f"{n:,} test digits ({source}), drawn in the row of its class (with a little vertical jitter) "
+                   "so you can see which digits share a stretch of the line. Click anywhere to decode that z₁.")
+    else:
+        ex = pca.explained
+        st.caption(f"The codes have {d} dimensions, so the map shows the μ of {n:,} test digits ({source}) "
+                   f"projected on their two principal components (PCA; they explain {ex[0]:.0%} and {ex[1]:.0%} "
+                   "of the variance). The ★ is the current z projected on that plane. Clicking decodes the point "
+                   "of the principal plane under the cursor (the other directions stay at the data mean), "
+                   "clipped to the slider range.")

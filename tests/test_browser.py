@@ -1,0 +1,282 @@
+"""The app in a real browser: headless Chromium (Playwright) against a real `streamlit run app.py` subprocess.
+
+One server for the whole module (session fixture) with a fresh runs root holding a copy of the shipped
+pretrained run, real MNIST from the `mnist_dir` fixture. Every test opens its own browser context (its own
+Streamlit session). Waits poll the DOM (Streamlit's script state, element pixels, plotly data); nothing sleeps
+blindly. The page test also saves the README's screenshots to docs/screenshots/.
+
+On failure a screenshot of the page goes to test-artifacts/browser/<test>.png.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from browser_support import (REPO, VIEWPORT, exceptions, fill_train_form, full_page_screenshot, keyed,
+                             launch_browser, main_text, open_page, pixel_difference, plotly_data_to_page,
+                             plotly_point_count, plotly_trace_xy, poll, progress_text, screenshot_array,
+                             slider_thumb, slider_values, start_server, status_badge, stop_server, training_pids,
+                             wait_idle, wait_images, wait_plotly_charts)
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = REPO / "docs" / "screenshots"
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+LOAD_TIMEOUT = 90.0  # a cold page (test set + encoding 5,000 digits) on two busy cores
+PIXEL_THRESHOLD = 0.02  # mean |difference| (0..1 per channel) of two decoded digits; identical renders give 0
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory, mnist_dir):
+    from browser_support import copy_tutorial_run
+
+    base = tmp_path_factory.mktemp("browser")
+    root = base / "runs"
+    root.mkdir()
+    copy_tutorial_run(root)
+    server = start_server(root, mnist_dir, base / "streamlit.log", timeout=LOAD_TIMEOUT)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+    assert not training_pids(root), "a training process survived the server"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_browser(p)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(chromium, request, app_server):
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    failed_before = request.session.testsfailed
+    try:
+        yield pg
+    finally:
+        if request.session.testsfailed > failed_before:  # this test failed: keep what the browser showed
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            try:
+                pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+                (ARTIFACTS / f"{request.node.name}.server.log").write_text(app_server.log_tail(200))
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+        context.close()
+
+
+def assert_no_exception(page) -> None:
+    errors = exceptions(page)
+    assert not errors, "the app showed an exception:\n" + "\n---\n".join(errors)
+
+
+def wait_no_training(server, timeout: float = 60.0) -> None:
+    """The concurrency cap is 1 on small machines: wait until no trainer of this server is alive."""
+    poll(lambda: not training_pids(server.runs_root), timeout, 0.2, "earlier training processes to exit")
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------- e. every page
+
+PAGES = [  # (page key, title on the page, screenshot file)
+    ("home", "CVAE explorer", "home.png"),
+    ("train", "Train", "train.png"),
+    ("plane", "Latent plane", "latent_plane.png"),
+    ("recon", "Reconstruct", "reconstruct.png"),
+    ("manifold", "Manifold", "manifold.png"),
+    ("runs", "Runs", "runs.png"),
+]
+
+
+def test_every_page_loads_without_exception(app_server, page):
+    """Each page URL loads and finishes running with no exception box; its full-page screenshot goes to docs/.
+
+    First in the module, so the pictures show the shipped tutorial run only (the run picker's default)."""
+    for key, title, shot in PAGES:
+        open_page(page, app_server.page_url(key), LOAD_TIMEOUT)
+        wait_plotly_charts(page, LOAD_TIMEOUT)
+        wait_images(page)
+        wait_idle(page, LOAD_TIMEOUT)
+        assert_no_exception(page)
+        heading = page.locator('[data-testid="stMain"] h1').first.inner_text()
+        assert title in heading, f"{key}: heading {heading!r}"
+        picked = page.locator(keyed("run_picker")).evaluate(
+            "e => e.innerText + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')")
+        assert "tutorial" in picked, f"{key}: the run picker shows {picked!r}"
+        if key == "train":
+            assert status_badge(page) == "✅ done"
+            assert page.locator(keyed("train_curves_tutorial")).count() == 1
+            assert page.locator('[data-testid="stMain"] [data-testid="stImage"] img').count() >= 2  # samples + GIF
+        full_page_screenshot(page, SCREENSHOTS / shot)
+        assert_no_exception(page)
+
+
+# ---------------------------------------------------------------------------------------------- a. slider
+
+
+def test_slider_changes_the_decoded_image(app_server, page):
+    open_page(page, app_server.page_url("plane"), LOAD_TIMEOUT)
+    wait_plotly_charts(page, LOAD_TIMEOUT)
+    image = page.locator(keyed("lp_decoded"))
+    before = screenshot_array(image)
+    assert pixel_difference(before, screenshot_array(image)) < 1e-3, "the heatmap renders differently twice"
+    assert slider_values(page, keyed("lp_z0")) == [0.0]
+    assert slider_values(page, keyed("lp_z1")) == [0.0]
+
+    thumb = slider_thumb(page, keyed("lp_z0"))
+    thumb.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("End")
+    poll(lambda: slider_values(page, keyed("lp_z0")) == [3.09], 10, 0.1, "z1 to reach 3.09")
+    poll(lambda: pixel_difference(before, screenshot_array(image)) > PIXEL_THRESHOLD, 60, 0.2,
+         "the decoded image to change")
+    wait_idle(page)
+    after = screenshot_array(image)
+    assert pixel_difference(before, after) > PIXEL_THRESHOLD
+    assert slider_values(page, keyed("lp_z0")) == [3.09] and slider_values(page, keyed("lp_z1")) == [0.0]
+    # The map's star follows the sliders.
+    star = plotly_trace_xy(page, keyed("lp_map"), "current z")
+    assert star[0] == pytest.approx([3.09], abs=1e-3) and star[1] == pytest.approx([0.0], abs=1e-3), star
+    assert_no_exception(page)
+
+
+# ---------------------------------------------------------------------------------------------- b. map click
+
+
+def test_clicking_the_map_moves_z(app_server, page):
+    open_page(page, app_server.page_url("plane"), LOAD_TIMEOUT)
+    wait_plotly_charts(page, LOAD_TIMEOUT)
+    assert slider_values(page, keyed("lp_z0")) + slider_values(page, keyed("lp_z1")) == [0.0, 0.0]
+    image = page.locator(keyed("lp_decoded"))
+    before = screenshot_array(image)
+
+    target = (2.0, 2.5)  # upper right: far from z = 0, few test digits there
+    x, y = plotly_data_to_page(page, keyed("lp_map"), *target)
+    page.mouse.move(x, y)
+    # Plotly reports a click on the point it hovers: wait for the hover label of the (invisible) click grid.
+    poll(lambda: page.locator(f"{keyed('lp_map')} .hoverlayer .hovertext").count() > 0, 10, 0.1, "a hover label")
+    page.mouse.click(x, y)
+
+    z = poll(lambda: (v := slider_values(page, keyed("lp_z0")) + slider_values(page, keyed("lp_z1")))
+             != [0.0, 0.0] and v, 60, 0.2, "the sliders to follow the click")
+    wait_idle(page)
+    z = slider_values(page, keyed("lp_z0")) + slider_values(page, keyed("lp_z1"))
+    assert z[0] > 0 and z[1] > 0, z
+    # The click grid is 60x60 over ±3.09 (spacing 0.105): the picked point is within one grid step.
+    assert abs(z[0] - target[0]) < 0.15 and abs(z[1] - target[1]) < 0.15, (z, target)
+    star = plotly_trace_xy(page, keyed("lp_map"), "current z")
+    assert star[0] == pytest.approx([z[0]], abs=1e-3) and star[1] == pytest.approx([z[1]], abs=1e-3), (star, z)
+    assert pixel_difference(before, screenshot_array(image)) > PIXEL_THRESHOLD
+    assert_no_exception(page)
+
+
+# ---------------------------------------------------------------------------------------------- c. training
+
+
+def start_run(page, server, name: str, fields: dict) -> float:
+    """Open the Train page, fill the form, press Start; returns time.monotonic() of the click."""
+    wait_no_training(server)
+    open_page(page, server.page_url("train"), LOAD_TIMEOUT)
+    fill_train_form(page, {"name": name, **fields})
+    t0 = time.monotonic()
+    page.locator(f"{keyed('tr_start')} button").click()
+    poll(lambda: f"Started {name}" in main_text(page), 30, 0.2, "the 'Started' message")
+    assert_no_exception(page)
+    return t0
+
+
+def test_train_a_short_run(app_server, page):
+    name = f"bt-short-{uuid.uuid4().hex[:6]}"
+    t0 = start_run(page, app_server, name, {
+        "epochs": 3, "batch_size": 32, "max_train_examples": 256, "max_test_examples": 64, "log_every_steps": 2})
+    chart = keyed(f"train_curves_{name}")
+    counts, texts, badges = [], [], []
+    deadline = t0 + 90
+    while True:
+        assert_no_exception(page)
+        counts.append(plotly_point_count(page, chart))
+        texts.append(progress_text(page))
+        badges.append(status_badge(page))
+        if badges[-1] == "✅ done" and counts[-1]:
+            break
+        assert badges[-1] not in ("❌ failed", "⚠️ interrupted"), main_text(page)
+        assert time.monotonic() < deadline, f"not done after 90 s: badges {Counter(badges)}, counts {counts[-5:]}"
+        time.sleep(0.25)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 60, f"a 3-epoch run on 256 images took {elapsed:.0f} s"
+
+    run_dir = app_server.runs_root / name
+    metrics = read_metrics(run_dir)
+    steps = [r for r in metrics if r.get("kind") == "step"]
+    epochs = [r for r in metrics if r.get("kind") == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    # 1 training-loss trace (a point per logged row) + 3 per-epoch traces (ELBO, reconstruction, KL).
+    wait_idle(page)
+    assert plotly_point_count(page, chart) == len(steps) + 3 * len(epochs)
+    seen = [c for c in counts if c]
+    assert len(set(seen)) >= 2 and seen == sorted(seen), f"the chart did not grow live: {counts}"
+    assert len({t for t in texts if t and t.startswith("Epoch")}) >= 2, f"progress never moved: {texts}"
+    assert "🟢 running" in badges
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
+    assert "3 of 3 epochs done" in (progress_text(page) or "")
+    assert_no_exception(page)
+
+
+# ---------------------------------------------------------------------------------------------- d. stop, resume
+
+
+def test_stop_and_resume(app_server, page):
+    name = f"bt-stop-{uuid.uuid4().hex[:6]}"
+    start_run(page, app_server, name, {
+        "epochs": 5, "batch_size": 32, "max_train_examples": 2000, "max_test_examples": 64, "log_every_steps": 10})
+    run_dir = app_server.runs_root / name
+
+    def trained_steps() -> int:
+        text = progress_text(page) or ""
+        m = re.search(r"step ([\d,]+)", text)
+        return int(m.group(1).replace(",", "")) if m else 0
+
+    poll(lambda: status_badge(page) == "🟢 running" and trained_steps() >= 10, 90, 0.1, "the first logged steps")
+    assert_no_exception(page)
+    page.locator(f"{keyed('tr_stop')} button").click()
+    poll(lambda: status_badge(page) == "⏸️ stopped" and page.locator(keyed("tr_resume")).count(), 60, 0.2,
+         "the run to stop")
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "stopped"
+    assert status["epoch"] < 5, "the run finished before Stop took effect: nothing was tested"
+    assert_no_exception(page)
+    wait_no_training(app_server)
+
+    page.locator(f"{keyed('tr_resume')} button").click()
+    poll(lambda: f"Resumed {name}" in main_text(page), 30, 0.2, "the 'Resumed' message")
+    poll(lambda: status_badge(page) == "✅ done" or (status_badge(page) in ("❌ failed", "⚠️ interrupted")), 120, 0.25,
+         "the resumed run to finish")
+    assert status_badge(page) == "✅ done", main_text(page)
+    assert_no_exception(page)
+
+    epochs = [r["epoch"] for r in read_metrics(run_dir) if r.get("kind") == "epoch"]
+    assert sorted(epochs) == [1, 2, 3, 4, 5], f"epoch rows in metrics.jsonl: {epochs}"
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "done" and status["epoch"] == 5
