@@ -31,6 +31,7 @@ from typing import Any, Iterator, Mapping
 
 from . import runs
 from .config import ConfigError, TrainConfig, validate_run_name
+from .io import open_append_nofollow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_TRAINING_ENV = "CVAE_MAX_TRAINING"
@@ -189,9 +190,21 @@ def _record_path(name: str, runs_dir) -> Path:
 def sweep(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
     """Move staged logs into run directories that now exist and drop records of finished launches.
 
-    Returns the launches whose process died before creating its run (their log explains why).
+    Returns the launches whose process died before creating its run (their log explains why). Every Train page
+    render calls it, so it takes the launch lock: unlocked, it could delete the record a concurrent launch of
+    the same name had just written (and a second Start would then launch a second trainer).
     """
     root = runs.runs_root(runs_dir)
+    if not (root / LAUNCH_DIR).is_dir():
+        return []
+    try:
+        with _launch_lock(root):
+            return _sweep(root)
+    except OSError:  # e.g. a read-only runs root: nothing can be swept there anyway
+        return []
+
+
+def _sweep(root: Path) -> list[Launch]:
     failed = []
     for rec in read_launches(root):
         run_dir = root / rec.name
@@ -200,8 +213,8 @@ def sweep(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
         if has_run and staged and rec.log.exists():
             target = run_dir / runs.LOG_FILE
             try:
-                if target.exists():  # keep an older log's text ahead of the new one
-                    with open(target, "ab") as out:
+                if target.exists() or target.is_symlink():  # keep an older log's text ahead of the new one
+                    with open_append_nofollow(target) as out:
                         out.write(rec.log.read_bytes())
                     rec.log.unlink()
                 else:
@@ -222,6 +235,13 @@ def sweep(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
 def dismiss(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     """Forget a failed launch (its record and staged log)."""
     root = runs.runs_root(runs_dir)
+    if not (root / LAUNCH_DIR).is_dir():
+        return
+    with _launch_lock(root):
+        _dismiss(name, root)
+
+
+def _dismiss(name: str, root: Path) -> None:
     for rec in read_launches(root):
         if rec.name == name and not rec.alive:
             _record_path(name, root).unlink(missing_ok=True)
@@ -258,16 +278,20 @@ def log_path(name: str, runs_dir: str | os.PathLike | None = None) -> Path | Non
     """Where run `name`'s training log is (its run directory, or still staged), or None."""
     root = runs.runs_root(runs_dir)
     for p in (root / name / runs.LOG_FILE, _launch_dir(root) / f"{name}.log"):
-        if p.is_file():
+        if p.is_file() and not p.is_symlink():  # a planted link (to /etc/passwd...) is never shown
             return p
     return None
 
 
 def log_tail(path: Path | None, lines: int = 60, max_bytes: int = 64_000) -> str:
     """The last lines of a log file (progress-bar carriage returns folded)."""
-    if path is None or not path.is_file():
+    if path is None or not path.is_file() or path.is_symlink():
         return ""
-    with open(path, "rb") as f:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()
         f.seek(max(0, size - max_bytes))
@@ -302,10 +326,19 @@ def launch_training(name: str, config: TrainConfig | None = None, runs_dir: str 
     except ConfigError as e:
         raise LaunchError(str(e)) from None
     root = runs.runs_root(runs_dir)
+    try:
+        return _launch(name, config, root, resume, epochs, env)
+    except OSError as e:  # a read-only or full runs root, a vanished directory...: one line, not a traceback
+        what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else (e.strerror or str(e))
+        raise LaunchError(f"cannot start {name!r}: {what}") from None
+
+
+def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epochs: int | None,
+            env: Mapping[str, str] | None) -> Launch:
     root.mkdir(parents=True, exist_ok=True)
     run_dir = runs.run_path(name, root)
     with _launch_lock(root):
-        sweep(root)
+        _sweep(root)
         active = active_names(root)
         if name in active:
             raise LaunchError(f"run {name!r} is already training")
@@ -331,7 +364,7 @@ def launch_training(name: str, config: TrainConfig | None = None, runs_dir: str 
         # The child must import this very package, wherever the app was started from.
         child_env["PYTHONPATH"] = os.pathsep.join(
             [str(PROJECT_ROOT), *filter(None, [child_env.get("PYTHONPATH")])])
-        with open(log, "ab") as out:
+        with open_append_nofollow(log) as out:
             out.write(f"$ {' '.join(argv[1:])}\n".encode())
             out.flush()
             proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=out,
@@ -339,7 +372,16 @@ def launch_training(name: str, config: TrainConfig | None = None, runs_dir: str 
                                     close_fds=True)
         _CHILDREN[proc.pid] = proc
         rec = Launch(name=name, pid=proc.pid, started=time.time(), log=log, argv=argv, resume=resume)
-        _write_record(rec, root)
+        try:
+            _write_record(rec, root)
+        except OSError:
+            # Without its record the launch would be invisible until the trainer takes its lock (seconds):
+            # a second Start could launch again. Undo it instead.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            raise
         return rec
 
 

@@ -17,7 +17,8 @@ from .config import BINARIZATIONS, DATASETS, LR_SCHEDULES, PRECISIONS, PRESETS, 
 class ProgressBar:
     """A one-line progress display (step, loss, images/s, ETA) and a summary line per epoch."""
 
-    def __init__(self, stream=sys.stderr):
+    def __init__(self, stream=None):
+        stream = stream or sys.stderr  # looked up now, not at import (sys.stderr may have been swapped since)
         self.stream = stream
         self.tty = stream.isatty()
         self.t0 = time.perf_counter()
@@ -153,10 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--log-every-steps", type=_positive_int)
     t.add_argument("--resume", action="store_true", help="continue run NAME from its last checkpoint")
 
-    e = sub.add_parser("eval", help="print the test-set ELBO of a run as JSON")
+    e = sub.add_parser("eval", help="print the test-set ELBO (and the IWAE log p(x) bound) of a run as JSON")
     e.add_argument("name")
     common(e)
-    e.add_argument("--iwae-k", type=_positive_int, default=0, help="also the k-sample IWAE bound on log p(x)")
+    e.add_argument("--iwae-k", type=_positive_int, default=0,
+                   help="also the k-sample IWAE bound on log p(x), saved to <run>/evaluations.jsonl")
+    e.add_argument("--iwae-seed", type=_positive_int, default=0, help="seed of the IWAE samples")
     e.add_argument("--max-test-examples", type=_positive_int)
 
     s = sub.add_parser("sample", help="decode prior samples to a PNG grid")
@@ -229,10 +232,41 @@ def cmd_eval(a) -> int:
     model, config = load_keras_model(run_dir)
     out = {"run": a.name, **evaluate_elbo(make_eval_fn(model), test)}
     if a.iwae_k:
-        from .evaluate import iwae_estimate
-        out[f"iwae_{a.iwae_k}"] = iwae_estimate(model, test, a.iwae_k)
+        from .evaluate import append_evaluation, evaluation_row, iwae_per_example
+        from .runs import read_status
+
+        t0 = time.perf_counter()
+        values = iwae_per_example(model, test, a.iwae_k, seed=a.iwae_seed, progress=_EvalProgress(a.iwae_k))
+        seconds = time.perf_counter() - t0
+        iwae = float(values.mean())
+        out[f"iwae_{a.iwae_k}"] = iwae
+        out["iwae_stderr"] = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
+        out["iwae_seconds"] = round(seconds, 2)
+        # Kept beside the weights, so the Runs page shows it: one appended line per evaluation.
+        epoch = read_status(run_dir).get("epoch")
+        append_evaluation(run_dir, evaluation_row(a.iwae_k, iwae, out["test_elbo"], len(test), seconds,
+                                                  epoch=epoch if isinstance(epoch, int) else None,
+                                                  seed=a.iwae_seed))
     print(json.dumps(out))
     return 0
+
+
+class _EvalProgress:
+    """'iwae k=1000: 3,000/10,000 images, ETA 4:10' on stderr, at most every 10 s (long evaluations only)."""
+
+    def __init__(self, k: int, stream=sys.stderr):
+        self.k, self.stream = k, stream
+        self.t0 = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < 10 and done < total:
+            return
+        if now - self.t0 < 10:
+            return  # short evaluations print nothing
+        self.last = now
+        eta = (now - self.t0) / done * (total - done)
+        print(f"iwae k={self.k}: {done:,}/{total:,} images, ETA {_fmt_secs(eta)}", file=self.stream, flush=True)
 
 
 def _numpy_model(a):

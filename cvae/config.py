@@ -28,7 +28,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # matter most: keep batch 32, raise Adam's rate 20x and anneal it (cosine to 2%) over 2 epochs.
     # Measured (seed 0, test ELBO per epoch): fp32 -159.7, -155.9; bf16 -160.2, -156.8 (so fp32: more margin,
     # and bf16 is no faster per image at batch 32 here). Rejected: batch 128 lr 2e-3 cosine 3 ep (-170.5,
-    # -163.8, -162.5), batch 256 lr 3e-3 (-180.6, -173.1 after 2 of 3), batch 64 lr 2e-3 3 ep (-166.1, -158.6,
+    # -163.8, -162.5), batch 256 lr 3e-3 cosine 3 ep (-180.6, -173.1, -171.5), batch 64 lr 2e-3 3 ep (-166.1, -158.6,
     # -157.1), batch 32 lr 1e-3 3 ep (-161.9, -157.2, -156.0: reliable but 1.5x the time).
     "fast": {
         "batch_size": 32,

@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from .faults import armed as _crash_armed, crash as _crash, crash_point
+
+TEMP_SUFFIX = ".tmp"  # atomic writes go to .NAME.XXXXXXXX.tmp beside NAME, then rename over it
+
+
+class NotRegularFile(OSError):
+    """A run file is a symbolic link (or a FIFO, a device...): refused, never followed."""
+
+
+def read_file_nofollow(path: str | os.PathLike) -> bytes:
+    """Bytes of the regular file at path; a symbolic link there (or a FIFO/device) raises NotRegularFile.
+
+    Run files never legitimately point elsewhere, and following one could show /etc/passwd in the app or
+    read a file planted outside the runs root; O_NONBLOCK keeps a FIFO from hanging the reader.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise NotRegularFile(errno.ELOOP, "is a symbolic link; refused", str(path)) from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise NotRegularFile(errno.EINVAL, "is not a regular file; refused", str(path))
+        return f.read()
+
+
+def open_append_nofollow(path: str | os.PathLike):
+    """open(path, "ab") that refuses to write through a symbolic link (ELOOP) instead of following it."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    return os.fdopen(fd, "ab")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -25,7 +59,10 @@ def _fsync_dir(directory: Path) -> None:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Replace path with data so that readers see the old or the new file, never a torn one."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as e:
+        raise _named(e, path) from None
     try:
         # mkstemp creates 0600; run files are meant to be as readable as any other file the user writes.
         os.fchmod(fd, 0o644)
@@ -33,14 +70,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        crash_point(f"atomic_write:{path.name}")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise _named(e, path) from None
         raise
     _fsync_dir(path.parent)
+
+
+def _named(e: OSError, path: Path) -> OSError:
+    """The same error with the file it concerns: a failed write() (disk full, EFBIG, EROFS) has no filename,
+    and 'No space left on device: None' helps nobody."""
+    if e.filename is not None or not e.errno:
+        return e
+    return OSError(e.errno, e.strerror or os.strerror(e.errno), str(path))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -56,10 +104,18 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 def append_jsonl(path: str | os.PathLike, row: dict) -> None:
     """Append one JSON object as one line and fsync; a crash can only tear this last line."""
     line = (json.dumps(row, sort_keys=True) + "\n").encode("utf-8")
-    with open(path, "ab") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open_append_nofollow(path) as f:
+            if _crash_armed(f"append:{Path(path).name}"):  # fault injection: leave a torn line, as a crash would
+                f.write(line[: len(line) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+                _crash(f"append:{Path(path).name}")
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise _named(e, Path(path)) from None
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
@@ -69,8 +125,8 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 def _iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
+        data = read_file_nofollow(path)
+    except (FileNotFoundError, NotRegularFile):
         return
     for raw in data.split(b"\n"):
         if not raw.strip():
@@ -101,8 +157,31 @@ def read_json(path: str | os.PathLike) -> Any:
     """Parse a JSON file; ValueError names the file when it is not JSON."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_file_nofollow(path).decode("utf-8"))
+    except NotRegularFile as e:
+        raise ValueError(f"{path.name}: {e.strerror}") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path.name}: not valid JSON ({e.msg} at line {e.lineno})") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path.name}: not valid UTF-8 text") from None
+
+
+def remove_temp_files(directory: str | os.PathLike) -> list[str]:
+    """Delete the temp files (.NAME.XXXX.tmp) a killed writer left in directory; returns their names.
+
+    Only for a directory nobody else writes to right now (a run directory under its lock). They are never
+    read as data (every reader looks for its exact file name), this only gives their disk space back.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX) and not entry.is_dir(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+            except OSError:
+                pass
+    return removed

@@ -58,8 +58,11 @@ def loss(model, x):
     return -tf.reduce_mean(elbo_terms(model, x).elbo)
 
 
-def iwae_bound(model, x, k: int, chunk: int = 100):
-    """Importance-weighted log p(x) estimate (Burda, Grosse & Salakhutdinov 2016) with k samples, per example."""
+def iwae_bound(model, x, k: int, chunk: int = 100, eps=None):
+    """Importance-weighted log p(x) estimate (Burda, Grosse & Salakhutdinov 2016) with k samples, per example.
+
+    eps: optional standard-normal noise of shape (k, batch, latent_dim); fresh draws when None.
+    """
     if k < 1 or chunk < 1:
         raise ValueError(f"iwae: k and chunk must be >= 1, got k={k}, chunk={chunk}")
     mean, logvar = model.encode(x)
@@ -69,8 +72,8 @@ def iwae_bound(model, x, k: int, chunk: int = 100):
     done = 0
     while done < k:
         n = min(chunk, k - done)
-        eps = tf.random.normal((n, batch, mean.shape[-1]))
-        z = mean[None] + tf.exp(0.5 * logvar)[None] * eps  # (n, batch, d)
+        e = tf.random.normal((n, batch, mean.shape[-1])) if eps is None else eps[done:done + n]
+        z = mean[None] + tf.exp(0.5 * logvar)[None] * e  # (n, batch, d)
         flat = tf.reshape(z, (-1, mean.shape[-1]))
         logits = model.decode(flat)
         xs = tf.repeat(x[None], n, axis=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import math
 import os
@@ -60,8 +61,27 @@ def image_path(run_dir: Path, epoch: int) -> Path:
 
 
 def epoch_images(run_dir: Path) -> list[Path]:
-    """The per-epoch PNGs in epoch order."""
-    return sorted((run_dir / IMAGES_DIR).glob("epoch_[0-9][0-9][0-9][0-9].png"))
+    """The per-epoch PNGs in epoch order (symbolic links, or a symlinked images/, are not run files: skipped)."""
+    images = run_dir / IMAGES_DIR
+    if images.is_symlink():
+        return []
+    return sorted(p for p in images.glob("epoch_[0-9][0-9][0-9][0-9].png") if not p.is_symlink())
+
+
+# Everything the trainer writes in a run directory: none of it may be a symbolic link (writes would follow it).
+RUN_ENTRIES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, LOCK_FILE, STOP_FILE, LOG_FILE, IMAGES_DIR,
+               CKPT_DIR, GIF_FILE)
+
+
+def symlinked_entries(run_dir: str | os.PathLike) -> list[str]:
+    """The run files/dirs (and files in images/ and ckpt/) that are symbolic links; [] for a clean run."""
+    run_dir = Path(run_dir)
+    out = [n for n in RUN_ENTRIES if (run_dir / n).is_symlink()]
+    for sub in (IMAGES_DIR, CKPT_DIR):
+        d = run_dir / sub
+        if d.is_dir() and not d.is_symlink():
+            out += [f"{sub}/{p.name}" for p in sorted(d.iterdir()) if p.is_symlink()]
+    return out
 
 
 def read_config(run_dir: str | os.PathLike) -> TrainConfig:
@@ -109,7 +129,13 @@ class RunLock:
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False if another process holds it."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # O_NOFOLLOW: a .lock planted as a link to another file must not get truncated (we may run as root).
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise RunError(f"run {self.path.parent.name!r}: {LOCK_FILE} is a symbolic link; refused") from None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -138,7 +164,7 @@ def is_locked(run_dir: str | os.PathLike) -> bool:
     """True while a live process holds the run's lock (i.e. trains it)."""
     path = Path(run_dir) / LOCK_FILE
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return False
     try:
@@ -279,7 +305,10 @@ def request_stop(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     path = run_path(name, runs_dir)
     if not path.is_dir():
         raise RunError(f"run {name!r} does not exist")
-    (path / STOP_FILE).touch()
+    try:  # not Path.touch(): it would follow a planted symbolic link and create or touch its target
+        os.close(os.open(path / STOP_FILE, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+    except OSError as e:
+        raise RunError(f"run {name!r}: cannot ask it to stop ({e.strerror}: {STOP_FILE})") from None
 
 
 def delete_run(name: str, runs_dir: str | os.PathLike | None = None) -> None:

@@ -20,9 +20,11 @@ import keras
 
 from . import runs
 from .config import TrainConfig
+from .faults import crash_point
 from .images import grid_image, save_gif, save_png
 from .infer import save_weights_npz
-from .io import append_jsonl, atomic_write_bytes, atomic_write_json, read_jsonl, repair_jsonl
+from .io import (append_jsonl, atomic_write_bytes, atomic_write_json, read_file_nofollow, read_jsonl,
+                 remove_temp_files, repair_jsonl)
 from .model import build_model, get_weight_arrays, set_weight_arrays
 from .objectives import analytic_kl, bernoulli_log_likelihood, elbo_terms, log_normal_pdf
 
@@ -101,6 +103,25 @@ def make_optimizer(config: TrainConfig, steps_total: int) -> keras.optimizers.Op
     return keras.optimizers.Adam(learning_rate=lr, name="adam")
 
 
+def default_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over the visible GPUs when there are several; TensorFlow's default (one-device,
+    no-op) strategy otherwise, which keeps the plain single-device training code path."""
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_default_strategy(strategy: tf.distribute.Strategy) -> bool:
+    """True for TensorFlow's default strategy (what get_strategy() returns outside any scope)."""
+    return type(strategy).__name__ == "_DefaultDistributionStrategy"
+
+
+def dynamic_binarize(rng: tf.random.Generator, x: tf.Tensor) -> tf.Tensor:
+    """Dynamic binarization: each pixel is 1 with probability x (its grey level / 255), drawn afresh on every
+    call, so an image is a new binary sample every time a batch holding it is drawn."""
+    return tf.cast(rng.uniform(tf.shape(x)) < x, tf.float32)
+
+
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
     """Batches per epoch, the last partial batch included (as tf.data's batch does)."""
     return math.ceil(n_train / batch_size)
@@ -109,14 +130,20 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 class Trainer:
     """Owns the model, optimizer, RNG and compiled functions of one run."""
 
-    def __init__(self, config: TrainConfig, data: TrainData):
+    def __init__(self, config: TrainConfig, data: TrainData, strategy: tf.distribute.Strategy | None = None):
         self.config = config
         self.data = data
-        # Seeded init: two runs with one config start from the same weights (and end there too).
-        self.model = build_model(config.latent_dim, config.precision, seed=config.seed)
-        self.steps_per_epoch = steps_per_epoch(len(data.train), config.batch_size)
-        self.optimizer = make_optimizer(config, self.steps_per_epoch * config.epochs)
-        self.optimizer.build(self.model.trainable_variables)
+        # tf.distribute: the default strategy (one device) keeps the plain code path; any other one (e.g.
+        # MirroredStrategy over several GPUs) splits each step's global batch across its replicas.
+        self.strategy = strategy if strategy is not None else default_strategy()
+        self.distributed = not is_default_strategy(self.strategy)
+        with self.strategy.scope():
+            # Seeded init: two runs with one config start from the same weights (and end there too).
+            self.model = build_model(config.latent_dim, config.precision, seed=config.seed)
+            self.steps_per_epoch = steps_per_epoch(len(data.train), config.batch_size)
+            self.optimizer = make_optimizer(config, self.steps_per_epoch * config.epochs)
+            self.optimizer.build(self.model.trainable_variables)
+        # Outside the scope: one generator, used in cross-replica context, so every path draws the same noise.
         self.rng = tf.random.Generator.from_seed(config.seed)
         self.epoch = 0  # last completed epoch
         self.global_step = 0
@@ -124,7 +151,7 @@ class Trainer:
         self.elapsed = 0.0  # seconds of training + evaluation across resumes
         self.last_row: dict[str, Any] | None = None
         self._x = tf.constant(data.train)
-        self._train_chunk = self._make_train_chunk()
+        self._train_chunk = self._make_distributed_train_chunk() if self.distributed else self._make_train_chunk()
         self._eval_fn = make_eval_fn(self.model)
         self._decode_fn = tf.function(
             lambda z: self.model.decode(z, apply_sigmoid=True),
@@ -135,6 +162,7 @@ class Trainer:
         self.sample_images = data.test[:n]
         self.sample_eps = np.random.default_rng(SAMPLE_SEED).standard_normal((n, config.latent_dim)).astype(np.float32)
         self.eval_eps = eval_noise(len(data.test), config.latent_dim)
+        self._sample_cache: tuple[int, np.ndarray] | None = None  # (global_step, sample_probs())
 
     # -- compiled functions
 
@@ -150,7 +178,7 @@ class Trainer:
             for i in tf.range(k):
                 x = tf.gather(x_all, batch_indices[i])
                 if dynamic:
-                    x = tf.cast(rng.uniform(tf.shape(x)) < x, tf.float32)
+                    x = dynamic_binarize(rng, x)
                 with tf.GradientTape() as tape:
                     mean, logvar = model.encode(x)
                     eps = rng.normal(tf.shape(mean))
@@ -161,6 +189,47 @@ class Trainer:
                 grads = tape.gradient(loss, model.trainable_variables)
                 optimizer.apply_gradients(zip(grads, model.trainable_variables))
                 losses = losses.write(i, loss)
+            return losses.stack()
+
+        return train_chunk
+
+    def _make_distributed_train_chunk(self):
+        """train_chunk under self.strategy: each step's global batch is split across the replicas (strategy.run)
+        and each replica's loss is its examples' summed negative ELBO / the global batch size, so the gradients
+        the optimizer sums over the replicas are those of the single-device mean. The noise (and the dynamic
+        binarization) is drawn for the global batch from the same generator, in the same order and shapes, as in
+        _make_train_chunk: from one state both paths take the same step."""
+        model, optimizer, rng, x_all, strategy = self.model, self.optimizer, self.rng, self._x, self.strategy
+        dynamic = self.config.binarization == "dynamic"
+        latent_dim = self.config.latent_dim
+
+        def replica_step(x, eps):
+            ctx = tf.distribute.get_replica_context()
+            n, r = ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group
+            b = tf.shape(x)[0]
+            lo, hi = b * r // n, b * (r + 1) // n  # this replica's contiguous shard of the global batch
+            x, eps = x[lo:hi], eps[lo:hi]
+            with tf.GradientTape() as tape:
+                mean, logvar = model.encode(x)
+                z = eps * tf.exp(logvar * 0.5) + mean
+                logpx_z = bernoulli_log_likelihood(x, model.decode(z))
+                elbo = logpx_z + log_normal_pdf(z, 0.0, 0.0) - log_normal_pdf(z, mean, logvar)
+                loss = -tf.reduce_sum(elbo) / tf.cast(b, tf.float32)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))  # all-reduces (sums) the gradients
+            return loss
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        def train_chunk(batch_indices):
+            k = tf.shape(batch_indices)[0]
+            losses = tf.TensorArray(tf.float32, size=k)
+            for i in tf.range(k):
+                x = tf.gather(x_all, batch_indices[i])
+                if dynamic:
+                    x = dynamic_binarize(rng, x)
+                eps = rng.normal(tf.stack([tf.shape(x)[0], latent_dim]))
+                per_replica = strategy.run(replica_step, args=(x, eps))
+                losses = losses.write(i, strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None))
             return losses.stack()
 
         return train_chunk
@@ -176,10 +245,17 @@ class Trainer:
         return evaluate_elbo(self._eval_fn, self.data.test, self.config.eval_batch_size, self.eval_eps)
 
     def sample_probs(self) -> np.ndarray:
-        """Decoded probabilities of the fixed test sample (encode -> reparameterize with fixed eps -> decode)."""
+        """Decoded probabilities of the fixed test sample (encode -> reparameterize with fixed eps -> decode).
+
+        Cached per global step: the run writer and TensorBoard both want it at the end of an epoch.
+        """
+        if self._sample_cache is not None and self._sample_cache[0] == self.global_step:
+            return self._sample_cache[1]
         mean, logvar = self._encode_fn(self.sample_images)
         z = self.sample_eps * np.exp(0.5 * logvar.numpy()) + mean.numpy()
-        return self._decode_fn(z.astype(np.float32)).numpy()
+        probs = self._decode_fn(z.astype(np.float32)).numpy()
+        self._sample_cache = (self.global_step, probs)
+        return probs
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Probabilities for latent codes, one compiled call."""
@@ -219,6 +295,7 @@ class Trainer:
                 trained_images += idx.size
                 for cb in callbacks:
                     cb.on_steps(self, epoch, self.global_step, losses)
+                crash_point("step")  # fault injection (cvae.faults); a no-op unless $CVAE_CRASH_AT says so
             train_seconds = time.perf_counter() - t0
             metrics = self.evaluate()
             self.epoch, self.step_in_epoch = epoch, 0
@@ -262,6 +339,7 @@ class Trainer:
                 raise ValueError(f"checkpoint: optimizer variable {names[i]} has the wrong shape")
             var.assign(value)
         self.rng.reset(arrays["rng_state"])
+        self._sample_cache = None
         self.epoch = int(meta["epoch"])
         self.global_step = int(meta["global_step"])
         self.step_in_epoch = int(meta["step_in_epoch"])
@@ -311,8 +389,12 @@ class NonFiniteLoss(TrainingError):
 
 
 def checkpoint_paths(run_dir: Path) -> list[Path]:
-    """Training checkpoints, oldest first."""
-    return sorted((run_dir / runs.CKPT_DIR).glob("ckpt-[0-9]*.npz"), key=lambda p: int(p.stem.split("-")[1]))
+    """Training checkpoints, oldest first (never a symbolic link, nor anything in a symlinked ckpt/)."""
+    ckpt_dir = run_dir / runs.CKPT_DIR
+    if ckpt_dir.is_symlink():
+        return []
+    return sorted((p for p in ckpt_dir.glob("ckpt-[0-9]*.npz") if not p.is_symlink()),
+                  key=lambda p: int(p.stem.split("-")[1]))
 
 
 def write_checkpoint(trainer: Trainer, run_dir: Path) -> Path:
@@ -331,7 +413,7 @@ def write_checkpoint(trainer: Trainer, run_dir: Path) -> Path:
 def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
     """A checkpoint's arrays; never unpickles."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with np.load(_io.BytesIO(read_file_nofollow(path)), allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
         json.loads(str(arrays["meta"]))
         return arrays
@@ -436,9 +518,13 @@ class RunWriter(Callback):
         # Order matters for crash safety: image and weights, then the checkpoint, then the metrics row.
         # A crash before the checkpoint replays the epoch; after it, resume re-adds a missing row.
         self._save_frame(trainer, row["epoch"])
+        crash_point("epoch_end:after_image")
         save_weights_npz(get_weight_arrays(trainer.model), self.run_dir / runs.WEIGHTS_FILE)
+        crash_point("epoch_end:after_weights")
         write_checkpoint(trainer, self.run_dir)
+        crash_point("epoch_end:after_checkpoint")
         append_jsonl(self.run_dir / runs.METRICS_FILE, row)
+        crash_point("epoch_end:after_metrics")
         runs.write_status(self.run_dir, epoch=row["epoch"], step=trainer.global_step, step_in_epoch=0,
                           test_elbo=row["test_elbo"], elapsed_seconds=row["elapsed_seconds"])
 
@@ -499,8 +585,12 @@ def train_run(
     data: TrainData | None = None,
     stop: StopFlag | None = None,
     handle_signals: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> str:
-    """Create (or resume) run `name` and train it to its configured epochs; returns the final state."""
+    """Create (or resume) run `name` and train it to its configured epochs; returns the final state.
+
+    strategy: a tf.distribute strategy for the Trainer (default: default_strategy()).
+    """
     run_dir = runs.run_path(name, runs_dir)
     if not resume and config is None:
         raise TrainingError("a new run needs a config")
@@ -512,12 +602,17 @@ def train_run(
     if not lock.acquire():
         raise TrainingError(f"run {name!r} is already training (another process holds its lock)")
     try:
-        return _train_locked(name, run_dir, config, resume, list(callbacks), data, stop, handle_signals)
+        linked = runs.symlinked_entries(run_dir)
+        if linked:  # the writes below would land wherever the links point
+            raise TrainingError(f"run {name!r}: {', '.join(linked)} is a symbolic link; refusing to write through it")
+        for d in (run_dir, run_dir / runs.CKPT_DIR, run_dir / runs.IMAGES_DIR):
+            remove_temp_files(d)  # what a killed writer left (never read as data; this frees the space)
+        return _train_locked(name, run_dir, config, resume, list(callbacks), data, stop, handle_signals, strategy)
     finally:
         lock.release()
 
 
-def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_signals) -> str:
+def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_signals, strategy=None) -> str:
     if resume:
         stored = runs.read_config(run_dir)
         if config is not None and config.epochs != stored.epochs:
@@ -545,25 +640,34 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
             if not ok:
                 raise TrainingError(f"precision mixed_bfloat16: {why}; use float32")
         data = data or prepare_data(config)
-        trainer = Trainer(config, data)
+        trainer = Trainer(config, data, strategy)
         writer = RunWriter(run_dir, background=True)
+        from .tensorboard import TensorBoardWriter  # here: cvae.tensorboard imports this module
+
+        board = TensorBoardWriter(run_dir)  # <run>/tensorboard: `tensorboard --logdir checkpoints/` shows the run
         message = "training"
         if resume:
             restored, warnings = restore_latest(trainer, run_dir)
+            if restored is None and warnings:
+                # Restarting from scratch would overwrite weights.npz and drop the run's history: refuse.
+                raise TrainingError(f"run {name!r}: no usable checkpoint ({'; '.join(warnings)}); move "
+                                    f"{runs.CKPT_DIR}/ out of the run directory to train it again from scratch")
             reconcile_metrics(run_dir, trainer)
             message = (f"resumed from {restored.name}" if restored else "no checkpoint found; restarted") + (
                 f" ({'; '.join(warnings)})" if warnings else "")
         runs.write_status(run_dir, state="running", message=message, epoch=trainer.epoch,
                           steps_per_epoch=trainer.steps_per_epoch, source=data.source)
         try:
-            state = trainer.run_epochs([writer, *callbacks], should_stop=stop)
+            state = trainer.run_epochs([writer, board, *callbacks], should_stop=stop)
         except BaseException:
-            try:
-                writer.close()
-            except Exception:
-                pass  # the training error is the one to report
+            for close in (writer.close, board.close):
+                try:
+                    close()
+                except Exception:
+                    pass  # the training error is the one to report
             raise
         writer.close()  # queued progress writes reach the disk before any status below
+        board.close()
         if state == "stopped":
             write_checkpoint(trainer, run_dir)
             message = f"stopped on request at epoch {trainer.epoch} + {trainer.step_in_epoch} steps"

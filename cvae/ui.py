@@ -17,7 +17,9 @@ import streamlit as st
 
 from . import appstate, runs
 from .data import CLASS_NAMES, DataError, load_test_split
+from .evaluate import best_evaluation, format_evaluation, read_evaluations
 from .infer import NumpyCVAE, load_numpy_model
+from .io import read_file_nofollow
 from .latent import PCA2, PRIOR_HIGH, PRIOR_LOW
 from .runs import RunError, RunInfo
 
@@ -37,6 +39,7 @@ PAGES = {
     "recon": ("pages/3_Reconstruct.py", "Reconstruct", "🔁"),
     "manifold": ("pages/4_Manifold.py", "Manifold", "🗺️"),
     "runs": ("pages/5_Runs.py", "Runs", "🗂️"),
+    "interp": ("pages/6_Interpolate.py", "Interpolate", "🎞️"),
 }
 
 STATE_BADGES = {
@@ -216,6 +219,34 @@ def _load_model_cached(run_dir: str, mtime_ns: int, size: int) -> NumpyCVAE:
 def load_model(run_dir: Path) -> NumpyCVAE:
     """The run's NumPy model, cached per (run dir, weights mtime/size)."""
     return _load_model_cached(str(run_dir), *weights_stamp(run_dir))
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _weights_problem_cached(run_dir: str, mtime_ns: int, size: int, config_stamp: tuple) -> str:
+    try:
+        load_numpy_model(run_dir)
+    except (RunError, ValueError, OSError) as e:
+        return str(e)
+    return ""
+
+
+def weights_problem(info: RunInfo) -> str:
+    """Why the run's weights can't be used ('' if they load; 'no weights yet' if there are none), one line.
+
+    The full check of load_numpy_model (readable, no symlink, every array with the config's shapes, finite),
+    cached per (weights mtime/size, config.json mtime/size) as a short string, so the Runs page can check
+    every run on every rerun without keeping their models in memory.
+    """
+    if info.config is None:
+        return info.error or f"{runs.CONFIG_FILE} is unreadable"
+    if not info.has_weights:
+        return "no weights yet"
+    try:
+        stamp = weights_stamp(info.path)
+        c = (Path(info.path) / runs.CONFIG_FILE).stat()
+    except (RunError, OSError) as e:
+        return str(e)
+    return _weights_problem_cached(str(info.path), *stamp, (c.st_mtime_ns, c.st_size))
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -430,6 +461,47 @@ def make_click_handler(chart_key: str, slider_keys: Sequence[str], latent_dim: i
     return handler
 
 
+def make_code_click_handler(chart_key: str, target: Callable[[], str], latent_dim: int,
+                            pca: PCA2 | None) -> Callable[[], None]:
+    """An on_select callback that stores the clicked code (a list of floats, see z_from_click) in
+    st.session_state[target()] — e.g. the endpoint A or B the page's radio points at."""
+    def handler() -> None:
+        state = st.session_state.get(chart_key)
+        points = (state or {}).get("selection", {}).get("points", []) if state else []
+        if points:
+            st.session_state[target()] = [float(v) for v in z_from_click(points[0], latent_dim, pca)]
+    return handler
+
+
+def map_coords(codes: np.ndarray, pca: PCA2 | None, strip: bool = False) -> np.ndarray:
+    """(N, 2) positions of latent codes on a latent map made by map_projection: the codes (d=2), their PCA
+    coordinates (d>2), or (z, below the class rows) on the d=1 strip."""
+    codes = np.asarray(codes, np.float32)
+    if strip:
+        return np.stack([codes[:, 0], np.full(len(codes), -0.9, np.float32)], axis=1)
+    return pca.transform(codes) if pca is not None else codes[:, :2]
+
+
+PATH_COLORS = ("#111111", "#e4007c")
+
+
+def add_paths_to_map(fig: go.Figure, paths: dict[str, np.ndarray], webgl: bool = True) -> go.Figure:
+    """Draw latent paths (label -> (N, 2) map positions) over a latent_map_figure, with A and B marked at the
+    ends. Same trace type as the map's dots (WebGL traces are drawn above SVG ones)."""
+    Scatter = go.Scattergl if webgl else go.Scatter  # noqa: N806
+    for i, (label, xy) in enumerate(paths.items()):
+        fig.add_trace(Scatter(x=np.round(xy[:, 0], 3), y=np.round(xy[:, 1], 3), mode="lines+markers", name=label,
+                              line=dict(color=PATH_COLORS[i % 2], width=3, dash="solid" if i == 0 else "dot"),
+                              marker=dict(size=6, color=PATH_COLORS[i % 2]), hoverinfo="skip"))
+    first = next(iter(paths.values()))
+    fig.add_trace(Scatter(x=[float(first[0, 0]), float(first[-1, 0])], y=[float(first[0, 1]), float(first[-1, 1])],
+                          mode="markers+text", text=["A", "B"], textposition="top center", name="endpoints",
+                          textfont=dict(size=20, color="black"),
+                          marker=dict(symbol="star", size=20, color="#ffd500", line=dict(color="black", width=2)),
+                          hovertemplate="%{text}<extra></extra>"))
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------- misc
 
 
@@ -440,9 +512,18 @@ def file_bytes_in_run(run_dir: Path, name: str) -> bytes | None:
     try:
         if path.is_symlink() or not path.is_file() or path.resolve().parent != run_dir:
             return None
-        return path.read_bytes()
+        return read_file_nofollow(path)  # and no link swapped in since the check
     except OSError:
         return None
+
+
+IWAE_COLUMN = "log p(x) (IWAE k)"
+
+
+def iwae_cell(info: RunInfo) -> str | None:
+    """The run's saved IWAE estimate of log p(x) for its current weights, as a table cell ('-152.31 (k = 1000,
+    10,000 images)'), or None when `python -m cvae eval --iwae-k` has not been run on them."""
+    return format_evaluation(best_evaluation(read_evaluations(info.path), epoch=info.epochs_done))
 
 
 def fmt_time(ts: float | None) -> str:
@@ -455,6 +536,6 @@ def latest_sample_image(run_dir: Path) -> tuple[bytes, int] | None:
     if not frames:
         return None
     try:
-        return frames[-1].read_bytes(), int(frames[-1].stem.split("_")[-1])
+        return read_file_nofollow(frames[-1]), int(frames[-1].stem.split("_")[-1])
     except (OSError, ValueError):
         return None

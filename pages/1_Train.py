@@ -25,8 +25,8 @@ st.caption("Training runs in a separate process (`python -m cvae train`), so thi
 PRESET_NOTES = {
     "tutorial": "Exactly the TensorFlow tutorial: Adam with learning rate 1e-4, batches of 32, 10 epochs "
                 "(about 4 minutes on 2 CPU cores).",
-    "fast": "Bigger batches (128) and a 20× larger learning rate decayed by a cosine schedule, 4 epochs: "
-            "about 4× quicker, slightly lower ELBO. Good for a live demo.",
+    "fast": "A 20× larger learning rate (2e-3), annealed by a cosine schedule over 2 epochs: reaches the "
+            "tutorial's 10-epoch test ELBO (≥ −157) in a fifth of the steps. Good for a live demo.",
 }
 FIELD_HELP = {
     "latent_dim": "Size of the code z. 2 lets you see the whole latent space as a plane.",

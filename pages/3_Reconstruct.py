@@ -5,7 +5,7 @@ import streamlit as st
 
 from cvae import ui
 
-IWAE_K = 100
+IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is ~1-2 s per digit here)
 
 ui.page_setup("Reconstruct", "🔁")
 info = ui.run_picker_ui()
@@ -21,7 +21,7 @@ st.caption("The encoder maps a test image x to q(z|x) = N(μ, σ²); decoding μ
            f"and a sample (z ~ q(z|x), then x ~ p(x|z)). Test digits from {source}.")
 
 
-@st.cache_data(max_entries=64, show_spinner=f"Estimating log p(x) with {IWAE_K} importance samples…")
+@st.cache_data(max_entries=64, show_spinner="Estimating log p(x) with importance samples…")
 def iwae(_model, run: str, stamp: tuple, indices: tuple[int, ...], k: int) -> np.ndarray:
     x = load_binary(indices)
     return _model.iwae(x, k, rng=np.random.default_rng(0))
@@ -38,7 +38,7 @@ def new_random() -> None:
     st.session_state["rc_seed"] += 1
 
 
-c1, c2, c3, c4 = st.columns([1.4, 1, 1, 1], vertical_alignment="bottom")
+c1, c2, c3, c4, c5 = st.columns([1.4, 1, 1, 1, 0.8], vertical_alignment="bottom")
 mode = c1.radio("Choose test digits", ["By index", "By class", "Random"], key="rc_mode", horizontal=True)
 rng = np.random.default_rng(st.session_state["rc_seed"])
 if mode == "By index":
@@ -54,6 +54,8 @@ else:
     grid_idx = rng.choice(n_test, size=min(16, n_test), replace=False)
     c3.button("🎲 Other digits", key="rc_random", on_click=new_random)
 count = c4.slider("Digits in detail", 1, 4, 3, key="rc_count")
+iwae_k = c5.selectbox("IWAE samples k", IWAE_KS, index=IWAE_KS.index(100), key="rc_iwae_k",
+                      help="Importance samples per digit for the log p(x) estimate: more is tighter and slower.")
 grid_idx = [int(i) for i in grid_idx]
 idx = grid_idx[:count]
 
@@ -63,7 +65,7 @@ recon = model.decode(terms["mean"], apply_sigmoid=True)[..., 0]
 z_sample = model.reparameterize(terms["mean"], terms["logvar"], rng=np.random.default_rng(1))
 sample_probs = model.decode(z_sample, apply_sigmoid=True)[..., 0]
 samples = (np.random.default_rng(2).random(sample_probs.shape) < sample_probs).astype(np.float32)
-bounds = iwae(model, str(info.path), ui.weights_stamp(info.path), tuple(idx), IWAE_K)
+bounds = iwae(model, str(info.path), ui.weights_stamp(info.path), tuple(idx), iwae_k)
 
 means, _ = ui.encoded_test_set(model, info, limit=2000)
 xy, pca, axis_titles = ui.map_projection(means)
@@ -95,8 +97,9 @@ for row, i in enumerate(idx):
         sigma = np.exp(0.5 * terms["logvar"][row])
         st.metric("ELBO (1 sample)", f"{terms['elbo'][row]:.1f} nats",
                   help="log p(x|z) + log p(z) − log q(z|x) at one z ~ q(z|x), as in training.")
-        st.metric(f"IWAE bound, k = {IWAE_K}", f"{bounds[row]:.1f} nats",
-                  help="A tighter lower bound on log p(x), averaging 100 importance weights (Burda et al., 2016).")
+        st.metric(f"IWAE bound, k = {iwae_k}", f"{bounds[row]:.1f} nats",
+                  help=f"A tighter lower bound on log p(x), averaging {iwae_k} importance weights "
+                       "p(x|zᵢ)p(zᵢ)/q(zᵢ|x) (Burda et al., 2016); k = 1 would be the ELBO.")
         st.caption(f"reconstruction {terms['logpx_z'][row]:.1f} · KL {terms['kl'][row]:.1f}  \n"
                    f"μ = {fmt_vec(terms['mean'][row])}  \nσ = {fmt_vec(sigma)}")
     with map_col:

@@ -1,7 +1,5 @@
 """Runs: every run in a table, test-ELBO curves side by side, downloads and deletion."""
 
-import zipfile
-
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -25,11 +23,7 @@ if not infos:
 def problem(r) -> str:
     if r.error:
         return r.error
-    if not r.has_weights:
-        return "no weights yet"
-    if not zipfile.is_zipfile(r.path / runs.WEIGHTS_FILE):  # cheap check; loading tells the details
-        return f"{runs.WEIGHTS_FILE} is not a readable .npz file"
-    return ""
+    return ui.weights_problem(r)  # the full load check (cached per weights file): truncated, other shapes, NaN...
 
 
 rows = []
@@ -40,14 +34,22 @@ for r in infos:
         "state": ui.STATE_BADGES.get(r.state, r.state),
         "epochs": f"{r.epochs_done}/{c.epochs}" if c else f"{r.epochs_done}/?",
         "best test ELBO": round(r.best_test_elbo, 2) if r.best_test_elbo is not None else None,
+        ui.IWAE_COLUMN: ui.iwae_cell(r),
         "created": ui.fmt_time(r.created),
         "dataset": c.dataset if c else None,
         "latent_dim": c.latent_dim if c else None,
         "preset": c.preset if c else None,
         "problem": problem(r),
     })
+if not any(row[ui.IWAE_COLUMN] for row in rows):  # shown once some run has been evaluated
+    for row in rows:
+        del row[ui.IWAE_COLUMN]
 st.dataframe(rows, key="rn_table", hide_index=True, width="stretch", column_config={
     "best test ELBO": st.column_config.NumberColumn(format="%.2f", help="Highest test-set ELBO of any epoch"),
+    ui.IWAE_COLUMN: st.column_config.TextColumn(
+        help="Importance-weighted estimate of the test-set log-likelihood with k samples (a tighter bound than "
+             "the ELBO), from `python -m cvae eval RUN --iwae-k K`; the evaluation of the most test images, "
+             "then the largest k, for the run's current weights"),
 })
 
 st.subheader("Test ELBO per epoch")
@@ -74,6 +76,8 @@ target_name = st.columns([1, 2])[0].selectbox("Run", names, index=default_idx, k
 target = next(r for r in infos if r.name == target_name)
 if target.error:
     ui.show_error(f"{target.name}: {target.error}")
+elif target.has_weights and problem(target):
+    ui.show_error(problem(target))
 
 dl, rm = st.columns(2, gap="large")
 with dl:

@@ -76,16 +76,20 @@ class AppServer:
 
 
 def start_server(runs_root: Path, data_dir: Path | str | None, log: Path, *, extra_args: Sequence[str] = (),
-                 env: Mapping[str, str] | None = None, timeout: float = 90.0, main: str = "app.py") -> AppServer:
-    """Start `streamlit run <main>` on a free port with $CVAE_RUNS_DIR/$CVAE_DATA_DIR set; wait for its health check."""
+                 env: Mapping[str, str] | None = None, timeout: float = 90.0, main: str = "app.py",
+                 launcher: Sequence[str] | None = None) -> AppServer:
+    """Start `streamlit run <main>` on a free port with $CVAE_RUNS_DIR/$CVAE_DATA_DIR set; wait for its health check.
+
+    `launcher` replaces `python -m streamlit` (bench/app_latency.py starts Streamlit through a wrapper script)."""
     port = free_port()
     child_env = dict(os.environ)
     child_env.update({"CVAE_RUNS_DIR": str(runs_root), "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
     if data_dir:
         child_env["CVAE_DATA_DIR"] = str(data_dir)
     child_env.update(env or {})
-    argv = [sys.executable, "-m", "streamlit", "run", main, "--server.port", str(port), "--server.address",
-            "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false", *extra_args]
+    argv = [*(launcher or (sys.executable, "-m", "streamlit")), "run", main, "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            *extra_args]
     out = open(log, "ab")
     try:
         proc = subprocess.Popen(argv, cwd=REPO, env=child_env, stdin=subprocess.DEVNULL, stdout=out,
@@ -220,6 +224,8 @@ _IDLE_JS = """() => {
   if (app.getAttribute('data-test-connection-state') !== 'CONNECTED') return 'disconnected';
   if (document.querySelector('[data-testid="stStatusWidget"]')) return 'status-widget';
   if (document.querySelector('[data-stale="true"]')) return 'stale';
+  // Lazily loaded components (plotly's bundle, …) show a skeleton until their code has arrived.
+  if (document.querySelector('[data-testid="stSkeleton"]')) return 'skeleton';
   return 'idle';
 }"""
 
@@ -325,13 +331,39 @@ def plotly_data_to_page(page, selector: str, x: float, y: float) -> tuple[float,
                                       r.top + fl._size.t + fl.yaxis.d2p(y)]; }""", [selector, x, y]))
 
 
+def click_plotly(page, selector: str, x: float, y: float, timeout: float = 10.0) -> None:
+    """Click data point (x, y) of the plotly chart under `selector` the way a user does: hover it until plotly shows
+    its hover label (plotly reports a click on the hovered point), then click."""
+    px, py = plotly_data_to_page(page, selector, x, y)
+    page.mouse.move(px, py)
+    poll(lambda: page.locator(f"{selector} .hoverlayer .hovertext").count() > 0, timeout, 0.1, "a hover label")
+    page.mouse.click(px, py)
+
+
 def wait_plotly_charts(page, timeout: float = 60.0) -> None:
-    """Wait until every plotly chart on the page has drawn."""
+    """Wait until every plotly chart on the page has drawn: no loading skeleton left, each chart's graph div has
+    its layout and SVG, and each heatmap its image."""
     poll(lambda: page.evaluate(
-        """() => { const els = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+        """() => { if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+                   const els = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
                    return els.every(e => { const gd = e.querySelector('.js-plotly-plot');
-                                           return gd && gd._fullLayout && gd.querySelector('.main-svg'); }); }"""),
+                       return gd && gd._fullLayout && gd.querySelector('.main-svg')
+                           && [...gd.querySelectorAll('.hm')].every(h => {
+                                 const i = h.querySelector('image'); return i && i.getAttribute('href'); }); }); }"""),
         timeout, 0.2, "plotly charts to render")
+
+
+def stable_screenshot(locator, timeout: float = 30.0) -> np.ndarray:
+    """An element screenshot once two in a row agree (drawing has settled) and it is not blank."""
+    shots = [screenshot_array(locator)]
+
+    def settled():
+        shots.append(screenshot_array(locator))
+        a, b = shots[-2], shots[-1]
+        return pixel_difference(a, b) < 1e-4 and float(b.std()) > 0.01
+
+    poll(settled, timeout, 0.1, "the element's pixels to settle")
+    return shots[-1]
 
 
 def wait_images(page, timeout: float = 30.0) -> None:
@@ -366,7 +398,7 @@ def full_page_screenshot(page, path: Path, min_height: int = 1000, timeout: floa
     """
     width = page.viewport_size["width"] if page.viewport_size else VIEWPORT["width"]
     old_height = page.viewport_size["height"] if page.viewport_size else VIEWPORT["height"]
-    page.mouse.move(2, 2)  # no hover labels or toolbars in the picture
+    page.mouse.move(width - 2, old_height // 2)  # right margin: no hover labels, toolbars or sidebar buttons
     height = page.evaluate(
         """() => { const m = document.querySelector('[data-testid="stMain"]');
                    const b = document.querySelector('[data-testid="stMainBlockContainer"]') || m;
@@ -403,7 +435,7 @@ def progress_text(page) -> str | None:
 
 def open_expander(page, title: str) -> None:
     """Expand the st.expander whose summary contains `title` (no-op if it is open)."""
-    details = page.locator("details", has=page.locator("summary", has_text=title)).first
+    details = page.locator(f"xpath=//details[summary[contains(., {json.dumps(title)})]]").first
     if details.get_attribute("open") is None:
         details.locator("summary").first.click()
     poll(lambda: details.get_attribute("open") is not None, 10, 0.1, f"expander {title!r} to open")

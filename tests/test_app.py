@@ -510,7 +510,9 @@ def test_train_form_preset_fills_the_fields_and_start_launches(root, no_launch):
     at = run_page("pages/1_Train.py")
     assert at.number_input(key="tr_epochs").value == 10 and at.text_input(key="tr_learning_rate").value == "0.0001"
     at.selectbox(key="tr_preset").set_value("fast").run()
-    assert at.number_input(key="tr_epochs").value == 4 and at.number_input(key="tr_batch_size").value == 128
+    fast = TrainConfig.from_preset("fast")
+    assert at.number_input(key="tr_epochs").value == fast.epochs
+    assert at.number_input(key="tr_batch_size").value == fast.batch_size
     assert "cosine" in texts(at)
     at.text_input(key="tr_name").input("demo")
     at.number_input(key="tr_latent_dim").set_value(3)
@@ -520,7 +522,7 @@ def test_train_form_preset_fills_the_fields_and_start_launches(root, no_launch):
     assert not at.error, [e.value for e in at.error]
     assert len(no_launch) == 1
     cfg = no_launch[0]["config"]
-    assert no_launch[0]["name"] == "demo" and cfg.preset == "fast" and cfg.epochs == 4 and cfg.latent_dim == 3
+    assert no_launch[0]["name"] == "demo" and cfg.preset == "fast" and cfg.epochs == fast.epochs and cfg.latent_dim == 3
     assert cfg.max_train_examples == 640 and cfg.max_test_examples is None and cfg.lr_schedule == "cosine"
     assert any("Started demo" in m.value for m in at.success)
 
