@@ -35,6 +35,7 @@ from .io import open_append_nofollow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_TRAINING_ENV = "CVAE_MAX_TRAINING"
+TRAIN_NICE_ENV = "CVAE_TRAIN_NICE"  # CPU niceness of launched trainers (default 10; 0 = same as the app)
 LAUNCH_DIR = ".launches"
 
 # Config field -> CLI flag of `python -m cvae train` (fields without a flag can't be set from the app).
@@ -371,6 +372,7 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
                                     stderr=subprocess.STDOUT, start_new_session=True, env=child_env,
                                     close_fds=True)
         _CHILDREN[proc.pid] = proc
+        _lower_priority(proc.pid)
         rec = Launch(name=name, pid=proc.pid, started=time.time(), log=log, argv=argv, resume=resume)
         try:
             _write_record(rec, root)
@@ -383,6 +385,26 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
                 pass
             raise
         return rec
+
+
+def _lower_priority(pid: int) -> None:
+    """Renice a just-started trainer (before TensorFlow starts its threads, which inherit it): it still gets every
+    idle cycle, but the app's sessions come first (bench/load_test.py measures it; docs/reliability.md)."""
+    try:
+        nice = int(os.environ.get(TRAIN_NICE_ENV, "10"))
+    except ValueError:
+        nice = 10
+    if nice > 0:
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
+        except OSError:
+            pass
+        # With Linux autogroup scheduling (on by default), the trainer's own session is its own scheduling group,
+        # and a thread's nice only counts inside its group: the group's nice is what weighs against the app.
+        try:
+            Path(f"/proc/{pid}/autogroup").write_text(f"{min(19, nice)}\n")
+        except OSError:
+            pass
 
 
 def stop_training(name: str, runs_dir: str | os.PathLike | None = None) -> str:

@@ -166,11 +166,12 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path.name}: not valid UTF-8 text") from None
 
 
-def remove_temp_files(directory: str | os.PathLike) -> list[str]:
-    """Delete the temp files (.NAME.XXXX.tmp) a killed writer left in directory; returns their names.
+def remove_temp_files(directory: str | os.PathLike, owned=lambda name: True) -> list[str]:
+    """Delete the temp files (.NAME.XXXXXXXX.tmp) a killed writer left in directory for the NAMEs `owned` accepts;
+    returns their names.
 
-    Only for a directory nobody else writes to right now (a run directory under its lock). They are never
-    read as data (every reader looks for its exact file name), this only gives their disk space back.
+    Only for files nobody else writes right now (a run's own files, under its lock). They are never read as
+    data (every reader looks for its exact file name): this only gives their disk space back.
     """
     removed = []
     try:
@@ -178,7 +179,9 @@ def remove_temp_files(directory: str | os.PathLike) -> list[str]:
     except OSError:
         return removed
     for entry in entries:
-        if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX) and not entry.is_dir(follow_symlinks=False):
+        target = entry.name[1:].rsplit(".", 2)[0]  # .weights.npz.ab12cd34.tmp -> weights.npz
+        if (entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX) and owned(target)
+                and not entry.is_dir(follow_symlinks=False)):
             try:
                 os.unlink(entry.path)
                 removed.append(entry.name)

@@ -606,7 +606,9 @@ def train_run(
         if linked:  # the writes below would land wherever the links point
             raise TrainingError(f"run {name!r}: {', '.join(linked)} is a symbolic link; refusing to write through it")
         for d in (run_dir, run_dir / runs.CKPT_DIR, run_dir / runs.IMAGES_DIR):
-            remove_temp_files(d)  # what a killed writer left (never read as data; this frees the space)
+            # What a killed trainer left (never read as data; this frees the space). Only the trainer's own
+            # files: e.g. `cvae eval` may be writing evaluations.jsonl right now.
+            remove_temp_files(d, lambda n: n in runs.RUN_ENTRIES or n.startswith(("ckpt-", "epoch_")))
         return _train_locked(name, run_dir, config, resume, list(callbacks), data, stop, handle_signals, strategy)
     finally:
         lock.release()

@@ -5,7 +5,7 @@ import streamlit as st
 
 from cvae import ui
 
-IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is ~1-2 s per digit here)
+IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is a few seconds per digit)
 
 ui.page_setup("Reconstruct", "🔁")
 info = ui.run_picker_ui()

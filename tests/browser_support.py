@@ -35,6 +35,18 @@ PAGE_URLS = {"home": "", "train": "Train", "plane": "Latent_plane", "recon": "Re
              "runs": "Runs"}
 
 
+def app_pages() -> list[tuple[str, str]]:
+    """(URL path, title) of every page of the app: "" for app.py, then pages/N_Name.py -> ("Name", "Name" with
+    spaces), in file order. Read from the folder, so a new page is covered without editing the tests."""
+    out = [("", "CVAE explorer")]
+    for f in sorted((REPO / "pages").glob("*.py"), key=lambda p: (int(p.name.split("_", 1)[0])
+                                                                    if p.name.split("_", 1)[0].isdigit() else 1e9,
+                                                                    p.name)):
+        url = f.stem.split("_", 1)[1] if f.stem.split("_", 1)[0].isdigit() and "_" in f.stem else f.stem
+        out.append((url, url.replace("_", " ")))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- the server
 
 
@@ -66,7 +78,8 @@ class AppServer:
         return f"http://127.0.0.1:{self.port}"
 
     def page_url(self, page: str) -> str:
-        return f"{self.url}/{PAGE_URLS[page]}"
+        """URL of a page: a key of PAGE_URLS, or a URL path as given by app_pages()."""
+        return f"{self.url}/{PAGE_URLS.get(page, page)}"
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -192,10 +205,11 @@ def running_server(*args, **kwargs) -> Iterator[AppServer]:
 
 
 def launch_browser(playwright):
-    """Headless Chromium: the system's /usr/bin/chromium if present, else Playwright's own build."""
+    """Headless Chromium: Debian's /usr/bin/chromium (or a `chromium` on PATH), else Playwright's own build."""
     kwargs = {"headless": True, "args": CHROMIUM_ARGS}
-    if Path(CHROMIUM).exists():
-        kwargs["executable_path"] = CHROMIUM
+    exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if exe:
+        kwargs["executable_path"] = exe
     return playwright.chromium.launch(**kwargs)
 
 
@@ -436,9 +450,19 @@ def progress_text(page) -> str | None:
 def open_expander(page, title: str) -> None:
     """Expand the st.expander whose summary contains `title` (no-op if it is open)."""
     details = page.locator(f"xpath=//details[summary[contains(., {json.dumps(title)})]]").first
-    if details.get_attribute("open") is None:
-        details.locator("summary").first.click()
-    poll(lambda: details.get_attribute("open") is not None, 10, 0.1, f"expander {title!r} to open")
+    last_click = [0.0]
+
+    def is_open() -> bool:
+        if details.get_attribute("open") is not None:
+            return True
+        # A click can be swallowed while Streamlit re-renders the form: click again, but not too eagerly.
+        if time.monotonic() - last_click[0] > 2.0:
+            details.locator("summary").first.scroll_into_view_if_needed()
+            details.locator("summary").first.click()
+            last_click[0] = time.monotonic()
+        return False
+
+    poll(is_open, 30, 0.2, f"expander {title!r} to open")
 
 
 def fill_train_form(page, fields: Mapping[str, object]) -> None:

@@ -282,6 +282,7 @@ def test_xsrf_and_cors_protection_stay_on():
     server = cfg.get("server", {})
     assert server.get("enableXsrfProtection", True) is True
     assert server.get("enableCORS", True) is True
+    assert server.get("address") == "127.0.0.1"  # localhost unless a classroom is served on purpose
     # ...and no launcher turns them off on the command line.
     for f in (REPO / "Makefile", REPO / "README.md", REPO / ".ci" / "run", *SOURCES):
         text = f.read_text()
