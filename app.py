@@ -56,19 +56,20 @@ else:
         sample = ui.latest_sample_image(info.path)
         if sample:
             png, epoch = sample
-            st.image(png, width=300, caption=f"Decoded from 16 fixed random codes after epoch {epoch}")
+            st.image(png, width=300, caption=f"16 fixed test digits encoded, sampled (fixed noise) and decoded after epoch {epoch}")
         else:
             st.info("No sample images yet.")
 
 st.divider()
 st.subheader("Explore")
-cols = st.columns(5)
+cols = st.columns(6)
 descriptions = {
     "train": "Start a training run and watch the loss, the ELBO and the samples improve live.",
     "plane": "Move through the latent space with sliders — or click the map — and see what the decoder draws.",
     "recon": "Encode test digits, decode them again, and see their ELBO and where they land in z-space.",
     "manifold": "A whole grid of decoded codes at once: how digits morph into each other.",
     "runs": "Compare, download and delete runs.",
+    "interp": "Walk the straight line or the spherical path between two digits' codes, as frames and a GIF.",
 }
 for col, (page, text) in zip(cols, descriptions.items()):
     with col:

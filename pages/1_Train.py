@@ -168,7 +168,7 @@ def monitor_body(name: str, shown_state: str) -> None:
     sample = ui.latest_sample_image(run_dir)
     if sample:
         img_col.image(sample[0], width="stretch",
-                      caption=f"Samples after epoch {sample[1]} (the same 16 codes every epoch)")
+                      caption=f"Samples after epoch {sample[1]} (the same 16 test digits and noise every epoch)")
     if state == "done":
         gif = ui.file_bytes_in_run(run_dir, runs.GIF_FILE)
         frames = runs.epoch_images(run_dir)
