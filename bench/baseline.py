@@ -90,11 +90,14 @@ class TutorialRun:
         self.test_sample = test_images[:num_examples_to_generate]
         self.out_dir = Path(out_dir) if out_dir else None
         self.n_train = train_size
+        # The tutorial's module-level @tf.function serves its one model; a benchmark builds several in one
+        # process, and a traced step may create the optimizer's variables only once: one function per model.
+        self._train_step = tf.function(train_step.python_function)
 
     def train_epoch(self) -> int:
         """One pass over train_dataset; returns the number of images trained on."""
         for train_x in self.train_dataset:
-            train_step(self.model, train_x, self.optimizer)
+            self._train_step(self.model, train_x, self.optimizer)
         return self.n_train
 
     def evaluate(self) -> float:

@@ -70,3 +70,13 @@ def angle_degrees(z0: np.ndarray, z1: np.ndarray) -> float:
     if n0 < 1e-8 or n1 < 1e-8:
         return 0.0
     return float(np.degrees(np.arccos(np.clip(np.dot(z0, z1) / (n0 * n1), -1.0, 1.0))))
+
+
+def endpoints_caption(z0: np.ndarray, z1: np.ndarray, shown: int = 6) -> str:
+    """'z_A = (...)  z_B = (...)  |z_A|, |z_B|, angle' as Markdown lines for the page."""
+    def fmt(z: np.ndarray) -> str:
+        z = np.asarray(z, np.float64).ravel()
+        return "(" + ", ".join(f"{v:+.2f}" for v in z[:shown]) + (", …" if len(z) > shown else "") + ")"
+
+    return (f"z_A = {fmt(z0)}  \nz_B = {fmt(z1)}  \n|z_A| = {np.linalg.norm(z0):.2f}, "
+            f"|z_B| = {np.linalg.norm(z1):.2f}, angle {angle_degrees(z0, z1):.0f}°")

@@ -5,8 +5,8 @@ import streamlit as st
 
 from cvae import ui
 from cvae.images import grid_image, png_bytes
-from cvae.interpolate import (MAX_FRAMES, PATH_LABELS, angle_degrees, decode_paths, endpoints_by_class, gif_of,
-                              strip_image)
+from cvae.interpolate import (MAX_FRAMES, PATH_LABELS, decode_paths, endpoints_by_class, endpoints_caption,
+                              gif_of, strip_image)
 
 ui.page_setup("Interpolate", "🎞️")
 info = ui.run_picker_ui()
@@ -76,12 +76,7 @@ with left:
                         format_func=lambda k: PATH_LABELS[k])
     frame_ms = st.slider("GIF frame duration (ms)", 40, 500, 120, step=20, key="ip_frame_ms")
 
-    def fmt(z: np.ndarray) -> str:
-        shown = ", ".join(f"{v:+.2f}" for v in z[:6])
-        return f"({shown}{', …' if len(z) > 6 else ''})"
-
-    st.caption(f"z_A = {fmt(z_a)}  \nz_B = {fmt(z_b)}  \n|z_A| = {np.linalg.norm(z_a):.2f}, "
-               f"|z_B| = {np.linalg.norm(z_b):.2f}, angle {angle_degrees(z_a, z_b):.0f}°")
+    st.caption(endpoints_caption(z_a, z_b))
 
 paths = decode_paths(model, z_a, z_b, n_frames)
 gif = gif_of(paths[gif_path][1], duration_ms=frame_ms)
