@@ -169,6 +169,7 @@ class Trainer:
     def _make_train_chunk(self):
         model, optimizer, rng, x_all = self.model, self.optimizer, self.rng, self._x
         dynamic = self.config.binarization == "dynamic"
+        latent_dim = self.config.latent_dim
 
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
         def train_chunk(batch_indices):
@@ -179,13 +180,9 @@ class Trainer:
                 x = tf.gather(x_all, batch_indices[i])
                 if dynamic:
                     x = dynamic_binarize(rng, x)
+                eps = rng.normal(tf.stack([tf.shape(x)[0], latent_dim]))
                 with tf.GradientTape() as tape:
-                    mean, logvar = model.encode(x)
-                    eps = rng.normal(tf.shape(mean))
-                    z = eps * tf.exp(logvar * 0.5) + mean
-                    logpx_z = bernoulli_log_likelihood(x, model.decode(z))
-                    elbo = logpx_z + log_normal_pdf(z, 0.0, 0.0) - log_normal_pdf(z, mean, logvar)
-                    loss = -tf.reduce_mean(elbo)
+                    loss = -tf.reduce_mean(elbo_terms(model, x, eps).elbo)
                 grads = tape.gradient(loss, model.trainable_variables)
                 optimizer.apply_gradients(zip(grads, model.trainable_variables))
                 losses = losses.write(i, loss)
@@ -210,11 +207,7 @@ class Trainer:
             lo, hi = b * r // n, b * (r + 1) // n  # this replica's contiguous shard of the global batch
             x, eps = x[lo:hi], eps[lo:hi]
             with tf.GradientTape() as tape:
-                mean, logvar = model.encode(x)
-                z = eps * tf.exp(logvar * 0.5) + mean
-                logpx_z = bernoulli_log_likelihood(x, model.decode(z))
-                elbo = logpx_z + log_normal_pdf(z, 0.0, 0.0) - log_normal_pdf(z, mean, logvar)
-                loss = -tf.reduce_sum(elbo) / tf.cast(b, tf.float32)
+                loss = -tf.reduce_sum(elbo_terms(model, x, eps).elbo) / tf.cast(b, tf.float32)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))  # all-reduces (sums) the gradients
             return loss

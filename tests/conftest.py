@@ -42,3 +42,25 @@ def isolated_data_env(tmp_path, monkeypatch) -> Iterator[Path]:
     data.clear_cache()
     yield home
     data.clear_cache()
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch) -> Path:
+    """An empty runs root for app tests; no dataset configured, so the test set is the bundled 1000-digit sample."""
+    import streamlit as st
+
+    from cvae import appstate, data, runs
+
+    r = tmp_path / "runs"
+    r.mkdir()
+    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(r))
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {name: () for name in data.DATASETS})
+    monkeypatch.delenv(appstate.MAX_TRAINING_ENV, raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield r
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -127,27 +127,6 @@ def click_map(at, key: str, x: float, y: float):
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
-    """An empty runs root; no dataset configured, so the test set is the bundled 1000-digit sample."""
-    import streamlit as st
-    from cvae import data
-
-    r = tmp_path / "runs"
-    r.mkdir()
-    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(r))
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("KERAS_HOME", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {name: () for name in data.DATASETS})
-    monkeypatch.delenv(appstate.MAX_TRAINING_ENV, raising=False)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield r
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
 def no_launch(monkeypatch) -> list:
     """Record launch_training calls instead of starting processes."""
     calls = []

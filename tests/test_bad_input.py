@@ -25,26 +25,6 @@ from test_app import app_test, charts, make_run, no_exceptions, texts
 MODEL_PAGES = tuple(path for key, (path, _, _) in ui.PAGES.items() if key not in ("home", "train", "runs"))
 
 
-@pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
-    import streamlit as st
-    from cvae import data
-
-    r = tmp_path / "runs"
-    r.mkdir()
-    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(r))
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("KERAS_HOME", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {name: () for name in data.DATASETS})
-    monkeypatch.delenv(appstate.MAX_TRAINING_ENV, raising=False)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield r
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
     """`python -m cvae ARGV` in this process (cvae.cli.main, exactly what the command runs): (exit code, stderr)."""
     from cvae.cli import main

@@ -24,24 +24,6 @@ SOURCES = sorted([*(REPO / "cvae").glob("*.py"), REPO / "app.py", *(REPO / "page
 PASSWD_LINE = "root:x:0:0"
 
 
-@pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
-    import streamlit as st
-    from cvae import data
-
-    r = tmp_path / "runs"
-    r.mkdir()
-    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(r))
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {name: () for name in data.DATASETS})
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield r
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
     import cvae.train  # noqa: F401 - TensorFlow loaded up front: `train` would import it under capsys
     from cvae.cli import main
