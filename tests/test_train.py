@@ -133,7 +133,6 @@ def test_end_to_end_real_mnist(tmp_path, mnist_dir):
     for k, v in weights(run).items():
         np.testing.assert_array_equal(state[f"model/{k}"], v)
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".") and p.name != runs.LOCK_FILE) == []
-    assert seconds < 120
 
 
 # ------------------------------------------------------------------------------------------- evaluation
