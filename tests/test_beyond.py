@@ -26,7 +26,7 @@ from cvae.model import build_model, get_weight_arrays, set_weight_arrays
 from cvae.train import Callback, Trainer, TrainData, dynamic_binarize, prepare_data, train_run
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_app import app_test, charts, click_map, make_run, no_exceptions, root, texts  # noqa: E402,F401
+from test_app import app_test, charts, click_map, make_run, no_exceptions, texts  # noqa: E402  (root: conftest.py)
 
 REPO = Path(__file__).resolve().parent.parent
 
