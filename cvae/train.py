@@ -151,7 +151,7 @@ class Trainer:
         self.elapsed = 0.0  # seconds of training + evaluation across resumes
         self.last_row: dict[str, Any] | None = None
         self._x = tf.constant(data.train)
-        self._train_chunk = self._make_distributed_train_chunk() if self.distributed else self._make_train_chunk()
+        self._train_chunk = self._make_train_chunk()
         self._eval_fn = make_eval_fn(self.model)
         self._decode_fn = tf.function(
             lambda z: self.model.decode(z, apply_sigmoid=True),
@@ -167,9 +167,11 @@ class Trainer:
     # -- compiled functions
 
     def _make_train_chunk(self):
+        """Compiled: k optimizer steps per call over the given batch indices; returns the k losses."""
         model, optimizer, rng, x_all = self.model, self.optimizer, self.rng, self._x
         dynamic = self.config.binarization == "dynamic"
         latent_dim = self.config.latent_dim
+        step = self._distributed_step() if self.distributed else None
 
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
         def train_chunk(batch_indices):
@@ -180,31 +182,31 @@ class Trainer:
                 x = tf.gather(x_all, batch_indices[i])
                 if dynamic:
                     x = dynamic_binarize(rng, x)
+                # Noise for the global batch from one generator: both paths take the same step from one state.
                 eps = rng.normal(tf.stack([tf.shape(x)[0], latent_dim]))
-                with tf.GradientTape() as tape:
-                    loss = -tf.reduce_mean(elbo_terms(model, x, eps).elbo)
-                grads = tape.gradient(loss, model.trainable_variables)
-                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+                if step is None:
+                    with tf.GradientTape() as tape:
+                        loss = -tf.reduce_mean(elbo_terms(model, x, eps).elbo)
+                    grads = tape.gradient(loss, model.trainable_variables)
+                    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+                else:
+                    loss = step(x, eps)
                 losses = losses.write(i, loss)
             return losses.stack()
 
         return train_chunk
 
-    def _make_distributed_train_chunk(self):
-        """train_chunk under self.strategy: each step's global batch is split across the replicas (strategy.run)
-        and each replica's loss is its examples' summed negative ELBO / the global batch size, so the gradients
-        the optimizer sums over the replicas are those of the single-device mean. The noise (and the dynamic
-        binarization) is drawn for the global batch from the same generator, in the same order and shapes, as in
-        _make_train_chunk: from one state both paths take the same step."""
-        model, optimizer, rng, x_all, strategy = self.model, self.optimizer, self.rng, self._x, self.strategy
-        dynamic = self.config.binarization == "dynamic"
-        latent_dim = self.config.latent_dim
+    def _distributed_step(self):
+        """One step under self.strategy: each replica takes a contiguous shard of the global batch and its loss is
+        its examples' summed negative ELBO / the global batch size, so the gradients the optimizer sums over the
+        replicas are those of the single-device mean."""
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
 
         def replica_step(x, eps):
             ctx = tf.distribute.get_replica_context()
             n, r = ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group
             b = tf.shape(x)[0]
-            lo, hi = b * r // n, b * (r + 1) // n  # this replica's contiguous shard of the global batch
+            lo, hi = b * r // n, b * (r + 1) // n
             x, eps = x[lo:hi], eps[lo:hi]
             with tf.GradientTape() as tape:
                 loss = -tf.reduce_sum(elbo_terms(model, x, eps).elbo) / tf.cast(b, tf.float32)
@@ -212,20 +214,11 @@ class Trainer:
             optimizer.apply_gradients(zip(grads, model.trainable_variables))  # all-reduces (sums) the gradients
             return loss
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
-        def train_chunk(batch_indices):
-            k = tf.shape(batch_indices)[0]
-            losses = tf.TensorArray(tf.float32, size=k)
-            for i in tf.range(k):
-                x = tf.gather(x_all, batch_indices[i])
-                if dynamic:
-                    x = dynamic_binarize(rng, x)
-                eps = rng.normal(tf.stack([tf.shape(x)[0], latent_dim]))
-                per_replica = strategy.run(replica_step, args=(x, eps))
-                losses = losses.write(i, strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None))
-            return losses.stack()
+        def step(x, eps):
+            per_replica = strategy.run(replica_step, args=(x, eps))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-        return train_chunk
+        return step
 
     # -- public API
 

@@ -449,18 +449,7 @@ def read_only(path: Path, monkeypatch):
         yield "monkeypatched EROFS"
 
 
-def run_cli_in_process(argv: list[str], capsys) -> tuple[int, str]:
-    from cvae.cli import main
-
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    finally:
-        for s, h in handlers.items():
-            signal.signal(s, h)
-    return code, capsys.readouterr().err
+from test_security import run_cli as run_cli_in_process  # noqa: E402  (one copy of the helper)
 
 
 def tree(root: Path) -> dict[str, bytes | None]:
