@@ -20,7 +20,7 @@ import keras
 
 from . import runs
 from .config import TrainConfig
-from .faults import crash_point
+from .faults import crash_point, pace
 from .images import grid_image, save_gif, save_png
 from .infer import save_weights_npz
 from .io import (append_jsonl, atomic_write_bytes, atomic_write_json, read_file_nofollow, read_jsonl,
@@ -282,6 +282,7 @@ class Trainer:
                 for cb in callbacks:
                     cb.on_steps(self, epoch, self.global_step, losses)
                 crash_point("step")  # fault injection (cvae.faults); a no-op unless $CVAE_CRASH_AT says so
+                pace()  # likewise a no-op unless $CVAE_STEP_DELAY asks a test run to go slower
             train_seconds = time.perf_counter() - t0
             metrics = self.evaluate()
             self.epoch, self.step_in_epoch = epoch, 0

@@ -186,6 +186,18 @@ def test_crash_points_are_inert_unless_selected(tmp_path):
     assert "SIGKILL at atomic_write:ckpt-00000004.npz" in r.stderr
 
 
+def test_step_delay_is_bounded_and_never_breaks_a_run():
+    """$CVAE_STEP_DELAY paces browser-test runs: seconds in [0, 5]; junk, NaN or negative values mean no delay."""
+    assert faults._parse_delay(None) == 0.0 and faults._parse_delay("") == 0.0
+    assert faults._parse_delay("0.3") == 0.3
+    assert faults._parse_delay("600") == 5.0
+    assert faults._parse_delay("-1") == 0.0 and faults._parse_delay("nan") == 0.0 and faults._parse_delay("x") == 0.0
+    script = "from cvae import faults\nprint(faults._DELAY)\n"
+    r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                       env=cli_env(**{faults.DELAY_ENV: "0.25"}))
+    assert r.returncode == 0 and r.stdout.strip() == "0.25", (r.returncode, r.stdout, r.stderr[-300:])
+
+
 # ---------------------------------------------------------------------------------------------- the app
 
 
