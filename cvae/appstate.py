@@ -351,7 +351,7 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
             if not (info.resumable or extending):
                 raise LaunchError(f"run {name!r} is {info.state}; only an interrupted, stopped or failed run "
                                   "can be resumed (or give more epochs to train a finished run further)")
-        elif run_dir.exists() and any(run_dir.iterdir()):
+        elif run_dir.exists() and any(run_dir.iterdir()) and not runs.nothing_trained(run_dir):
             raise LaunchError(f"run {name!r} already exists: pick another name, or select it and Resume")
         cap = max_training()
         if len(active) >= cap:

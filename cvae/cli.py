@@ -152,7 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--binarization", choices=BINARIZATIONS)
     t.add_argument("--precision", choices=PRECISIONS)
     t.add_argument("--log-every-steps", type=_positive_int)
-    t.add_argument("--resume", action="store_true", help="continue run NAME from its last checkpoint")
+    t.add_argument("--num-examples-to-generate", type=_positive_int, help="images in the per-epoch sample grid")
+    t.add_argument("--eval-batch-size", type=_positive_int, help="batch size of the test-set evaluation")
+    t.add_argument("--keep-checkpoints", type=_positive_int, help="how many of the newest checkpoints to keep")
+    t.add_argument("--resume", action="store_true",
+                   help="continue run NAME from its last checkpoint (only --epochs and --data-dir may change)")
 
     e = sub.add_parser("eval", help="print the test-set ELBO (and the IWAE log p(x) bound) of a run as JSON")
     e.add_argument("name")
@@ -191,23 +195,43 @@ def _config_from_args(a: argparse.Namespace) -> TrainConfig:
     overrides = dict(dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, batch_size=a.batch_size,
                      learning_rate=a.learning_rate, lr_schedule=a.lr_schedule, latent_dim=a.latent_dim, seed=a.seed,
                      max_train_examples=a.max_train_examples, max_test_examples=a.max_test_examples,
-                     binarization=a.binarization, precision=a.precision, log_every_steps=a.log_every_steps)
+                     binarization=a.binarization, precision=a.precision, log_every_steps=a.log_every_steps,
+                     num_examples_to_generate=a.num_examples_to_generate, eval_batch_size=a.eval_batch_size,
+                     keep_checkpoints=a.keep_checkpoints)
     if a.data_dir:
         overrides["data_dir"] = str(Path(a.data_dir).expanduser().resolve())
     return TrainConfig.from_preset(a.preset or "tutorial", **overrides)
+
+
+def _resume_ignored(a: argparse.Namespace) -> list[tuple[str, object]]:
+    """(flag, value) of the train options that --resume cannot change."""
+    keep = {"name", "runs_dir", "data_dir", "epochs", "resume", "command", "func"}
+    return [("--" + k.replace("_", "-"), v) for k, v in vars(a).items() if k not in keep]
 
 
 def cmd_train(a) -> int:
     from .config import validate_run_name
 
     validate_run_name(a.name)
-    config = None if a.resume and a.epochs is None else _config_from_args(a)
-    from .runs import RunError, run_path, start_refusal
+    from .runs import RunError, read_config, run_path, start_refusal
 
     # Fail fast, before the slow TensorFlow import (train_run checks again, under the lock).
     refusal = start_refusal(run_path(a.name, a.runs_dir), a.resume)
     if refusal:
         raise RunError(refusal)
+    if a.resume:
+        # A run keeps its settings; it may train for more epochs, or find its data somewhere else now.
+        fixed = [flag for flag, value in _resume_ignored(a) if value is not None]
+        if fixed:
+            raise RunError(f"--resume keeps run {a.name!r}'s settings; only --epochs and --data-dir may change "
+                           f"(got {', '.join(fixed)})")
+        config = read_config(run_path(a.name, a.runs_dir))
+        if a.epochs is not None:
+            config = config.replace(epochs=a.epochs)
+        if a.data_dir:
+            config = config.replace(data_dir=str(Path(a.data_dir).expanduser().resolve()))
+    else:
+        config = _config_from_args(a)
     _import_tensorflow_quietly()
     from .train import train_run  # TensorFlow loads only once the arguments are known to be good
 

@@ -283,6 +283,27 @@ def running_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
     return [r for r in list_runs(runs_dir) if is_locked(r.path)]
 
 
+def nothing_trained(run_dir: Path, we_hold_the_lock: bool = False) -> bool:
+    """True for a run that failed (or died) before it saved any weights: nothing in it is worth keeping."""
+    if not run_dir.is_dir() or (run_dir / WEIGHTS_FILE).exists():
+        return False
+    if not we_hold_the_lock and is_locked(run_dir):
+        return False
+    if any((run_dir / CKPT_DIR).glob("ckpt-*.npz")):
+        return False
+    return read_status(run_dir).get("state") in ("failed", "running")  # 'running' without its lock: it died
+
+
+def clear_untrained(run_dir: Path) -> None:
+    """Remove what a run that never trained left (not its train.log, which keeps the failed attempt's story)."""
+    for entry in (CONFIG_FILE, STATUS_FILE, METRICS_FILE, STOP_FILE, GIF_FILE, IMAGES_DIR, CKPT_DIR, "tensorboard"):
+        path = run_dir / entry
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
 def start_refusal(run_dir: Path, resume: bool) -> str | None:
     """Why run_dir cannot be started (resume=False) or resumed now, as one line; None if it can.
 
@@ -297,6 +318,8 @@ def start_refusal(run_dir: Path, resume: bool) -> str | None:
     elif run_dir.exists() and any(run_dir.iterdir()):
         if is_locked(run_dir):
             return f"run {name!r} is already training"
+        if nothing_trained(run_dir):
+            return None  # e.g. its data was missing: starting it again, with corrected settings, replaces it
         return f"run {name!r} already exists; use --resume to continue it or choose another name"
     return None
 

@@ -604,11 +604,13 @@ def train_run(
 def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_signals, strategy=None) -> str:
     if resume:
         stored = runs.read_config(run_dir)
-        if config is not None and config.epochs != stored.epochs:
-            stored = stored.replace(epochs=config.epochs)  # resuming may extend a run
+        if config is not None:  # resuming may extend a run, or find its data in a new place; nothing else
+            stored = stored.replace(epochs=config.epochs, data_dir=config.data_dir or stored.data_dir)
         config = stored
     elif (run_dir / runs.CONFIG_FILE).exists():
-        raise TrainingError(f"run {name!r} already exists; use --resume")
+        if not runs.nothing_trained(run_dir, we_hold_the_lock=True):
+            raise TrainingError(f"run {name!r} already exists; use --resume")
+        runs.clear_untrained(run_dir)
     (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
     now = time.time()
     if not resume:
@@ -672,7 +674,7 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
         (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
         return state
     except NonFiniteLoss as e:
-        runs.write_status(run_dir, state="failed", message=str(e), failed_step=e.step, failed_value=e.value,
+        runs.write_status(run_dir, state="failed", message=str(e), failed_step=e.step, failed_value=repr(e.value),
                           finished=time.time())
         for cb in callbacks:
             cb.on_train_end(trainer, "failed", str(e))

@@ -117,10 +117,13 @@ def progress_charts(metrics: list[dict]) -> go.Figure | None:
 def monitor_state(name: str) -> tuple[str, runs.RunInfo | None]:
     """The run's state for the monitor ('starting' while its process loads) and its info (None before it exists)."""
     run_dir = runs.run_path(name)
-    starting = name in appstate.pending() and not runs.is_locked(run_dir)
+    launch = appstate.pending().get(name)
     info = runs.run_info(run_dir) if (run_dir / runs.CONFIG_FILE).exists() else None
-    state = "starting" if starting and (info is None or info.state != "running") else (
-        info.state if info else "unknown")
+    # Starting = launched, and its process has not written the run's status yet (once it has, the status is the
+    # truth: a trainer that has just finished still lives a second or two while TensorFlow shuts down).
+    starting = launch is not None and not runs.is_locked(run_dir) and (
+        info is None or info.status.get("pid") != launch.pid)
+    state = "starting" if starting else (info.state if info else "unknown")
     return state, info
 
 
@@ -367,7 +370,7 @@ def form_errors() -> tuple[dict[str, str], TrainConfig | None]:
         except ConfigError as e:
             field = str(e).split(":", 1)[0]
             errs[field if field in errors else "_form"] = str(e)
-    if not errs and name in {r.name for r in infos}:
+    if not errs and name in {r.name for r in infos} and not runs.nothing_trained(runs.run_path(name)):
         errs["name"] = (f"A run named {name!r} already exists: pick another name, or select it in the sidebar "
                         "and Resume it.")
     return errs, config

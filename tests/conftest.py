@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """Directory with the real MNIST IDX files: $CVAE_TEST_DATA_DIR, else ../shared/data/mnist."""
-    path = Path(os.environ.get("CVAE_TEST_DATA_DIR") or REPO_ROOT.parent / "shared" / "data" / "mnist")
+    path = Path(os.environ.get("CVAE_TEST_DATA_DIR") or REPO_ROOT.parent / "shared" / "data" / "mnist").resolve()
     names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     missing = [n for n in names if not (path / n).exists() and not (path / f"{n}.gz").exists()]

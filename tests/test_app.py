@@ -485,6 +485,43 @@ def test_train_form_refuses_an_existing_name(root, no_launch):
     assert no_launch == []
 
 
+def test_train_form_replaces_a_run_that_failed_before_training(root, no_launch):
+    """E.g. its data directory was wrong: nothing was trained, so Start with the same name (and a corrected
+    setting) is allowed; a run with weights keeps its name."""
+    run = root / "nodata"
+    run.mkdir()
+    (run / runs.CONFIG_FILE).write_text(TrainConfig(data_dir="/nowhere").to_json())
+    runs.write_status(run, state="failed", message="no mnist data found", epoch=0)
+    at = run_page("pages/1_Train.py")
+    at.text_input(key="tr_name").input("nodata")
+    at.button(key="tr_start").click().run()
+    no_exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+    assert [c["name"] for c in no_launch] == ["nodata"]
+
+
+def test_train_page_state_follows_the_launched_process(root):
+    """'starting' while a launched trainer has not written the run's status yet; once it has, the status rules
+    (a finished trainer still lives a second or two while TensorFlow shuts down: that is 'done', not 'starting')."""
+    run = make_run(root, "after", state="done")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (root / appstate.LAUNCH_DIR).mkdir()
+        appstate._write_record(appstate.Launch(name="after", pid=sleeper.pid, started=time.time(),
+                                               log=run / runs.LOG_FILE, argv=[], resume=True), root)
+        for pid, badge in [(sleeper.pid, "✅ done"), (sleeper.pid + 100000, "⏳ starting")]:
+            runs.write_status(run, pid=pid)
+            at = app_test()
+            at.session_state["cvae_selected_run"] = "after"
+            at.run().switch_page("pages/1_Train.py").run()
+            no_exceptions(at)
+            shown = [m.value for m in at.markdown if m.value.startswith("**") and "—" in m.value]
+            assert shown and shown[0].startswith(f"**{badge}**"), (pid, shown)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_train_form_preset_fills_the_fields_and_start_launches(root, no_launch):
     at = run_page("pages/1_Train.py")
     assert at.number_input(key="tr_epochs").value == 10 and at.text_input(key="tr_learning_rate").value == "0.0001"

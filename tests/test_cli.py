@@ -168,6 +168,33 @@ def test_missing_data_is_one_line(tmp_path, isolated_data_env):
     assert runs.read_status(tmp_path / "runs" / "nodata")["state"] == "failed"
 
 
+def test_a_run_that_failed_before_training_can_be_started_again_or_resumed_elsewhere(tmp_path, isolated_data_env,
+                                                                                   mnist_dir):
+    """Missing data leaves a failed run with nothing trained: the same command with the right --data-dir starts it
+    afresh (the failed attempt's files are replaced), and --resume may point a run at its data's new place."""
+    root, empty = tmp_path / "runs", tmp_path / "empty"
+    empty.mkdir()
+    args = ["--runs-dir", str(root), "--max-train-examples", "64", "--max-test-examples", "16", "--epochs", "1",
+            "--log-every-steps", "2"]
+    assert cli("train", "--name", "retry", *args, "--data-dir", str(empty)).returncode == 1
+    assert runs.read_config(root / "retry").data_dir == str(empty.resolve())
+    r = cli("train", "--name", "retry", *args, "--data-dir", str(mnist_dir), "--epochs", "2")
+    assert r.returncode == 0, r.stderr
+    config, status = runs.read_config(root / "retry"), runs.read_status(root / "retry")
+    assert (config.data_dir, config.epochs, status["state"], status["epoch"]) == (str(mnist_dir.resolve()), 2, "done", 2)
+    # A run with weights is never replaced that way.
+    again = cli("train", "--name", "retry", *args, "--data-dir", str(mnist_dir))
+    assert_one_line_error(again, "already exists; use --resume", code=1)
+
+    assert cli("train", "--name", "moved", *args, "--data-dir", str(empty)).returncode == 1
+    fixed = cli("train", "--name", "moved", "--resume", "--runs-dir", str(root), "--batch-size", "16")
+    assert_one_line_error(fixed, "--resume keeps run 'moved'", "--batch-size", code=1)
+    r = cli("train", "--name", "moved", "--resume", "--runs-dir", str(root), "--data-dir", str(mnist_dir))
+    assert r.returncode == 0, r.stderr
+    assert runs.read_config(root / "moved").data_dir == str(mnist_dir.resolve())
+    assert runs.read_status(root / "moved")["state"] == "done"
+
+
 def test_eval_missing_data_is_one_line(trained, tmp_path):
     root, _ = trained
     empty = tmp_path / "empty"

@@ -286,3 +286,27 @@ def test_start_refusal(tmp_path):
         assert lock.acquire()
         assert runs.start_refusal(d, resume=True) == "run 'r' is already training"
         assert runs.start_refusal(d, resume=False) == "run 'r' is already training"
+
+
+def test_a_failed_run_with_nothing_trained_may_be_started_again(tmp_path):
+    """Only a failed (or dead) run without weights or checkpoints; and clearing it keeps its train.log."""
+    failed = make_run(tmp_path, "f", state="failed", epochs_done=0)
+    (failed / runs.LOG_FILE).write_text("error: no mnist data\n")
+    (failed / runs.IMAGES_DIR).mkdir()
+    (failed / runs.IMAGES_DIR / "epoch_0000.png").write_bytes(b"png")
+    assert runs.nothing_trained(failed) and runs.start_refusal(failed, resume=False) is None
+    with runs.RunLock(failed) as lock:  # while someone starts it, it is theirs
+        assert lock.acquire()
+        assert not runs.nothing_trained(failed) and runs.nothing_trained(failed, we_hold_the_lock=True)
+        assert runs.start_refusal(failed, resume=False) == "run 'f' is already training"
+        runs.clear_untrained(failed)
+    assert sorted(p.name for p in failed.iterdir()) == [runs.LOCK_FILE, runs.LOG_FILE]
+
+    for name, state, extra in [("d", "done", None), ("s", "stopped", None), ("w", "failed", runs.WEIGHTS_FILE),
+                               ("c", "failed", f"{runs.CKPT_DIR}/ckpt-00000008.npz")]:
+        d = make_run(tmp_path, name, state=state, epochs_done=0)
+        if extra:
+            (d / extra).parent.mkdir(exist_ok=True)
+            (d / extra).write_bytes(b"x")
+        assert not runs.nothing_trained(d), name
+        assert "already exists; use --resume" in runs.start_refusal(d, resume=False), name

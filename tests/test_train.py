@@ -420,7 +420,8 @@ def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mni
     assert (e.value.step, e.value.epoch) == (5, 2) and math.isnan(e.value.value)
     run = tmp_path / "nan"
     status = runs.read_status(run)
-    assert status["state"] == "failed" and status["failed_step"] == 5 and math.isnan(status["failed_value"])
+    assert status["state"] == "failed" and status["failed_step"] == 5 and status["failed_value"] == "nan"
+    json.loads((run / runs.STATUS_FILE).read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON: {c}"))
     assert "non-finite loss nan at step 5 (epoch 2)" in status["message"]
     info = runs.run_info(run)
     assert info.state == "failed" and info.resumable
