@@ -66,9 +66,13 @@ def test_numpy_equals_keras_on_real_images(real_images):
 
 def test_chunking_and_empty_batches(real_images):
     model, npm = random_pair(2, seed=4)
-    x = np.concatenate([real_images] * 20)[:1001]  # more than one internal chunk of 1000
+    x = np.concatenate([real_images] * 20)[:1001]  # several encode chunks (256) and a short last one
     m_all, _ = npm.encode(x)
     np.testing.assert_allclose(m_all[-64 + 1001 % 64:], npm.encode(x[-64 + 1001 % 64:])[0], rtol=1e-6, atol=1e-6)
+    z = np.random.default_rng(1).normal(size=(37, 2)).astype(np.float32)  # decode chunks of 16, 16 and 5
+    np.testing.assert_allclose(npm.decode(z), np.concatenate([npm.decode(z[i:i + 1]) for i in range(37)]),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(npm.decode(z), model.decode(z).numpy(), rtol=1e-4, atol=1e-4)
     assert npm.encode(np.zeros((0, 28, 28, 1)))[0].shape == (0, 2)
     assert npm.decode(np.zeros((0, 2))).shape == (0, 28, 28, 1)
 
