@@ -47,7 +47,7 @@ def make_iwae_logw_fn(model):
         mean, logvar = model.encode(x)
         scale = tf.exp(0.5 * logvar)
         z = mean[None] + scale[None] * eps  # (c, b, d)
-        logits = model.decode(tf.reshape(z, [-1, d]))
+        logits = model.decode_fast(tf.reshape(z, [-1, d]))
         logits = tf.reshape(logits, tf.concat([tf.shape(eps)[:2], [28, 28, 1]], axis=0))
         px_z = tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32), reinterpreted_batch_ndims=3)
         pz = tfd.MultivariateNormalDiag(loc=tf.zeros([d]), scale_diag=tf.ones([d]))

@@ -90,6 +90,27 @@ class CVAE(keras.Model):
         logits = tf.cast(self.decoder(z), tf.float32)
         return tf.sigmoid(logits) if apply_sigmoid else logits
 
+    def decode_fast(self, z, apply_sigmoid: bool = False):
+        """decode() for inference (evaluation, IWAE, grids): the same numbers (to float32 rounding), ~15% sooner.
+
+        oneDNN's transposed convolution with a single output channel runs at a few GFLOP/s on this CPU and was
+        ~30% of a test-set evaluation. Here that last layer is one matmul to a channel per kernel tap, and the nine
+        tap maps are added at their offsets (~2x faster for that layer). Training keeps the Keras layer (no gain
+        there), so gradients and weights are the tutorial's.
+        """
+        *body, last = self.decoder.layers
+        h = z
+        for layer in body:
+            h = layer(h)
+        h = tf.cast(h, tf.float32)
+        taps = tf.transpose(tf.reshape(last.kernel[:, :, 0, :], [9, -1]))  # (channels, 9): tap (i, j) -> 3i + j
+        per_tap = tf.reshape(tf.matmul(tf.reshape(h, [-1, tf.shape(h)[-1]]), taps), [-1, 28, 28, 9])
+        # A stride-1 'same' transposed convolution adds tap (i, j) of input pixel (y, x) to output (y+i-1, x+j-1).
+        padded = tf.pad(per_tap, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        logits = tf.add_n([padded[:, 2 - i:30 - i, 2 - j:30 - j, 3 * i + j] for i in range(3) for j in range(3)])
+        logits = logits[..., None] + last.bias
+        return tf.sigmoid(logits) if apply_sigmoid else logits
+
     def sample(self, eps=None):
         """Decoded probabilities for eps (default: 100 draws from the prior)."""
         if eps is None:

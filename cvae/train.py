@@ -342,7 +342,7 @@ def make_eval_fn(model):
     def eval_fn(x, eps):
         mean, logvar = model.encode(x)
         z = model.reparameterize(mean, logvar, eps)
-        logpx_z = bernoulli_log_likelihood(x, model.decode(z))
+        logpx_z = bernoulli_log_likelihood(x, model.decode_fast(z))
         elbo = logpx_z + log_normal_pdf(z, 0.0, 0.0) - log_normal_pdf(z, mean, logvar)
         return elbo, logpx_z, analytic_kl(mean, logvar)
 

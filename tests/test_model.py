@@ -123,6 +123,28 @@ def test_decode_returns_logits_and_apply_sigmoid_is_sigmoid_of_them():
     assert ((probs > 0) & (probs < 1)).all()
 
 
+@pytest.mark.parametrize("latent_dim,precision", [(2, "float32"), (8, "float32"), (2, "mixed_bfloat16")])
+def test_decode_fast_equals_decode(latent_dim, precision):
+    """The inference formulation of the last layer (taps by matmul, shifted by a 0/1 conv) = the Keras layer,
+    with non-zero biases and an asymmetric kernel (a flipped or transposed tap would show), any batch size."""
+    model = build_model(latent_dim, precision, seed=2)
+    rng = np.random.default_rng(3)
+    set_weight_arrays(model, {k: (v + rng.normal(0, 0.1, v.shape)).astype(np.float32)
+                              for k, v in get_weight_arrays(model).items()})
+    spec = [tf.TensorSpec([None, latent_dim], tf.float32)]
+    fast = tf.function(model.decode_fast, input_signature=spec)
+    slow = tf.function(model.decode, input_signature=spec)  # both compiled: eager bf16 kernels round differently
+    for n in (0, 1, 37):
+        z = rng.standard_normal((n, latent_dim)).astype(np.float32) * 2
+        want = slow(z).numpy()
+        got = fast(z).numpy()
+        assert got.shape == want.shape == (n, 28, 28, 1) and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    probs = model.decode_fast(z, apply_sigmoid=True).numpy()
+    np.testing.assert_allclose(probs, tf.sigmoid(model.decode_fast(z)).numpy(), rtol=1e-5, atol=1e-6)
+    assert fast.experimental_get_tracing_count() == 1
+
+
 def test_reparameterize_formula():
     model = build_model(2)
     mean = tf.constant([[1.0, -2.0], [0.5, 0.0]])
