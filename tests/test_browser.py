@@ -47,10 +47,10 @@ def app_server(tmp_path_factory, mnist_dir):
     root = base / "checkpoints"  # shown on the Runs page (and in its screenshot)
     root.mkdir()
     copy_tutorial_run(root)
-    # Trainers launched by this server sleep 0.3 s per logged chunk of steps: the training tests watch a tiny run
+    # Trainers launched by this server sleep 0.5 s per logged chunk of steps: the training tests watch a tiny run
     # grow live and stop one midway, which a fast machine would otherwise finish between two monitor refreshes.
     server = start_server(root, mnist_dir, base / "streamlit.log", timeout=LOAD_TIMEOUT,
-                          env={"CVAE_STEP_DELAY": "0.3"})
+                          env={"CVAE_STEP_DELAY": "0.5"})
     try:
         yield server
     finally:
