@@ -142,6 +142,16 @@ def no_launch(monkeypatch) -> list:
 # ---------------------------------------------------------------------------------------------- every page
 
 
+def run_pages_script(script: str, tmp_path: Path, timeout: float) -> dict:
+    """Run `script` in a fresh interpreter (runs root in tmp_path, no dataset configured); its last line's JSON."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CVAE_DATA_DIR", "KERAS_HOME")}
+    env.update({runs.RUNS_DIR_ENV: str(tmp_path / "runs"), "HOME": str(tmp_path / "home")})
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=timeout,
+                         cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_every_page_runs_without_tensorflow(tmp_path):
     """All pages with a 2-D, an 8-D and a 1-D run in a fresh interpreter: no exception, and neither
     TensorFlow nor Keras is ever imported (Streamlit would clear Keras' session after every rerun)."""
@@ -168,12 +178,7 @@ def test_every_page_runs_without_tensorflow(tmp_path):
                 problems += [(run, page, str(e.value)) for e in at.error]
         print(json.dumps({{"problems": problems, "tf": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}}))
     """)
-    env = {k: v for k, v in os.environ.items() if k not in ("CVAE_DATA_DIR", "KERAS_HOME")}
-    env.update({runs.RUNS_DIR_ENV: str(tmp_path / "runs"), "HOME": str(tmp_path / "home")})
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300,
-                         cwd=REPO)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_pages_script(script, tmp_path, timeout=300)
     assert result["problems"] == []
     assert result["tf"] is False and result["keras"] is False
 

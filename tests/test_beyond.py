@@ -8,8 +8,6 @@ small: random or 64-image data, a few steps, AppTest on runs made from random we
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -26,7 +24,8 @@ from cvae.model import build_model, get_weight_arrays, set_weight_arrays
 from cvae.train import Callback, Trainer, TrainData, dynamic_binarize, prepare_data, train_run
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_app import app_test, charts, click_map, make_run, no_exceptions, texts  # noqa: E402  (root: conftest.py)
+from test_app import (app_test, charts, click_map, make_run, no_exceptions,  # noqa: E402  (root: conftest.py)
+                      run_pages_script, texts)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -320,12 +319,7 @@ def test_new_page_and_any_latent_size_without_tensorflow(tmp_path):
                 problems += [(run, page, str(e.value)) for e in (*at.exception, *at.error)]
         print(json.dumps({{"problems": problems, "tf": "tensorflow" in sys.modules}}))
     """)
-    env = {k: v for k, v in os.environ.items() if k not in ("CVAE_DATA_DIR", "KERAS_HOME")}
-    env.update({runs.RUNS_DIR_ENV: str(tmp_path / "runs"), "HOME": str(tmp_path / "home")})
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=400,
-                         cwd=REPO)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_pages_script(script, tmp_path, timeout=400)
     assert result["problems"] == [] and result["tf"] is False
 
 
