@@ -4,8 +4,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-# Where the tests find the real MNIST IDX files (CI passes ../shared/data/mnist).
-export CVAE_TEST_DATA_DIR ?= $(abspath ../shared/data/mnist)
+# The tests find real MNIST as the product does: $CVAE_TEST_DATA_DIR, $CVAE_DATA_DIR, ../shared/data/mnist,
+# the Keras cache, the Keras download (tests/conftest.py); with none, one message says how to provide it.
 
 .PHONY: app test setup setup-test browser bench bench-quick clean
 

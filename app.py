@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from cvae import ui
+from cvae.explorer import widgets as ui
+from cvae.store.fmt import fmt_time
 
 ui.page_setup("Home", "🏠")
 infos = ui.list_runs_ui()
@@ -49,14 +50,15 @@ else:
                        "The arrow compares it with the epoch before.")
         m4.metric("Latent dimensions", c.latent_dim)
         st.caption(f"{c.dataset} · batch {c.batch_size} · learning rate {c.learning_rate:g} ({c.lr_schedule}) · "
-                   f"preset {c.preset} · created {ui.fmt_time(info.created)}")
+                   f"preset {c.preset} · created {fmt_time(info.created)}")
         if info.status.get("message"):
             st.caption(f"Status: {info.status['message']}")
     with right:
         sample = ui.latest_sample_image(info.path)
         if sample:
             png, epoch = sample
-            st.image(png, width=300, caption=f"16 fixed test digits encoded, sampled (fixed noise) and decoded after epoch {epoch}")
+            st.image(png, width=300, caption=f"{c.num_examples_to_generate} fixed test digits encoded, sampled "
+                                              f"(fixed noise) and decoded after epoch {epoch}")
         else:
             st.info("No sample images yet.")
 

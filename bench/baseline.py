@@ -30,8 +30,8 @@ from .common import DEFAULT_DATA_DIR, quiet_tf
 quiet_tf()
 import tensorflow as tf  # noqa: E402
 
-from cvae.images import grid_image, save_png  # noqa: E402
-from cvae.model import build_model  # noqa: E402
+from cvae.store.images import grid_image, save_png  # noqa: E402
+from cvae.engine.model import build_model  # noqa: E402
 
 
 def preprocess_images(images: np.ndarray) -> np.ndarray:
@@ -42,7 +42,7 @@ def preprocess_images(images: np.ndarray) -> np.ndarray:
 
 def load_mnist(data_dir: str = DEFAULT_DATA_DIR) -> tuple[np.ndarray, np.ndarray]:
     """Binarized (train, test) as the tutorial prepares them."""
-    from cvae.data import load_dataset
+    from cvae.data.sources import load_dataset
 
     ds = load_dataset("mnist", data_dir)
     return preprocess_images(ds.train_images), preprocess_images(ds.test_images)

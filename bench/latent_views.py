@@ -30,11 +30,11 @@ from .common import (DEFAULT_DATA_DIR, ROOT, alternate, machine_header, median, 
 quiet_tf()
 import tensorflow as tf  # noqa: E402
 
-from cvae.infer import load_numpy_model  # noqa: E402
-from cvae.latent import manifold_codes, normal_quantiles  # noqa: E402
-from cvae.model import build_model, set_weight_arrays  # noqa: E402
-from cvae.runs import read_config  # noqa: E402
-from cvae.train import eval_noise, evaluate_elbo, make_eval_fn  # noqa: E402
+from cvae.explorer.numpy_model import load_numpy_model  # noqa: E402
+from cvae.explorer.latent import manifold_codes, normal_quantiles  # noqa: E402
+from cvae.engine.model import build_model, set_weight_arrays  # noqa: E402
+from cvae.store.runs import read_config  # noqa: E402
+from cvae.engine.evaluate import eval_noise, evaluate_elbo, make_eval_fn  # noqa: E402
 
 from . import baseline as B  # noqa: E402
 

@@ -207,8 +207,9 @@ def main(argv=None) -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from cvae import appstate, runs
-    from cvae.config import TrainConfig
+    from cvae.explorer import launcher as appstate
+    from cvae.store import runs
+    from cvae.store.config import TrainConfig
 
     machine = cpu_info()
     print("== load test: Latent plane, "

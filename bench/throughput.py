@@ -32,8 +32,10 @@ from .common import (DEFAULT_DATA_DIR, alternate, machine_header, median, print_
 quiet_tf()
 import tensorflow as tf  # noqa: E402
 
-from cvae.config import TrainConfig  # noqa: E402
-from cvae.train import RunWriter, TrainData, Trainer, bf16_supported, prepare_data  # noqa: E402
+from cvae.engine.callbacks import RunWriter  # noqa: E402
+from cvae.engine.train import prepare_data  # noqa: E402
+from cvae.engine.trainer import TrainData, Trainer, bf16_supported  # noqa: E402
+from cvae.store.config import TrainConfig  # noqa: E402
 
 from . import baseline as B  # noqa: E402
 

@@ -24,8 +24,9 @@ from .common import DEFAULT_DATA_DIR, alternate, machine_header, median, print_h
 
 quiet_tf()
 
-from cvae.config import TrainConfig  # noqa: E402
-from cvae.train import Callback, train_run  # noqa: E402
+from cvae.engine.callbacks import Callback  # noqa: E402
+from cvae.engine.train import train_run  # noqa: E402
+from cvae.store.config import TrainConfig  # noqa: E402
 
 from . import baseline as B  # noqa: E402
 

@@ -6,15 +6,19 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from cvae import appstate, runs, ui
-from cvae.config import (BINARIZATIONS, LR_SCHEDULES, PRECISIONS, PRESETS, ConfigError, TrainConfig,
-                         validate_run_name)
-from cvae.data import DATASETS
-from cvae.images import gif_bytes
-from cvae.io import read_jsonl
+from cvae.explorer import launcher, progress, train_form
+from cvae.explorer import widgets as ui
+from cvae.store import runs
+from cvae.store.access import file_bytes_in_run
+from cvae.store.config import PRESETS, TrainConfig
+from cvae.store.errors import AlreadyTraining, ConfigError, RunError, RunExists, ServerBusy
+from cvae.store.files import read_jsonl
+from cvae.store.fmt import fmt_seconds
+from cvae.store.images import gif_bytes
+from cvae.store.metrics import epoch_rows, step_rows
 
 ui.page_setup("Train", "🏋️")
-failed_launches = appstate.sweep()
+failed_launches = launcher.sweep()
 infos = ui.list_runs_ui()
 info = ui.run_picker_ui(infos)
 
@@ -28,48 +32,21 @@ PRESET_NOTES = {
     "fast": "A 20× larger learning rate (2e-3), annealed by a cosine schedule over 2 epochs: reaches the "
             "tutorial's 10-epoch test ELBO (≥ −157) in a fifth of the steps. Good for a live demo.",
 }
-FIELD_HELP = {
-    "latent_dim": "Size of the code z. 2 lets you see the whole latent space as a plane.",
-    "epochs": "Passes over the 60,000 training images.",
-    "batch_size": "Images per gradient step.",
-    "learning_rate": "Adam step size, e.g. 1e-4.",
-    "lr_schedule": "constant, or cosine decay to 0 over the run.",
-    "seed": "Fixes the initial weights, data order and noise: same seed, same run.",
-    "max_train_examples": "Blank = all 60,000. Fewer = a quicker, worse model.",
-    "max_test_examples": "Blank = all 10,000 (at least 16).",
-    "num_examples_to_generate": "Size of the fixed sample grid saved every epoch (a square number).",
-    "binarization": "static: threshold pixels at 0.5 once (the tutorial). dynamic: sample pixels every epoch.",
-    "precision": "float32, or mixed_bfloat16 on CPUs that support it.",
-    "eval_batch_size": "Batch size for the test-set ELBO.",
-    "log_every_steps": "How often the training loss is logged.",
-    "keep_checkpoints": "How many checkpoints to keep for resuming.",
-    "data_dir": "Blank = $CVAE_DATA_DIR or the usual places. A folder with the four MNIST IDX files.",
-}
-NUMBER_FIELDS = ("latent_dim", "epochs", "batch_size", "seed", "num_examples_to_generate", "eval_batch_size",
-                 "log_every_steps", "keep_checkpoints")
-OPTIONAL_NUMBER_FIELDS = ("max_train_examples", "max_test_examples")
-CHOICE_FIELDS = {"dataset": DATASETS, "lr_schedule": LR_SCHEDULES, "binarization": BINARIZATIONS,
-                 "precision": PRECISIONS}
-settable = appstate.settable_fields()
-K = "tr_"  # session-state key prefix of the form's widgets
+K = train_form.PREFIX  # session-state key prefix of the form's widgets
 
 
 def preset_values(preset: str) -> dict:
-    cfg = TrainConfig.from_preset(preset).to_dict()
-    cfg["learning_rate"] = f"{cfg['learning_rate']:g}"
-    cfg["data_dir"] = cfg["data_dir"] or ""
-    return cfg
+    return train_form.widget_values(TrainConfig.from_preset(preset))
 
 
 def fill_from_preset() -> None:
     """Preset changed: put its values into every field (the user can still edit them)."""
     for field, value in preset_values(st.session_state[K + "preset"]).items():
-        if field not in ("preset", "version"):
-            st.session_state[K + field] = value
+        st.session_state[K + field] = value
 
 
 def suggest_name() -> str:
-    taken = {r.name for r in infos} | set(appstate.pending())
+    taken = {r.name for r in infos} | set(launcher.pending())
     return next(f"run-{i}" for i in range(1, 10_000) if f"run-{i}" not in taken)
 
 
@@ -84,8 +61,8 @@ st.session_state.setdefault(K + "name", suggest_name())
 
 
 def progress_charts(metrics: list[dict]) -> go.Figure | None:
-    steps = runs.step_rows(metrics)
-    epochs = runs.epoch_rows(metrics)
+    steps = step_rows(metrics)
+    epochs = epoch_rows(metrics)
     if not steps and not epochs:
         return None
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, column_widths=[0.36, 0.36, 0.28],
@@ -117,7 +94,7 @@ def progress_charts(metrics: list[dict]) -> go.Figure | None:
 def monitor_state(name: str) -> tuple[str, runs.RunInfo | None]:
     """The run's state for the monitor ('starting' while its process loads) and its info (None before it exists)."""
     run_dir = runs.run_path(name)
-    launch = appstate.pending().get(name)
+    launch = launcher.pending().get(name)
     info = runs.run_info(run_dir) if (run_dir / runs.CONFIG_FILE).exists() else None
     # Starting = launched, and its process has not written the run's status yet (once it has, the status is the
     # truth: a trainer that has just finished still lives a second or two while TensorFlow shuts down).
@@ -139,7 +116,7 @@ def monitor_body(name: str, shown_state: str) -> None:
         if state == "starting":
             st.info(f"Starting **{name}**: loading TensorFlow and the data (a few seconds)…", icon="⏳")
             st.progress(0.0, text="starting")
-            tail = appstate.log_tail(appstate.log_path(name), 5)
+            tail = launcher.log_tail(launcher.log_path(name), 5)
             if tail:
                 st.code(tail, language=None)
         else:
@@ -149,12 +126,12 @@ def monitor_body(name: str, shown_state: str) -> None:
     status = info.status
     st.markdown(f"**{ui.STATE_BADGES.get(state, state)}** — {status.get('message', '')}")
     metrics = read_jsonl(run_dir / runs.METRICS_FILE)
-    steps = runs.step_rows(metrics)
+    steps = step_rows(metrics)
     if live:
-        p = appstate.progress(info, steps)
+        p = progress.progress(info, steps)
         ips = f"{p['images_per_second']:,.0f} images/s" if p["images_per_second"] else "measuring speed"
         st.progress(p["fraction"], text=f"Epoch {p['epoch']}/{p['total_epochs']} · step {p['step']:,} · {ips} · "
-                                        f"ETA {appstate.fmt_seconds(p['eta_seconds'])}")
+                                        f"ETA {fmt_seconds(p['eta_seconds'])}")
     elif info.total_epochs:
         st.progress(min(1.0, info.epochs_done / info.total_epochs),
                     text=f"{info.epochs_done} of {info.total_epochs} epochs done")
@@ -171,9 +148,11 @@ def monitor_body(name: str, shown_state: str) -> None:
     sample = ui.latest_sample_image(run_dir)
     if sample:
         img_col.image(sample[0], width="stretch",
-                      caption=f"Samples after epoch {sample[1]} (the same 16 test digits and noise every epoch)")
+                      caption=f"Samples after epoch {sample[1]} (the same "
+                              f"{info.config.num_examples_to_generate if info.config else ''} test digits and "
+                              "noise every epoch)")
     if state == "done":
-        gif = ui.file_bytes_in_run(run_dir, runs.GIF_FILE)
+        gif = file_bytes_in_run(run_dir, runs.GIF_FILE)
         frames = runs.epoch_images(run_dir)
         if gif is None and frames:
             from PIL import Image
@@ -189,21 +168,21 @@ def monitor_body(name: str, shown_state: str) -> None:
                                      mime="image/gif", key=f"tr_gif_dl_{name}", on_click="ignore")
     if state == "failed":
         with st.expander("Training log (last lines)", expanded=True):
-            st.code(appstate.log_tail(appstate.log_path(name)) or "(no log)", language=None)
+            st.code(launcher.log_tail(launcher.log_path(name)) or "(no log)", language=None)
     elif state == "interrupted":
         st.warning("The training process is gone (killed, or the machine restarted) without finishing. "
                    "**Resume** continues from its last checkpoint.", icon="⚠️")
-    elif appstate.log_path(name) is not None:
+    elif launcher.log_path(name) is not None:
         with st.expander("Training log"):
-            st.code(appstate.log_tail(appstate.log_path(name), 30) or "(empty)", language=None)
+            st.code(launcher.log_tail(launcher.log_path(name), 30) or "(empty)", language=None)
 
 
 for rec in failed_launches:
     ui.show_error(f"Starting {rec.name!r} failed before the run was created: "
-                  f"{(appstate.log_tail(rec.log, 1) or 'no output').strip()}")
+                  f"{(launcher.log_tail(rec.log, 1) or 'no output').strip()}")
     with st.expander(f"Log of {rec.name}"):
-        st.code(appstate.log_tail(rec.log), language=None)
-    st.button("Dismiss", key=f"tr_dismiss_{rec.name}", on_click=appstate.dismiss, args=(rec.name,))
+        st.code(launcher.log_tail(rec.log), language=None)
+    st.button("Dismiss", key=f"tr_dismiss_{rec.name}", on_click=launcher.dismiss, args=(rec.name,))
 
 flash = st.session_state.pop("tr_flash", None)
 if flash:
@@ -221,10 +200,10 @@ if name:
         if live:
             if b1.button("⏹️ Stop", key="tr_stop", help="Finish the current steps, save a checkpoint and stop."):
                 try:
-                    what = appstate.stop_training(name)
+                    what = launcher.stop_training(name)
                     st.toast("Stop requested: the trainer saves a checkpoint and stops after its current steps."
                              if what == "stop requested" else "Stopped before training began.")
-                except runs.RunError as e:
+                except RunError as e:
                     ui.show_error(e)
             if (run_dir / runs.STOP_FILE).exists():
                 b3.caption("Stop requested — waiting for the trainer to save and stop…")
@@ -232,10 +211,10 @@ if name:
             if b1.button("▶️ Resume", key="tr_resume", type="primary",
                          help="Continue from the last checkpoint in a new training process."):
                 try:
-                    appstate.launch_training(name, resume=True)
+                    launcher.launch_training(name, resume=True)
                     st.session_state["tr_flash"] = f"Resumed {name}."
                     st.rerun()
-                except runs.RunError as e:
+                except RunError as e:
                     ui.show_error(e)
         elif current is not None and current.state == "done" and current.config is not None:
             more = b1.number_input("Train further, up to epoch", key="tr_more_epochs", step=1,
@@ -243,14 +222,14 @@ if name:
             if b2.button("➕ Train further", key="tr_extend",
                          help="Resume this finished run for more epochs (it keeps its settings)."):
                 try:
-                    appstate.launch_training(name, resume=True, epochs=int(more))
+                    launcher.launch_training(name, resume=True, epochs=int(more))
                     st.session_state["tr_flash"] = f"Training {name} further, to {int(more)} epochs."
                     st.rerun()
-                except runs.RunError as e:
+                except RunError as e:
                     ui.show_error(e)
         monitor = st.fragment(run_every=1.0 if live else None)(monitor_body)
         monitor(name, shown_state)
-    except (runs.RunError, ValueError, OSError) as e:
+    except (RunError, ValueError, OSError) as e:
         ui.show_error(e)
 else:
     st.info("No run selected yet: start your first one below.", icon="👇")
@@ -258,10 +237,10 @@ else:
 # ---------------------------------------------------------------------------------------------- the form
 
 st.divider()
-active = appstate.active_names()
+active = launcher.active_names()
 try:
-    cap = appstate.max_training()
-except appstate.LaunchError as e:
+    cap = launcher.max_training()
+except ConfigError as e:
     ui.show_error(e)
     cap = 1
 with st.expander("🆕 Start a new training run", expanded=not infos or not name):
@@ -278,52 +257,11 @@ with st.expander("🆕 Start a new training run", expanded=not infos or not name
 
     errors: dict = {}
     with st.form("train_form", border=True):
-
-        def number(col, field: str, label: str) -> None:
-            disabled = field not in settable
-            help_ = FIELD_HELP.get(field, "")
-            if disabled:
-                help_ += " (Fixed: the trainer's command line has no flag for it yet.)"
-            if field in OPTIONAL_NUMBER_FIELDS:
-                col.number_input(label, key=K + field, step=1, value=None, placeholder="all", help=help_,
-                                 disabled=disabled)
-            else:
-                col.number_input(label, key=K + field, step=1, help=help_, disabled=disabled)
-            errors[field] = col.empty()
-
-        def choice(col, field: str, label: str) -> None:
-            col.selectbox(label, CHOICE_FIELDS[field], key=K + field, help=FIELD_HELP.get(field),
-                          disabled=field not in settable)
-            errors[field] = col.empty()
-
-        c1, c2, c3 = st.columns(3)
+        c1, c2 = st.columns([1, 3])
         c1.text_input("Run name", key=K + "name", max_chars=100,
                       help="Letters, digits, '-', '_' and '.'; it names the folder of the run.")
         errors["name"] = c1.empty()
-        choice(c2, "dataset", "Dataset")
-        number(c3, "latent_dim", "Latent dimensions")
-        c1, c2, c3, c4 = st.columns(4)
-        number(c1, "epochs", "Epochs")
-        number(c2, "batch_size", "Batch size")
-        c3.text_input("Learning rate", key=K + "learning_rate", help=FIELD_HELP["learning_rate"])
-        errors["learning_rate"] = c3.empty()
-        choice(c4, "lr_schedule", "Learning-rate schedule")
-        with st.expander("More settings"):
-            c1, c2, c3, c4 = st.columns(4)
-            number(c1, "seed", "Random seed")
-            number(c2, "max_train_examples", "Training images")
-            number(c3, "max_test_examples", "Test images")
-            choice(c4, "binarization", "Binarization")
-            c1, c2, c3, c4 = st.columns(4)
-            choice(c1, "precision", "Precision")
-            number(c2, "num_examples_to_generate", "Sample grid size")
-            number(c3, "eval_batch_size", "Evaluation batch size")
-            number(c4, "log_every_steps", "Log every … steps")
-            c1, c2 = st.columns([1, 3])
-            number(c1, "keep_checkpoints", "Checkpoints kept")
-            c2.text_input("Data directory", key=K + "data_dir", help=FIELD_HELP["data_dir"],
-                          disabled="data_dir" not in settable)
-            errors["data_dir"] = c2.empty()
+        train_form.fields_ui(errors)
         errors["_form"] = st.empty()
         submitted = st.form_submit_button("🚀 Start training", type="primary", key="tr_start")
 
@@ -331,45 +269,10 @@ with st.expander("🆕 Start a new training run", expanded=not infos or not name
 def form_errors() -> tuple[dict[str, str], TrainConfig | None]:
     """Validate every field on its own (so all problems show at once), then the whole config."""
     ss = st.session_state
-    errs: dict[str, str] = {}
     name = (ss[K + "name"] or "").strip()
-    try:
-        validate_run_name(name)
-    except ConfigError as e:
-        errs["name"] = str(e)
-    values: dict = {}
-    for field in (*NUMBER_FIELDS, *OPTIONAL_NUMBER_FIELDS, *CHOICE_FIELDS):
-        v = ss[K + field]
-        values[field] = int(v) if isinstance(v, float) and v.is_integer() else v
-    lr_text = str(ss[K + "learning_rate"]).strip()
-    try:
-        values["learning_rate"] = float(lr_text)
-    except ValueError:
-        errs["learning_rate"] = f"learning_rate: got {lr_text!r}; allowed: a number > 0 and <= 1, e.g. 1e-4"
-    values["data_dir"] = str(ss[K + "data_dir"]).strip() or None
-    for field, v in values.items():
-        if field in errs:
-            continue
-        try:
-            TrainConfig(**{field: v})
-        except ConfigError as e:
-            errs[field] = str(e)
-        except TypeError as e:
-            errs[field] = f"{field}: {e}"
-    if values["data_dir"] and "data_dir" not in errs:
-        from pathlib import Path
-
-        if not Path(values["data_dir"]).expanduser().is_dir():
-            errs["data_dir"] = f"data_dir: {values['data_dir']!r} is not a directory"
-        else:
-            values["data_dir"] = str(Path(values["data_dir"]).expanduser().resolve())
-    config = None
-    if not errs:
-        try:
-            config = TrainConfig.from_preset(ss[K + "preset"], **values)
-        except ConfigError as e:
-            field = str(e).split(":", 1)[0]
-            errs[field if field in errors else "_form"] = str(e)
+    config, errs = train_form.build_config(ss[K + "preset"], train_form.widget_state(ss))
+    if train_form.name_error(name):
+        errs["name"] = train_form.name_error(name)
     if not errs and name in {r.name for r in infos} and not runs.nothing_trained(runs.run_path(name)):
         errs["name"] = (f"A run named {name!r} already exists: pick another name, or select it in the sidebar "
                         "and Resume it.")
@@ -381,11 +284,13 @@ if submitted:
     if not errs:
         new_name = st.session_state[K + "name"].strip()
         try:
-            appstate.launch_training(new_name, config)
-        except appstate.ServerBusy as e:
+            launcher.launch_training(new_name, config)
+        except ServerBusy as e:
             errs["_form"] = str(e)
-        except runs.RunError as e:
-            errs["name" if "exists" in str(e) or "training" in str(e) else "_form"] = str(e)
+        except (RunExists, AlreadyTraining) as e:
+            errs["name"] = str(e)
+        except RunError as e:
+            errs["_form"] = str(e)
         else:
             ui.select_run(new_name)
             st.session_state["tr_flash"] = (f"Started {new_name}. The first epoch's results appear in about "

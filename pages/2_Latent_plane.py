@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from cvae import ui
+from cvae.explorer import widgets as ui
+from cvae.explorer import figures
 
 ui.page_setup("Latent plane", "🧭")
 info = ui.run_picker_ui()
@@ -15,8 +16,8 @@ _, labels, _, source = ui.test_data_ui(info)
 means, _ = ui.encoded_test_set(model, info)
 labels = labels[:len(means)]
 names = ui.class_names(info.config.dataset)
-xy, pca, axis_titles = ui.map_projection(means)
-ranges = ui.map_ranges(xy, d)
+xy, pca, axis_titles = figures.map_projection(means)
+ranges = figures.map_ranges(xy, d)
 
 st.caption("The decoder turns any code z into 28×28 pixel probabilities. Choose z with the sliders — "
            "or click anywhere on the map — and watch the digit change.")
@@ -40,7 +41,7 @@ def resample() -> None:
 
 
 def slider(col, i: int) -> float:
-    return col.slider(f"z{_sub(i + 1)}", ui.SLIDER_LOW, ui.SLIDER_HIGH, step=0.01, key=ZKEYS[i],
+    return col.slider(f"z{_sub(i + 1)}", figures.SLIDER_LOW, figures.SLIDER_HIGH, step=0.01, key=ZKEYS[i],
                       help="The prior p(z) is a standard normal: ±3.09 covers 99.8% of it.")
 
 
@@ -85,7 +86,7 @@ with right:
         current = np.array([z[0], 0.0])
     else:
         current = pca.transform(z[None])[0]
-    fig = ui.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles, ranges=ranges,
+    fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles, ranges=ranges,
                                height=620, click_grid=60, strip=(d == 1))
     st.plotly_chart(fig, key="lp_map", on_select=ui.make_click_handler("lp_map", ZKEYS, d, pca),
                     selection_mode="points", width="stretch", config={"displayModeBar": False})

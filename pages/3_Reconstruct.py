@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from cvae import ui
+from cvae.explorer import widgets as ui
+from cvae.explorer import figures
 
 IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is a few seconds per digit)
 
@@ -68,8 +69,8 @@ samples = (np.random.default_rng(2).random(sample_probs.shape) < sample_probs).a
 bounds = iwae(model, str(info.path), ui.weights_stamp(info.path), tuple(idx), iwae_k)
 
 means, _ = ui.encoded_test_set(model, info, limit=2000)
-xy, pca, axis_titles = ui.map_projection(means)
-ranges = ui.map_ranges(xy, d)
+xy, pca, axis_titles = figures.map_projection(means)
+ranges = figures.map_ranges(xy, d)
 map_labels = labels[:len(means)]
 if d == 2:
     marks = terms["mean"]
@@ -88,7 +89,7 @@ for row, i in enumerate(idx):
     st.markdown(f"#### Test digit #{i} — label **{names[labels[i]]}**")
     img_col, stat_col, map_col = st.columns([5, 1.5, 1.5], gap="small")
     with img_col:
-        fig = ui.images_row_figure(
+        fig = figures.images_row_figure(
             [originals[i] / 255.0, x[row], recon[row], samples[row]],
             ["original", "input x", "reconstruction", "a sample"],
             height=200, hovers=["grey level", "pixel", "p(pixel = 1)", "pixel"])
@@ -103,7 +104,7 @@ for row, i in enumerate(idx):
         st.caption(f"reconstruction {terms['logpx_z'][row]:.1f} · KL {terms['kl'][row]:.1f}  \n"
                    f"μ = {fmt_vec(terms['mean'][row])}  \nσ = {fmt_vec(sigma)}")
     with map_col:
-        fig = ui.latent_map_figure(xy, map_labels, names, current=marks[row], axis_titles=axis_titles, ranges=ranges,
+        fig = figures.latent_map_figure(xy, map_labels, names, current=marks[row], axis_titles=axis_titles, ranges=ranges,
                                    height=210, marker_size=3, legend=False, strip=(d == 1), webgl=False)
         fig.update_layout(margin=dict(l=0, r=0, t=0, b=0))
         fig.update_xaxes(title=None)
@@ -118,7 +119,7 @@ st.caption("Left: the binarized inputs. Right: their reconstructions p(x | μ). 
 grid_x = load_binary(grid_idx)
 grid_mean, _ = model.encode(grid_x)
 grid_recon = model.decode(grid_mean, apply_sigmoid=True)
-fig = ui.images_row_figure([ui.tile_images(grid_x, 4), ui.tile_images(grid_recon, 4)],
+fig = figures.images_row_figure([figures.tile_images(grid_x, 4), figures.tile_images(grid_recon, 4)],
                            ["inputs", "reconstructions"], height=520, hovers=["pixel", "p(pixel = 1)"])
 st.plotly_chart(fig, key="rc_grid", width="stretch", config={"displayModeBar": False})
 st.caption("Test indices: " + ", ".join(str(i) for i in grid_idx))

@@ -6,9 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from cvae import ui
-from cvae.images import grid_image, png_bytes
-from cvae.latent import manifold_codes, normal_quantiles
+from cvae.explorer import widgets as ui
+from cvae.store.images import grid_image, png_bytes
+from cvae.explorer.latent import manifold_codes, normal_quantiles
 
 ui.page_setup("Manifold", "🗺️")
 info = ui.run_picker_ui()

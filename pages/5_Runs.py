@@ -3,7 +3,12 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from cvae import appstate, runs, ui
+from cvae.explorer import launcher
+from cvae.explorer import widgets as ui
+from cvae.store import runs
+from cvae.store.access import file_bytes_in_run
+from cvae.store.errors import RunError
+from cvae.store.fmt import fmt_time
 
 ui.page_setup("Runs", "🗂️")
 infos = ui.list_runs_ui()
@@ -35,7 +40,7 @@ for r in infos:
         "epochs": f"{r.epochs_done}/{c.epochs}" if c else f"{r.epochs_done}/?",
         "best test ELBO": round(r.best_test_elbo, 2) if r.best_test_elbo is not None else None,
         ui.IWAE_COLUMN: ui.iwae_cell(r),
-        "created": ui.fmt_time(r.created),
+        "created": fmt_time(r.created),
         "dataset": c.dataset if c else None,
         "latent_dim": c.latent_dim if c else None,
         "preset": c.preset if c else None,
@@ -88,7 +93,7 @@ with dl:
              (runs.GIF_FILE, "sample GIF", "image/gif")]
     any_file = False
     for fname, label, mime in files:
-        data = ui.file_bytes_in_run(target.path, fname)
+        data = file_bytes_in_run(target.path, fname)
         if data is None:
             continue
         any_file = True
@@ -98,7 +103,7 @@ with dl:
         st.caption("This run has no files to download yet.")
 with rm:
     st.markdown("**Delete**")
-    busy = runs.is_locked(target.path) or target.name in appstate.pending()
+    busy = runs.is_locked(target.path) or target.name in launcher.pending()
     if busy:
         st.info(f"{target.name} is training: stop it on the Train page before deleting it.", icon="🔒")
     confirm = st.checkbox(f"Yes, delete **{target.name}** and all its files for good", key=f"rn_confirm_{target.name}",
@@ -106,7 +111,7 @@ with rm:
     if st.button("🗑️ Delete run", key="rn_delete", type="primary", disabled=busy or not confirm):
         try:
             runs.delete_run(target.name)
-        except (runs.RunError, OSError) as e:
+        except (RunError, OSError) as e:
             ui.show_error(e)
         else:
             if ui.selected_run_name() == target.name:

@@ -3,9 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from cvae import ui
-from cvae.images import grid_image, png_bytes
-from cvae.interpolate import (MAX_FRAMES, PATH_LABELS, decode_paths, endpoints_by_class, endpoints_caption,
+from cvae.explorer import widgets as ui
+from cvae.explorer import figures
+from cvae.store.images import grid_image, png_bytes
+from cvae.explorer.interpolate import (MAX_FRAMES, PATH_LABELS, decode_paths, endpoints_by_class, endpoints_caption,
                               gif_of, strip_image)
 
 ui.page_setup("Interpolate", "🎞️")
@@ -18,8 +19,8 @@ binary, labels, originals, source = ui.test_data_ui(info)
 names = ui.class_names(info.config.dataset)
 n_test = len(labels)
 means, _ = ui.encoded_test_set(model, info, limit=2000)
-xy, pca, axis_titles = ui.map_projection(means)
-ranges = ui.map_ranges(xy, d)
+xy, pca, axis_titles = figures.map_projection(means)
+ranges = figures.map_ranges(xy, d)
 
 st.caption("Pick two endpoints A and B in latent space — the encoder's means μ of two test digits, or two points "
            "on the map — and decode the codes in between: along the **straight line** (lerp) and along the "
@@ -99,9 +100,9 @@ with right:
                    "higher dimensions, where the straight line passes through codes of unusually small norm.")
 
     map_mode = mode == MODES[2]
-    fig = ui.latent_map_figure(xy, labels[:len(means)], names, current=None, axis_titles=axis_titles,
+    fig = figures.latent_map_figure(xy, labels[:len(means)], names, current=None, axis_titles=axis_titles,
                                ranges=ranges, height=480, click_grid=50 if map_mode else 0, strip=(d == 1))
-    ui.add_paths_to_map(fig, {PATH_LABELS[k]: ui.map_coords(codes, pca, strip=(d == 1))
+    figures.add_paths_to_map(fig, {PATH_LABELS[k]: figures.map_coords(codes, pca, strip=(d == 1))
                               for k, (codes, _) in paths.items()})
     if map_mode:
         st.plotly_chart(fig, key="ip_map", selection_mode="points", width="stretch",

@@ -20,11 +20,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvae import appstate, runs
-from cvae.config import TrainConfig
-from cvae.images import gif_bytes, grid_image, save_png
-from cvae.infer import expected_shapes, save_weights_npz
-from cvae.io import append_jsonl
+from cvae.explorer import launcher
+from cvae.store import errors
+from cvae.store import runs
+from cvae.data import sources
+from cvae.store.config import TrainConfig
+from cvae.store.images import gif_bytes, grid_image, save_png
+from cvae.store.weights import expected_shapes
+from cvae.store.weights import save_weights_npz
+from cvae.store.files import append_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app.py"
@@ -133,9 +137,9 @@ def no_launch(monkeypatch) -> list:
 
     def fake(name, config=None, runs_dir=None, resume=False, epochs=None, env=None):
         calls.append({"name": name, "config": config, "resume": resume, "epochs": epochs})
-        return appstate.Launch(name=name, pid=0, started=time.time(), log=Path("/dev/null"), argv=[], resume=resume)
+        return launcher.Launch(name=name, pid=0, started=time.time(), log=Path("/dev/null"), argv=[], resume=resume)
 
-    monkeypatch.setattr(appstate, "launch_training", fake)
+    monkeypatch.setattr(launcher, "launch_training", fake)
     return calls
 
 
@@ -159,8 +163,10 @@ def test_every_page_runs_without_tensorflow(tmp_path):
         import os, sys, json
         sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_app import make_run, app_test, PAGES
-        from cvae import data
-        data.SYSTEM_DIRS = {{n: () for n in data.DATASETS}}
+        from cvae.explorer import launcher
+        from cvae.store import runs
+        from cvae.data import sources
+        sources.SYSTEM_DIRS = {{n: () for n in sources.DATASETS}}
         root = {str(tmp_path / 'runs')!r}
         from pathlib import Path
         make_run(Path(root), "two", 2, created=1.0)
@@ -478,7 +484,7 @@ def test_train_form_shows_every_error_and_launches_nothing(root, no_launch):
     errors = " | ".join(e.value for e in at.error)
     assert "run name" in errors and "epochs" in errors and "learning_rate" in errors, errors
     assert no_launch == []
-    assert not (root / appstate.LAUNCH_DIR).exists() or not list((root / appstate.LAUNCH_DIR).glob("*.json"))
+    assert not (root / launcher.LAUNCH_DIR).exists() or not list((root / launcher.LAUNCH_DIR).glob("*.json"))
 
 
 def test_train_form_refuses_an_existing_name(root, no_launch):
@@ -511,8 +517,8 @@ def test_train_page_state_follows_the_launched_process(root):
     run = make_run(root, "after", state="done")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
-        (root / appstate.LAUNCH_DIR).mkdir()
-        appstate._write_record(appstate.Launch(name="after", pid=sleeper.pid, started=time.time(),
+        (root / launcher.LAUNCH_DIR).mkdir()
+        launcher._write_record(launcher.Launch(name="after", pid=sleeper.pid, started=time.time(),
                                                log=run / runs.LOG_FILE, argv=[], resume=True), root)
         for pid, badge in [(sleeper.pid, "✅ done"), (sleeper.pid + 100000, "⏳ starting")]:
             runs.write_status(run, pid=pid)
@@ -588,15 +594,15 @@ def test_train_page_failed_run_shows_its_log_and_resume(root, no_launch):
 
 def test_train_page_busy_server(root, monkeypatch):
     run = make_run(root, "hog", state="running")
-    monkeypatch.setenv(appstate.MAX_TRAINING_ENV, "1")
+    monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "1")
     with runs.RunLock(run) as lock:
         assert lock.acquire()
         at = run_page("pages/1_Train.py")
         assert "server is busy" in texts(at) and "hog" in texts(at)
-        with pytest.raises(appstate.ServerBusy, match="hog"):
-            appstate.launch_training("other", TrainConfig())
-        with pytest.raises(appstate.LaunchError, match="already training"):
-            appstate.launch_training("hog", resume=True)
+        with pytest.raises(errors.ServerBusy, match="hog"):
+            launcher.launch_training("other", TrainConfig())
+        with pytest.raises(errors.RunError, match="already training"):
+            launcher.launch_training("hog", resume=True)
     assert not (root / "other").exists()
 
 
@@ -605,31 +611,33 @@ def test_train_page_busy_server(root, monkeypatch):
 
 def test_train_argv_passes_every_field_the_cli_takes(tmp_path):
     cfg = TrainConfig.from_preset("fast", latent_dim=4, max_train_examples=512, seed=7)
-    argv = appstate.train_argv("x", cfg, tmp_path)
+    argv = launcher.train_argv("x", cfg, tmp_path)
     assert argv[1:4] == ["-m", "cvae", "train"]
-    flags = dict(zip(argv[4::2], argv[5::2]))
+    assert all(a.startswith("--") and "=" in a for a in argv[4:])  # --flag=value: a value is never read as a flag
+    flags = dict(a.split("=", 1) for a in argv[4:])
     assert flags["--name"] == "x" and flags["--runs-dir"] == str(tmp_path.resolve())
     assert flags["--preset"] == "fast" and flags["--latent-dim"] == "4" and flags["--seed"] == "7"
     assert flags["--max-train-examples"] == "512" and "--max-test-examples" not in flags
     from cvae.cli import _config_from_args, build_parser
 
     assert _config_from_args(build_parser().parse_args(argv[3:])) == cfg  # the CLI rebuilds the same config
-    assert appstate.train_argv("x", None, tmp_path, resume=True, epochs=12)[-3:] == ["--resume", "--epochs", "12"]
+    assert launcher.train_argv("x", None, tmp_path, resume=True, epochs=12)[-2:] == ["--resume", "--epochs=12"]
+    assert launcher.train_argv("x-1", cfg, tmp_path)[4] == "--name=x-1"
 
 
 def test_max_training(monkeypatch):
-    monkeypatch.setenv(appstate.MAX_TRAINING_ENV, "3")
-    assert appstate.max_training() == 3
-    monkeypatch.setenv(appstate.MAX_TRAINING_ENV, "zero")
-    with pytest.raises(appstate.LaunchError):
-        appstate.max_training()
-    monkeypatch.delenv(appstate.MAX_TRAINING_ENV)
-    assert appstate.max_training() == (1 if (os.cpu_count() or 1) <= 4 else 2)
+    monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "3")
+    assert launcher.max_training() == 3
+    monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "zero")
+    with pytest.raises(errors.ConfigError):
+        launcher.max_training()
+    monkeypatch.delenv(launcher.MAX_TRAINING_ENV)
+    assert launcher.max_training() == (1 if (os.cpu_count() or 1) <= 4 else 2)
 
 
 def test_z_from_click():
-    from cvae.latent import PCA2
-    from cvae.ui import z_from_click
+    from cvae.explorer.latent import PCA2
+    from cvae.explorer.figures import z_from_click
 
     assert z_from_click({"x": 0.123, "y": 5}, 2, None).tolist() == [0.12, 3.09]
     assert z_from_click({"x": -0.5, "y": 7}, 1, None).tolist() == [-0.5]
@@ -643,24 +651,24 @@ def test_z_from_click():
 def test_launch_real_training_once(tmp_path, mnist_dir, monkeypatch):
     """A tiny real training in a subprocess; a second Start while it runs is refused (one process)."""
     root = tmp_path / "runs"
-    monkeypatch.setenv(appstate.MAX_TRAINING_ENV, "2")  # the refusal below must come from the name, not the cap
+    monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "2")  # the refusal below must come from the name, not the cap
     cfg = TrainConfig(max_train_examples=64, max_test_examples=16, epochs=1, batch_size=32)
-    env = {**os.environ, "CVAE_DATA_DIR": str(mnist_dir)}
-    launch = appstate.launch_training("tiny", cfg, root, env=env)
-    assert appstate.pid_alive(launch.pid) and appstate.active_names(root) == ["tiny"]
-    with pytest.raises(appstate.LaunchError, match="already training"):
-        appstate.launch_training("tiny", cfg, root, env=env)
-    with pytest.raises(appstate.LaunchError, match="already training"):
-        appstate.launch_training("tiny", runs_dir=root, resume=True, env=env)
-    assert [r.pid for r in appstate.read_launches(root)] == [launch.pid]
-    assert appstate.wait(launch, timeout=240) == 0, appstate.log_tail(appstate.log_path("tiny", root))
-    assert appstate.sweep(root) == []
+    monkeypatch.setenv("CVAE_DATA_DIR", str(mnist_dir))
+    launch = launcher.launch_training("tiny", cfg, root)
+    assert launcher.pid_alive(launch.pid) and launcher.active_names(root) == ["tiny"]
+    with pytest.raises(errors.RunError, match="already training"):
+        launcher.launch_training("tiny", cfg, root)
+    with pytest.raises(errors.RunError, match="already training"):
+        launcher.launch_training("tiny", runs_dir=root, resume=True)
+    assert [r.pid for r in launcher.read_launches(root)] == [launch.pid]
+    assert launcher.wait(launch, timeout=240) == 0, launcher.log_tail(launcher.log_path("tiny", root))
+    assert launcher.sweep(root) == []
     info = runs.run_info(root / "tiny")
     assert info.state == "done" and info.has_weights and info.epochs_done == 1
     log = (root / "tiny" / runs.LOG_FILE).read_text()
-    assert "train --name tiny" in log and "done" in log
-    assert not (root / appstate.LAUNCH_DIR / "tiny.log").exists() and appstate.read_launches(root) == []
-    with pytest.raises(appstate.LaunchError, match="is done"):
-        appstate.launch_training("tiny", runs_dir=root, resume=True, env=env)
-    with pytest.raises(appstate.LaunchError, match="already exists"):
-        appstate.launch_training("tiny", cfg, root, env=env)
+    assert "train --name=tiny" in log and "done" in log
+    assert not (root / launcher.LAUNCH_DIR / "tiny.log").exists() and launcher.read_launches(root) == []
+    with pytest.raises(errors.RunError, match="is done"):
+        launcher.launch_training("tiny", runs_dir=root, resume=True)
+    with pytest.raises(errors.RunError, match="already exists"):
+        launcher.launch_training("tiny", cfg, root)

@@ -16,13 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvae import appstate, runs, ui
-from cvae.config import TrainConfig
-from cvae.infer import expected_shapes, save_weights_npz
+from cvae.explorer import launcher
+from cvae.store import runs
+from cvae.explorer import widgets
+from cvae.store.config import TrainConfig
+from cvae.store.weights import expected_shapes
+from cvae.store.weights import save_weights_npz
 from test_app import app_test, charts, make_run, no_exceptions, texts
 
 # Every page that shows a model (Latent plane first), so a new one is covered too.
-MODEL_PAGES = tuple(path for key, (path, _, _) in ui.PAGES.items() if key not in ("home", "train", "runs"))
+MODEL_PAGES = tuple(path for key, (path, _, _) in widgets.PAGES.items() if key not in ("home", "train", "runs"))
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
@@ -146,8 +149,9 @@ def test_corrupt_weights_on_the_cli(corrupt_root, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def checkpointed_run(tmp_path_factory, mnist_dir):
     """A tiny finished run with three checkpoints (128 images, 3 epochs), trained once for the module."""
-    from cvae.data import binarize, load_dataset
-    from cvae.train import TrainData, train_run
+    from cvae.data.sources import binarize, load_dataset
+    from cvae.engine.trainer import TrainData
+    from cvae.engine.train import train_run
 
     root = tmp_path_factory.mktemp("ckpt-runs")
     ds = load_dataset("mnist", mnist_dir)
@@ -182,7 +186,7 @@ def _ckpt_variants(ckpt: bytes) -> dict[str, bytes]:
 def test_corrupt_checkpoints_refuse_resume_with_one_line(checkpointed_run, tmp_path, capsys, kinds):
     """All three checkpoints of a stopped run corrupt (one way each): `train --resume` is one error line naming
     each checkpoint and why, and restarts nothing: weights.npz and metrics.jsonl are untouched."""
-    from cvae.train import checkpoint_paths
+    from cvae.engine.checkpoints import checkpoint_paths
 
     run = tmp_path / "r"
     shutil.copytree(checkpointed_run, run, ignore=shutil.ignore_patterns(".lock"))
@@ -248,7 +252,7 @@ def test_broken_config_and_status_are_listed_and_no_page_crashes(broken_root, ca
             assert "unknown" in row["state"] and "status.json" in row["problem"], (name, row.to_dict())
     for n, name in enumerate(BROKEN):
         at.selectbox(key="run_picker").set_value(name).run()
-        # Every page for the first broken config; the model pages share ui.require_model, so the other kinds
+        # Every page for the first broken config; the model pages share widgets.require_model, so the other kinds
         # visit one of them (a status-only problem leaves the model usable: its full page render is the check).
         model_pages = MODEL_PAGES if n == 0 else MODEL_PAGES[:1]
         for page in ("app.py", "pages/1_Train.py", *model_pages, *(["pages/5_Runs.py"] if n == 0 else [])):
@@ -286,7 +290,7 @@ def test_cli_list_shows_broken_runs(broken_root, capsys):
 @pytest.fixture
 def no_launch(monkeypatch) -> list:
     calls = []
-    monkeypatch.setattr(appstate, "launch_training", lambda *a, **kw: calls.append((a, kw)))
+    monkeypatch.setattr(launcher, "launch_training", lambda *a, **kw: calls.append((a, kw)))
     return calls
 
 
@@ -330,7 +334,7 @@ def test_train_form_refuses_every_bad_value_and_launches_nothing(root, no_launch
         for w in words:
             assert w in errors, (key, value, errors)
         assert no_launch == [], (key, value)
-    assert not list(root.iterdir()) or [p.name for p in root.iterdir()] == [appstate.LAUNCH_DIR]
+    assert not list(root.iterdir()) or [p.name for p in root.iterdir()] == [launcher.LAUNCH_DIR]
     # 300 characters can't even be entered: the field holds at most 100 (max_chars: the browser stops typing and
     # Streamlit truncates on the server too), and 100 characters is the longest valid name. (The CLI refuses 300: test_cli_train_refuses_bad_values.)
     at.text_input(key="tr_name").set_value("x" * 300)

@@ -16,12 +16,25 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cvae import evaluate, interpolate, objectives, runs
-from cvae.config import TrainConfig
-from cvae.data import binarize, load_dataset
-from cvae.infer import NumpyCVAE, bernoulli_log_likelihood, expected_shapes, log_normal_pdf
-from cvae.model import build_model, get_weight_arrays, set_weight_arrays
-from cvae.train import Callback, Trainer, TrainData, dynamic_binarize, prepare_data, train_run
+from cvae import cli
+from cvae.engine import evaluate
+from cvae.store import evaluations
+from cvae.explorer import interpolate
+from cvae.engine import objectives
+import reference
+from cvae.store import runs
+from cvae.data import sources
+from cvae.engine import trainer
+from cvae.explorer import widgets
+from cvae.store.config import TrainConfig
+from cvae.data.sources import binarize, load_dataset
+from cvae.explorer.numpy_model import NumpyCVAE, bernoulli_log_likelihood, log_normal_pdf
+from cvae.store.weights import expected_shapes
+from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays
+from cvae.engine.callbacks import Callback
+from cvae.engine.trainer import Trainer, TrainData
+from cvae.engine.train import prepare_data, train_run
+from cvae.engine.trainer import dynamic_binarize
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_app import (app_test, charts, click_map, make_run, no_exceptions,  # noqa: E402  (root: conftest.py)
@@ -61,7 +74,7 @@ def test_tfp_iwae_equals_the_plain_bound_with_the_same_eps(digits):
     x = digits[:5]
     k = 30
     eps = np.random.default_rng(0).standard_normal((k, len(x), 2)).astype(np.float32)
-    plain = objectives.iwae_bound(model, tf.constant(x), k, eps=tf.constant(eps)).numpy()
+    plain = reference.iwae_bound(model, tf.constant(x), k, eps=tf.constant(eps)).numpy()
     # Any layout of images per call and samples per call: the same numbers.
     for batch_size, chunk in ((None, 100), (2, 7), (1, 30)):
         tfp_version = evaluate.iwae_per_example(model, x, k, batch_size=batch_size, chunk=chunk, eps=eps)
@@ -106,18 +119,27 @@ def test_tfp_iwae_statistics(digits):
 
 def test_iwae_estimate_is_reproducible(digits):
     model = wide_q_model()
-    a = evaluate.iwae_estimate(model, digits[:3], 20, seed=3)
-    assert a == evaluate.iwae_estimate(model, digits[:3], 20, seed=3)
-    b = evaluate.iwae_estimate(model, digits[:3], 20, seed=4)
+    a = reference.iwae_estimate(model, digits[:3], 20, seed=3)
+    assert a == reference.iwae_estimate(model, digits[:3], 20, seed=3)
+    b = reference.iwae_estimate(model, digits[:3], 20, seed=4)
     assert a != b and abs(a - b) < 3.0  # other noise, same quantity
     assert evaluate.plan(1000) == (20, 100) and evaluate.plan(1) == (2000, 1) and evaluate.plan(10) == (200, 10)
 
 
 def test_numpy_iwae_matches_a_per_example_reference(monkeypatch):
     """NumpyCVAE.iwae (the Reconstruct page's, vectorised over digits and samples) = the plain per-digit loop."""
-    from cvae import infer
+    from cvae import cli
+    from cvae.engine import evaluate
+    from cvae.store import evaluations
+    from cvae.explorer import interpolate
+    from cvae.engine import objectives
+    import reference
+    from cvae.store import runs
+    from cvae.data import sources
+    from cvae.engine import trainer
+    from cvae.explorer import numpy_model
 
-    monkeypatch.setattr(infer, "_IWAE_BLOCK", 64)  # small blocks, so that they straddle digits
+    monkeypatch.setattr(numpy_model, "_IWAE_BLOCK", 64)  # small blocks, so that they straddle digits
     rng = np.random.default_rng(0)
     arrays = {k: rng.normal(0.0, 0.3 if k.startswith("dec_dense") else 0.08, s) for k, s in expected_shapes(3).items()}
     model = NumpyCVAE(arrays, 3)
@@ -137,34 +159,43 @@ def test_numpy_iwae_matches_a_per_example_reference(monkeypatch):
 
 
 def test_evaluations_log(tmp_path):
-    assert evaluate.read_evaluations(tmp_path) == []
-    evaluate.append_evaluation(tmp_path, evaluate.evaluation_row(10, -150.0, -155.0, 10_000, 3.0, epoch=10))
-    with open(tmp_path / evaluate.EVALUATIONS_FILE, "ab") as f:
+    assert evaluations.read_evaluations(tmp_path) == []
+    evaluations.append_evaluation(tmp_path, evaluations.evaluation_row(10, -150.0, -155.0, 10_000, 3.0, epoch=10))
+    with open(tmp_path / evaluations.EVALUATIONS_FILE, "ab") as f:
         f.write(b'{"k": 100, "iwae": -14')  # a crash tore the last line
-    evaluate.append_evaluation(tmp_path, evaluate.evaluation_row(100, -149.0, -155.0, 10_000, 30.0, epoch=10))
-    evaluate.append_evaluation(tmp_path, evaluate.evaluation_row(1000, -148.5, -155.0, 1000, 90.0, epoch=10))
-    evaluate.append_evaluation(tmp_path, evaluate.evaluation_row(5000, -140.0, -150.0, 10_000, 9.0, epoch=3))
-    rows = evaluate.read_evaluations(tmp_path)
+    evaluations.append_evaluation(tmp_path, evaluations.evaluation_row(100, -149.0, -155.0, 10_000, 30.0, epoch=10))
+    evaluations.append_evaluation(tmp_path, evaluations.evaluation_row(1000, -148.5, -155.0, 1000, 90.0, epoch=10))
+    evaluations.append_evaluation(tmp_path, evaluations.evaluation_row(5000, -140.0, -150.0, 10_000, 9.0, epoch=3))
+    rows = evaluations.read_evaluations(tmp_path)
     assert [r["k"] for r in rows] == [10, 100, 1000, 5000]  # the torn line is gone, the next row intact
-    best = evaluate.best_evaluation(rows, epoch=10)  # most images, then largest k, for the current weights
-    assert best["k"] == 100 and evaluate.format_evaluation(best) == "-149.00 (k = 100, 10,000 images)"
-    assert evaluate.best_evaluation(rows, epoch=11) is None and evaluate.format_evaluation(None) is None
+    best = evaluations.best_evaluation(rows, epoch=10)  # most images, then largest k, for the current weights
+    assert best["k"] == 100 and evaluations.format_evaluation(best) == "-149.00 (k = 100, 10,000 images)"
+    assert evaluations.best_evaluation(rows, epoch=11) is None and evaluations.format_evaluation(None) is None
 
 
 def test_cli_eval_reports_and_saves_the_iwae(tmp_path, mnist_dir, capsys):
     from cvae import cli
+    from cvae.engine import evaluate
+    from cvae.store import evaluations
+    from cvae.explorer import interpolate
+    from cvae.engine import objectives
+    import reference
+    from cvae.store import runs
+    from cvae.data import sources
+    from cvae.engine import trainer
+    from cvae.explorer import widgets
 
     make_run(tmp_path, "r", latent_dim=2, epochs=3)
     argv = ["eval", "r", "--runs-dir", str(tmp_path), "--data-dir", str(mnist_dir), "--max-test-examples", "24"]
     assert cli.main([*argv, "--iwae-k", "3"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["test_examples"] == 24 and np.isfinite(out["iwae_3"]) and out["iwae_seconds"] >= 0
-    rows = evaluate.read_evaluations(tmp_path / "r")
+    rows = evaluations.read_evaluations(tmp_path / "r")
     assert len(rows) == 1
     assert rows[0]["k"] == 3 and rows[0]["n"] == 24 and rows[0]["epoch"] == 3
     assert rows[0]["iwae"] == pytest.approx(out["iwae_3"]) and rows[0]["elbo"] == pytest.approx(out["test_elbo"])
     assert cli.main(argv) == 0  # without --iwae-k nothing is appended
-    assert len(evaluate.read_evaluations(tmp_path / "r")) == 1
+    assert len(evaluations.read_evaluations(tmp_path / "r")) == 1
 
 
 def test_runs_page_shows_the_iwae_column(root):
@@ -172,7 +203,7 @@ def test_runs_page_shows_the_iwae_column(root):
     at = app_test().run().switch_page("pages/5_Runs.py").run()
     assert "log p(x) (IWAE k)" not in at.dataframe[0].value.columns  # no evaluation anywhere: no column
     run = make_run(root, "evaluated", created=2.0)
-    evaluate.append_evaluation(run, evaluate.evaluation_row(1000, -151.234, -155.0, 10_000, 60.0, epoch=3))
+    evaluations.append_evaluation(run, evaluations.evaluation_row(1000, -151.234, -155.0, 10_000, 60.0, epoch=3))
     at.run()
     no_exceptions(at)
     table = at.dataframe[0].value
@@ -304,8 +335,17 @@ def test_new_page_and_any_latent_size_without_tensorflow(tmp_path):
         sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})
         from pathlib import Path
         from test_app import make_run, app_test, PAGES
-        from cvae import data
-        data.SYSTEM_DIRS = {{n: () for n in data.DATASETS}}
+        from cvae import cli
+        from cvae.engine import evaluate
+        from cvae.store import evaluations
+        from cvae.explorer import interpolate
+        from cvae.engine import objectives
+        import reference
+        from cvae.store import runs
+        from cvae.data import sources
+        from cvae.engine import trainer
+        from cvae.explorer import widgets
+        sources.SYSTEM_DIRS = {{n: () for n in sources.DATASETS}}
         root = Path({str(tmp_path / 'runs')!r})
         make_run(root, "eight", 8, created=1.0)
         make_run(root, "sixtyfour", 64, created=2.0)
@@ -342,14 +382,23 @@ def test_latent_plane_and_manifold_for_any_latent_size(root, d):
     no_exceptions(at)
     z = np.array([s.value for s in at.slider])
     # The click is decoded back through the principal plane of the encoded test digits (the bundled sample here).
-    from cvae import ui
-    from cvae.data import load_test_split
-    from cvae.infer import load_numpy_model
-    from cvae.latent import PCA2
+    from cvae import cli
+    from cvae.engine import evaluate
+    from cvae.store import evaluations
+    from cvae.explorer import interpolate
+    from cvae.engine import objectives
+    import reference
+    from cvae.store import runs
+    from cvae.data import sources
+    from cvae.engine import trainer
+    from cvae.explorer import widgets
+    from cvae.data.sample import load_test_split
+    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer.latent import PCA2
 
-    images = load_test_split("mnist", None, allow_download=False)[0][:ui.MAP_POINTS]
+    images = load_test_split("mnist", None, allow_download=False)[0][:widgets.MAP_POINTS]
     pca = PCA2(load_numpy_model(root / "big").encode((images > 127).astype(np.float32))[0])
-    expected = np.round(np.clip(pca.inverse(np.array([[0.3, -0.2]]))[0], ui.SLIDER_LOW, ui.SLIDER_HIGH), 2)
+    expected = np.round(np.clip(pca.inverse(np.array([[0.3, -0.2]]))[0], widgets.SLIDER_LOW, widgets.SLIDER_HIGH), 2)
     np.testing.assert_allclose(z, expected, atol=0.011)
     assert np.count_nonzero(z) >= min(d, 8) // 2
     at.switch_page("pages/4_Manifold.py").run()
@@ -367,7 +416,7 @@ def test_training_works_for_latent_dim_64(tmp_path):
     assert train_run("d64", cfg, runs_dir=tmp_path, data=tiny_data()) == "done"
     info = runs.run_info(tmp_path / "d64")
     assert info.has_weights and info.best_test_elbo is not None and np.isfinite(info.best_test_elbo)
-    from cvae.infer import load_numpy_model
+    from cvae.explorer.numpy_model import load_numpy_model
 
     assert load_numpy_model(tmp_path / "d64").latent_dim == 64
 
@@ -393,7 +442,16 @@ def test_dynamic_binarize_draws_bernoulli_x():
 def test_dynamic_training_sees_a_new_binary_image_every_epoch(mnist_dir, monkeypatch):
     """Through the real training loop: the batches of two epochs binarize the same image differently, while a
     static run sees identical batches; the data kept for dynamic runs are the grey levels x / 255."""
-    from cvae import train
+    from cvae import cli
+    from cvae.engine import evaluate
+    from cvae.store import evaluations
+    from cvae.explorer import interpolate
+    from cvae.engine import objectives
+    import reference
+    from cvae.store import runs
+    from cvae.data import sources
+    from cvae.engine import trainer
+    from cvae.explorer import widgets
 
     cfg = TrainConfig(dataset="mnist", data_dir=str(mnist_dir), batch_size=8, max_train_examples=8,
                       max_test_examples=16, epochs=2, binarization="dynamic")
@@ -402,7 +460,7 @@ def test_dynamic_training_sees_a_new_binary_image_every_epoch(mnist_dir, monkeyp
     np.testing.assert_allclose(data.train[..., 0], raw / 255.0, atol=1e-6)
     np.testing.assert_array_equal(data.test, binarize(load_dataset("mnist", mnist_dir).test_images[:16]))
     seen: list[np.ndarray] = []
-    real = train.dynamic_binarize
+    real = trainer.dynamic_binarize
 
     def spy(rng, x):
         out = real(rng, x)
@@ -410,7 +468,7 @@ def test_dynamic_training_sees_a_new_binary_image_every_epoch(mnist_dir, monkeyp
         with tf.control_dependencies([token]):
             return tf.identity(out)
 
-    monkeypatch.setattr(train, "dynamic_binarize", spy)
+    monkeypatch.setattr(trainer, "dynamic_binarize", spy)
     trainer = Trainer(cfg, data)
     trainer.run_epochs()
     assert len(seen) == 2  # one batch of all 8 images per epoch

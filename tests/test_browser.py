@@ -50,7 +50,7 @@ def app_server(tmp_path_factory, mnist_dir):
     # Trainers launched by this server sleep 0.5 s per logged chunk of steps: the training tests watch a tiny run
     # grow live and stop one midway, which a fast machine would otherwise finish between two monitor refreshes.
     server = start_server(root, mnist_dir, base / "streamlit.log", timeout=LOAD_TIMEOUT,
-                          env={"CVAE_STEP_DELAY": "0.5"})
+                          env={"CVAE_TRAINER_FAILPOINTS": "step=sleep:0.5"})
     try:
         yield server
     finally:

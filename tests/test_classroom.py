@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from cvae import appstate, runs
-from cvae.config import TrainConfig
-from cvae.io import read_jsonl
+from cvae.explorer import launcher
+from cvae.store import errors
+from cvae.store import runs
+from cvae.store.config import TrainConfig
+from cvae.store.files import read_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 # Stands in for `python -m cvae train` where only the launch logic is under test: alive for a while, no lock,
@@ -28,9 +30,9 @@ SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 @pytest.fixture
 def fake_trainer(monkeypatch):
     started: list[int] = []
-    monkeypatch.setattr(appstate, "train_argv", lambda *a, **kw: list(SLEEPER))
+    monkeypatch.setattr(launcher, "train_argv", lambda *a, **kw: list(SLEEPER))
     yield started
-    for rec in appstate.read_launches(os.environ.get(runs.RUNS_DIR_ENV)):
+    for rec in launcher.read_launches(os.environ.get(runs.RUNS_DIR_ENV)):
         _kill(rec.pid)
 
 
@@ -64,15 +66,15 @@ def burst(n: int, fn) -> list:
 def test_many_sessions_press_start_on_one_name_at_once(tmp_path, monkeypatch, fake_trainer):
     root = tmp_path / "runs"
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
-    monkeypatch.setenv(appstate.MAX_TRAINING_ENV, "8")  # the name decides here, not the cap
-    results = burst(12, lambda i: appstate.launch_training("same", TrainConfig(), root))
-    launched = [r for r in results if isinstance(r, appstate.Launch)]
-    refused = [r for r in results if isinstance(r, appstate.LaunchError)]
+    monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "8")  # the name decides here, not the cap
+    results = burst(12, lambda i: launcher.launch_training("same", TrainConfig(), root))
+    launched = [r for r in results if isinstance(r, launcher.Launch)]
+    refused = [r for r in results if isinstance(r, errors.RunError)]
     try:
         assert len(launched) == 1 and len(refused) == 11, results
         assert all("already training" in str(e) for e in refused)
-        assert [r.pid for r in appstate.read_launches(root)] == [launched[0].pid]
-        assert appstate.active_names(root) == ["same"]
+        assert [r.pid for r in launcher.read_launches(root)] == [launched[0].pid]
+        assert launcher.active_names(root) == ["same"]
     finally:
         _kill(launched[0].pid)
 
@@ -80,30 +82,31 @@ def test_many_sessions_press_start_on_one_name_at_once(tmp_path, monkeypatch, fa
 def test_a_burst_of_different_runs_respects_the_cap(tmp_path, monkeypatch, fake_trainer):
     root = tmp_path / "runs"
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
-    monkeypatch.setenv(appstate.MAX_TRAINING_ENV, "2")
-    results = burst(10, lambda i: appstate.launch_training(f"student-{i}", TrainConfig(), root))
-    launched = [r for r in results if isinstance(r, appstate.Launch)]
-    busy = [r for r in results if isinstance(r, appstate.ServerBusy)]
+    monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "2")
+    results = burst(10, lambda i: launcher.launch_training(f"student-{i}", TrainConfig(), root))
+    launched = [r for r in results if isinstance(r, launcher.Launch)]
+    busy = [r for r in results if isinstance(r, errors.ServerBusy)]
     assert len(launched) == 2 and len(busy) == 8, results
     names = sorted(r.name for r in launched)
     for e in busy:
         assert "the server is busy" in str(e) and all(n in str(e) for n in names) and "at most 2" in str(e)
-    assert appstate.active_names(root) == names
+    assert launcher.active_names(root) == names
 
 
 APP_PROCESS = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path
-    from cvae import appstate
-    from cvae.config import TrainConfig
-    appstate.train_argv = lambda *a, **kw: [sys.executable, "-c", "import time; time.sleep(60)"]
+    from cvae.explorer import launcher
+    from cvae.store import runs
+    from cvae.store.config import TrainConfig
+    launcher.train_argv = lambda *a, **kw: [sys.executable, "-c", "import time; time.sleep(60)"]
     root, go = sys.argv[1], Path(sys.argv[2])
     while not go.exists():
         time.sleep(0.001)
     try:
-        rec = appstate.launch_training("same", TrainConfig(), root)
+        rec = launcher.launch_training("same", TrainConfig(), root)
         print(json.dumps({"launched": rec.pid}))
-    except appstate.LaunchError as e:
+    except errors.RunError as e:
         print(json.dumps({"refused": str(e)}))
 """)
 
@@ -112,7 +115,7 @@ def test_several_app_processes_press_start_at_once(tmp_path):
     """Several Streamlit servers sharing one runs root (e.g. two ports): the flock on .launches/.lock serialises
     them, so one launches and the others see its record."""
     root, go = tmp_path / "runs", tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(REPO), appstate.MAX_TRAINING_ENV: "8"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), launcher.MAX_TRAINING_ENV: "8"}
     procs = [subprocess.Popen([sys.executable, "-c", APP_PROCESS, str(root), str(go)], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     time.sleep(1.5)  # let them all import and wait at the start line
@@ -131,10 +134,10 @@ def test_sweep_waits_for_a_launch_in_progress(tmp_path):
     """Every Train page render sweeps the launch records: it takes the launch lock, so it can't delete the record
     a concurrent launch is writing (which would let a second Start launch a second trainer)."""
     root = tmp_path / "runs"
-    (root / appstate.LAUNCH_DIR).mkdir(parents=True)
+    (root / launcher.LAUNCH_DIR).mkdir(parents=True)
     done = threading.Event()
-    with appstate._launch_lock(root):
-        t = threading.Thread(target=lambda: (appstate.sweep(root), done.set()))
+    with launcher._launch_lock(root):
+        t = threading.Thread(target=lambda: (launcher.sweep(root), done.set()))
         t.start()
         assert not done.wait(0.5)  # blocked while the launch holds the lock
     assert done.wait(10)
@@ -168,10 +171,10 @@ def test_busy_train_page_names_what_is_running(tmp_path, monkeypatch):
     root = tmp_path / "runs"
     root.mkdir()
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
-    monkeypatch.setenv(appstate.MAX_TRAINING_ENV, "2")
+    monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "2")
     a, b = make_run(root, "alice", state="running"), make_run(root, "bob", state="running")
     calls = []
-    monkeypatch.setattr(appstate, "launch_training", lambda *x, **k: calls.append(x))
+    monkeypatch.setattr(launcher, "launch_training", lambda *x, **k: calls.append(x))
     with runs.RunLock(a) as la:
         assert la.acquire()
         at = app_test().run()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cvae import runs
-from cvae.io import read_jsonl
+from cvae.store import runs
+from cvae.store.files import read_jsonl
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Named like a directory of the working tree (./tests): a run name must never resolve against the cwd.
@@ -187,9 +187,13 @@ def test_a_run_that_failed_before_training_can_be_started_again_or_resumed_elsew
     assert_one_line_error(again, "already exists; use --resume", code=1)
 
     assert cli("train", "--name", "moved", *args, "--data-dir", str(empty)).returncode == 1
-    fixed = cli("train", "--name", "moved", "--resume", "--runs-dir", str(root), "--batch-size", "16")
-    assert_one_line_error(fixed, "--resume keeps run 'moved'", "--batch-size", code=1)
-    r = cli("train", "--name", "moved", "--resume", "--runs-dir", str(root), "--data-dir", str(mnist_dir))
+    fixed = cli("train", "--name", "moved", "--resume", "--runs-dir", str(root), "--batch-size", "16",
+                "--max-test-examples", "32")
+    err = assert_one_line_error(fixed, "--resume keeps run 'moved'", code=1)
+    # Each differing flag is named with both values; equal ones are not complained about.
+    assert "--batch-size: run has 32, got 16" in err and "--max-test-examples: run has 16, got 32" in err, err
+    # The same command again with --resume appended (flags equal to the run's own) is accepted.
+    r = cli("train", "--name", "moved", *args, "--resume", "--data-dir", str(mnist_dir))
     assert r.returncode == 0, r.stderr
     assert runs.read_config(root / "moved").data_dir == str(mnist_dir.resolve())
     assert runs.read_status(root / "moved")["state"] == "done"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
-from cvae.config import CONFIG_VERSION, PRESETS, ConfigError, TrainConfig, validate_run_name
+from cvae.store.config import CONFIG_VERSION, PRESETS, TrainConfig, validate_run_name
+from cvae.store.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_defaults_are_the_tutorials():
@@ -170,3 +174,84 @@ def test_run_name_accepted(name):
 def test_run_name_refused(name):
     with pytest.raises(ConfigError, match="run name"):
         validate_run_name(name)
+
+
+# ---------------------------------------------------------------------------------------------- one source per field
+
+
+def _non_default_value(name: str):
+    """A valid value for field `name` that differs from the tutorial default."""
+    from cvae.store.config import FIELD_SPECS
+
+    spec = FIELD_SPECS[name]
+    default = getattr(TrainConfig(), name)
+    if spec.choices:
+        return next(c for c in spec.choices if c != default)
+    if name == "data_dir":
+        return str(REPO_ROOT)
+    if name == "num_examples_to_generate":
+        return 9
+    if name in ("max_train_examples", "max_test_examples"):
+        return 640
+    if spec.kind is float:
+        return 3e-4
+    return int(spec.low) + 1 if default != int(spec.low) + 1 else int(spec.low) + 2
+
+
+def test_every_field_round_trips_form_to_argv_to_config():
+    """For each settable field: a non-default value set in the Train form's widgets becomes the same config, the
+    launcher's argv for it parses back (through the generated CLI) into that very config."""
+    from cvae.cli import _config_from_args, build_parser
+    from cvae.explorer import launcher, train_form
+    from cvae.store.config import settable_fields
+
+    base = TrainConfig(max_train_examples=600)
+    for name in settable_fields():
+        value = _non_default_value(name)
+        widgets = train_form.widget_values(base)
+        widgets[name] = train_form.widget_values(base.replace(**{name: value}))[name]
+        config, errors = train_form.build_config("tutorial", widgets)
+        assert errors == {} and getattr(config, name) == value, (name, errors)
+        argv = launcher.train_argv("rt", config, REPO_ROOT / "checkpoints")
+        assert any(a.startswith(f"--{name.replace('_', '-')}=") for a in argv), (name, argv)
+        assert _config_from_args(build_parser().parse_args(argv[3:])) == config, name
+
+
+def test_each_field_declares_its_help_flag_and_range_once():
+    from cvae.cli import build_parser
+    from cvae.store.config import FIELD_SPECS, flag_of, settable_fields
+
+    train = next(a for a in build_parser()._subparsers._group_actions).choices["train"]  # noqa: SLF001
+    flags = {o for a in train._actions for o in a.option_strings}  # noqa: SLF001
+    for name in settable_fields():
+        spec = FIELD_SPECS[name]
+        assert spec.help and spec.label and spec.allowed, name
+        assert flag_of(name) in flags, name
+    assert set(FIELD_SPECS) == {f.name for f in __import__("dataclasses").fields(TrainConfig)}
+
+
+def test_form_reports_every_bad_field_at_once():
+    from cvae.explorer import train_form
+
+    widgets = train_form.widget_values(TrainConfig())
+    widgets.update(latent_dim=0, learning_rate="fast", epochs=10_001, data_dir="/no/such/dir")
+    config, errors = train_form.build_config("tutorial", widgets)
+    assert config is None and set(errors) == {"latent_dim", "learning_rate", "epochs", "data_dir"}
+    assert "an integer from 1 to 64" in errors["latent_dim"]
+    widgets = train_form.widget_values(TrainConfig())
+    widgets.update(max_train_examples=16, batch_size=32)  # each fine alone, wrong together
+    config, errors = train_form.build_config("tutorial", widgets)
+    assert config is None and list(errors) == ["batch_size"]
+
+
+def test_config_errors_carry_the_field():
+    from cvae.store.errors import ConfigError
+
+    for bad, field in [({"latent_dim": 0}, "latent_dim"), ({"learning_rate": float("nan")}, "learning_rate"),
+                       ({"num_examples_to_generate": 10}, "num_examples_to_generate"), ({"bogus": 1}, "config")]:
+        with pytest.raises(ConfigError) as e:
+            TrainConfig.from_dict(bad)
+        assert e.value.field == field and str(e.value).startswith(f"{field}:")
+    with pytest.raises(ConfigError) as e:
+        validate_run_name("-h")
+    assert e.value.field == "name" and "not starting with '-'" in str(e.value)

@@ -25,8 +25,10 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-    from cvae.config import TrainConfig
-    from cvae.train import Trainer, TrainData, default_strategy, train_run, runs
+    from cvae.store.config import TrainConfig
+    from cvae.engine.trainer import Trainer, TrainData
+    from cvae.engine.train import train_run, runs
+    from cvae.engine.trainer import default_strategy
 
     out = {"devices": len(tf.config.list_logical_devices("CPU")), "cases": []}
     rng = np.random.default_rng(0)

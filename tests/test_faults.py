@@ -2,7 +2,7 @@
 disk, a read-only runs directory. See docs/reliability.md for the table of what each test does and checks.
 
 Every crash here is the real thing: the trainer is a `python -m cvae train` subprocess that kills itself with
-SIGKILL at a crash point selected by $CVAE_CRASH_AT (cvae/faults.py), so no cleanup code runs.
+SIGKILL at a failpoint selected by $CVAE_FAILPOINTS (cvae/store/faults.py), so no cleanup code runs.
 """
 
 from __future__ import annotations
@@ -23,12 +23,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvae import appstate, faults, runs
-from cvae.config import TrainConfig
-from cvae.data import binarize, load_dataset
-from cvae.infer import NumpyCVAE, load_weights_npz
-from cvae.io import read_jsonl
-from cvae.train import Callback, TrainData, checkpoint_paths, read_checkpoint, train_run
+from cvae.store import faults, files
+from cvae.explorer import launcher
+from cvae.store import errors
+from cvae.store import runs
+from cvae.store.config import TrainConfig
+from cvae.data.sources import binarize, load_dataset
+from cvae.explorer.numpy_model import NumpyCVAE
+from cvae.store.weights import load_weights_npz
+from cvae.store.files import read_jsonl
+from cvae.engine.callbacks import Callback
+from cvae.engine.trainer import TrainData
+from cvae.engine.train import train_run
+from cvae.engine.checkpoints import checkpoint_paths, read_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--max-train-examples", "128", "--max-test-examples", "32", "--batch-size", "32", "--epochs", "3",
@@ -37,7 +44,7 @@ TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (faults.CRASH_ENV, runs.RUNS_DIR_ENV)}
+    env = {k: v for k, v in os.environ.items() if k not in (faults.FAILPOINTS_ENV, runs.RUNS_DIR_ENV)}
     env.update({"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", **extra})
     return env
 
@@ -98,8 +105,15 @@ def check_readable(run: Path, *, torn_ok: bool = False) -> dict:
     return {"epochs": epochs, "ckpt_epoch": ckpt_epoch, "weights": weights, "temps": temp_files(run)}
 
 
-# (CVAE_CRASH_AT, what the run directory must show afterwards). Chained: each resume recovers from the previous
+# (failpoint, what the run directory must show afterwards). Chained: each resume recovers from the previous
 # crash and is itself killed at the next point (one TensorFlow start per crash instead of two).
+def failpoint_spec(point: str) -> str:
+    """'step:1' -> 'step=kill:1'; an append point tears its line ('append:metrics.jsonl:3' -> '...=tear:3')."""
+    head, _, n = point.rpartition(":")
+    name, nth = (head, n) if n.isdigit() else (point, "1")
+    return f"{name}={'tear' if name.startswith('append:') else 'kill'}:{nth}"
+
+
 CHAIN = [
     ("step:1", "mid epoch 1, nothing saved yet", dict(epochs=[], ckpt_epoch=0)),
     ("epoch_end:after_checkpoint", "epoch 1 checkpointed, its metrics row not written",
@@ -126,9 +140,9 @@ def test_sigkill_at_every_crash_point_then_resume_finishes(tmp_path, mnist_dir):
         args += ["--data-dir", str(mnist_dir), *TINY] if i == 0 else ["--resume"]
         if point == "atomic_write:weights.npz":
             weights_before = (run / runs.WEIGHTS_FILE).read_bytes()
-        r = cli(*args, env=cli_env(**{faults.CRASH_ENV: point}))
+        r = cli(*args, env=cli_env(**{faults.FAILPOINTS_ENV: failpoint_spec(point)}))
         assert r.returncode == -signal.SIGKILL, (point, r.returncode, r.stderr[-2000:])
-        assert f"cvae.faults: SIGKILL at {point.split(':')[0]}" in r.stderr, r.stderr[-500:]
+        assert f"cvae failpoint: SIGKILL at {point.split(':')[0]}" in r.stderr, r.stderr[-500:]
         facts = check_readable(run, torn_ok=expect.get("torn", False))
         assert facts["epochs"] == expect["epochs"], (point, what, facts["epochs"])
         assert facts["ckpt_epoch"] == expect["ckpt_epoch"], (point, what, facts["ckpt_epoch"])
@@ -168,34 +182,60 @@ def test_sigkill_at_every_crash_point_then_resume_finishes(tmp_path, mnist_dir):
     assert (run / runs.GIF_FILE).is_file()
 
 
-def test_crash_points_are_inert_unless_selected(tmp_path):
-    """The env var is read once at import; 'name:N' is the N-th time; names may contain ':'; '*' matches."""
-    assert faults._parse(None) == (None, 1)
-    assert faults._parse("step") == ("step", 1)
-    assert faults._parse("step:3") == ("step", 3)
-    assert faults._parse("atomic_write:weights.npz") == ("atomic_write:weights.npz", 1)
-    assert faults._parse("atomic_write:ckpt-*.npz:2") == ("atomic_write:ckpt-*.npz", 2)
-    if not os.environ.get(faults.CRASH_ENV):
-        faults.crash_point("step")  # unset: nothing happens (and costs one comparison)
-    script = ("from cvae.faults import crash_point\n"
+def test_failpoints_parse_and_are_inert_unless_selected(tmp_path):
+    """The variable is read once at import; 'kill:N' is the N-th time; names may contain ':'; '*' matches;
+    malformed entries are ignored."""
+    fp = faults.parse("step=kill:3; atomic_write:ckpt-*.npz=kill ;append:m.jsonl=tear:2;x=sleep:600;bad;y=kill:0;z=boom")
+    assert [(f.pattern, f.action, f.nth, f.seconds) for f in fp] == [
+        ("step", "kill", 3, 0.0), ("atomic_write:ckpt-*.npz", "kill", 1, 0.0), ("append:m.jsonl", "tear", 2, 0.0),
+        ("x", "sleep", 1, faults.MAX_SLEEP)]
+    assert faults.parse(None) == [] and faults.parse("a=sleep:nan") == [] and faults.parse("a=sleep:-1") == []
+    if not os.environ.get(faults.FAILPOINTS_ENV):
+        assert faults.failpoint("step") is None  # unset: nothing happens
+    script = ("from cvae.store.faults import failpoint\n"
               "for i in range(5):\n"
-              "    crash_point('other'); print(i, flush=True); crash_point('atomic_write:ckpt-00000004.npz')\n")
+              "    failpoint('other'); print(i, flush=True); failpoint('atomic_write:ckpt-00000004.npz')\n")
     r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
-                       env=cli_env(**{faults.CRASH_ENV: "atomic_write:ckpt-*.npz:3"}))
+                       env=cli_env(**{faults.FAILPOINTS_ENV: "atomic_write:ckpt-*.npz=kill:3"}))
     assert r.returncode == -signal.SIGKILL and r.stdout.split() == ["0", "1", "2"], (r.returncode, r.stdout)
     assert "SIGKILL at atomic_write:ckpt-00000004.npz" in r.stderr
 
 
-def test_step_delay_is_bounded_and_never_breaks_a_run():
-    """$CVAE_STEP_DELAY paces browser-test runs: seconds in [0, 5]; junk, NaN or negative values mean no delay."""
-    assert faults._parse_delay(None) == 0.0 and faults._parse_delay("") == 0.0
-    assert faults._parse_delay("0.3") == 0.3
-    assert faults._parse_delay("600") == 5.0
-    assert faults._parse_delay("-1") == 0.0 and faults._parse_delay("nan") == 0.0 and faults._parse_delay("x") == 0.0
-    script = "from cvae import faults\nprint(faults._DELAY)\n"
+def test_sleep_failpoint_paces_and_is_bounded():
+    """step=sleep:S paces browser-test runs: seconds in (0, 5]; junk, NaN or negative values mean no delay."""
+    script = ("import time\nfrom cvae.store.faults import failpoint\n"
+              "t = time.perf_counter(); a = failpoint('step'); b = failpoint('other')\n"
+              "print(a, b, time.perf_counter() - t >= 0.25)\n")
     r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
-                       env=cli_env(**{faults.DELAY_ENV: "0.25"}))
-    assert r.returncode == 0 and r.stdout.strip() == "0.25", (r.returncode, r.stdout, r.stderr[-300:])
+                       env=cli_env(**{faults.FAILPOINTS_ENV: "step=sleep:0.25"}))
+    assert r.returncode == 0 and r.stdout.split() == ["sleep", "None", "True"], (r.returncode, r.stdout, r.stderr)
+
+
+def test_launcher_passes_failpoints_only_when_asked(tmp_path, monkeypatch):
+    """The server's own $CVAE_FAILPOINTS never reaches a trainer; $CVAE_TRAINER_FAILPOINTS or an explicit argument
+    does (the child here is a stand-in that prints its environment)."""
+    seen = []
+
+    class FakePopen:
+        def __init__(self, argv, env, **kw):
+            seen.append(dict(env))
+            self.pid = os.getpid()
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(launcher.subprocess, "Popen", FakePopen)
+    monkeypatch.setattr(launcher, "_lower_priority", lambda pid: None)
+    monkeypatch.setattr(launcher, "_write_record", lambda rec, root: None)
+    monkeypatch.setenv(faults.FAILPOINTS_ENV, "step=kill")
+    monkeypatch.delenv(faults.TRAINER_FAILPOINTS_ENV, raising=False)
+    cfg = TrainConfig()
+    launcher.launch_training("a", cfg, tmp_path)
+    monkeypatch.setenv(faults.TRAINER_FAILPOINTS_ENV, "step=sleep:0.5")
+    launcher.launch_training("b", cfg, tmp_path)
+    launcher.launch_training("c", cfg, tmp_path, failpoints="step=kill:2")
+    assert [env.get(faults.FAILPOINTS_ENV) for env in seen] == [None, "step=sleep:0.5", "step=kill:2"]
+    assert all(faults.TRAINER_FAILPOINTS_ENV not in env for env in seen)
 
 
 # ---------------------------------------------------------------------------------------------- the app
@@ -210,7 +250,7 @@ def test_train_page_shows_a_dead_trainer_as_interrupted_with_resume(tmp_path, mo
     run = make_run(root, "orphan", state="running", epochs=5)
     runs.write_status(run, epoch=2, pid=2 ** 22 + 12345)  # a pid that is not alive; nobody holds the lock
     calls = []
-    monkeypatch.setattr(appstate, "launch_training", lambda name, **kw: calls.append((name, kw)))
+    monkeypatch.setattr(launcher, "launch_training", lambda name, **kw: calls.append((name, kw)))
     at = app_test()
     at.session_state["cvae_selected_run"] = "orphan"
     at.run().switch_page("pages/1_Train.py").run()
@@ -237,13 +277,13 @@ def test_server_restart_reattaches_to_a_training_run(tmp_path, mnist_dir, monkey
 
     root = tmp_path / "runs"
     root.mkdir()
-    monkeypatch.setenv(appstate.MAX_TRAINING_ENV, "1")
+    monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "1")
     cfg = TrainConfig(max_train_examples=512, max_test_examples=32, epochs=5000, batch_size=32,
                       log_every_steps=2, data_dir=str(mnist_dir))
     server = bs.start_server(root, mnist_dir, tmp_path / "server1.log")
     launch = None
     try:
-        launch = appstate.launch_training("live", cfg, root, env=cli_env())
+        launch = launcher.launch_training("live", cfg, root)
         bs.poll(lambda: runs.is_locked(root / "live") and runs.read_status(root / "live").get("step", 0) > 0,
                 120, 0.2, "the trainer to log its first steps")
         with sync_playwright() as p:
@@ -262,7 +302,7 @@ def test_server_restart_reattaches_to_a_training_run(tmp_path, mnist_dir, monkey
 
             os.killpg(server.proc.pid, signal.SIGKILL)  # the server and everything in its process group
             server.proc.wait(timeout=30)
-            assert appstate.pid_alive(launch.pid) and runs.is_locked(root / "live")  # the trainer lives on
+            assert launcher.pid_alive(launch.pid) and runs.is_locked(root / "live")  # the trainer lives on
 
             server = bs.start_server(root, mnist_dir, tmp_path / "server2.log")
             bs.open_page(page, server.page_url("train"))
@@ -273,13 +313,13 @@ def test_server_restart_reattaches_to_a_training_run(tmp_path, mnist_dir, monkey
             bs.poll(lambda: (shown_step() or 0) > second, 60, 0.3, "progress to advance on server 2")
             assert not bs.exceptions(page)
             browser.close()
-        assert appstate.stop_training("live", root) == "stop requested"
-        assert appstate.wait(launch, timeout=120) is not None
+        assert launcher.stop_training("live", root) == "stop requested"
+        assert launcher.wait(launch, timeout=120) is not None
         status = runs.read_status(root / "live")
         assert status["state"] == "stopped", status
     finally:
         bs.stop_server(server)
-        if launch is not None and appstate.pid_alive(launch.pid):
+        if launch is not None and launcher.pid_alive(launch.pid):
             os.killpg(launch.pid, signal.SIGCONT)
             os.killpg(launch.pid, signal.SIGKILL)
 
@@ -356,11 +396,13 @@ def test_disk_full_enospc_during_training(tmp_path, mnist_dir, tiny_data, monkey
     still can: the run is marked failed with the reason. 'everything': not even status.json can be written: the run
     is left 'running' with no lock holder, i.e. shown as interrupted. Either way nothing half-written is 'latest'
     and resuming once there is room again finishes the run with every epoch once."""
-    import cvae.io
+    from cvae.store import files
+    from cvae.explorer import launcher
+    from cvae.store import runs
 
     match = (lambda p: ".ckpt-" in p) if what == "checkpoint" else (lambda p: True)
     disk = FullDisk(os.fsync, match)
-    monkeypatch.setattr(cvae.io.os, "fsync", disk)
+    monkeypatch.setattr(files.os, "fsync", disk)
     saved: dict = {}
 
     class FillDiskAfterEpoch1(Callback):
@@ -478,7 +520,7 @@ def test_read_only_runs_root(tmp_path, mnist_dir, monkeypatch, capsys):
     make_run(root, "done")
     make_run(root, "paused", state="stopped", created=1.0)
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
-    monkeypatch.setenv(appstate.MAX_TRAINING_ENV, "2")
+    monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "2")
     before = tree(root)
     out_png = tmp_path / "sample.png"
     with read_only(root, monkeypatch) as how:
@@ -490,8 +532,8 @@ def test_read_only_runs_root(tmp_path, mnist_dir, monkeypatch, capsys):
         assert code == 1 and err == f"error: Read-only file system: {root / 'paused' / runs.LOCK_FILE}\n", err
         code, err = run_cli_in_process(["sample", "done", "--runs-dir", str(root), "--out", str(out_png)], capsys)
         assert code == 0 and out_png.is_file(), err
-        with pytest.raises(appstate.LaunchError, match="cannot start 'new2': Read-only file system"):
-            appstate.launch_training("new2", TrainConfig(), root)
+        with pytest.raises(errors.RunError, match="cannot start 'new2': Read-only file system"):
+            launcher.launch_training("new2", TrainConfig(), root)
 
         at = app_test().run()
         at.switch_page("pages/1_Train.py").run()

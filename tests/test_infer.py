@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cvae import objectives
-from cvae.config import TrainConfig
-from cvae.data import binarize, load_dataset
-from cvae.infer import NumpyCVAE, expected_shapes, load_numpy_model, load_weights_npz, save_weights_npz
-from cvae.model import build_model, get_weight_arrays, set_weight_arrays
-from cvae.runs import RunError
+from cvae.engine import objectives
+import reference
+from cvae.store.config import TrainConfig
+from cvae.data.sources import binarize, load_dataset
+from cvae.explorer.numpy_model import NumpyCVAE, load_numpy_model
+from cvae.store.weights import expected_shapes, load_weights_npz
+from cvae.store.weights import save_weights_npz
+from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays
+from cvae.store.errors import RunError
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 
@@ -96,7 +99,7 @@ def test_numpy_iwae_matches_tf_in_expectation(real_images):
     reps, k = 8, 20
     np_vals = np.stack([npm.iwae(x, k, rng=np.random.default_rng(r)) for r in range(reps)])
     tf.random.set_seed(0)
-    tf_vals = objectives.iwae_bound(model, tf.constant(np.tile(x, (reps, 1, 1, 1))), k).numpy().reshape(reps, 2)
+    tf_vals = reference.iwae_bound(model, tf.constant(np.tile(x, (reps, 1, 1, 1))), k).numpy().reshape(reps, 2)
     a, b = np_vals.mean(axis=1), tf_vals.mean(axis=1)
     se = np.hypot(a.std(ddof=1), b.std(ddof=1)) / np.sqrt(reps)
     assert abs(a.mean() - b.mean()) < 4 * se + 0.05, (a.mean(), b.mean(), se)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cvae.model import WEIGHT_LAYERS, build_model, get_weight_arrays, set_weight_arrays
+from cvae.engine.model import WEIGHT_LAYERS, build_model, get_weight_arrays, set_weight_arrays
 
 
 def conv_params(k: int, cin: int, cout: int) -> int:

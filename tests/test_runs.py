@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cvae import runs
-from cvae.config import TrainConfig
-from cvae.io import append_jsonl, atomic_write_json
+from cvae.store import metrics
+from cvae.store import errors, runs
+from cvae.store.config import TrainConfig
+from cvae.store.files import append_jsonl, atomic_write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,9 +100,9 @@ def test_running_without_lock_holder_is_interrupted(tmp_path):
     with runs.RunLock(d) as lock:
         assert lock.acquire()
         assert runs.run_info(d).state == "running"
-        assert [r.name for r in runs.running_runs(tmp_path)] == ["r"]
+        assert [r.state for r in runs.list_runs(tmp_path)] == ["running"]
     assert runs.run_info(d).state == "interrupted"
-    assert runs.running_runs(tmp_path) == []
+    assert [r.state for r in runs.list_runs(tmp_path)] == ["interrupted"]
 
 
 def test_garbage_status_reads_unknown_not_exception(tmp_path):
@@ -157,7 +158,7 @@ def test_epoch_rows_one_per_epoch_last_wins():
                {"kind": "epoch", "epoch": 1, "v": 2}, {"kind": "epoch", "epoch": 2, "v": 3},
                {"kind": "epoch", "epoch": "x"}, {"epoch": 4}]
     assert runs.epoch_rows(metrics) == [{"kind": "epoch", "epoch": 1, "v": 2}, {"kind": "epoch", "epoch": 2, "v": 3}]
-    assert runs.step_rows(metrics) == [{"kind": "step", "epoch": 1, "step": 5}]
+    assert metrics.step_rows(metrics) == [{"kind": "step", "epoch": 1, "step": 5}]
 
 
 def test_epoch_images_sorted(tmp_path):
@@ -175,7 +176,7 @@ def test_epoch_images_sorted(tmp_path):
 LOCK_HOLDER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from cvae.runs import RunLock
+from cvae.store.runs import RunLock
 lock = RunLock({run!r})
 print("acquired" if lock.acquire() else "busy", flush=True)
 if sys.argv[1] == "hold":
@@ -273,19 +274,30 @@ def test_lock_file_pid_and_release_is_idempotent(tmp_path):
     assert not runs.is_locked(tmp_path)
 
 
-def test_start_refusal(tmp_path):
+def refusal(run_dir, resume):
+    """What check_can_start raises, as (class name, run, message); None when the start may go ahead."""
+    try:
+        runs.check_can_start(run_dir, resume)
+    except errors.RunError as e:
+        return type(e).__name__, e.run, str(e)
+    return None
+
+
+def test_check_can_start(tmp_path):
     new = tmp_path / "new"
-    assert runs.start_refusal(new, resume=False) is None
-    assert runs.start_refusal(new, resume=True) == f"run 'new' does not exist in {tmp_path}; nothing to resume"
+    assert refusal(new, resume=False) is None
+    assert refusal(new, resume=True) == ("RunNotFound", "new",
+                                         f"run 'new' does not exist in {tmp_path}; nothing to resume")
     new.mkdir()
-    assert runs.start_refusal(new, resume=False) is None  # an empty directory is not a run yet
+    assert refusal(new, resume=False) is None  # an empty directory is not a run yet
     d = make_run(tmp_path, "r")
-    assert runs.start_refusal(d, resume=True) is None
-    assert "already exists; use --resume" in runs.start_refusal(d, resume=False)
+    assert refusal(d, resume=True) is None
+    assert refusal(d, resume=False)[:2] == ("RunExists", "r")
+    assert "already exists; use --resume" in refusal(d, resume=False)[2]
     with runs.RunLock(d) as lock:
         assert lock.acquire()
-        assert runs.start_refusal(d, resume=True) == "run 'r' is already training"
-        assert runs.start_refusal(d, resume=False) == "run 'r' is already training"
+        assert refusal(d, resume=True) == ("AlreadyTraining", "r", "run 'r' is already training")
+        assert refusal(d, resume=False) == ("AlreadyTraining", "r", "run 'r' is already training")
 
 
 def test_a_failed_run_with_nothing_trained_may_be_started_again(tmp_path):
@@ -294,11 +306,11 @@ def test_a_failed_run_with_nothing_trained_may_be_started_again(tmp_path):
     (failed / runs.LOG_FILE).write_text("error: no mnist data\n")
     (failed / runs.IMAGES_DIR).mkdir()
     (failed / runs.IMAGES_DIR / "epoch_0000.png").write_bytes(b"png")
-    assert runs.nothing_trained(failed) and runs.start_refusal(failed, resume=False) is None
+    assert runs.nothing_trained(failed) and refusal(failed, resume=False) is None
     with runs.RunLock(failed) as lock:  # while someone starts it, it is theirs
         assert lock.acquire()
         assert not runs.nothing_trained(failed) and runs.nothing_trained(failed, we_hold_the_lock=True)
-        assert runs.start_refusal(failed, resume=False) == "run 'f' is already training"
+        assert refusal(failed, resume=False)[2] == "run 'f' is already training"
         runs.clear_untrained(failed)
     assert sorted(p.name for p in failed.iterdir()) == [runs.LOCK_FILE, runs.LOG_FILE]
 
@@ -309,4 +321,4 @@ def test_a_failed_run_with_nothing_trained_may_be_started_again(tmp_path):
             (d / extra).parent.mkdir(exist_ok=True)
             (d / extra).write_bytes(b"x")
         assert not runs.nothing_trained(d), name
-        assert "already exists; use --resume" in runs.start_refusal(d, resume=False), name
+        assert "already exists; use --resume" in refusal(d, resume=False)[2], name

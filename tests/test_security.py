@@ -14,9 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvae import appstate, runs, ui
-from cvae.infer import load_numpy_model, load_weights_npz
-from cvae.io import append_jsonl, read_json, read_jsonl
+from cvae.store import access
+from cvae.explorer import launcher
+from cvae.store import runs
+from cvae.explorer import widgets
+from cvae.explorer.numpy_model import load_numpy_model
+from cvae.store.weights import load_weights_npz
+from cvae.store.files import append_jsonl, read_json, read_jsonl
 from test_app import app_test, make_run, no_exceptions, texts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,7 +29,10 @@ PASSWD_LINE = "root:x:0:0"
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
-    import cvae.train  # noqa: F401 - TensorFlow loaded up front: `train` would import it under capsys
+    from cvae.store import access
+    from cvae.explorer import launcher
+    from cvae.store import runs
+    from cvae.explorer import widgets  # noqa: F401 - TensorFlow loaded up front: `train` would import it under capsys
     from cvae.cli import main
 
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -52,7 +59,7 @@ def test_every_entry_point_refuses_a_path_as_run_name(root, tmp_path, capsys, na
         code, err = run_cli([*argv, "--runs-dir", str(root)], capsys)
         assert code in (1, 2) and err.startswith("error: ") and len(err.splitlines()) == 1, (argv, err)
     for call in (lambda: runs.delete_run(name, root), lambda: runs.request_stop(name, root),
-                 lambda: appstate.stop_training(name, root), lambda: appstate.launch_training(name, runs_dir=root,
+                 lambda: launcher.stop_training(name, root), lambda: launcher.launch_training(name, runs_dir=root,
                                                                                             resume=True)):
         with pytest.raises(runs.RunError):
             call()
@@ -107,9 +114,9 @@ def test_planted_symlinks_are_not_read_by_the_engine(planted, capsys, tmp_path):
     info = runs.run_info(run)
     assert info.epoch_rows == [] and info.best_test_elbo is None
     assert runs.image_path(run, 9) not in runs.epoch_images(run)
-    assert appstate.log_path("linked") is None and appstate.log_tail(run / runs.LOG_FILE) == ""
-    assert ui.file_bytes_in_run(run, runs.GIF_FILE) is None and ui.file_bytes_in_run(run, runs.WEIGHTS_FILE) is None
-    latest = ui.latest_sample_image(run)
+    assert launcher.log_path("linked") is None and launcher.log_tail(run / runs.LOG_FILE) == ""
+    assert access.file_bytes_in_run(run, runs.GIF_FILE) is None and access.file_bytes_in_run(run, runs.WEIGHTS_FILE) is None
+    latest = widgets.latest_sample_image(run)
     assert latest is not None and latest[1] == 3  # its own epoch-3 image, not the planted "epoch 9"
     (run / runs.CONFIG_FILE).rename(run / "real-config.json")
     (run / runs.CONFIG_FILE).symlink_to(planted["src"] / runs.CONFIG_FILE)
@@ -170,12 +177,12 @@ def test_nothing_is_written_through_a_planted_symlink(root, tmp_path, capsys):
     # A staged launch log moved into a run whose train.log is a link: not appended through it.
     (run / runs.METRICS_FILE).unlink()
     (run / runs.LOG_FILE).symlink_to(precious)
-    launches = root / appstate.LAUNCH_DIR
+    launches = root / launcher.LAUNCH_DIR
     launches.mkdir()
     (launches / "trap.log").write_text("log text\n")
     (launches / "trap.json").write_text('{"name": "trap", "pid": 999999999, "started": 0, "log": "%s"}'
                                         % (launches / "trap.log"))
-    appstate.sweep(root)
+    launcher.sweep(root)
     assert precious.read_text() == "precious\n"
 
 
@@ -237,7 +244,7 @@ class Trap:
 
 
 def test_object_arrays_are_refused_without_running_code(tmp_path):
-    from cvae.train import read_checkpoint
+    from cvae.engine.checkpoints import read_checkpoint
 
     marker = tmp_path / "CODE-RAN"
     obj = np.empty(1, dtype=object)

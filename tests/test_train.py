@@ -17,16 +17,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvae import runs
-from cvae.config import TrainConfig
-from cvae.data import binarize, load_dataset
-from cvae.infer import NumpyCVAE, load_weights_npz
-from cvae.io import append_jsonl, read_jsonl
-from cvae.model import build_model, get_weight_arrays, set_weight_arrays
-from cvae.train import (
-    Callback, NonFiniteLoss, StopFlag, TrainData, Trainer, TrainingError, checkpoint_paths, eval_noise,
-    evaluate_elbo, make_eval_fn, read_checkpoint, reconcile_metrics, steps_per_epoch, train_run,
-)
+from cvae.store import runs
+from cvae.store.config import TrainConfig
+from cvae.data.sources import binarize, load_dataset
+from cvae.explorer.numpy_model import NumpyCVAE
+from cvae.store.weights import load_weights_npz
+from cvae.store.files import append_jsonl, read_jsonl
+from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays
+from cvae.engine.callbacks import Callback, StopFlag
+from cvae.engine.trainer import NonFiniteLoss, TrainData, Trainer
+from cvae.store.errors import TrainingError
+from cvae.engine.train import train_run
+from cvae.store.metrics import reconcile
+from cvae.engine.checkpoints import checkpoint_paths, read_checkpoint
+from cvae.engine.evaluate import eval_noise, evaluate_elbo, make_eval_fn
+from cvae.engine.trainer import steps_per_epoch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -269,7 +274,7 @@ def test_resume_extends_epochs_and_skips_a_corrupt_checkpoint(tmp_path, mnist):
     assert step_numbers(run) == [2, 4, 6]
 
 
-def test_reconcile_metrics_after_a_crash(tmp_path):
+def test_reconcile_after_a_crash(tmp_path):
     path = tmp_path / runs.METRICS_FILE
     rows = [{"kind": "step", "epoch": 1, "step": 2}, {"kind": "step", "epoch": 1, "step": 4},
             {"kind": "epoch", "epoch": 1, "step": 4, "test_elbo": -300.0},
@@ -281,13 +286,13 @@ def test_reconcile_metrics_after_a_crash(tmp_path):
         f.write(b'{"kind": "epoch", "epo')
     # The checkpoint is the end of epoch 1 (step 4): later rows and the duplicate epoch row go.
     trainer = SimpleNamespace(epoch=1, global_step=4, last_row=rows[2])
-    reconcile_metrics(tmp_path, trainer)
+    reconcile(path, trainer.epoch, trainer.global_step, trainer.last_row)
     assert read_jsonl(path) == rows[:3]
     assert_all_lines_json(path)
     # A crash between the checkpoint and its metrics row: the row is restored from the checkpoint.
     path.write_text("")
     append_jsonl(path, rows[0])
-    reconcile_metrics(tmp_path, SimpleNamespace(epoch=1, global_step=4, last_row=rows[2]))
+    reconcile(path, 1, 4, rows[2])
     assert read_jsonl(path) == [rows[0], rows[2]]
 
 

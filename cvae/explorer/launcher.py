@@ -27,37 +27,21 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Iterator
 
-from . import runs
-from .config import ConfigError, TrainConfig, validate_run_name
-from .io import open_append_nofollow
+from ..store import runs
+from ..store.config import TrainConfig, flag_of, format_value, settable_fields, validate_run_name
+from ..store.errors import AlreadyTraining, ConfigError, LaunchError, NotTraining, RunExists, RunNotFound, ServerBusy
+from ..store.faults import FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV
+from ..store.files import atomic_write_json, open_append_nofollow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_TRAINING_ENV = "CVAE_MAX_TRAINING"
 TRAIN_NICE_ENV = "CVAE_TRAIN_NICE"  # CPU niceness of launched trainers (default 10; 0 = same as the app)
 LAUNCH_DIR = ".launches"
 
-# Config field -> CLI flag of `python -m cvae train` (fields without a flag can't be set from the app).
-FIELD_FLAGS: dict[str, str] = {
-    "dataset": "--dataset", "data_dir": "--data-dir", "latent_dim": "--latent-dim", "epochs": "--epochs",
-    "batch_size": "--batch-size", "learning_rate": "--learning-rate", "lr_schedule": "--lr-schedule",
-    "seed": "--seed", "max_train_examples": "--max-train-examples", "max_test_examples": "--max-test-examples",
-    "num_examples_to_generate": "--num-examples-to-generate", "binarization": "--binarization",
-    "precision": "--precision", "eval_batch_size": "--eval-batch-size", "log_every_steps": "--log-every-steps",
-    "keep_checkpoints": "--keep-checkpoints",
-}
-
 _THREAD_LOCK = threading.Lock()
 _CHILDREN: dict[int, subprocess.Popen] = {}  # keeps Popen objects alive so they can be reaped
-
-
-class LaunchError(runs.RunError):
-    """A start or resume was refused; the message is one line for the user."""
-
-
-class ServerBusy(LaunchError):
-    """The concurrency cap is reached."""
 
 
 def max_training() -> int:
@@ -67,56 +51,30 @@ def max_training() -> int:
         try:
             value = int(raw)
         except ValueError:
-            raise LaunchError(f"{MAX_TRAINING_ENV}: got {raw!r}; allowed: an integer >= 1") from None
+            raise ConfigError(MAX_TRAINING_ENV, raw, "an integer >= 1") from None
         if value < 1:
-            raise LaunchError(f"{MAX_TRAINING_ENV}: got {value}; allowed: an integer >= 1")
+            raise ConfigError(MAX_TRAINING_ENV, value, "an integer >= 1")
         return value
     return 1 if (os.cpu_count() or 1) <= 4 else 2
 
 
-def cli_flags() -> set[str]:
-    """The option strings `python -m cvae train` accepts (read from its parser, so new flags show up)."""
-    from .cli import build_parser
-
-    parser = build_parser()
-    for action in parser._subparsers._group_actions:  # noqa: SLF001 (argparse has no public way)
-        train = action.choices.get("train")
-        if train is not None:
-            return set(train._option_string_actions)  # noqa: SLF001
-    return set()
-
-
-def settable_fields() -> set[str]:
-    """Config fields the app can pass to the trainer (those with a CLI flag)."""
-    flags = cli_flags()
-    return {f for f, flag in FIELD_FLAGS.items() if flag in flags}
-
-
 def train_argv(name: str, config: TrainConfig | None, runs_dir: str | os.PathLike | None = None,
                resume: bool = False, epochs: int | None = None) -> list[str]:
-    """The command line of a training subprocess; a config value the CLI can't take is an error."""
+    """The command line of a training subprocess, generated from the config's field specs."""
     validate_run_name(name)
-    argv = [sys.executable, "-m", "cvae", "train", "--name", name, "--runs-dir", str(runs.runs_root(runs_dir))]
+    argv = [sys.executable, "-m", "cvae", "train", f"--name={name}", f"--runs-dir={runs.runs_root(runs_dir)}"]
     if resume:
         argv.append("--resume")
         if epochs is not None:
-            argv += ["--epochs", str(int(epochs))]
+            argv.append(f"--epochs={int(epochs)}")
         return argv
     if config is None:
-        raise LaunchError("a new run needs a config")
-    argv += ["--preset", config.preset] if config.preset != "custom" else []
-    settable = settable_fields()
-    default = TrainConfig.from_preset(config.preset if config.preset != "custom" else "tutorial")
-    for fld, flag in FIELD_FLAGS.items():
-        value = getattr(config, fld)
-        if fld not in settable:
-            if value != getattr(default, fld):
-                raise LaunchError(f"{fld}: the trainer's command line has no {flag} yet; "
-                                  f"keep the default {getattr(default, fld)!r}")
-            continue
-        if value is None:
-            continue
-        argv += [flag, repr(value) if isinstance(value, float) else str(value)]
+        raise LaunchError("a new run needs a config", run=name)
+    argv += [f"--preset={config.preset}"] if config.preset != "custom" else []
+    for field in settable_fields():
+        value = getattr(config, field)
+        if value is not None:
+            argv.append(f"{flag_of(field)}={format_value(value)}")
     return argv
 
 
@@ -251,8 +209,6 @@ def _dismiss(name: str, root: Path) -> None:
 
 
 def _write_record(rec: Launch, root: Path) -> None:
-    from .io import atomic_write_json
-
     atomic_write_json(_record_path(rec.name, root), {
         "name": rec.name, "pid": rec.pid, "started": rec.started, "log": str(rec.log),
         "argv": rec.argv, "resume": rec.resume})
@@ -320,46 +276,52 @@ def _launch_lock(root: Path) -> Iterator[None]:
 
 def launch_training(name: str, config: TrainConfig | None = None, runs_dir: str | os.PathLike | None = None,
                     resume: bool = False, epochs: int | None = None,
-                    env: Mapping[str, str] | None = None) -> Launch:
-    """Start (or resume) run `name` in a training subprocess; LaunchError says why not."""
+                    failpoints: str | None = None) -> Launch:
+    """Start (or resume) run `name` in a training subprocess; LaunchError (or a subclass) says why not.
+
+    failpoints: $CVAE_FAILPOINTS for the trainer (fault tests); else $CVAE_TRAINER_FAILPOINTS of this server.
+    The server's own failpoints are never passed on."""
     try:
         validate_run_name(name)
     except ConfigError as e:
-        raise LaunchError(str(e)) from None
+        raise LaunchError(str(e), run=None) from None
     root = runs.runs_root(runs_dir)
     try:
-        return _launch(name, config, root, resume, epochs, env)
+        return _launch(name, config, root, resume, epochs, failpoints)
     except OSError as e:  # a read-only or full runs root, a vanished directory...: one line, not a traceback
         what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else (e.strerror or str(e))
-        raise LaunchError(f"cannot start {name!r}: {what}") from None
+        raise LaunchError(f"cannot start {name!r}: {what}", run=name) from None
 
 
 def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epochs: int | None,
-            env: Mapping[str, str] | None) -> Launch:
+            failpoints: str | None) -> Launch:
     root.mkdir(parents=True, exist_ok=True)
     run_dir = runs.run_path(name, root)
     with _launch_lock(root):
         _sweep(root)
         active = active_names(root)
         if name in active:
-            raise LaunchError(f"run {name!r} is already training")
+            raise AlreadyTraining(f"run {name!r} is already training", run=name)
         if resume:
             info = runs.run_info(run_dir) if run_dir.is_dir() else None
             if info is None or info.config is None:
-                raise LaunchError(f"run {name!r} has no readable config.json; nothing to resume")
+                raise RunNotFound(f"run {name!r} has no readable config.json; nothing to resume", run=name)
             extending = epochs is not None and epochs > info.config.epochs
             if not (info.resumable or extending):
                 raise LaunchError(f"run {name!r} is {info.state}; only an interrupted, stopped or failed run "
-                                  "can be resumed (or give more epochs to train a finished run further)")
+                                  "can be resumed (or give more epochs to train a finished run further)", run=name)
         elif run_dir.exists() and any(run_dir.iterdir()) and not runs.nothing_trained(run_dir):
-            raise LaunchError(f"run {name!r} already exists: pick another name, or select it and Resume")
+            raise RunExists(f"run {name!r} already exists: pick another name, or select it and Resume", run=name)
         cap = max_training()
         if len(active) >= cap:
             raise ServerBusy(f"the server is busy: {len(active)} training(s) running ({', '.join(active)}); "
-                             f"at most {cap} at once (${MAX_TRAINING_ENV}). Stop one or wait.")
+                             f"at most {cap} at once (${MAX_TRAINING_ENV}). Stop one or wait.", active=active, cap=cap)
         argv = train_argv(name, config, root, resume=resume, epochs=epochs)
         log = run_dir / runs.LOG_FILE if resume else root / LAUNCH_DIR / f"{name}.log"
-        child_env = dict(os.environ if env is None else env)
+        child_env = {k: v for k, v in os.environ.items() if k not in (FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV)}
+        failpoints = failpoints if failpoints is not None else os.environ.get(TRAINER_FAILPOINTS_ENV)
+        if failpoints:
+            child_env[FAILPOINTS_ENV] = failpoints
         child_env["PYTHONUNBUFFERED"] = "1"
         child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         # The child must import this very package, wherever the app was started from.
@@ -422,7 +384,7 @@ def stop_training(name: str, runs_dir: str | os.PathLike | None = None) -> str:
         except ProcessLookupError:
             pass
         return "terminated while starting"
-    raise LaunchError(f"run {name!r} is not training")
+    raise NotTraining(f"run {name!r} is not training", run=name)
 
 
 def wait(launch: Launch, timeout: float | None = None) -> int | None:
@@ -442,43 +404,3 @@ def wait(launch: Launch, timeout: float | None = None) -> int | None:
     finally:
         if proc.returncode is not None:
             _CHILDREN.pop(launch.pid, None)
-
-
-# ---------------------------------------------------------------------------------------------- progress
-
-
-def progress(info: runs.RunInfo, steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Progress of a run for display: fraction, epoch x/y, images/s and ETA (seconds) where known."""
-    status = info.status
-    total_epochs = info.total_epochs or status.get("total_epochs") or 0
-    steps_per_epoch = status.get("steps_per_epoch")
-    epoch_done = int(status.get("epoch") or 0)
-    step = int(status.get("step") or 0)
-    frac = 0.0
-    if total_epochs and steps_per_epoch:
-        frac = step / (steps_per_epoch * total_epochs)
-    elif total_epochs:
-        frac = epoch_done / total_epochs
-    out: dict[str, Any] = {"fraction": max(0.0, min(1.0, frac)), "epoch": min(epoch_done + 1, total_epochs or 1)
-                           if info.state == "running" else epoch_done, "total_epochs": total_epochs,
-                           "step": step, "images_per_second": None, "eta_seconds": None}
-    batch = info.config.batch_size if info.config else None
-    steps = steps or []
-    if len(steps) >= 2 and batch:
-        # Rate over the recent rows (a window of up to 10 logging intervals), across epoch boundaries.
-        a, b = steps[max(0, len(steps) - 11)], steps[-1]
-        dt = float(b.get("time", 0)) - float(a.get("time", 0))
-        ds = int(b.get("step", 0)) - int(a.get("step", 0))
-        if dt > 0 and ds > 0:
-            out["images_per_second"] = ds * batch / dt
-            if total_epochs and steps_per_epoch:
-                out["eta_seconds"] = max(0.0, (steps_per_epoch * total_epochs - step) * dt / ds)
-    return out
-
-
-def fmt_seconds(s: float | None) -> str:
-    """m:ss or h:mm:ss; '?' when unknown."""
-    if s is None or s != s or s == float("inf"):
-        return "?"
-    s = int(round(s))
-    return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

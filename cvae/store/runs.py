@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, TrainConfig, validate_run_name
-from .io import atomic_write_json, read_json, read_jsonl
+from .config import TrainConfig, validate_run_name
+from .errors import AlreadyTraining, ConfigError, RunError, RunExists, RunNotFound
+from .files import atomic_write_json, read_json, read_jsonl
+from .metrics import epoch_rows
 
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 RUNS_DIR_ENV = "CVAE_RUNS_DIR"
@@ -32,10 +34,6 @@ GIF_FILE = "samples.gif"
 STATES = ("running", "stopped", "failed", "done")
 
 
-class RunError(ValueError):
-    """A run is missing, unreadable or refused; the message is one line for the user."""
-
-
 def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
     """The runs root: the argument, else $CVAE_RUNS_DIR, else ./checkpoints of the project."""
     return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR).resolve()
@@ -46,7 +44,7 @@ def run_path(name: str, runs_dir: str | os.PathLike | None = None) -> Path:
     try:
         validate_run_name(name)
     except ConfigError as e:
-        raise RunError(str(e)) from None
+        raise RunError(str(e), run=None) from None
     root = runs_root(runs_dir)
     path = root / name
     # A symlinked run directory could point anywhere: refuse it rather than follow it.
@@ -214,20 +212,6 @@ def effective_state(run_dir: Path, status: dict[str, Any]) -> str:
     return state
 
 
-def epoch_rows(metrics: list[dict]) -> list[dict]:
-    """Per-epoch metric rows, one per epoch (the last written wins), in epoch order."""
-    by_epoch: dict[int, dict] = {}
-    for row in metrics:
-        if row.get("kind") == "epoch" and isinstance(row.get("epoch"), int):
-            by_epoch[row["epoch"]] = row
-    return [by_epoch[e] for e in sorted(by_epoch)]
-
-
-def step_rows(metrics: list[dict]) -> list[dict]:
-    """Train-loss rows logged every N steps."""
-    return [r for r in metrics if r.get("kind") == "step"]
-
-
 def _finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -278,11 +262,6 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
     return infos
 
 
-def running_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
-    """Runs whose training process is alive."""
-    return [r for r in list_runs(runs_dir) if is_locked(r.path)]
-
-
 def nothing_trained(run_dir: Path, we_hold_the_lock: bool = False) -> bool:
     """True for a run that failed (or died) before it saved any weights: nothing in it is worth keeping."""
     if not run_dir.is_dir() or (run_dir / WEIGHTS_FILE).exists():
@@ -304,31 +283,30 @@ def clear_untrained(run_dir: Path) -> None:
             path.unlink()
 
 
-def start_refusal(run_dir: Path, resume: bool) -> str | None:
-    """Why run_dir cannot be started (resume=False) or resumed now, as one line; None if it can.
+def check_can_start(run_dir: Path, resume: bool) -> None:
+    """Raise RunNotFound, AlreadyTraining or RunExists if run_dir cannot be started (or resumed) now.
 
     A cheap pre-check (no TensorFlow): train_run asks it first, and takes the lock to be sure.
     """
     name = run_dir.name
     if resume:
         if not (run_dir / CONFIG_FILE).exists():
-            return f"run {name!r} does not exist in {run_dir.parent}; nothing to resume"
+            raise RunNotFound(f"run {name!r} does not exist in {run_dir.parent}; nothing to resume", run=name)
         if is_locked(run_dir):
-            return f"run {name!r} is already training"
+            raise AlreadyTraining(f"run {name!r} is already training", run=name)
     elif run_dir.exists() and any(run_dir.iterdir()):
         if is_locked(run_dir):
-            return f"run {name!r} is already training"
+            raise AlreadyTraining(f"run {name!r} is already training", run=name)
         if nothing_trained(run_dir):
-            return None  # e.g. its data was missing: starting it again, with corrected settings, replaces it
-        return f"run {name!r} already exists; use --resume to continue it or choose another name"
-    return None
+            return  # e.g. its data was missing: starting it again, with corrected settings, replaces it
+        raise RunExists(f"run {name!r} already exists; use --resume to continue it or choose another name", run=name)
 
 
 def request_stop(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     """Ask a run's trainer to stop after its current steps (a stop file, so it works across processes)."""
     path = run_path(name, runs_dir)
     if not path.is_dir():
-        raise RunError(f"run {name!r} does not exist")
+        raise RunNotFound(f"run {name!r} does not exist", run=name)
     try:  # not Path.touch(): it would follow a planted symbolic link and create or touch its target
         os.close(os.open(path / STOP_FILE, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
     except OSError as e:
@@ -339,27 +317,10 @@ def delete_run(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     """Delete a run directory; refused while it trains."""
     path = run_path(name, runs_dir)
     if not path.is_dir():
-        raise RunError(f"run {name!r} does not exist")
+        raise RunNotFound(f"run {name!r} does not exist", run=name)
     if is_locked(path):
-        raise RunError(f"run {name!r} is training; stop it before deleting")
+        raise AlreadyTraining(f"run {name!r} is training; stop it before deleting", run=name)
     # Rename first so a half-finished delete never looks like a run.
     trash = path.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
     os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
-
-
-def load_keras_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None):
-    """Config + latest weights -> a ready Keras CVAE (imports TensorFlow)."""
-    from .infer import load_weights_npz
-    from .model import build_model, set_weight_arrays
-
-    run_dir = Path(name_or_dir) if Path(str(name_or_dir)).is_dir() else run_path(str(name_or_dir), runs_dir)
-    if not run_dir.is_dir():
-        raise RunError(f"run {Path(str(name_or_dir)).name!r} does not exist in {runs_root(runs_dir)}")
-    config = read_config(run_dir)
-    model = build_model(config.latent_dim)
-    try:
-        set_weight_arrays(model, load_weights_npz(run_dir / WEIGHTS_FILE))
-    except ValueError as e:
-        raise RunError(f"{run_dir.name}: {e}") from None
-    return model, config

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .faults import armed as _crash_armed, crash as _crash, crash_point
+from .faults import failpoint, kill
 
 TEMP_SUFFIX = ".tmp"  # atomic writes go to .NAME.XXXXXXXX.tmp beside NAME, then rename over it
 
@@ -35,6 +35,22 @@ def read_file_nofollow(path: str | os.PathLike) -> bytes:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise NotRegularFile(errno.EINVAL, "is not a regular file; refused", str(path))
         return f.read()
+
+
+def open_regular(path: str | os.PathLike):
+    """open(path, "rb") for a regular file only (links followed): a FIFO, socket or device is refused at once
+    with NotRegularFile instead of blocking the reader (O_NONBLOCK makes opening a FIFO return immediately)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(errno.EINVAL, "is not a regular file (a FIFO, socket or device?); refused", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def open_append_nofollow(path: str | os.PathLike):
@@ -70,7 +86,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        crash_point(f"atomic_write:{path.name}")
+        failpoint(f"atomic_write:{path.name}")
         os.replace(tmp, path)
     except BaseException as e:
         try:
@@ -106,11 +122,11 @@ def append_jsonl(path: str | os.PathLike, row: dict) -> None:
     line = (json.dumps(row, sort_keys=True) + "\n").encode("utf-8")
     try:
         with open_append_nofollow(path) as f:
-            if _crash_armed(f"append:{Path(path).name}"):  # fault injection: leave a torn line, as a crash would
+            if failpoint(f"append:{Path(path).name}") == "tear":  # leave a torn line, as a crash would
                 f.write(line[: len(line) // 2])
                 f.flush()
                 os.fsync(f.fileno())
-                _crash(f"append:{Path(path).name}")
+                kill(f"append:{Path(path).name}")
             f.write(line)
             f.flush()
             os.fsync(f.fileno())

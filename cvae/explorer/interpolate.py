@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .images import gif_bytes, grid_image
+from ..store.images import gif_bytes, grid_image
 from .latent import lerp, slerp
 
 PATHS = {"lerp": lerp, "slerp": slerp}

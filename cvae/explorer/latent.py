@@ -18,14 +18,6 @@ def normal_quantiles(n: int, low: float = 0.05, high: float = 0.95) -> np.ndarra
     return np.array([nd.inv_cdf(p) for p in np.linspace(low, high, n)], np.float32)
 
 
-def normal_quantiles_tfp(n: int, low: float = 0.05, high: float = 0.95) -> np.ndarray:
-    """The same quantiles via tfp.distributions.Normal, as the tutorial computes them."""
-    _check_range(n, low, high)
-    import tensorflow_probability as tfp
-
-    return tfp.distributions.Normal(0.0, 1.0).quantile(np.linspace(low, high, n, dtype=np.float32)).numpy()
-
-
 def _check_range(n: int, low: float, high: float) -> None:
     if not (isinstance(n, (int, np.integer)) and 1 <= n <= 100):
         raise ValueError(f"n: got {n!r}; allowed: an integer from 1 to 100")

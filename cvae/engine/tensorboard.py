@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .images import grid_image, png_bytes
-from .train import Callback
+from ..store.images import grid_image, png_bytes
+from .callbacks import Callback
 
 TB_DIR = "tensorboard"
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .io import atomic_write_bytes
+from .files import atomic_write_bytes
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

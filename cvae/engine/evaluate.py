@@ -9,22 +9,18 @@ to log p(x). The densities are tfp.distributions objects; the computation is one
 (tf.function with an input signature, so it is traced once for any batch and chunk size), fed chunks of
 samples so that memory stays at `decodes_per_call` decoder passes however large k and the test set are.
 
-TensorFlow is imported only inside the functions that need it: the app reads evaluations.jsonl through
-this module, and the app process never imports TensorFlow.
+Also the test-set ELBO of every epoch (make_eval_fn, evaluate_elbo): the mean over every test image on fixed noise.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from pathlib import Path
-from typing import Any
-
 import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
 
-from .io import append_jsonl, read_jsonl, repair_jsonl
+from .objectives import elbo_terms
 
-EVALUATIONS_FILE = "evaluations.jsonl"  # one JSON row per `python -m cvae eval --iwae-k K` in the run dir
+EVAL_SEED = 20_240_501  # fixed eps for the test-set ELBO, so epochs are compared on the same noise
 DECODES_PER_CALL = 2000  # images x samples decoded per compiled call (~0.5 GB of activations at most)
 DEFAULT_CHUNK = 100  # samples per image per call
 
@@ -35,9 +31,6 @@ def make_iwae_logw_fn(model):
     log w = log p(x|z) + log p(z) - log q(z|x) with p(x|z) = Independent(Bernoulli(logits), 3),
     p(z) = MultivariateNormalDiag(0, I) and q(z|x) = MultivariateNormalDiag(mu, sigma).
     """
-    import tensorflow as tf
-    import tensorflow_probability as tfp
-
     tfd = tfp.distributions
     d = int(model.latent_dim)
 
@@ -104,53 +97,28 @@ def iwae_per_example(model, images: np.ndarray, k: int, batch_size: int | None =
     return out
 
 
-def iwae_estimate(model, images: np.ndarray, k: int, batch_size: int | None = None, seed: int = 0,
-                  chunk: int = DEFAULT_CHUNK) -> float:
-    """Mean k-sample importance-weighted bound on log p(x) over images (Burda, Grosse & Salakhutdinov 2016)."""
-    return float(iwae_per_example(model, images, k, batch_size, seed, chunk).mean())
+def make_eval_fn(model):
+    """Compiled per-example (elbo, log p(x|z), closed-form KL) for given eps; no retracing for any batch size."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32),
+                                  tf.TensorSpec([None, model.latent_dim], tf.float32)])
+    def eval_fn(x, eps):
+        terms = elbo_terms(model, x, eps, decode=model.decode_fast)
+        return terms.elbo, terms.logpx_z, terms.kl
+
+    return eval_fn
 
 
-# ---------------------------------------------------------------------------------------------- the run's log
+def eval_noise(n: int, latent_dim: int) -> np.ndarray:
+    """The fixed eps used for test-set evaluation."""
+    return np.random.default_rng(EVAL_SEED).standard_normal((n, latent_dim)).astype(np.float32)
 
 
-def evaluation_row(k: int, iwae: float, elbo: float, n: int, seconds: float, epoch: int | None = None,
-                   seed: int = 0) -> dict[str, Any]:
-    """One line of evaluations.jsonl."""
-    return {"k": int(k), "iwae": float(iwae), "elbo": float(elbo), "n": int(n), "seconds": round(float(seconds), 2),
-            "epoch": epoch, "seed": int(seed), "time": time.time()}
-
-
-def append_evaluation(run_dir: str | Path, row: dict[str, Any]) -> None:
-    """Append one row to <run>/evaluations.jsonl (one write + fsync: a crash can only tear that line, and a
-    torn last line from an earlier crash is dropped first so the new row starts on a line of its own)."""
-    path = Path(run_dir) / EVALUATIONS_FILE
-    repair_jsonl(path)
-    append_jsonl(path, row)
-
-
-def read_evaluations(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The valid rows of <run>/evaluations.jsonl, oldest first (a torn or foreign line is skipped)."""
-    rows = []
-    for r in read_jsonl(Path(run_dir) / EVALUATIONS_FILE):
-        if (isinstance(r, dict) and isinstance(r.get("k"), int) and not isinstance(r.get("k"), bool)
-                and isinstance(r.get("iwae"), (int, float)) and math.isfinite(r["iwae"])):
-            rows.append(r)
-    return rows
-
-
-def best_evaluation(rows: list[dict[str, Any]], epoch: int | None = None) -> dict[str, Any] | None:
-    """The evaluation to show for a run: of the given epoch's weights if any say so, most images, then
-    largest k, then newest."""
-    if epoch is not None:
-        rows = [r for r in rows if r.get("epoch") in (None, epoch)]
-    if not rows:
-        return None
-    return max(rows, key=lambda r: (r.get("n") or 0, r["k"], r.get("time") or 0.0))
-
-
-def format_evaluation(row: dict[str, Any] | None) -> str | None:
-    """'-152.31 (k = 1000, 10,000 images)' for a table cell."""
-    if row is None:
-        return None
-    n = row.get("n")
-    return f"{row['iwae']:.2f} (k = {row['k']}" + (f", {n:,} images)" if isinstance(n, int) else ")")
+def evaluate_elbo(eval_fn, test: np.ndarray, batch_size: int = 1000, eps: np.ndarray | None = None) -> dict[str, float]:
+    """Test-set ELBO: the mean over every test image, each weighted equally (not a mean of batch means)."""
+    if eps is None:
+        eps = eval_noise(len(test), int(eval_fn.input_signature[1].shape[-1]))
+    parts = [eval_fn(test[i:i + batch_size], eps[i:i + batch_size]) for i in range(0, len(test), batch_size)]
+    elbo, logpx_z, kl = (np.concatenate([p[j].numpy() for p in parts]).astype(np.float64) for j in range(3))
+    return {"test_elbo": float(elbo.mean()), "test_logpx_z": float(logpx_z.mean()), "test_kl": float(kl.mean()),
+            "test_elbo_analytic": float((logpx_z - kl).mean()), "test_examples": int(len(test))}

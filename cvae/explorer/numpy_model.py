@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TrainConfig
-from .runs import WEIGHTS_FILE, RunError, read_config
+from ..store.config import TrainConfig
+from ..store.errors import RunError
+from ..store.runs import WEIGHTS_FILE, read_config
+from ..store.weights import expected_shapes, load_weights_npz
 
 LOG_2PI = float(np.log(2.0 * np.pi))
-# Images per NumPy pass. Small decode blocks keep the transposed convolutions' temporaries in the CPU cache:
-# measured here (2 cores), a 400-code manifold takes 84 ms in blocks of 16 vs 160 ms in one block of 400, and
-# k=1000 IWAE for one digit 218 ms vs 741 ms; encoding is matmul-bound and prefers larger blocks (2,000 images:
-# 51 ms in blocks of 256 vs 116 ms in blocks of 1000).
+# Images per NumPy pass: small decode blocks keep the transposed convolutions' temporaries in the CPU cache, encoding
+# prefers larger ones (measurements: bench/RESULTS.md, "NumPy model block sizes").
 _ENCODE_CHUNK = 256
 _DECODE_CHUNK = 16
 _IWAE_BLOCK = _DECODE_CHUNK  # codes decoded per block in NumpyCVAE.iwae
@@ -169,54 +169,6 @@ class NumpyCVAE:
                 - log_normal_pdf(z, mean[:, None], logvar[:, None]))
         m = logw.max(axis=1, keepdims=True)
         return (m[:, 0] + np.log(np.mean(np.exp(logw - m), axis=1))).astype(np.float64)
-
-
-def expected_shapes(latent_dim: int) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every weight array of the tutorial's CVAE."""
-    d = latent_dim
-    return {
-        "enc_conv1/kernel": (3, 3, 1, 32), "enc_conv1/bias": (32,),
-        "enc_conv2/kernel": (3, 3, 32, 64), "enc_conv2/bias": (64,),
-        "enc_dense/kernel": (6 * 6 * 64, 2 * d), "enc_dense/bias": (2 * d,),
-        "dec_dense/kernel": (d, 7 * 7 * 32), "dec_dense/bias": (7 * 7 * 32,),
-        "dec_deconv1/kernel": (3, 3, 64, 32), "dec_deconv1/bias": (64,),
-        "dec_deconv2/kernel": (3, 3, 32, 64), "dec_deconv2/bias": (32,),
-        "dec_logits/kernel": (3, 3, 1, 32), "dec_logits/bias": (1,),
-    }
-
-
-def save_weights_npz(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> None:
-    """Write named arrays atomically (temp file + fsync + rename); plain arrays only, no pickle."""
-    from .io import atomic_write_bytes
-    import io as _io
-
-    buf = _io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_weights_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read named arrays; never unpickles; every failure is a ValueError naming the file."""
-    import io as _io
-
-    from .io import NotRegularFile, read_file_nofollow
-
-    path = Path(path)
-    try:
-        # Read without following a symbolic link: a run's weights never live outside its directory.
-        with np.load(_io.BytesIO(read_file_nofollow(path)), allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        # np.load returns a zip member that is not .npy as raw bytes: refuse anything but numbers.
-        for k, v in arrays.items():
-            if not isinstance(v, np.ndarray) or v.dtype.kind not in "fiu":
-                raise ValueError(f"{k!r} is not a numeric array")
-        return arrays
-    except FileNotFoundError:
-        raise ValueError(f"{path}: weights file not found") from None
-    except NotRegularFile as e:
-        raise ValueError(f"{path}: {e.strerror}") from None
-    except Exception as e:  # zipfile.BadZipFile, EOFError, ValueError(pickled object), OSError...
-        raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}: {e})") from None
 
 
 def load_numpy_model(run_dir: str | os.PathLike, config: TrainConfig | None = None) -> NumpyCVAE:

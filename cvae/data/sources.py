@@ -1,0 +1,339 @@
+"""Where a dataset is found (flag, $CVAE_DATA_DIR, the Keras cache, Debian, the download), caching, binarization."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..store.config import DATASETS
+from ..store.errors import DataError, DataNotFound
+from .idx import (NUM_CLASSES, _as_uint8_labels, _check_counts, _check_images, _check_labels, _read_npz,
+                  read_idx)
+
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion_mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+}
+DATA_DIR_ENV = "CVAE_DATA_DIR"
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+# Where distro packages put the data (Debian's dataset-fashion-mnist); tests monkeypatch this.
+SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
+    "mnist": (),
+    "fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+}
+# Test-split class counts, used to catch the two datasets being swapped in a data dir.
+_MNIST_TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+_KERAS_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _check_name(name: str) -> str:
+    """Return `name` if it is a known dataset, else raise DataError listing DATASETS."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
+    return name
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is ambiguous
+class Dataset:
+    """A validated dataset: uint8 (N, 28, 28) images and uint8 (N,) labels for each split."""
+
+    name: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: str
+
+    def __post_init__(self) -> None:
+        """Validate every array so a Dataset is always safe to feed to the model."""
+        _check_name(self.name)
+        for split in ("train", "test"):
+            images = getattr(self, f"{split}_images")
+            labels = getattr(self, f"{split}_labels")
+            _check_images(images, f"{self.source}: {split} images")
+            _check_labels(labels, f"{self.source}: {split} labels")
+            _check_counts(
+                len(images), len(labels),
+                f"{self.source}: {split} images", f"{self.source}: {split} labels",
+            )
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Human-readable names of the 10 classes."""
+        return CLASS_NAMES[self.name]
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def _find_idx_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
+    """Map each IDX_FILES key to an existing plain or .gz file; also return the missing names."""
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for key, base in IDX_FILES.items():
+        # Plain first: it parses without the decompression cost when both are present.
+        for candidate in (directory / base, directory / f"{base}.gz"):
+            if candidate.is_file():
+                found[key] = candidate
+                break
+        else:
+            missing.append(f"{base}[.gz]")
+    return found, missing
+
+
+def load_idx_dir(directory: str | os.PathLike, name: str = "mnist") -> Dataset:
+    """Load the four MNIST-format IDX files (each plain or .gz) from `directory`."""
+    _check_name(name)
+    directory = Path(directory).expanduser()
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "no such directory"
+        raise DataError(f"{directory}: {what}")
+    found, missing = _find_idx_files(directory)
+    if missing:
+        raise DataError(
+            f"{directory}: missing {', '.join(missing)} (need all four IDX files, plain or .gz)"
+        )
+    arrays = {key: read_idx(path) for key, path in found.items()}
+    for split in ("train", "test"):
+        img_key, lab_key = f"{split}_images", f"{split}_labels"
+        images, labels = arrays[img_key], arrays[lab_key]
+        _check_images(images, str(found[img_key]))
+        _check_labels(labels, str(found[lab_key]))
+        _check_counts(len(images), len(labels), str(found[img_key]), str(found[lab_key]))
+    return Dataset(name=name, source=f"IDX files in {directory}", **arrays)
+
+
+def load_npz(path: str | os.PathLike, name: str = "mnist") -> Dataset:
+    """Load a Keras-format mnist.npz (x_train, y_train, x_test, y_test) without unpickling."""
+    _check_name(name)
+    where = str(path)
+    arrays = _read_npz(path, _KERAS_NPZ_KEYS, f"a Keras-format npz has {', '.join(_KERAS_NPZ_KEYS)}")
+    for x_key, y_key in (("x_train", "y_train"), ("x_test", "y_test")):
+        x_where, y_where = f"{where}[{x_key}]", f"{where}[{y_key}]"
+        arrays[y_key] = _as_uint8_labels(arrays[y_key], y_where)
+        _check_images(arrays[x_key], x_where)
+        _check_labels(arrays[y_key], y_where)
+        _check_counts(len(arrays[x_key]), len(arrays[y_key]), x_where, y_where)
+    return Dataset(
+        name=name,
+        train_images=arrays["x_train"],
+        train_labels=arrays["y_train"],
+        test_images=arrays["x_test"],
+        test_labels=arrays["y_test"],
+        source=where,
+    )
+
+
+def _stat_key(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """Identify files by path, mtime and size so a replaced file is not served from cache."""
+    key = []
+    for p in paths:
+        st = p.stat()
+        key.append((str(p.resolve()), st.st_mtime_ns, st.st_size))
+    return tuple(key)
+
+
+def _freeze(ds: Dataset) -> Dataset:
+    """Make a dataset's arrays read-only, because cached datasets are shared by every caller."""
+    for arr in (ds.train_images, ds.train_labels, ds.test_images, ds.test_labels):
+        arr.setflags(write=False)
+    return ds
+
+
+# Gunzipping and parsing 70k images takes ~0.3 s, and Streamlit reruns the app on every click.
+@functools.lru_cache(maxsize=4)
+def _cached_load(kind: str, path: str, name: str, _stamp: tuple) -> Dataset:
+    """Load `path` as `kind` ('idx' or 'npz'); `_stamp` only invalidates the cache."""
+    loader = load_idx_dir if kind == "idx" else load_npz
+    return _freeze(loader(path, name))
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_download(name: str) -> Dataset:
+    """Download (or reuse Keras's copy of) `name` via tf.keras.datasets."""
+    import tensorflow as tf  # lazy: only the download path needs TensorFlow
+
+    module = getattr(tf.keras.datasets, name)
+    (x_train, y_train), (x_test, y_test) = module.load_data()
+    return _freeze(
+        Dataset(
+            name=name,
+            train_images=np.asarray(x_train, dtype=np.uint8),
+            train_labels=_as_uint8_labels(np.asarray(y_train), f"Keras {name} train labels"),
+            test_images=np.asarray(x_test, dtype=np.uint8),
+            test_labels=_as_uint8_labels(np.asarray(y_test), f"Keras {name} test labels"),
+            source=f"tf.keras.datasets.{name} (Keras download cache)",
+        )
+    )
+
+
+def clear_cache() -> None:
+    """Forget every dataset parsed in this process."""
+    _cached_load.cache_clear()
+    _cached_download.cache_clear()
+
+
+def _load_idx_cached(directory: Path, name: str) -> Dataset:
+    """load_idx_dir through the in-process cache."""
+    found, missing = _find_idx_files(directory)
+    if missing or not directory.is_dir():
+        return load_idx_dir(directory, name)  # raises the specific error
+    return _cached_load("idx", str(directory), name, _stat_key(list(found.values())))
+
+
+def _load_npz_cached(path: Path, name: str) -> Dataset:
+    """load_npz through the in-process cache."""
+    if not path.is_file():
+        return load_npz(path, name)  # raises the specific error
+    return _cached_load("npz", str(path), name, _stat_key([path]))
+
+
+def _check_identity(ds: Dataset, name: str) -> Dataset:
+    """Refuse MNIST served as Fashion-MNIST or vice versa (both use the same file names)."""
+    counts = tuple(int(c) for c in np.bincount(ds.test_labels, minlength=NUM_CLASSES))
+    if name == "fashion_mnist" and counts == _MNIST_TEST_COUNTS:
+        raise DataError(
+            f"{ds.source}: this is MNIST (digit test-label counts), but fashion_mnist was "
+            "requested; point the data dir at the Fashion-MNIST files"
+        )
+    train_counts = np.bincount(ds.train_labels, minlength=NUM_CLASSES)
+    if name == "mnist" and counts == (1000,) * 10 and (train_counts == 6000).all():
+        raise DataError(
+            f"{ds.source}: this looks like Fashion-MNIST (exactly 6000/1000 per class), but "
+            "mnist was requested; point the data dir at the MNIST files"
+        )
+    return ds
+
+
+def _load_from_data_dir(path: Path, name: str, origin: str) -> Dataset:
+    """Load `name` from a user-given path; every failure raises, naming where it came from."""
+    npz_names = (f"{name}.npz", f"{name.replace('_', '-')}.npz")
+    try:
+        if path.suffix == ".npz":
+            return _load_npz_cached(path, name)
+        if not path.is_dir():
+            what = "is not a directory or .npz file" if path.exists() else "no such directory"
+            raise DataError(f"{path}: {what}")
+        for npz_name in npz_names:
+            if (path / npz_name).is_file():
+                return _load_npz_cached(path / npz_name, name)
+        # A subdirectory per dataset lets one CVAE_DATA_DIR serve both datasets.
+        for sub in dict.fromkeys((name, name.replace("_", "-"))):
+            if _find_idx_files(path / sub)[0]:
+                return _load_idx_cached(path / sub, name)
+        found, _ = _find_idx_files(path)
+        if found:
+            return _load_idx_cached(path, name)  # raises naming any missing files
+        raise DataError(
+            f"{path}: no {name} data: expected the four IDX files "
+            f"({', '.join(IDX_FILES.values())}; plain or .gz) or {npz_names[0]}"
+        )
+    except DataError as exc:
+        raise DataError(f"{origin}: {exc}") from None
+
+
+def _keras_datasets_dir() -> Path:
+    """Keras's download cache: $KERAS_HOME/datasets, else ~/.keras/datasets."""
+    keras_home = os.environ.get("KERAS_HOME")
+    base = Path(keras_home).expanduser() if keras_home else Path.home() / ".keras"
+    return base / "datasets"
+
+
+def _not_found_message(name: str, looked: list[str]) -> str:
+    """The one message shown when no source had the data."""
+    files = ", ".join(IDX_FILES.values())
+    if name == "mnist":
+        cache_way = "put mnist.npz in ~/.keras/datasets/ (or $KERAS_HOME/datasets/)"
+    else:
+        cache_way = (
+            "put the four .gz files in ~/.keras/datasets/fashion-mnist/, "
+            "or `apt-get install dataset-fashion-mnist`"
+        )
+    lines = [f"no {name} data found. Looked in:"]
+    lines += [f"  - {entry}" for entry in looked]
+    lines += [
+        "Provide it in one of three ways:",
+        f"  1. --data-dir DIR or {DATA_DIR_ENV}=DIR, where DIR holds the four IDX files "
+        f"({files}; plain or .gz) or {name}.npz",
+        f"  2. {cache_way}",
+        "  3. be online so Keras downloads it",
+    ]
+    return "\n".join(lines)
+
+
+def load_dataset(
+    name: str = "mnist",
+    data_dir: str | os.PathLike | None = None,
+    allow_download: bool = True,
+) -> Dataset:
+    """Find and load `name`: data_dir / $CVAE_DATA_DIR, Keras cache, system dir, then download."""
+    _check_name(name)
+    # An explicitly configured location that is broken must fail loudly, not fall through.
+    if data_dir is not None:
+        ds = _load_from_data_dir(Path(data_dir).expanduser(), name, "--data-dir")
+        return _check_identity(ds, name)
+    env_dir = os.environ.get(DATA_DIR_ENV)
+    if env_dir:
+        ds = _load_from_data_dir(Path(env_dir).expanduser(), name, f"{DATA_DIR_ENV}={env_dir}")
+        return _check_identity(ds, name)
+
+    looked = [f"--data-dir / ${DATA_DIR_ENV}: not given"]
+    keras_dir = _keras_datasets_dir()
+    candidates: list[tuple[str, Path]] = []
+    if name == "mnist":
+        candidates.append(("npz", keras_dir / "mnist.npz"))
+    else:
+        candidates.append(("idx", keras_dir / "fashion-mnist"))
+    candidates += [("idx", d) for d in SYSTEM_DIRS.get(name, ())]
+    for kind, path in candidates:
+        if not path.exists():
+            looked.append(f"{path}: not found")
+            continue
+        try:
+            if kind == "npz":
+                ds = _load_npz_cached(path, name)
+            else:
+                ds = _load_idx_cached(path, name)
+            return _check_identity(ds, name)
+        except DataError as exc:  # implicit locations: note why and keep looking
+            looked.append(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}")
+
+    if allow_download:
+        try:
+            return _check_identity(_cached_download(name), name)
+        except Exception as exc:  # offline, blocked, corrupt download: report and fall through
+            looked.append(f"Keras download (tf.keras.datasets.{name}): failed: {exc}")
+    else:
+        looked.append(
+            f"Keras download (tf.keras.datasets.{name}): not attempted (allow_download=False)"
+        )
+    raise DataNotFound(_not_found_message(name, looked), dataset=name, looked=looked)
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def binarize(images: np.ndarray) -> np.ndarray:
+    """The TF tutorial's preprocessing: scale to [0, 1], threshold at 0.5, float32 (N, 28, 28, 1)."""
+    images = np.asarray(images)
+    if images.size % (28 * 28):
+        raise ValueError(f"binarize: {images.shape} cannot be reshaped to (N, 28, 28, 1)")
+    if images.dtype == np.uint8:
+        # Same result as x / 255. > .5 for uint8 (127/255 < .5 < 128/255) without a float64 copy.
+        return (images.reshape(-1, 28, 28, 1) > 127).astype(np.float32)
+    scaled = images.reshape(-1, 28, 28, 1) / 255.0
+    return np.where(scaled > 0.5, 1.0, 0.0).astype(np.float32)
+
+

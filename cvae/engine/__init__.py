@@ -1,0 +1,1 @@
+"""The engine: TensorFlow model, objectives, training loop, checkpoints, evaluation, TensorBoard."""

@@ -1,0 +1,76 @@
+"""Training checkpoints (ckpt/ckpt-STEP.npz: weights, Adam slots, RNG state, counters) and loading a run's model."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..store import runs
+from ..store.errors import RunError, RunNotFound
+from ..store.files import atomic_write_bytes, read_file_nofollow
+from ..store.weights import load_weights_npz
+from .model import build_model, set_weight_arrays
+
+
+def checkpoint_paths(run_dir: Path) -> list[Path]:
+    """Training checkpoints, oldest first (never a symbolic link, nor anything in a symlinked ckpt/)."""
+    ckpt_dir = run_dir / runs.CKPT_DIR
+    if ckpt_dir.is_symlink():
+        return []
+    return sorted((p for p in ckpt_dir.glob("ckpt-[0-9]*.npz") if not p.is_symlink()),
+                  key=lambda p: int(p.stem.split("-")[1]))
+
+
+def write_checkpoint(trainer, run_dir: Path) -> Path:
+    """Write the trainer's state atomically as ckpt-<global_step>.npz, then prune to the newest k."""
+    ckpt_dir = run_dir / runs.CKPT_DIR
+    ckpt_dir.mkdir(exist_ok=True)
+    path = ckpt_dir / f"ckpt-{trainer.global_step:08d}.npz"
+    buf = io.BytesIO()
+    np.savez(buf, **trainer.state_arrays())
+    atomic_write_bytes(path, buf.getvalue())
+    for old in checkpoint_paths(run_dir)[: -trainer.config.keep_checkpoints]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
+    """A checkpoint's arrays; never unpickles."""
+    try:
+        with np.load(io.BytesIO(read_file_nofollow(path)), allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        json.loads(str(arrays["meta"]))
+        return arrays
+    except Exception as e:
+        raise ValueError(f"{path.name}: unreadable checkpoint ({type(e).__name__}: {e})") from None
+
+
+def restore_latest(trainer, run_dir: Path) -> tuple[Path | None, list[str]]:
+    """Restore the newest checkpoint that loads; returns it and warnings about any skipped ones."""
+    warnings = []
+    for path in reversed(checkpoint_paths(run_dir)):
+        try:
+            trainer.load_state_arrays(read_checkpoint(path))
+            return path, warnings
+        except (ValueError, KeyError) as e:
+            warnings.append(f"skipped {path.name}: {e}")
+    return None, warnings
+
+
+def load_keras_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None):
+    """Config + latest weights -> a ready Keras CVAE."""
+    run_dir = Path(name_or_dir) if Path(str(name_or_dir)).is_dir() else runs.run_path(str(name_or_dir), runs_dir)
+    if not run_dir.is_dir():
+        raise RunNotFound(f"run {Path(str(name_or_dir)).name!r} does not exist in {runs.runs_root(runs_dir)}",
+                          run=run_dir.name)
+    config = runs.read_config(run_dir)
+    model = build_model(config.latent_dim)
+    try:
+        set_weight_arrays(model, load_weights_npz(run_dir / runs.WEIGHTS_FILE))
+    except ValueError as e:
+        raise RunError(f"{run_dir.name}: {e}", run=run_dir.name) from None
+    return model, config

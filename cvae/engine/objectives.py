@@ -1,0 +1,48 @@
+"""The ELBO (Kingma & Welling 2014, "Auto-Encoding Variational Bayes"), per example: one estimator for training
+and evaluation."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import tensorflow as tf
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+class ElboTerms(NamedTuple):
+    """Per-example terms of the single-sample Monte Carlo ELBO, float32, shape (batch,)."""
+
+    elbo: tf.Tensor
+    logpx_z: tf.Tensor
+    logpz: tf.Tensor
+    logqz_x: tf.Tensor
+    kl: tf.Tensor  # KL(q(z|x) || p(z)) in closed form: the test-set figures report it
+
+
+def log_normal_pdf(sample, mean, logvar, raxis: int = 1):
+    """log N(sample; mean, exp(logvar)) summed over raxis (diagonal Gaussian)."""
+    return tf.reduce_sum(-0.5 * ((sample - mean) ** 2.0 * tf.exp(-logvar) + logvar + LOG_2PI), axis=raxis)
+
+
+def bernoulli_log_likelihood(x, logits):
+    """log p(x|z) for Bernoulli pixels given logits, summed over the image."""
+    return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=[1, 2, 3])
+
+
+def analytic_kl(mean, logvar):
+    """KL(N(mean, exp(logvar)) || N(0, I)) per example, in closed form."""
+    return 0.5 * tf.reduce_sum(tf.exp(logvar) + tf.square(mean) - 1.0 - logvar, axis=1)
+
+
+def elbo_terms(model, x, eps=None, decode=None) -> ElboTerms:
+    """log p(x|z) + log p(z) - log q(z|x) with z = mu + sigma*eps (the tutorial's estimator), per example, and
+    the closed-form KL beside it. decode: the decoder to use (default model.decode; evaluation passes the
+    inference-only model.decode_fast)."""
+    mean, logvar = model.encode(x)
+    z = model.reparameterize(mean, logvar, eps)
+    logpx_z = bernoulli_log_likelihood(x, (decode or model.decode)(z))
+    logpz = log_normal_pdf(z, 0.0, 0.0)
+    logqz_x = log_normal_pdf(z, mean, logvar)
+    return ElboTerms(logpx_z + logpz - logqz_x, logpx_z, logpz, logqz_x, analytic_kl(mean, logvar))

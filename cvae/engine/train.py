@@ -1,0 +1,154 @@
+"""Train a run: take its lock, prepare its directory and data, restore, run the loop, record how it ended."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Iterable
+
+import numpy as np
+import tensorflow as tf
+
+from ..data.sources import binarize, load_dataset
+from ..store import runs
+from ..store.config import TrainConfig
+from ..store.errors import AlreadyTraining, RunExists, TrainingError
+from ..store.files import atomic_write_json, remove_temp_files
+from ..store.images import save_gif
+from ..store.metrics import reconcile
+from .callbacks import Callback, RunWriter, StopFlag
+from .checkpoints import restore_latest, write_checkpoint
+from .tensorboard import TensorBoardWriter
+from .trainer import NonFiniteLoss, TrainData, Trainer, bf16_supported
+
+
+def prepare_data(config: TrainConfig) -> TrainData:
+    """Load the configured dataset and preprocess it as the tutorial does."""
+    ds = load_dataset(config.dataset, config.data_dir)
+    train = ds.train_images[: config.max_train_examples] if config.max_train_examples else ds.train_images
+    if config.batch_size > len(train):
+        raise TrainingError(f"batch_size: got {config.batch_size}; allowed: at most the {len(train)} training examples")
+    train = binarize(train) if config.binarization == "static" else (train.astype(np.float32) / 255.0)[..., None]
+    test = ds.test_images[: config.max_test_examples] if config.max_test_examples else ds.test_images
+    return TrainData(train=train, test=binarize(test), source=ds.source)
+
+
+def train_run(
+    name: str,
+    config: TrainConfig | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    callbacks: Iterable[Callback] = (),
+    data: TrainData | None = None,
+    stop: StopFlag | None = None,
+    handle_signals: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
+) -> str:
+    """Create (or resume) run `name` and train it to its configured epochs; returns the final state.
+
+    strategy: a tf.distribute strategy for the Trainer (default: default_strategy()).
+    """
+    run_dir = runs.run_path(name, runs_dir)
+    if not resume and config is None:
+        raise TrainingError("a new run needs a config")
+    runs.check_can_start(run_dir, resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = runs.RunLock(run_dir)
+    if not lock.acquire():
+        raise AlreadyTraining(f"run {name!r} is already training (another process holds its lock)", run=name)
+    try:
+        linked = runs.symlinked_entries(run_dir)
+        if linked:  # the writes below would land wherever the links point
+            raise TrainingError(f"run {name!r}: {', '.join(linked)} is a symbolic link; refusing to write through it")
+        for d in (run_dir, run_dir / runs.CKPT_DIR, run_dir / runs.IMAGES_DIR):
+            # What a killed trainer left (never read as data; this frees the space). Only the trainer's own
+            # files: e.g. `cvae eval` may be writing evaluations.jsonl right now.
+            remove_temp_files(d, lambda n: n in runs.RUN_ENTRIES or n.startswith(("ckpt-", "epoch_")))
+        return _train_locked(name, run_dir, config, resume, list(callbacks), data, stop, handle_signals, strategy)
+    finally:
+        lock.release()
+
+
+def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_signals, strategy=None) -> str:
+    if resume:
+        stored = runs.read_config(run_dir)
+        if config is not None:  # resuming may extend a run, or find its data in a new place; nothing else
+            stored = stored.replace(epochs=config.epochs, data_dir=config.data_dir or stored.data_dir)
+        config = stored
+    elif (run_dir / runs.CONFIG_FILE).exists():
+        if not runs.nothing_trained(run_dir, we_hold_the_lock=True):
+            raise RunExists(f"run {name!r} already exists; use --resume", run=name)
+        runs.clear_untrained(run_dir)
+    (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
+    now = time.time()
+    if not resume:
+        atomic_write_json(run_dir / runs.CONFIG_FILE, config.to_dict())
+        runs.write_status(run_dir, state="running", pid=os.getpid(), created=now, started=now, epoch=0,
+                          total_epochs=config.epochs, message="loading data")
+    else:
+        atomic_write_json(run_dir / runs.CONFIG_FILE, config.to_dict())
+        runs.write_status(run_dir, state="running", pid=os.getpid(), started=now, total_epochs=config.epochs,
+                          message="resuming")
+    stop = stop or StopFlag(run_dir)
+    if handle_signals:
+        stop.install_signal_handlers()
+    trainer = None
+    try:
+        if config.precision == "mixed_bfloat16":
+            ok, why = bf16_supported()
+            if not ok:
+                raise TrainingError(f"precision mixed_bfloat16: {why}; use float32")
+        data = data or prepare_data(config)
+        trainer = Trainer(config, data, strategy)
+        writer = RunWriter(run_dir, background=True)
+        board = TensorBoardWriter(run_dir)  # <run>/tensorboard: `tensorboard --logdir checkpoints/` shows the run
+        message = "training"
+        if resume:
+            restored, warnings = restore_latest(trainer, run_dir)
+            if restored is None and warnings:
+                # Restarting from scratch would overwrite weights.npz and drop the run's history: refuse.
+                raise TrainingError(f"run {name!r}: no usable checkpoint ({'; '.join(warnings)}); move "
+                                    f"{runs.CKPT_DIR}/ out of the run directory to train it again from scratch")
+            reconcile(run_dir / runs.METRICS_FILE, trainer.epoch, trainer.global_step, trainer.last_row)
+            message = (f"resumed from {restored.name}" if restored else "no checkpoint found; restarted") + (
+                f" ({'; '.join(warnings)})" if warnings else "")
+        runs.write_status(run_dir, state="running", message=message, epoch=trainer.epoch,
+                          steps_per_epoch=trainer.steps_per_epoch, source=data.source)
+        try:
+            state = trainer.run_epochs([writer, board, *callbacks], should_stop=stop)
+        except BaseException:
+            for close in (writer.close, board.close):
+                try:
+                    close()
+                except Exception:
+                    pass  # the training error is the one to report
+            raise
+        writer.close()  # queued progress writes reach the disk before any status below
+        board.close()
+        if state == "stopped":
+            write_checkpoint(trainer, run_dir)
+            message = f"stopped on request at epoch {trainer.epoch} + {trainer.step_in_epoch} steps"
+        else:
+            frames = runs.epoch_images(run_dir)
+            if frames:
+                save_gif(frames, run_dir / runs.GIF_FILE)
+            message = f"finished {trainer.epoch} epochs; test ELBO {trainer.last_row['test_elbo']:.2f}" \
+                if trainer.last_row else "finished"
+        runs.write_status(run_dir, state=state, message=message, finished=time.time(), epoch=trainer.epoch)
+        for cb in callbacks:
+            cb.on_train_end(trainer, state, message)
+        (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
+        return state
+    except NonFiniteLoss as e:
+        runs.write_status(run_dir, state="failed", message=str(e), failed_step=e.step, failed_value=repr(e.value),
+                          finished=time.time())
+        for cb in callbacks:
+            cb.on_train_end(trainer, "failed", str(e))
+        raise
+    except BaseException as e:
+        msg = str(e) if isinstance(e, (TrainingError, ValueError, OSError)) else f"{type(e).__name__}: {e}"
+        try:
+            runs.write_status(run_dir, state="failed", message=msg or type(e).__name__, finished=time.time())
+        except OSError:
+            pass  # a full or read-only disk: the exception itself still reaches the user
+        raise

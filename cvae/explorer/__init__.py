@@ -1,0 +1,1 @@
+"""The explorer: the app's NumPy model, figures, widgets and training launcher. No TensorFlow."""

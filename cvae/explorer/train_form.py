@@ -1,0 +1,114 @@
+"""The Train page's form, generated from the config's field specs: widgets, their values, their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import streamlit as st
+
+from ..store.config import FIELD_SPECS, TrainConfig, settable_fields, validate_run_name
+from ..store.errors import ConfigError
+
+PREFIX = "tr_"  # session-state key prefix of the form's widgets
+COLUMNS = 4
+
+
+def widget_values(config: TrainConfig) -> dict[str, Any]:
+    """A config as the form's widgets hold it (learning rate as text, no data directory as '')."""
+    out: dict[str, Any] = {}
+    for name in settable_fields():
+        value = getattr(config, name)
+        spec = FIELD_SPECS[name]
+        if spec.kind is float:
+            value = f"{value:g}"
+        elif spec.kind is str and not spec.choices:
+            value = value or ""
+        out[name] = value
+    return out
+
+
+def parse_values(widgets: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Widget values -> (config values, {field: error}); every field is checked on its own, so all problems
+    show at once."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name in settable_fields():
+        spec = FIELD_SPECS[name]
+        raw = widgets.get(name)
+        if spec.kind is float:
+            text = str(raw).strip()
+            try:
+                raw = float(text)
+            except ValueError:
+                errors[name] = f"{name}: got {text!r}; allowed: {spec.allowed}, e.g. 1e-4"
+                continue
+        elif spec.kind is str and not spec.choices:
+            raw = str(raw or "").strip() or None
+        elif spec.kind is int and isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        if not spec.accepts(raw):
+            errors[name] = f"{name}: got {raw!r}; allowed: {spec.allowed}"
+            continue
+        values[name] = raw
+    data_dir = values.get("data_dir")
+    if data_dir:
+        path = Path(data_dir).expanduser()
+        if not path.is_dir():
+            errors["data_dir"] = f"data_dir: {data_dir!r} is not a directory"
+        else:
+            values["data_dir"] = str(path.resolve())
+    return values, errors
+
+
+def build_config(preset: str, widgets: Mapping[str, Any]) -> tuple[TrainConfig | None, dict[str, str]]:
+    """The config the form describes, or the errors of each field (and '_form' for cross-field ones)."""
+    values, errors = parse_values(widgets)
+    if errors:
+        return None, errors
+    try:
+        return TrainConfig.from_preset(preset, **values), {}
+    except ConfigError as e:
+        return None, {e.field if e.field in FIELD_SPECS else "_form": str(e)}
+
+
+def name_error(name: str) -> str | None:
+    """Why a run name is refused, or None."""
+    try:
+        validate_run_name(name)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
+def _field_ui(col, name: str, slots: dict) -> None:
+    spec = FIELD_SPECS[name]
+    key = PREFIX + name
+    if spec.choices:
+        col.selectbox(spec.label, spec.choices, key=key, help=spec.help)
+    elif spec.kind is int:
+        if spec.optional:
+            col.number_input(spec.label, key=key, step=1, value=None, placeholder="all", help=spec.help)
+        else:
+            col.number_input(spec.label, key=key, step=1, help=spec.help)
+    else:
+        col.text_input(spec.label, key=key, help=spec.help)
+    slots[name] = col.empty()
+
+
+def fields_ui(slots: dict, more_label: str = "More settings") -> None:
+    """Every settable field's widget, main ones first, the rest under an expander; error slots into `slots`."""
+    main = [n for n in settable_fields() if not FIELD_SPECS[n].more]
+    more = [n for n in settable_fields() if FIELD_SPECS[n].more]
+    for i in range(0, len(main), COLUMNS):
+        for col, name in zip(st.columns(COLUMNS), main[i:i + COLUMNS]):
+            _field_ui(col, name, slots)
+    with st.expander(more_label):
+        for i in range(0, len(more), COLUMNS):
+            for col, name in zip(st.columns(COLUMNS), more[i:i + COLUMNS]):
+                _field_ui(col, name, slots)
+
+
+def widget_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's widget values out of st.session_state."""
+    return {name: state.get(PREFIX + name) for name in settable_fields()}

@@ -1,0 +1,231 @@
+"""The training configuration: one frozen dataclass; each field declares its help, range and flag once.
+
+The CLI's `train` flags, the launcher's argv and the Train page's form are all generated from FIELD_SPECS, so a
+new field is one `_field(...)` line here plus its use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+DATASETS = ("mnist", "fashion_mnist")
+PRECISIONS = ("float32", "mixed_bfloat16")
+LR_SCHEDULES = ("constant", "cosine")
+BINARIZATIONS = ("static", "dynamic")
+MAX_LATENT_DIM = 64
+CONFIG_VERSION = 1
+
+# Opt-in named settings; "tutorial" is exactly the TensorFlow tutorial. A preset only fills defaults: any field
+# given explicitly wins, and the preset's name is stored in config.json. How "fast" was chosen: bench/RESULTS.md
+# ("Choosing the fast preset").
+PRESETS: dict[str, dict[str, Any]] = {
+    "tutorial": {},
+    "fast": {"batch_size": 32, "learning_rate": 2e-3, "lr_schedule": "cosine", "epochs": 2},
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one config field is described, bounded and set: help, type, choices or range, CLI flag, form label."""
+
+    help: str
+    label: str
+    kind: type = int
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    optional: bool = False  # None is allowed and means "all" / "not set"
+    allowed_text: str = ""  # overrides the generated "allowed" text
+    more: bool = False  # the form shows it under "More settings"
+    settable: bool = True  # has a CLI flag and a form widget (preset and version do not)
+
+    @property
+    def allowed(self) -> str:
+        """What values are allowed, in words (used in every error message)."""
+        if self.allowed_text:
+            return self.allowed_text
+        if self.choices:
+            return " or ".join(self.choices)
+        if self.kind is int:
+            text = f"an integer from {self.low:g} to {self.high:g}"
+        elif self.kind is float:
+            text = f"a number > {self.low:g} and <= {self.high:g}"
+        else:
+            text = "a directory path"
+        return f"null or {text}" if self.optional else text
+
+    def accepts(self, value: Any) -> bool:
+        """Whether `value` is of this field's type and inside its range or choices."""
+        if value is None:
+            return self.optional
+        if self.choices:
+            return isinstance(value, str) and value in self.choices
+        if self.kind is int:
+            return _is_int(value) and self.low <= value <= self.high
+        if self.kind is float:
+            return (_is_number(value) and math.isfinite(value) and self.low < value <= self.high)
+        return isinstance(value, str)
+
+
+def _field(default: Any, help: str, label: str, **spec: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"spec": FieldSpec(help=help, label=label, **spec)})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; defaults are the tutorial's."""
+
+    dataset: str = _field("mnist", "The images to learn: handwritten digits, or Fashion-MNIST's clothes.",
+                          "Dataset", kind=str, choices=DATASETS)
+    data_dir: str | None = _field(
+        None, "A folder with the four IDX files (or mnist.npz). Blank: $CVAE_DATA_DIR, the Keras cache, "
+        "Debian's package, the download.", "Data directory", kind=str, optional=True,
+        allowed_text="a directory path or null", more=True)
+    latent_dim: int = _field(2, "Size of the code z. 2 lets you see the whole latent space as a plane.",
+                             "Latent dimensions", low=1, high=MAX_LATENT_DIM)
+    epochs: int = _field(10, "Passes over the training images.", "Epochs", low=1, high=10_000)
+    batch_size: int = _field(32, "Images per gradient step.", "Batch size", low=1, high=60_000,
+                             allowed_text="an integer from 1 to 60000 (and at most the number of training examples)")
+    learning_rate: float = _field(1e-4, "Adam's step size, e.g. 1e-4.", "Learning rate", kind=float, low=0, high=1)
+    lr_schedule: str = _field("constant", "constant, or cosine decay to 2% of the rate over the run.",
+                              "Learning-rate schedule", kind=str, choices=LR_SCHEDULES)
+    seed: int = _field(0, "Fixes the initial weights, data order and noise: same seed, same run.", "Random seed",
+                       low=0, high=2**31 - 1, allowed_text="an integer from 0 to 2**31-1", more=True)
+    max_train_examples: int | None = _field(
+        None, "Blank = all 60,000. Fewer = a quicker, worse model.", "Training images", low=1, high=60_000,
+        optional=True, allowed_text="null (all) or an integer from 1 to 60000", more=True)
+    max_test_examples: int | None = _field(
+        None, "Blank = all 10,000 (at least 16).", "Test images", low=16, high=10_000, optional=True,
+        allowed_text="null (all 10000) or an integer from 16 to 10000", more=True)
+    num_examples_to_generate: int = _field(
+        16, "Size of the fixed sample grid saved every epoch (a square number).", "Sample grid size", low=1,
+        high=64, allowed_text="a perfect square from 1 to 64 (the sample grid is square)", more=True)
+    binarization: str = _field("static", "static: threshold pixels at 0.5 once (the tutorial). dynamic: sample "
+                               "pixels afresh every epoch.", "Binarization", kind=str, choices=BINARIZATIONS,
+                               more=True)
+    precision: str = _field("float32", "float32, or mixed_bfloat16 on CPUs that support it.", "Precision",
+                            kind=str, choices=PRECISIONS, more=True)
+    eval_batch_size: int = _field(1000, "Batch size of the test-set evaluation.", "Evaluation batch size", low=1,
+                                  high=10_000, more=True)
+    log_every_steps: int = _field(50, "How often the training loss is logged (steps per compiled chunk).",
+                                  "Log every … steps", low=1, high=100_000, more=True)
+    keep_checkpoints: int = _field(3, "How many of the newest checkpoints to keep for resuming.",
+                                   "Checkpoints kept", low=1, high=100, more=True)
+    preset: str = _field("tutorial", "Named settings the run started from.", "Preset", kind=str,
+                         choices=(*PRESETS, "custom"), settable=False)
+    version: int = _field(CONFIG_VERSION, "config.json format version.", "Version", low=CONFIG_VERSION,
+                          high=CONFIG_VERSION, allowed_text=str(CONFIG_VERSION), settable=False)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            spec: FieldSpec = f.metadata["spec"]
+            value = getattr(self, f.name)
+            if not spec.accepts(value):
+                raise ConfigError(f.name, value, spec.allowed)
+        if self.max_train_examples is not None and self.batch_size > self.max_train_examples:
+            raise ConfigError("batch_size", self.batch_size,
+                              f"at most max_train_examples ({self.max_train_examples})",
+                              message=f"batch_size: got {self.batch_size}; allowed: at most max_train_examples "
+                                      f"({self.max_train_examples})")
+        if math.isqrt(self.num_examples_to_generate) ** 2 != self.num_examples_to_generate:
+            spec = FIELD_SPECS["num_examples_to_generate"]
+            raise ConfigError("num_examples_to_generate", self.num_examples_to_generate, spec.allowed)
+
+    @classmethod
+    def from_preset(cls, preset: str = "tutorial", **overrides: Any) -> "TrainConfig":
+        """The preset's values, then any explicit overrides (None means 'not given')."""
+        if preset not in PRESETS:
+            raise ConfigError("preset", preset, " or ".join(PRESETS))
+        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.from_dict({**values, "preset": preset})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """Build from a mapping, refusing unknown fields and wrong types with a clear message."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("config", type(data).__name__, "a JSON object",
+                              message=f"config: expected a JSON object, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(FIELD_SPECS))
+        if unknown:
+            raise ConfigError("config", unknown, "known fields",
+                              message=f"config: unknown field(s) {', '.join(unknown)}; "
+                                      f"known: {', '.join(sorted(FIELD_SPECS))}")
+        values = dict(data)
+        # JSON has one number type: accept 1 for a float field, never 1.5 for an int field.
+        for name, spec in FIELD_SPECS.items():
+            if spec.kind is float and _is_int(values.get(name)):
+                values[name] = float(values[name])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Pretty JSON for config.json."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        """Parse config.json text; errors say what is wrong."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError("config", None, "JSON",
+                              message=f"config: not valid JSON ({e.msg} at line {e.lineno})") from None
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+FIELD_SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in fields(TrainConfig)}
+
+
+def settable_fields() -> list[str]:
+    """The fields a user sets (CLI flag, form widget), in declaration order."""
+    return [name for name, spec in FIELD_SPECS.items() if spec.settable]
+
+
+def flag_of(field: str) -> str:
+    """The CLI flag of a config field: latent_dim -> --latent-dim."""
+    return "--" + field.replace("_", "-")
+
+
+def format_value(value: Any) -> str:
+    """A field value as the CLI reads it back exactly (repr for floats: 1e-4 stays 0.0001)."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+RUN_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$")
+
+
+def validate_run_name(name: Any) -> str:
+    """Return name if it is a safe run name (letters, digits, - _ . ; not starting with '-' or '.'; never a path)."""
+    allowed = "1-100 letters, digits, '-', '_', '.', not starting with '-' or '.' and without '..'"
+    if not isinstance(name, str) or not name:
+        raise ConfigError("name", name, allowed, message=f"run name: must not be empty; allowed: {allowed}")
+    # fullmatch: with match, '$' also matches before a trailing newline ('abc\n' was accepted). A leading '-'
+    # would read as a flag on the trainer's command line.
+    if (not RUN_NAME_RE.fullmatch(name) or ".." in name or name.startswith(".")
+            or os.sep in name or (os.altsep and os.altsep in name)):
+        shown = name if len(name) <= 40 else name[:37] + "..."
+        raise ConfigError("name", name, allowed, message=f"run name: got {shown!r}; allowed: {allowed}")
+    return name

@@ -1,0 +1,73 @@
+"""Every error the product raises on purpose: classes with fields, so callers branch on types, not on text."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class CvaeError(Exception):
+    """Base of the product's own errors; str() is one line for the user (a few for 'data not found')."""
+
+
+class ConfigError(CvaeError, ValueError):
+    """A configuration value is invalid: `field`, the value `got` and what is `allowed`."""
+
+    def __init__(self, field: str, got: Any = None, allowed: str = "", message: str | None = None):
+        self.field, self.got, self.allowed = field, got, allowed
+        super().__init__(message or f"{field}: got {got!r}; allowed: {allowed}")
+
+
+class RunError(CvaeError, ValueError):
+    """Run `run` is missing, unreadable or refused."""
+
+    def __init__(self, message: str, run: str | None = None):
+        self.run = run
+        super().__init__(message)
+
+
+class RunNotFound(RunError):
+    """The run does not exist."""
+
+
+class RunExists(RunError):
+    """A new run was asked for under a name that already holds a trained run."""
+
+
+class AlreadyTraining(RunError):
+    """The run's trainer is alive (or starting)."""
+
+
+class NotTraining(RunError):
+    """Stop was asked for a run that has no trainer."""
+
+
+class LaunchError(RunError):
+    """A start or resume from the app was refused or could not happen."""
+
+
+class ServerBusy(LaunchError):
+    """The concurrency cap is reached: `active` runs are training, at most `cap` at once."""
+
+    def __init__(self, message: str, active: Sequence[str] = (), cap: int = 1):
+        self.active, self.cap = list(active), cap
+        super().__init__(message)
+
+
+class DataError(CvaeError, ValueError):
+    """A dataset file is missing, malformed or refused; `path` names it when known."""
+
+    def __init__(self, message: str, path: str | None = None):
+        self.path = path
+        super().__init__(message)
+
+
+class DataNotFound(DataError):
+    """No copy of `dataset` anywhere; `looked` lists the places tried (the message says how to provide one)."""
+
+    def __init__(self, message: str, dataset: str, looked: Sequence[str] = ()):
+        self.dataset, self.looked = dataset, list(looked)
+        super().__init__(message)
+
+
+class TrainingError(CvaeError, RuntimeError):
+    """Training cannot start or continue; the message is one line for the user."""
