@@ -146,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(g, data=False)
     g.add_argument("--out", required=True)
 
+    st = sub.add_parser("stop", help="ask a run's trainer to stop after its current steps (--force: kill it now)")
+    st.add_argument("name")
+    common(st, data=False)
+    st.add_argument("--force", action="store_true",
+                    help="SIGKILL the run's verified trainer (for one that is not responding); its last checkpoint "
+                         "stays and the run can be resumed")
+
     ls = sub.add_parser("list", help="list runs")
     common(ls, data=False)
     return p
@@ -311,8 +318,24 @@ def cmd_list(a) -> int:
     return 0
 
 
+def cmd_stop(a) -> int:
+    from .store.errors import NotTraining
+    from .store.runs import force_stop, is_locked, request_stop
+
+    path = _existing_run(a)
+    if a.force:
+        pids = force_stop(a.name, a.runs_dir)
+        print(f"{a.name}: killed trainer pid {', '.join(map(str, pids))}; resume with --resume")
+        return 0
+    if not is_locked(path):
+        raise NotTraining(f"run {a.name!r} is not training", run=a.name)
+    request_stop(a.name, a.runs_dir)
+    print(f"{a.name}: stop requested (it checkpoints after its current steps); --force if it does not respond")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "manifold": cmd_manifold,
-            "gif": cmd_gif, "list": cmd_list}
+            "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

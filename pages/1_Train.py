@@ -178,10 +178,13 @@ def monitor_body(name: str, shown_state: str) -> None:
 
 
 for rec in failed_launches:
-    ui.show_error(f"Starting {rec.name!r} failed before the run was created: "
-                  f"{(launcher.log_tail(rec.log, 1) or 'no output').strip()}")
-    with st.expander(f"Log of {rec.name}"):
-        st.code(launcher.log_tail(rec.log), language=None)
+    if rec.stopped:
+        st.info(f"Run {rec.name!r} was stopped before it started.", icon="⏹️")
+    else:
+        ui.show_error(f"Starting {rec.name!r} failed before the run was created: "
+                      f"{(launcher.log_tail(rec.log, 1) or 'no output').strip()}")
+        with st.expander(f"Log of {rec.name}"):
+            st.code(launcher.log_tail(rec.log), language=None)
     st.button("Dismiss", key=f"tr_dismiss_{rec.name}", on_click=launcher.dismiss, args=(rec.name,))
 
 flash = st.session_state.pop("tr_flash", None)
@@ -197,7 +200,18 @@ if name:
         live = shown_state in ("running", "starting")
         current = next((r for r in infos if r.name == name), None)
         b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="bottom")
-        if live:
+        if shown_state == "unresponsive":
+            b3.warning(f"The trainer of {name!r} has not reported for over {runs.heartbeat_timeout():.0f} s "
+                       "(frozen: stopped with Ctrl-Z or SIGSTOP?). Force stop kills it; the last checkpoint stays "
+                       "and Resume continues from there.", icon="🧊")
+            if b1.button("⛔ Force stop", key="tr_force_stop", type="primary",
+                         help="Kill this run's trainer process now (verified by its lock and command line)."):
+                try:
+                    st.toast(launcher.force_stop(name))
+                    st.rerun()
+                except RunError as e:
+                    ui.show_error(e)
+        elif live:
             if b1.button("⏹️ Stop", key="tr_stop", help="Finish the current steps, save a checkpoint and stop."):
                 try:
                     what = launcher.stop_training(name)
@@ -227,7 +241,7 @@ if name:
                     st.rerun()
                 except RunError as e:
                     ui.show_error(e)
-        monitor = st.fragment(run_every=1.0 if live else None)(monitor_body)
+        monitor = st.fragment(run_every=1.0 if live or shown_state == "unresponsive" else None)(monitor_body)
         monitor(name, shown_state)
     except (RunError, ValueError, OSError) as e:
         ui.show_error(e)

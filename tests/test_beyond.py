@@ -335,16 +335,7 @@ def test_new_page_and_any_latent_size_without_tensorflow(tmp_path):
         sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})
         from pathlib import Path
         from test_app import make_run, app_test, PAGES
-        from cvae import cli
-        from cvae.engine import evaluate
-        from cvae.store import evaluations
-        from cvae.explorer import interpolate
-        from cvae.engine import objectives
-        import reference
-        from cvae.store import runs
         from cvae.data import sources
-        from cvae.engine import trainer
-        from cvae.explorer import widgets
         sources.SYSTEM_DIRS = {{n: () for n in sources.DATASETS}}
         root = Path({str(tmp_path / 'runs')!r})
         make_run(root, "eight", 8, created=1.0)
@@ -394,11 +385,12 @@ def test_latent_plane_and_manifold_for_any_latent_size(root, d):
     from cvae.explorer import widgets
     from cvae.data.sample import load_test_split
     from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer import figures
     from cvae.explorer.latent import PCA2
 
     images = load_test_split("mnist", None, allow_download=False)[0][:widgets.MAP_POINTS]
     pca = PCA2(load_numpy_model(root / "big").encode((images > 127).astype(np.float32))[0])
-    expected = np.round(np.clip(pca.inverse(np.array([[0.3, -0.2]]))[0], widgets.SLIDER_LOW, widgets.SLIDER_HIGH), 2)
+    expected = np.round(np.clip(pca.inverse(np.array([[0.3, -0.2]]))[0], figures.SLIDER_LOW, figures.SLIDER_HIGH), 2)
     np.testing.assert_allclose(z, expected, atol=0.011)
     assert np.count_nonzero(z) >= min(d, 8) // 2
     at.switch_page("pages/4_Manifold.py").run()

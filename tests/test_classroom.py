@@ -30,7 +30,8 @@ SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 @pytest.fixture
 def fake_trainer(monkeypatch):
     started: list[int] = []
-    monkeypatch.setattr(launcher, "train_argv", lambda *a, **kw: list(SLEEPER))
+    # Its command line names the run like a trainer's, so other app processes can verify it (launcher.Launch.alive).
+    monkeypatch.setattr(launcher, "train_argv", lambda name, *a, **kw: [*SLEEPER, "cvae", "train", f"--name={name}"])
     yield started
     for rec in launcher.read_launches(os.environ.get(runs.RUNS_DIR_ENV)):
         _kill(rec.pid)
@@ -97,9 +98,10 @@ APP_PROCESS = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path
     from cvae.explorer import launcher
-    from cvae.store import runs
+    from cvae.store import errors, runs
     from cvae.store.config import TrainConfig
-    launcher.train_argv = lambda *a, **kw: [sys.executable, "-c", "import time; time.sleep(60)"]
+    launcher.train_argv = lambda name, *a, **kw: [sys.executable, "-c", "import time; time.sleep(60)", "cvae", "train",
+                                                  f"--name={name}"]
     root, go = sys.argv[1], Path(sys.argv[2])
     while not go.exists():
         time.sleep(0.001)

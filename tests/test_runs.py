@@ -154,11 +154,11 @@ def test_write_status_merges_and_stamps(tmp_path):
 
 
 def test_epoch_rows_one_per_epoch_last_wins():
-    metrics = [{"kind": "epoch", "epoch": 2, "v": 1}, {"kind": "step", "epoch": 1, "step": 5},
-               {"kind": "epoch", "epoch": 1, "v": 2}, {"kind": "epoch", "epoch": 2, "v": 3},
-               {"kind": "epoch", "epoch": "x"}, {"epoch": 4}]
-    assert runs.epoch_rows(metrics) == [{"kind": "epoch", "epoch": 1, "v": 2}, {"kind": "epoch", "epoch": 2, "v": 3}]
-    assert metrics.step_rows(metrics) == [{"kind": "step", "epoch": 1, "step": 5}]
+    rows = [{"kind": "epoch", "epoch": 2, "v": 1}, {"kind": "step", "epoch": 1, "step": 5},
+            {"kind": "epoch", "epoch": 1, "v": 2}, {"kind": "epoch", "epoch": 2, "v": 3},
+            {"kind": "epoch", "epoch": "x"}, {"epoch": 4}]
+    assert metrics.epoch_rows(rows) == [{"kind": "epoch", "epoch": 1, "v": 2}, {"kind": "epoch", "epoch": 2, "v": 3}]
+    assert metrics.step_rows(rows) == [{"kind": "step", "epoch": 1, "step": 5}]
 
 
 def test_epoch_images_sorted(tmp_path):

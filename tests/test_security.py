@@ -24,7 +24,7 @@ from cvae.store.files import append_jsonl, read_json, read_jsonl
 from test_app import app_test, make_run, no_exceptions, texts
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = sorted([*(REPO / "cvae").glob("*.py"), REPO / "app.py", *(REPO / "pages").glob("*.py")])
+SOURCES = sorted([*(REPO / "cvae").rglob("*.py"), REPO / "app.py", *(REPO / "pages").glob("*.py")])
 PASSWD_LINE = "root:x:0:0"
 
 

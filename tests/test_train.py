@@ -26,7 +26,8 @@ from cvae.store.files import append_jsonl, read_jsonl
 from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays
 from cvae.engine.callbacks import Callback, StopFlag
 from cvae.engine.trainer import NonFiniteLoss, TrainData, Trainer
-from cvae.store.errors import TrainingError
+from cvae.store import errors
+from cvae.store.errors import AlreadyTraining, TrainingError
 from cvae.engine.train import train_run
 from cvae.store.metrics import reconcile
 from cvae.engine.checkpoints import checkpoint_paths, read_checkpoint
@@ -452,7 +453,7 @@ def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mni
 def test_refusals(tmp_path, mnist):
     data = tiny_data(mnist, n_train=64)
     config = tiny_config(max_train_examples=64, epochs=1)
-    with pytest.raises(TrainingError, match="run 'ghost' does not exist .*nothing to resume"):
+    with pytest.raises(errors.RunNotFound, match="run 'ghost' does not exist .*nothing to resume"):
         train_run("ghost", None, runs_dir=tmp_path, resume=True, data=data)
     assert not (tmp_path / "ghost").exists()
     with pytest.raises(TrainingError, match="needs a config"):
@@ -461,7 +462,7 @@ def test_refusals(tmp_path, mnist):
         train_run("../escape", config, runs_dir=tmp_path, data=data)
     assert train_run("once", config, runs_dir=tmp_path, data=data) == "done"
     before = (tmp_path / "once" / runs.STATUS_FILE).read_bytes()
-    with pytest.raises(TrainingError, match="run 'once' already exists; use --resume"):
+    with pytest.raises(errors.RunExists, match="run 'once' already exists; use --resume"):
         train_run("once", config, runs_dir=tmp_path, data=data)
     assert (tmp_path / "once" / runs.STATUS_FILE).read_bytes() == before  # the refused start changed nothing
 
@@ -501,7 +502,7 @@ def test_concurrent_start_of_the_same_run_exactly_one_trains(tmp_path, mnist):
     try:
         assert entered.wait(60)
         for resume in (False, True):
-            with pytest.raises(TrainingError, match="already training"):
+            with pytest.raises(AlreadyTraining, match="already training"):
                 train_run("same", config, runs_dir=tmp_path, resume=resume, data=data)
         assert runs.run_info(tmp_path / "same").state == "running"
     finally:

@@ -196,7 +196,7 @@ def _load_idx_cached(directory: Path, name: str) -> Dataset:
 def _load_npz_cached(path: Path, name: str) -> Dataset:
     """load_npz through the in-process cache."""
     if not path.is_file():
-        return load_npz(path, name)  # raises the specific error
+        return load_npz(path, name)  # raises the specific error (missing, a directory, a FIFO...)
     return _cached_load("npz", str(path), name, _stat_key([path]))
 
 
@@ -227,8 +227,9 @@ def _load_from_data_dir(path: Path, name: str, origin: str) -> Dataset:
             what = "is not a directory or .npz file" if path.exists() else "no such directory"
             raise DataError(f"{path}: {what}")
         for npz_name in npz_names:
-            if (path / npz_name).is_file():
-                return _load_npz_cached(path / npz_name, name)
+            if (path / npz_name).exists():  # a FIFO or device is refused by load_npz's reader, never opened blocking
+                return load_npz(path / npz_name, name) if not (path / npz_name).is_file() \
+                    else _load_npz_cached(path / npz_name, name)
         # A subdirectory per dataset lets one CVAE_DATA_DIR serve both datasets.
         for sub in dict.fromkeys((name, name.replace("_", "-"))):
             if _find_idx_files(path / sub)[0]:

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..store import runs
+from ..store import checks, procs, runs
 from ..store.config import TrainConfig, flag_of, format_value, settable_fields, validate_run_name
 from ..store.errors import AlreadyTraining, ConfigError, LaunchError, NotTraining, RunExists, RunNotFound, ServerBusy
 from ..store.faults import FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV
-from ..store.files import atomic_write_json, open_append_nofollow
+from ..store.files import atomic_write_json, open_append_nofollow, read_file_nofollow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_TRAINING_ENV = "CVAE_MAX_TRAINING"
@@ -83,18 +83,38 @@ def train_argv(name: str, config: TrainConfig | None, runs_dir: str | os.PathLik
 
 @dataclass
 class Launch:
-    """A training process started by the app (possibly by another session or app process)."""
+    """A training process started by the app (possibly by another session or app process).
+
+    A record on disk is data, not authority: the process counts as this launch only while its pid *and* start
+    time match and it runs `python -m cvae train` for this run; the log path is derived from the run name.
+    """
 
     name: str
     pid: int
     started: float
-    log: Path
+    start_ticks: int
     argv: list[str]
     resume: bool
+    root: Path
+    stopped: bool = False  # Stop was pressed before the trainer took its lock
+
+    @property
+    def log(self) -> Path:
+        """The staged log while the run does not exist yet, else the run's train.log."""
+        staged = _launch_dir(self.root) / f"{self.name}.log"
+        return staged if staged.exists() or not (self.root / self.name).is_dir() else self.root / self.name / runs.LOG_FILE
 
     @property
     def alive(self) -> bool:
-        return pid_alive(self.pid)
+        """True while the launched process runs (verified: our child, or pid + start time + command line)."""
+        child = _CHILDREN.get(self.pid)
+        if child is not None:
+            if child.poll() is None:
+                return True
+            _CHILDREN.pop(self.pid, None)
+            return False
+        return (procs.alive(self.pid) and procs.start_ticks(self.pid) == self.start_ticks
+                and procs.is_trainer_of(self.pid, self.name))
 
 
 def _launch_dir(runs_dir: str | os.PathLike | None) -> Path:
@@ -109,37 +129,39 @@ def pid_alive(pid: int) -> bool:
             return True
         _CHILDREN.pop(pid, None)
         return False
+    return procs.alive(pid)
+
+
+def _parse_record(path: Path, root: Path) -> Launch | None:
+    """A launch record validated field by field; None for anything malformed (it is then swept)."""
     try:
-        os.waitpid(pid, os.WNOHANG)  # reap if it is our child (e.g. started before a module reload)
-    except (ChildProcessError, OSError):
-        pass
+        rec = json.loads(read_file_nofollow(path).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict):
+        return None
+    name, pid, started, ticks = rec.get("name"), rec.get("pid"), rec.get("started"), rec.get("start_ticks")
+    argv, resume, stopped = rec.get("argv", []), rec.get("resume", False), rec.get("stopped", False)
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+        validate_run_name(name)
+    except ConfigError:
+        return None
+    ok = (name == path.stem and checks.is_int(pid) and 1 < pid < procs.MAX_PID and checks.is_timestamp(started)
+          and checks.is_int(ticks) and ticks >= 0 and isinstance(argv, list) and len(argv) <= 100
+          and all(isinstance(a, str) for a in argv) and isinstance(resume, bool) and isinstance(stopped, bool))
+    if not ok:
+        return None
+    return Launch(name=name, pid=pid, started=float(started), start_ticks=ticks, argv=argv, resume=resume, root=root,
+                  stopped=stopped)
 
 
 def read_launches(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
-    """Every launch record; unreadable ones are skipped."""
-    out = []
-    d = _launch_dir(runs_dir)
+    """Every well-formed launch record (verified or not: see Launch.alive)."""
+    root = runs.runs_root(runs_dir)
+    d = root / LAUNCH_DIR
     if not d.is_dir():
-        return out
-    for p in sorted(d.glob("*.json")):
-        try:
-            rec = json.loads(p.read_text())
-            out.append(Launch(name=rec["name"], pid=int(rec["pid"]), started=float(rec["started"]),
-                              log=Path(rec["log"]), argv=list(rec.get("argv", [])), resume=bool(rec.get("resume"))))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return out
+        return []
+    return [rec for p in sorted(d.glob("*.json")) if (rec := _parse_record(p, root)) is not None]
 
 
 def _record_path(name: str, runs_dir) -> Path:
@@ -165,26 +187,28 @@ def sweep(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
 
 def _sweep(root: Path) -> list[Launch]:
     failed = []
+    valid = {rec.name for rec in read_launches(root)}
+    for p in (root / LAUNCH_DIR).glob("*.json"):
+        if p.stem not in valid:  # malformed or planted: a record that does not parse is not kept
+            p.unlink(missing_ok=True)
     for rec in read_launches(root):
         run_dir = root / rec.name
         has_run = (run_dir / runs.CONFIG_FILE).is_file()
-        staged = rec.log.parent == _launch_dir(root)
-        if has_run and staged and rec.log.exists():
+        staged = _launch_dir(root) / f"{rec.name}.log"
+        if has_run and staged.is_file() and not staged.is_symlink():
             target = run_dir / runs.LOG_FILE
             try:
                 if target.exists() or target.is_symlink():  # keep an older log's text ahead of the new one
                     with open_append_nofollow(target) as out:
-                        out.write(rec.log.read_bytes())
-                    rec.log.unlink()
+                        out.write(read_file_nofollow(staged))
+                    staged.unlink()
                 else:
-                    os.rename(rec.log, target)
-                rec.log = target
-                _write_record(rec, root)
+                    os.rename(staged, target)
             except OSError:
                 pass
         if rec.alive:
             continue
-        if has_run or not rec.log.exists():
+        if has_run or not staged.exists():
             _record_path(rec.name, root).unlink(missing_ok=True)
         else:
             failed.append(rec)
@@ -204,29 +228,29 @@ def _dismiss(name: str, root: Path) -> None:
     for rec in read_launches(root):
         if rec.name == name and not rec.alive:
             _record_path(name, root).unlink(missing_ok=True)
-            if rec.log.parent == _launch_dir(root):
-                rec.log.unlink(missing_ok=True)
+            (_launch_dir(root) / f"{name}.log").unlink(missing_ok=True)
 
 
 def _write_record(rec: Launch, root: Path) -> None:
     atomic_write_json(_record_path(rec.name, root), {
-        "name": rec.name, "pid": rec.pid, "started": rec.started, "log": str(rec.log),
-        "argv": rec.argv, "resume": rec.resume})
+        "name": rec.name, "pid": rec.pid, "started": rec.started, "start_ticks": rec.start_ticks,
+        "argv": rec.argv, "resume": rec.resume, "stopped": rec.stopped})
 
 
 def pending(runs_dir: str | os.PathLike | None = None) -> dict[str, Launch]:
-    """Launches whose process is alive, by run name."""
+    """Launches whose process is verifiably alive, by run name."""
     return {rec.name: rec for rec in read_launches(runs_dir) if rec.alive}
 
 
 def active_names(runs_dir: str | os.PathLike | None = None) -> list[str]:
-    """Runs training now or about to: locked by a trainer, or launched and still starting."""
+    """Runs training now or about to: locked by a responsive trainer, or launched and still starting (a frozen
+    trainer does not keep the server busy)."""
     root = runs.runs_root(runs_dir)
-    names = set(pending(root))
+    names = {name for name in pending(root) if not runs.is_locked(root / name) or runs.responsive(root / name)}
     if root.is_dir():
         for child in root.iterdir():
             if not child.name.startswith(".") and child.is_dir() and not child.is_symlink() \
-                    and runs.is_locked(child):
+                    and runs.is_locked(child) and runs.responsive(child):
                 names.add(child.name)
     return sorted(names)
 
@@ -299,9 +323,14 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
     run_dir = runs.run_path(name, root)
     with _launch_lock(root):
         _sweep(root)
+        if resume and not runs.is_locked(run_dir):
+            _await_exit(pending(root).get(name))  # Resume right after Stop: the old trainer is still exiting
         active = active_names(root)
         if name in active:
             raise AlreadyTraining(f"run {name!r} is already training", run=name)
+        if runs.is_locked(run_dir):
+            raise AlreadyTraining(f"run {name!r} has a trainer that is not responding: force-stop it first",
+                                  run=name)
         if resume:
             info = runs.run_info(run_dir) if run_dir.is_dir() else None
             if info is None or info.config is None:
@@ -317,7 +346,7 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
             raise ServerBusy(f"the server is busy: {len(active)} training(s) running ({', '.join(active)}); "
                              f"at most {cap} at once (${MAX_TRAINING_ENV}). Stop one or wait.", active=active, cap=cap)
         argv = train_argv(name, config, root, resume=resume, epochs=epochs)
-        log = run_dir / runs.LOG_FILE if resume else root / LAUNCH_DIR / f"{name}.log"
+        log = run_dir / runs.LOG_FILE if resume else _launch_dir(root) / f"{name}.log"
         child_env = {k: v for k, v in os.environ.items() if k not in (FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV)}
         failpoints = failpoints if failpoints is not None else os.environ.get(TRAINER_FAILPOINTS_ENV)
         if failpoints:
@@ -335,7 +364,8 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
                                     close_fds=True)
         _CHILDREN[proc.pid] = proc
         _lower_priority(proc.pid)
-        rec = Launch(name=name, pid=proc.pid, started=time.time(), log=log, argv=argv, resume=resume)
+        rec = Launch(name=name, pid=proc.pid, started=time.time(), start_ticks=procs.start_ticks(proc.pid) or 0,
+                     argv=argv, resume=resume, root=root)
         try:
             _write_record(rec, root)
         except OSError:
@@ -369,22 +399,42 @@ def _lower_priority(pid: int) -> None:
             pass
 
 
+def _await_exit(rec: Launch | None, timeout: float = 15.0) -> None:
+    """Wait (bounded) for a launched trainer that has released its run to exit."""
+    deadline = time.monotonic() + timeout
+    while rec is not None and rec.alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def stop_training(name: str, runs_dir: str | os.PathLike | None = None) -> str:
     """Stop run `name`: a STOP file once its trainer holds the lock (it checkpoints, then stops); a process
-    still starting (no lock yet, so no checkpoint to lose) gets SIGTERM. Returns what was done."""
+    still starting (no lock yet, so no checkpoint to lose) gets SIGTERM, but only once verified as this run's
+    launched trainer, and its process group only if this server created it. Returns what was done."""
     root = runs.runs_root(runs_dir)
     run_dir = runs.run_path(name, root)
     if runs.is_locked(run_dir):
         runs.request_stop(name, root)
         return "stop requested"
-    rec = pending(root).get(name)
-    if rec is not None:
+    with _launch_lock(root):
+        rec = pending(root).get(name)  # verified: our child, or pid + start time + command line
+        if rec is None:
+            raise NotTraining(f"run {name!r} is not training", run=name)
         try:
-            os.killpg(rec.pid, signal.SIGTERM)  # its own session: the group is the launched process
+            if rec.pid in _CHILDREN:
+                os.killpg(rec.pid, signal.SIGTERM)  # the session this server created for it
+            else:
+                os.kill(rec.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        return "terminated while starting"
-    raise NotTraining(f"run {name!r} is not training", run=name)
+        rec.stopped = True
+        _write_record(rec, root)
+    return "terminated while starting"
+
+
+def force_stop(name: str, runs_dir: str | os.PathLike | None = None) -> str:
+    """SIGKILL a run's verified, not-responding trainer (runs.force_stop); its last checkpoint stays."""
+    pids = runs.force_stop(name, runs_dir)
+    return f"force-stopped trainer pid {', '.join(map(str, pids))}"
 
 
 def wait(launch: Launch, timeout: float | None = None) -> int | None:

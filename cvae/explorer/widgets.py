@@ -41,6 +41,7 @@ PAGES = {
 STATE_BADGES = {
     "running": "🟢 running", "done": "✅ done", "stopped": "⏸️ stopped", "failed": "❌ failed",
     "interrupted": "⚠️ interrupted", "unknown": "❔ unknown", "broken": "💥 broken", "starting": "⏳ starting",
+    "unresponsive": "🧊 not responding",
 }
 
 

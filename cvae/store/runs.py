@@ -7,13 +7,16 @@ import fcntl
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig, validate_run_name
-from .errors import AlreadyTraining, ConfigError, RunError, RunExists, RunNotFound
+from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound
+from . import procs
 from .files import atomic_write_json, read_json, read_jsonl
 from .metrics import epoch_rows
 
@@ -32,6 +35,9 @@ CKPT_DIR = "ckpt"
 GIF_FILE = "samples.gif"
 
 STATES = ("running", "stopped", "failed", "done")
+HEARTBEAT_SECONDS = 2.0  # how often a lock holder touches its .lock, even while it evaluates
+HEARTBEAT_TIMEOUT_ENV = "CVAE_HEARTBEAT_TIMEOUT"
+HEARTBEAT_TIMEOUT = 20.0  # a lock holder silent for longer is "not responding" (frozen, e.g. SIGSTOP or Ctrl-Z)
 
 
 def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
@@ -125,6 +131,7 @@ class RunLock:
     def __init__(self, run_dir: str | os.PathLike):
         self.path = Path(run_dir) / LOCK_FILE
         self.fd: int | None = None
+        self._beating: threading.Event | None = None
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False if another process holds it."""
@@ -143,10 +150,24 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
+        self._beating = threading.Event()
+        threading.Thread(target=self._beat, args=(fd, self._beating), name="cvae-heartbeat", daemon=True).start()
         return True
+
+    @staticmethod
+    def _beat(fd: int, stop: threading.Event) -> None:
+        """Touch the lock file every HEARTBEAT_SECONDS while held: a frozen holder stops beating."""
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                os.utime(fd)
+            except OSError:
+                return
 
     def release(self) -> None:
         """Drop the lock."""
+        if self._beating is not None:
+            self._beating.set()
+            self._beating = None
         if self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
@@ -205,10 +226,14 @@ class RunInfo:
 
 
 def effective_state(run_dir: Path, status: dict[str, Any]) -> str:
-    """The stored state, except a 'running' run whose process is gone is 'interrupted'."""
+    """The stored state, except a 'running' run whose process is gone is 'interrupted', and one whose process holds
+    the lock but has stopped beating is 'unresponsive'."""
     state = status.get("state", "unknown")
-    if state == "running" and not is_locked(run_dir):
-        return "interrupted"
+    if state == "running":
+        if not is_locked(run_dir):
+            return "interrupted"
+        if not responsive(run_dir):
+            return "unresponsive"
     return state
 
 
@@ -324,3 +349,50 @@ def delete_run(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     trash = path.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
     os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def heartbeat_timeout() -> float:
+    """Seconds of silence after which a lock holder is 'not responding': $CVAE_HEARTBEAT_TIMEOUT or 20."""
+    try:
+        value = float(os.environ.get(HEARTBEAT_TIMEOUT_ENV, HEARTBEAT_TIMEOUT))
+    except ValueError:
+        return HEARTBEAT_TIMEOUT
+    return value if math.isfinite(value) and value >= 2 * HEARTBEAT_SECONDS else HEARTBEAT_TIMEOUT
+
+
+def responsive(run_dir: str | os.PathLike) -> bool:
+    """True if the run's lock was touched within heartbeat_timeout() (its holder is alive and not frozen)."""
+    try:
+        age = time.time() - os.stat(Path(run_dir) / LOCK_FILE, follow_symlinks=False).st_mtime
+    except OSError:
+        return False
+    return age <= heartbeat_timeout()
+
+
+def trainer_pids(run_dir: str | os.PathLike) -> list[int]:
+    """The processes that hold the run's lock and are `python -m cvae train` for this run: the only ones the app
+    may signal."""
+    run_dir = Path(run_dir)
+    return sorted(pid for pid in procs.lock_holders(run_dir / LOCK_FILE)
+                  if pid != os.getpid() and procs.is_trainer_of(pid, run_dir.name))
+
+
+def force_stop(name: str, runs_dir: str | os.PathLike | None = None, wait: float = 10.0) -> list[int]:
+    """SIGKILL run `name`'s verified trainer (a frozen or stuck one); its last checkpoint stays and the run becomes
+    resumable. Returns the pids killed; NotTraining if no verified trainer holds the lock."""
+    path = run_path(name, runs_dir)
+    pids = trainer_pids(path)
+    if not pids:
+        raise NotTraining(f"run {name!r} has no trainer to stop", run=name)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)  # delivered even to a stopped (SIGSTOP, Ctrl-Z) process
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + wait
+    while is_locked(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if read_status(path).get("state") == "running":
+        write_status(path, state="stopped", message=f"force-stopped (trainer pid {', '.join(map(str, pids))} "
+                                                    "was not responding); Resume continues from the last checkpoint")
+    return pids
