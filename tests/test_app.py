@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from cvae.explorer import launcher
-from cvae.store import errors
+from cvae.store import errors, procs
 from cvae.store import runs
 from cvae.data import sources
 from cvae.store.config import TrainConfig
@@ -137,7 +137,8 @@ def no_launch(monkeypatch) -> list:
 
     def fake(name, config=None, runs_dir=None, resume=False, epochs=None, env=None):
         calls.append({"name": name, "config": config, "resume": resume, "epochs": epochs})
-        return launcher.Launch(name=name, pid=0, started=time.time(), log=Path("/dev/null"), argv=[], resume=resume)
+        return launcher.Launch(name=name, pid=0, started=time.time(), start_ticks=0, argv=[], resume=resume,
+                               root=Path("/nonexistent"))
 
     monkeypatch.setattr(launcher, "launch_training", fake)
     return calls
@@ -515,11 +516,13 @@ def test_train_page_state_follows_the_launched_process(root):
     """'starting' while a launched trainer has not written the run's status yet; once it has, the status rules
     (a finished trainer still lives a second or two while TensorFlow shuts down: that is 'done', not 'starting')."""
     run = make_run(root, "after", state="done")
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    # A stand-in trainer: its command line names the run, so the record verifies (pid + start time + argv).
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "cvae", "train", "--name=after"])
     try:
         (root / launcher.LAUNCH_DIR).mkdir()
         launcher._write_record(launcher.Launch(name="after", pid=sleeper.pid, started=time.time(),
-                                               log=run / runs.LOG_FILE, argv=[], resume=True), root)
+                                               start_ticks=procs.start_ticks(sleeper.pid), argv=[], resume=True,
+                                               root=root), root)
         for pid, badge in [(sleeper.pid, "✅ done"), (sleeper.pid + 100000, "⏳ starting")]:
             runs.write_status(run, pid=pid)
             at = app_test()

@@ -203,10 +203,6 @@ class Trainer:
         self._sample_cache = (self.global_step, probs)
         return probs
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """Probabilities for latent codes, one compiled call."""
-        return self._decode_fn(np.asarray(z, np.float32)).numpy()
-
     def run_epochs(self, callbacks: Sequence[Callback] = (), should_stop=lambda: False) -> str:
         """Train until config.epochs; returns 'done' or 'stopped'; raises NonFiniteLoss on NaN/inf."""
         cfg = self.config

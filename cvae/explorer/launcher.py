@@ -1,4 +1,4 @@
-"""App logic that is not Streamlit: launching, tracking and capping training subprocesses.
+"""App logic that is not Streamlit: launching, capping and stopping training subprocesses (records: launches.py).
 
 Training never runs in the app process. `launch_training` starts `python -m cvae train ...` in its
 own session with stdout/stderr going to a log file, and refuses a second start of the same run and
@@ -16,32 +16,25 @@ created the run (the open file follows the rename). A resumed run logs to <run>/
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from ..store import checks, procs, runs
+from ..store import procs, runs
+from ..store.access import log_path, log_tail  # noqa: F401 - the pages read logs through the launcher
 from ..store.config import TrainConfig, flag_of, format_value, settable_fields, validate_run_name
 from ..store.errors import AlreadyTraining, ConfigError, LaunchError, NotTraining, RunExists, RunNotFound, ServerBusy
 from ..store.faults import FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV
-from ..store.files import atomic_write_json, open_append_nofollow, read_file_nofollow
+from ..store.files import open_append_nofollow
+from .launches import (_CHILDREN, LAUNCH_DIR, Launch, _launch_dir, _launch_lock, _sweep,  # noqa: F401
+                       _write_record, dismiss, pending, pid_alive, read_launches, sweep)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_TRAINING_ENV = "CVAE_MAX_TRAINING"
 TRAIN_NICE_ENV = "CVAE_TRAIN_NICE"  # CPU niceness of launched trainers (default 10; 0 = same as the app)
-LAUNCH_DIR = ".launches"
-
-_THREAD_LOCK = threading.Lock()
-_CHILDREN: dict[int, subprocess.Popen] = {}  # keeps Popen objects alive so they can be reaped
 
 
 def max_training() -> int:
@@ -78,170 +71,6 @@ def train_argv(name: str, config: TrainConfig | None, runs_dir: str | os.PathLik
     return argv
 
 
-# ---------------------------------------------------------------------------------------------- records
-
-
-@dataclass
-class Launch:
-    """A training process started by the app (possibly by another session or app process).
-
-    A record on disk is data, not authority: the process counts as this launch only while its pid *and* start
-    time match and it runs `python -m cvae train` for this run; the log path is derived from the run name.
-    """
-
-    name: str
-    pid: int
-    started: float
-    start_ticks: int
-    argv: list[str]
-    resume: bool
-    root: Path
-    stopped: bool = False  # Stop was pressed before the trainer took its lock
-
-    @property
-    def log(self) -> Path:
-        """The staged log while the run does not exist yet, else the run's train.log."""
-        staged = _launch_dir(self.root) / f"{self.name}.log"
-        return staged if staged.exists() or not (self.root / self.name).is_dir() else self.root / self.name / runs.LOG_FILE
-
-    @property
-    def alive(self) -> bool:
-        """True while the launched process runs (verified: our child, or pid + start time + command line)."""
-        child = _CHILDREN.get(self.pid)
-        if child is not None:
-            if child.poll() is None:
-                return True
-            _CHILDREN.pop(self.pid, None)
-            return False
-        return (procs.alive(self.pid) and procs.start_ticks(self.pid) == self.start_ticks
-                and procs.is_trainer_of(self.pid, self.name))
-
-
-def _launch_dir(runs_dir: str | os.PathLike | None) -> Path:
-    return runs.runs_root(runs_dir) / LAUNCH_DIR
-
-
-def pid_alive(pid: int) -> bool:
-    """True while process pid runs (a zombie counts as dead; our own dead children are reaped)."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        _CHILDREN.pop(pid, None)
-        return False
-    return procs.alive(pid)
-
-
-def _parse_record(path: Path, root: Path) -> Launch | None:
-    """A launch record validated field by field; None for anything malformed (it is then swept)."""
-    try:
-        rec = json.loads(read_file_nofollow(path).decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(rec, dict):
-        return None
-    name, pid, started, ticks = rec.get("name"), rec.get("pid"), rec.get("started"), rec.get("start_ticks")
-    argv, resume, stopped = rec.get("argv", []), rec.get("resume", False), rec.get("stopped", False)
-    try:
-        validate_run_name(name)
-    except ConfigError:
-        return None
-    ok = (name == path.stem and checks.is_int(pid) and 1 < pid < procs.MAX_PID and checks.is_timestamp(started)
-          and checks.is_int(ticks) and ticks >= 0 and isinstance(argv, list) and len(argv) <= 100
-          and all(isinstance(a, str) for a in argv) and isinstance(resume, bool) and isinstance(stopped, bool))
-    if not ok:
-        return None
-    return Launch(name=name, pid=pid, started=float(started), start_ticks=ticks, argv=argv, resume=resume, root=root,
-                  stopped=stopped)
-
-
-def read_launches(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
-    """Every well-formed launch record (verified or not: see Launch.alive)."""
-    root = runs.runs_root(runs_dir)
-    d = root / LAUNCH_DIR
-    if not d.is_dir():
-        return []
-    return [rec for p in sorted(d.glob("*.json")) if (rec := _parse_record(p, root)) is not None]
-
-
-def _record_path(name: str, runs_dir) -> Path:
-    return _launch_dir(runs_dir) / f"{name}.json"
-
-
-def sweep(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
-    """Move staged logs into run directories that now exist and drop records of finished launches.
-
-    Returns the launches whose process died before creating its run (their log explains why). Every Train page
-    render calls it, so it takes the launch lock: unlocked, it could delete the record a concurrent launch of
-    the same name had just written (and a second Start would then launch a second trainer).
-    """
-    root = runs.runs_root(runs_dir)
-    if not (root / LAUNCH_DIR).is_dir():
-        return []
-    try:
-        with _launch_lock(root):
-            return _sweep(root)
-    except OSError:  # e.g. a read-only runs root: nothing can be swept there anyway
-        return []
-
-
-def _sweep(root: Path) -> list[Launch]:
-    failed = []
-    valid = {rec.name for rec in read_launches(root)}
-    for p in (root / LAUNCH_DIR).glob("*.json"):
-        if p.stem not in valid:  # malformed or planted: a record that does not parse is not kept
-            p.unlink(missing_ok=True)
-    for rec in read_launches(root):
-        run_dir = root / rec.name
-        has_run = (run_dir / runs.CONFIG_FILE).is_file()
-        staged = _launch_dir(root) / f"{rec.name}.log"
-        if has_run and staged.is_file() and not staged.is_symlink():
-            target = run_dir / runs.LOG_FILE
-            try:
-                if target.exists() or target.is_symlink():  # keep an older log's text ahead of the new one
-                    with open_append_nofollow(target) as out:
-                        out.write(read_file_nofollow(staged))
-                    staged.unlink()
-                else:
-                    os.rename(staged, target)
-            except OSError:
-                pass
-        if rec.alive:
-            continue
-        if has_run or not staged.exists():
-            _record_path(rec.name, root).unlink(missing_ok=True)
-        else:
-            failed.append(rec)
-    return failed
-
-
-def dismiss(name: str, runs_dir: str | os.PathLike | None = None) -> None:
-    """Forget a failed launch (its record and staged log)."""
-    root = runs.runs_root(runs_dir)
-    if not (root / LAUNCH_DIR).is_dir():
-        return
-    with _launch_lock(root):
-        _dismiss(name, root)
-
-
-def _dismiss(name: str, root: Path) -> None:
-    for rec in read_launches(root):
-        if rec.name == name and not rec.alive:
-            _record_path(name, root).unlink(missing_ok=True)
-            (_launch_dir(root) / f"{name}.log").unlink(missing_ok=True)
-
-
-def _write_record(rec: Launch, root: Path) -> None:
-    atomic_write_json(_record_path(rec.name, root), {
-        "name": rec.name, "pid": rec.pid, "started": rec.started, "start_ticks": rec.start_ticks,
-        "argv": rec.argv, "resume": rec.resume, "stopped": rec.stopped})
-
-
-def pending(runs_dir: str | os.PathLike | None = None) -> dict[str, Launch]:
-    """Launches whose process is verifiably alive, by run name."""
-    return {rec.name: rec for rec in read_launches(runs_dir) if rec.alive}
-
-
 def active_names(runs_dir: str | os.PathLike | None = None) -> list[str]:
     """Runs training now or about to: locked by a responsive trainer, or launched and still starting (a frozen
     trainer does not keep the server busy)."""
@@ -255,47 +84,7 @@ def active_names(runs_dir: str | os.PathLike | None = None) -> list[str]:
     return sorted(names)
 
 
-def log_path(name: str, runs_dir: str | os.PathLike | None = None) -> Path | None:
-    """Where run `name`'s training log is (its run directory, or still staged), or None."""
-    root = runs.runs_root(runs_dir)
-    for p in (root / name / runs.LOG_FILE, _launch_dir(root) / f"{name}.log"):
-        if p.is_file() and not p.is_symlink():  # a planted link (to /etc/passwd...) is never shown
-            return p
-    return None
-
-
-def log_tail(path: Path | None, lines: int = 60, max_bytes: int = 64_000) -> str:
-    """The last lines of a log file (progress-bar carriage returns folded)."""
-    if path is None or not path.is_file() or path.is_symlink():
-        return ""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return ""
-    with os.fdopen(fd, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - max_bytes))
-        text = f.read().decode("utf-8", "replace")
-    text = "\n".join(line.rsplit("\r", 1)[-1] for line in text.splitlines())
-    return "\n".join(text.splitlines()[-lines:])
-
-
 # ---------------------------------------------------------------------------------------------- launch
-
-
-@contextmanager
-def _launch_lock(root: Path) -> Iterator[None]:
-    d = root / LAUNCH_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    with _THREAD_LOCK:
-        fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
 
 def launch_training(name: str, config: TrainConfig | None = None, runs_dir: str | os.PathLike | None = None,

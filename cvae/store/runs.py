@@ -33,6 +33,7 @@ LOG_FILE = "train.log"
 IMAGES_DIR = "images"
 CKPT_DIR = "ckpt"
 GIF_FILE = "samples.gif"
+LAUNCH_DIR = ".launches"  # the app's launch records and staged logs, in the runs root
 
 STATES = ("running", "stopped", "failed", "done")
 HEARTBEAT_SECONDS = 2.0  # how often a lock holder touches its .lock, even while it evaluates
