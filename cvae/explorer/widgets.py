@@ -16,7 +16,7 @@ from ..data.sample import load_test_split
 from ..data.sources import CLASS_NAMES
 from ..store import runs
 from ..store.errors import DataError, RunError
-from ..store.evaluations import best_evaluation, format_evaluation, read_evaluations
+from ..store.evaluations import best_evaluation, format_evaluation_cell, read_evaluations
 from ..store.files import read_file_nofollow
 from ..store.runs import RunInfo
 from . import launcher
@@ -41,6 +41,7 @@ PAGES = {
 STATE_BADGES = {
     "running": "🟢 running", "done": "✅ done", "stopped": "⏸️ stopped", "failed": "❌ failed",
     "interrupted": "⚠️ interrupted", "unknown": "❔ unknown", "broken": "💥 broken", "starting": "⏳ starting",
+    "damaged": "🩹 damaged",
 }
 
 
@@ -335,9 +336,10 @@ IWAE_COLUMN = "log p(x) (IWAE k)"
 
 
 def iwae_cell(info: RunInfo) -> str | None:
-    """The run's saved IWAE estimate of log p(x) for its current weights, as a table cell ('-152.31 (k = 1000,
-    10,000 images)'), or None when `python -m cvae eval --iwae-k` has not been run on them."""
-    return format_evaluation(best_evaluation(read_evaluations(info.path), epoch=info.epochs_done))
+    """The run's saved IWAE estimate of log p(x) for its latest epoch's weights with the ELBO of those same
+    weights ('-152.31 (k = 1000, 10,000 images) · ELBO -156.74, epoch 10'), or None when
+    `python -m cvae eval --iwae-k` has not been run on them (an evaluation of other weights is never shown)."""
+    return format_evaluation_cell(best_evaluation(read_evaluations(info.path), epoch=info.epochs_done))
 
 
 def latest_sample_image(run_dir: Path) -> tuple[bytes, int] | None:

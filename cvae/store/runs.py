@@ -338,6 +338,17 @@ def check_can_start(run_dir: Path, resume: bool) -> None:
         raise RunExists(f"run {name!r} already exists; use --resume to continue it or choose another name", run=name)
 
 
+def check_resume_epochs(run_dir: str | os.PathLike, epochs: int | None) -> None:
+    """Refuse resuming a run to fewer epochs than it has done (its config would say 1 epoch of a 2-epoch run)."""
+    if epochs is None:
+        return
+    done = run_info(run_dir).epochs_done
+    if epochs < done:
+        name = Path(run_dir).name
+        raise RunError(f"--epochs {epochs}: run {name!r} has already trained {done} epochs; resume it with "
+                       f"--epochs {done} or more", run=name)
+
+
 def request_stop(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     """Ask a run's trainer to stop after its current steps (a stop file, so it works across processes)."""
     path = run_path(name, runs_dir)
