@@ -13,7 +13,8 @@ from typing import Any
 
 from .config import TrainConfig, validate_run_name
 from .errors import AlreadyTraining, ConfigError, RunError, RunExists, RunNotFound
-from .files import atomic_write_json, read_json, read_jsonl
+from .evaluations import EVALUATIONS_FILE, read_evaluations
+from .files import atomic_write_json, read_json
 from .metrics import epoch_rows, read_metrics  # noqa: F401 (epoch_rows: part of this module's API)
 from .schema import status_problem, valid_status_fields
 
@@ -203,6 +204,8 @@ class RunInfo:
     has_weights: bool = False
     epoch_rows: list[dict] = field(default_factory=list)
     bad_rows: int = 0  # metrics.jsonl rows skipped as malformed
+    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # file -> (mtime_ns, size) when read
+    evaluations: list[dict] = field(default_factory=list)  # the valid rows of evaluations.jsonl
 
     @property
     def total_epochs(self) -> int | None:
@@ -241,59 +244,69 @@ def _read_run(run_dir: Path) -> RunInfo:
         epochs_done=int(epoch), best_test_elbo=max(elbos) if elbos else None, created=status.get("created"),
         error=error or (status.get("message") if state in ("unknown", "damaged") else None),
         has_weights=(run_dir / WEIGHTS_FILE).is_file(), epoch_rows=rows, bad_rows=view.bad_rows,
+        evaluations=read_evaluations(run_dir),
     )
 
 
 # Per-run summaries, keyed by (mtime_ns, size) of the files they are read from: a rerun of a page with 1,000
 # runs stats their files instead of parsing them. Process-wide (every session shares it); bounded.
-SUMMARY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE)
+SUMMARY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, EVALUATIONS_FILE)
 _SUMMARIES: dict[str, tuple[tuple, RunInfo]] = {}
 _MAX_SUMMARIES = 8192
 
 
-def _files_key(run_dir: Path) -> tuple:
+def _files_key(run_dir: str) -> tuple:
     key = []
     for name in SUMMARY_FILES:
         try:
-            st = os.stat(run_dir / name, follow_symlinks=False)
+            st = os.stat(os.path.join(run_dir, name), follow_symlinks=False)
             key.append((st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode))
         except OSError:
             key.append(None)
     return tuple(key)
 
 
-def run_info(run_dir: str | os.PathLike) -> RunInfo:
-    """Everything about one run directory; never raises for a broken run (state 'broken' + error)."""
-    run_dir = Path(run_dir)
-    key = _files_key(run_dir)
-    cached = _SUMMARIES.get(str(run_dir))
+def run_info(run_dir: str | os.PathLike, _key: tuple | None = None) -> RunInfo:
+    """Everything about one run directory; never raises for a broken run (state 'broken' + error).
+
+    Read-only: the same object is returned while the run's files are unchanged (treat it as a value).
+    """
+    path = os.fspath(run_dir)
+    key = _key if _key is not None else _files_key(path)
+    cached = _SUMMARIES.get(path)
     if cached is None or cached[0] != key:
-        cached = (key, _read_run(run_dir))
-        _SUMMARIES[str(run_dir)] = cached
+        info = _read_run(Path(path))
+        info.stamps = {n: k[:2] for n, k in zip(SUMMARY_FILES, key) if k is not None}
+        cached = (key, info)
+        _SUMMARIES[path] = cached
         if len(_SUMMARIES) > _MAX_SUMMARIES:
             _SUMMARIES.pop(next(iter(_SUMMARIES)), None)
     info = cached[1]
-    if info.state == "running" and not is_locked(run_dir):
+    if info.state == "running" and not is_locked(info.path):
         info = replace(info, state="interrupted")  # the lock is live state: checked on every call
-    return replace(info, status=dict(info.status))
+    return info
 
 
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
-    """Every run directory in the root, newest first; hidden and invalid names are skipped."""
+    """Every run directory in the root, newest first; hidden and invalid names are skipped. Costs a few stat
+    calls per run while its files are unchanged (per-run summaries are cached, see run_info)."""
     root = runs_root(runs_dir)
-    if not root.is_dir():
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
         return []
     infos = []
-    for child in root.iterdir():
-        if child.is_symlink() or not child.is_dir():
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):  # d_type: no system call; a symlink is not a run
             continue
         try:
-            validate_run_name(child.name)
+            validate_run_name(entry.name)
         except ConfigError:
             continue
-        if not (child / CONFIG_FILE).exists() and not (child / STATUS_FILE).exists():
+        key = _files_key(entry.path)
+        if key[0] is None and key[1] is None:  # neither config.json nor status.json
             continue
-        infos.append(run_info(child))
+        infos.append(run_info(root / entry.name, key))
     infos.sort(key=lambda r: (r.created or 0.0, r.name), reverse=True)
     return infos
 
