@@ -306,7 +306,7 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
         key = _files_key(entry.path)
         if key[0] is None and key[1] is None:  # neither config.json nor status.json
             continue
-        infos.append(run_info(root / entry.name, key))
+        infos.append(run_info(entry.path, key))  # a str: no Path parsing per run while nothing changed
     infos.sort(key=lambda r: (r.created or 0.0, r.name), reverse=True)
     return infos
 
