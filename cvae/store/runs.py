@@ -10,15 +10,17 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig, validate_run_name
-from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound
 from . import procs
-from .files import atomic_write_json, read_json, read_jsonl
-from .metrics import epoch_rows
+from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound
+from .evaluations import EVALUATIONS_FILE, read_evaluations
+from .files import atomic_write_json, read_json
+from .metrics import epoch_rows, read_metrics  # noqa: F401 (epoch_rows: part of this module's API)
+from .schema import status_problem, valid_status_fields
 
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 RUNS_DIR_ENV = "CVAE_RUNS_DIR"
@@ -102,17 +104,22 @@ def read_config(run_dir: str | os.PathLike) -> TrainConfig:
 
 
 def read_status(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """status.json as a dict; a missing or garbage file reads as state 'unknown' with a message."""
+    """status.json as a dict, every field checked (cvae.store.schema): a missing or garbage file, or no valid
+    'state', reads as state 'unknown'; a valid state with a bad field reads as 'damaged' (without that field),
+    the message naming the field, 'stored_state' the state it claimed."""
     path = Path(run_dir) / STATUS_FILE
     try:
         status = read_json(path)
         if not isinstance(status, dict) or status.get("state") not in STATES:
             raise ValueError(f"{STATUS_FILE}: no valid 'state'")
-        return status
     except FileNotFoundError:
         return {"state": "unknown", "message": f"{STATUS_FILE} is missing"}
     except (ValueError, OSError) as e:
         return {"state": "unknown", "message": str(e)}
+    why = status_problem(status)
+    if why is None:
+        return status
+    return {**valid_status_fields(status), "state": "damaged", "stored_state": status["state"], "message": why}
 
 
 def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
@@ -120,6 +127,9 @@ def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
     status = read_status(run_dir)
     if status.get("state") == "unknown":
         status = {}
+    elif status.get("state") == "damaged":  # keep the valid fields (and the state it claimed); drop the bad one
+        status.pop("message", None)
+        status["state"] = status.pop("stored_state")
     status.update(fields)
     status["updated"] = time.time()
     atomic_write_json(Path(run_dir) / STATUS_FILE, status)
@@ -216,6 +226,9 @@ class RunInfo:
     error: str | None = None
     has_weights: bool = False
     epoch_rows: list[dict] = field(default_factory=list)
+    bad_rows: int = 0  # metrics.jsonl rows skipped as malformed
+    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # file -> (mtime_ns, size) when read
+    evaluations: list[dict] = field(default_factory=list)  # the valid rows of evaluations.jsonl
 
     @property
     def total_epochs(self) -> int | None:
@@ -238,52 +251,89 @@ def effective_state(run_dir: Path, status: dict[str, Any]) -> str:
     return state
 
 
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def run_info(run_dir: str | os.PathLike) -> RunInfo:
-    """Everything about one run directory; never raises for a broken run (state 'broken' + error)."""
-    run_dir = Path(run_dir)
+def _read_run(run_dir: Path) -> RunInfo:
+    """run_info without the lock check: everything that only changes when the run's files change."""
     status = read_status(run_dir)
     error = None
     try:
         config = read_config(run_dir)
     except RunError as e:
         config, error = None, str(e)
-    rows = epoch_rows(read_jsonl(run_dir / METRICS_FILE))
-    elbos = [r["test_elbo"] for r in rows if isinstance(r.get("test_elbo"), (int, float))]
-    state = effective_state(run_dir, status) if config else "broken"
-    # status.json may be hand-edited or from another version: a wrong-typed field must not break the listing.
-    epoch, created = status.get("epoch"), status.get("created")
-    if not _finite_number(epoch):
+    view = read_metrics(run_dir / METRICS_FILE)
+    rows = view.epochs
+    elbos = [r["test_elbo"] for r in rows if r.get("test_elbo") is not None]
+    state = status.get("state", "unknown") if config else "broken"
+    epoch = status.get("epoch")  # checked by the schema: an int in range, or absent
+    if epoch is None:
         epoch = rows[-1]["epoch"] if rows else 0
     return RunInfo(
         name=run_dir.name, path=run_dir, state=state, config=config, status=status,
-        epochs_done=int(epoch),
-        best_test_elbo=max(elbos) if elbos else None,
-        created=float(created) if _finite_number(created) else None,
-        error=error or (status.get("message") if state == "unknown" else None),
-        has_weights=(run_dir / WEIGHTS_FILE).is_file(), epoch_rows=rows,
+        epochs_done=int(epoch), best_test_elbo=max(elbos) if elbos else None, created=status.get("created"),
+        error=error or (status.get("message") if state in ("unknown", "damaged") else None),
+        has_weights=(run_dir / WEIGHTS_FILE).is_file(), epoch_rows=rows, bad_rows=view.bad_rows,
+        evaluations=read_evaluations(run_dir),
     )
 
 
+# Per-run summaries, keyed by (mtime_ns, size) of the files they are read from: a rerun of a page with 1,000
+# runs stats their files instead of parsing them. Process-wide (every session shares it); bounded.
+SUMMARY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, EVALUATIONS_FILE)
+_SUMMARIES: dict[str, tuple[tuple, RunInfo]] = {}
+_MAX_SUMMARIES = 8192
+
+
+def _files_key(run_dir: str) -> tuple:
+    key = []
+    for name in SUMMARY_FILES:
+        try:
+            st = os.stat(os.path.join(run_dir, name), follow_symlinks=False)
+            key.append((st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode))
+        except OSError:
+            key.append(None)
+    return tuple(key)
+
+
+def run_info(run_dir: str | os.PathLike, _key: tuple | None = None) -> RunInfo:
+    """Everything about one run directory; never raises for a broken run (state 'broken' + error).
+
+    Read-only: the same object is returned while the run's files are unchanged (treat it as a value).
+    """
+    path = os.fspath(run_dir)
+    key = _key if _key is not None else _files_key(path)
+    cached = _SUMMARIES.get(path)
+    if cached is None or cached[0] != key:
+        info = _read_run(Path(path))
+        info.stamps = {n: k[:2] for n, k in zip(SUMMARY_FILES, key) if k is not None}
+        cached = (key, info)
+        _SUMMARIES[path] = cached
+        if len(_SUMMARIES) > _MAX_SUMMARIES:
+            _SUMMARIES.pop(next(iter(_SUMMARIES)), None)
+    info = cached[1]
+    if info.state == "running" and not is_locked(info.path):
+        info = replace(info, state="interrupted")  # the lock is live state: checked on every call
+    return info
+
+
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
-    """Every run directory in the root, newest first; hidden and invalid names are skipped."""
+    """Every run directory in the root, newest first; hidden and invalid names are skipped. Costs a few stat
+    calls per run while its files are unchanged (per-run summaries are cached, see run_info)."""
     root = runs_root(runs_dir)
-    if not root.is_dir():
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
         return []
     infos = []
-    for child in root.iterdir():
-        if child.is_symlink() or not child.is_dir():
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):  # d_type: no system call; a symlink is not a run
             continue
         try:
-            validate_run_name(child.name)
+            validate_run_name(entry.name)
         except ConfigError:
             continue
-        if not (child / CONFIG_FILE).exists() and not (child / STATUS_FILE).exists():
+        key = _files_key(entry.path)
+        if key[0] is None and key[1] is None:  # neither config.json nor status.json
             continue
-        infos.append(run_info(child))
+        infos.append(run_info(entry.path, key))  # a str: no Path parsing per run while nothing changed
     infos.sort(key=lambda r: (r.created or 0.0, r.name), reverse=True)
     return infos
 
@@ -326,6 +376,17 @@ def check_can_start(run_dir: Path, resume: bool) -> None:
         if nothing_trained(run_dir):
             return  # e.g. its data was missing: starting it again, with corrected settings, replaces it
         raise RunExists(f"run {name!r} already exists; use --resume to continue it or choose another name", run=name)
+
+
+def check_resume_epochs(run_dir: str | os.PathLike, epochs: int | None) -> None:
+    """Refuse resuming a run to fewer epochs than it has done (its config would say 1 epoch of a 2-epoch run)."""
+    if epochs is None:
+        return
+    done = run_info(run_dir).epochs_done
+    if epochs < done:
+        name = Path(run_dir).name
+        raise RunError(f"--epochs {epochs}: run {name!r} has already trained {done} epochs; resume it with "
+                       f"--epochs {done} or more", run=name)
 
 
 def request_stop(name: str, runs_dir: str | os.PathLike | None = None) -> None:
