@@ -1,0 +1,1 @@
+"""The explorer app's browser-side pieces (the latent pad)."""
