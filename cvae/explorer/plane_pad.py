@@ -170,8 +170,6 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
                  source: str, xy: np.ndarray, pca: PCA2 | None, axis_titles: tuple[str, str], ranges) -> bool:
     """The pad view of the Latent plane page; False when the classic slider view should run instead."""
     d = model.latent_dim
-    for note in st.session_state.get(NOTES_KEY, []):
-        st.caption(f"ℹ️ {note}")
     pad_on = False  # a one-dimensional code has no plane to drag in: the classic strip view
     if d >= 2:
         if MODE_KEY not in st.session_state:
@@ -180,6 +178,8 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
                            help="On: drag through the latent space and the decoder runs in your browser, every "
                                 "frame. Off: the classic sliders, each change decoded on the server.")
     _init_z(info, d)
+    for note in st.session_state.get(NOTES_KEY, []):  # what the URL asked for and could not have
+        st.caption(f"ℹ️ {note}")
     z = st.session_state[Z_KEY]
     # The sliders (both views) show the page's z. In the classic view only when Python moved it (URL, pad, reset):
     # there the sliders themselves are the source, and this runs before they report a user's change.

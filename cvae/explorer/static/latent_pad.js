@@ -216,8 +216,10 @@ class Pad {
       if (!dir || !this.ready()) return;
       e.preventDefault();
       const step = e.shiftKey ? FINE_STEP : STEP;
-      const p = toPlane(this.data.plane, this.z);
-      this.pending = {p: [p[0] + dir[0] * step, p[1] + dir[1] * step], base: Float32Array.from(this.z)};
+      // Keys faster than frames add up: start from the move not painted yet, if any.
+      const p = this.pending ? this.pending.p : toPlane(this.data.plane, this.z);
+      const base = this.pending?.base || Float32Array.from(this.z);
+      this.pending = {p: [p[0] + dir[0] * step, p[1] + dir[1] * step], base};
       if (this.firstEventTs === null) this.firstEventTs = e.timeStamp;
       this.schedule();
       this.report(false);
@@ -452,6 +454,20 @@ class Pad {
     }
     this.background = null;
     if (this.ready()) this.paint();
+  }
+
+  // Client (CSS pixel) coordinates of plane point p on the map, and the painted probabilities as 0..255 bytes:
+  // for tests and the benchmark, which drive the pad with real input events.
+  clientOf(p) {
+    const r = this.map.getBoundingClientRect(), g = this.geometry(r.width, r.height);
+    return [r.left + g.left + (p[0] - g.x0) / (g.x1 - g.x0) * g.w, r.top + g.top + (g.y1 - p[1]) / (g.y1 - g.y0) * g.h];
+  }
+
+  planePoint() { return toPlane(this.data.plane, this.z); }
+
+  pixels(k = 0, which = "probs") {
+    const t = this.tiles[k], ctx = which === "sample" ? t.sctx : t.pctx;
+    return Array.from(ctx.getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0));
   }
 
   destroy() {
