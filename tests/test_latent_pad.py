@@ -277,13 +277,14 @@ def page(browser, request, pad_server):
 
 def open_pad(page, server, query: str = "", ready_z: list[float] | None = None) -> None:
     """Open the Latent plane page (with ?query) and wait until the pad has drawn with its decoder."""
-    from browser_support import open_page, poll
+    from browser_support import open_page, poll, wait_idle
 
     open_page(page, server.page_url("plane") + (f"?{query}" if query else ""), 120)
     poll(lambda: page.evaluate("() => { const p = window.__cvaeLatentPad && __cvaeLatentPad.pads()[0];"
                                " return !!(p && p.ready() && p.stats.frames > 0); }"), 60, 0.1, "the pad to draw")
     if ready_z is not None:
         poll(lambda: pad_z(page) == pytest.approx(ready_z, abs=1e-4), 30, 0.1, f"the pad at {ready_z}")
+    wait_idle(page)
 
 
 def pad_z(page) -> list[float]:
@@ -519,7 +520,8 @@ def test_screenshot_of_the_pad(pad_server, browser):
     try:
         open_pad(page, pad_server, "run=tutorial&z=0.92,0.9", ready_z=[0.92, 0.9])
         page.mouse.move(1270, 700)
-        page.locator(PAD).scroll_into_view_if_needed()
+        # The toggle at the top of the view: the pad and both decoded images fit in 720 px below it.
+        page.locator(".st-key-lp_pad_on").evaluate("e => e.scrollIntoView({block: 'start'})")
         next_frame(page)
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), animations="disabled")

@@ -185,11 +185,12 @@ def _component() -> Callable[..., Any]:
 def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]], map_version: str,
                map_factory: Callable[[], dict], z: Sequence[float], z_rev: int, plane: Mapping[str, Any],
                ranges: Sequence[Sequence[float]], axis_titles: Sequence[str], names: Sequence[str],
-               low: float, high: float, seed: int = 0, show_sample: bool = True,
+               low: float, high: float, seed: int = 0, show_sample: bool = True, report_ms: int = 0,
                on_z_change: Callable[[], None] | None = None) -> Any:
     """Mount the pad. `models`: (label, blob version, blob factory) per decoder shown (1 to 4, same latent_dim);
-    blobs are built and sent only to a browser session that has not had them. Returns the component result
-    (`.z`: the last code the browser reported, or None)."""
+    blobs are built and sent only to a browser session that has not had them. The browser reports z on release
+    (and, with report_ms > 0, at most once per report_ms while it moves): every report is a rerun.
+    Returns the component result (`.z`: the last code the browser reported, or None)."""
     import streamlit as st
 
     sent: set[str] = st.session_state.setdefault(SENT_KEY, set())
@@ -210,7 +211,7 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
         "z": [float(v) for v in z], "z_rev": int(z_rev), "plane": dict(plane),
         "ranges": [[float(a), float(b)] for a, b in ranges], "axis_titles": list(axis_titles),
         "names": [str(n) for n in names], "colors": list(CLASS_COLORS), "low": float(low), "high": float(high),
-        "seed": int(seed), "show_sample": bool(show_sample),
+        "seed": int(seed), "show_sample": bool(show_sample), "report_ms": max(0, int(report_ms)),
         "prior_centre": prior_centre(plane.get("mean"), plane.get("components")),
     }
     result = _component()(key=key, data=data, on_z_change=on_z_change or (lambda: None), on_need_change=on_need)

@@ -178,21 +178,40 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
                            help="On: drag through the latent space and the decoder runs in your browser, every "
                                 "frame. Off: the classic sliders, each change decoded on the server.")
     _init_z(info, d)
-    for note in st.session_state.get(NOTES_KEY, []):  # what the URL asked for and could not have
-        st.caption(f"ℹ️ {note}")
-    z = st.session_state[Z_KEY]
-    # The sliders (both views) show the page's z. In the classic view only when Python moved it (URL, pad, reset):
-    # there the sliders themselves are the source, and this runs before they report a user's change.
-    if pad_on or st.session_state.get(PUSHED_KEY) != st.session_state[ZREV_KEY]:
-        for k, v in zip(zkeys(d), z):
-            st.session_state[k] = round(min(ui.SLIDER_HIGH, max(ui.SLIDER_LOW, v)), 2)
-        st.session_state[PUSHED_KEY] = st.session_state[ZREV_KEY]
     if not pad_on:
+        _notes_ui()
+        # The classic sliders show the page's z when Python moved it (URL, pad, reset) — only then: there the
+        # sliders are the source, and this runs before they report a user's change.
+        if st.session_state.get(PUSHED_KEY) != st.session_state[ZREV_KEY]:
+            _push_sliders(d)
         return False
     st.session_state.setdefault("lp_seed", 0)
-
     st.caption("Drag the ★ anywhere on the map: the decoder runs **in your browser**, so the digit follows every "
                "frame. The server only hears where you let go.")
+    _pad_fragment(info, model, means, labels, names, source, xy, pca, axis_titles, ranges)
+    return True
+
+
+def _notes_ui() -> None:
+    for note in st.session_state.get(NOTES_KEY, []):  # what the URL asked for and could not have
+        st.caption(f"ℹ️ {note}")
+
+
+def _push_sliders(d: int) -> None:
+    for k, v in zip(zkeys(d), st.session_state[Z_KEY]):
+        st.session_state[k] = round(min(ui.SLIDER_HIGH, max(ui.SLIDER_LOW, v)), 2)
+    st.session_state[PUSHED_KEY] = st.session_state[ZREV_KEY]
+
+
+# A fragment: a report from the pad (or a slider, reset, resample) reruns only this part of the page, so the
+# server's work per report is the pad's small message and the read-out, not the whole page.
+@st.fragment
+def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.ndarray, names: Sequence[str],
+                  source: str, xy: np.ndarray, pca: PCA2 | None, axis_titles: tuple[str, str], ranges) -> None:
+    d = model.latent_dim
+    _notes_ui()
+    _push_sliders(d)  # the sliders (d > 2) show the page's z, wherever it came from
+    z = st.session_state[Z_KEY]
     if d > 2:
         with st.expander(f"All {d} latent dimensions", expanded=False):
             per_row = 4
@@ -230,4 +249,3 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
                    "every dimension. The dashed square is the prior's ±3σ seen in that plane.")
     st.session_state[SAVED] = ((info.name, d), list(z))
     _sync_url(info.name, z, pad_on=True)
-    return True

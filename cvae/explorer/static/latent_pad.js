@@ -13,7 +13,9 @@ const G = globalThis;
 // Survives the component being unmounted and remounted (page switches, reruns): one cache per browser tab.
 const BLOBS = G.__cvaeLatentPadBlobs || (G.__cvaeLatentPadBlobs = new Map());
 const INSTANCES = G.__cvaeLatentPadInstances || (G.__cvaeLatentPadInstances = new Map());
-const REPORT_MS = 250; // at most 4 reports (server reruns) a second while the point moves
+// While the point moves, Python hears nothing unless data.report_ms > 0 (then at most one report per report_ms);
+// it always hears the release, and a key press 300 ms after the last key. Every report is a server rerun.
+const KEY_DEBOUNCE_MS = 300;
 const STEP = 0.1, FINE_STEP = 0.01; // arrow keys; Shift+arrow
 
 // ------------------------------------------------------------------------------------------- decoding blobs
@@ -182,7 +184,7 @@ class Pad {
     this.dragging = false; this.pending = null; this.raf = 0;
     this.firstEventTs = null;
     this.lastReport = -1e9; this.reportTimer = 0; this.lastSent = "";
-    this.stats = {frames: 0, paints: [], reports: 0};
+    this.stats = {frames: 0, paints: [], reports: 0, decodeMs: []};
     this.background = null; this.bgKey = "";
     this.tiles = [];
     this.requested = new Set();
@@ -222,7 +224,7 @@ class Pad {
       this.pending = {p: [p[0] + dir[0] * step, p[1] + dir[1] * step], base};
       if (this.firstEventTs === null) this.firstEventTs = e.timeStamp;
       this.schedule();
-      this.report(false);
+      this.report("key");
     });
   }
 
@@ -237,7 +239,7 @@ class Pad {
                     base: this.dragBase};
     if (this.firstEventTs === null) this.firstEventTs = e.timeStamp;
     this.schedule();
-    if (this.dragging) this.report(false);
+    if (this.dragging && this.data.report_ms > 0) this.report("drag");
   }
 
   schedule() { if (!this.raf) this.raf = requestAnimationFrame(t => { this.raf = 0; this.frame(); }); }
@@ -386,7 +388,9 @@ class Pad {
     decs.forEach((dec, k) => {
       const t = this.tiles[k];
       if (!dec || !t) return;
+      const t0 = performance.now();
       const p = dec.decode(this.z), px = t.img.data;
+      if (k === 0) { this.stats.decodeMs.push(performance.now() - t0); if (this.stats.decodeMs.length > 5000) this.stats.decodeMs.splice(0, 2500); }
       for (let i = 0; i < 784; i++) {
         const v = Math.round(255 * p[i]);
         px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = v; px[4 * i + 3] = 255;
@@ -420,8 +424,10 @@ class Pad {
       this.lastSent = s; this.lastReport = performance.now(); this.stats.reports++;
       this.api.setStateValue("z", z);
     };
-    const wait = REPORT_MS - (performance.now() - this.lastReport);
-    if (final || wait <= 0) send();
+    if (final === true) return send();
+    if (final === "key") { clearTimeout(this.reportTimer); this.reportTimer = setTimeout(send, KEY_DEBOUNCE_MS); return; }
+    const wait = this.data.report_ms - (performance.now() - this.lastReport); // throttled drag reports
+    if (wait <= 0) send();
     else if (!this.reportTimer) this.reportTimer = setTimeout(send, wait);
   }
 
