@@ -35,15 +35,32 @@ function b64ToFloat32(b64) {
   return out;
 }
 
-// Keras Conv2DTranspose kernel (kh, kw, cout, cin) -> (cin, kh, kw, cout): the scatter loop below walks one input
-// channel at a time and adds into contiguous output channels.
-function transposeKernel(k, kh, kw, cout, cin) {
-  const out = new Float32Array(k.length);
+// Keras Conv2DTranspose kernel (kh, kw, cout, cin) -> Float64Array (kh, kw, cin, cout): the gather loop below reads
+// the output channels of one input channel contiguously. Float64 throughout: V8 computes in doubles, so float32
+// arrays would cost a conversion on every load and store (and doubles only get closer to the exact sums).
+function gatherKernel(k, kh, kw, cout, cin) {
+  const out = new Float64Array(k.length);
   for (let a = 0; a < kh; a++)
     for (let b = 0; b < kw; b++)
       for (let co = 0; co < cout; co++)
         for (let ci = 0; ci < cin; ci++)
-          out[((ci * kh + a) * kw + b) * cout + co] = k[((a * kw + b) * cout + co) * cin + ci];
+          out[((a * kw + b) * cin + ci) * cout + co] = k[((a * kw + b) * cout + co) * cin + ci];
+  return out;
+}
+
+// For each output row (or column) y of a Conv2DTranspose(k=3, stride s, padding="same"): the kernel taps a and
+// input rows i with i*s + a - top = y. TensorFlow's SAME padding puts the smaller half first:
+// top = ((h-1)*s + k - h*s) // 2, as cvae/infer.py's _conv2d_transpose_same crops its full output.
+function taps(h, s) {
+  const H = h * s, top = Math.max((h - 1) * s + 3 - H, 0) >> 1, out = [];
+  for (let y = 0; y < H; y++) {
+    const t = [];
+    for (let a = 0; a < 3; a++) {
+      const n = y + top - a;
+      if (n >= 0 && n % s === 0 && n / s < h) t.push([a, n / s]);
+    }
+    out.push(t);
+  }
   return out;
 }
 
@@ -61,51 +78,76 @@ class Decoder {
       const got = shapes[name];
       if (!got || got.join("x") !== shape.join("x")) throw new Error(`decoder: ${name} has shape ${got}, expected ${shape}`);
     }
-    this.denseK = arrays["dec_dense/kernel"];
-    this.denseB = arrays["dec_dense/bias"];
+    this.denseK = Float64Array.from(arrays["dec_dense/kernel"]);
+    this.denseB = Float64Array.from(arrays["dec_dense/bias"]);
     this.layers = [
       {k: arrays["dec_deconv1/kernel"], b: arrays["dec_deconv1/bias"], h: 7, cin: 32, cout: 64, s: 2, relu: true},
       {k: arrays["dec_deconv2/kernel"], b: arrays["dec_deconv2/bias"], h: 14, cin: 64, cout: 32, s: 2, relu: true},
       {k: arrays["dec_logits/kernel"], b: arrays["dec_logits/bias"], h: 28, cin: 32, cout: 1, s: 1, relu: false},
     ];
     for (const L of this.layers) {
-      L.kt = transposeKernel(L.k, 3, 3, L.cout, L.cin);
-      L.out = new Float32Array(L.h * L.s * L.h * L.s * L.cout);
-      // TensorFlow's SAME padding puts the smaller half first: top = ((h-1)*s + k - h*s) // 2 (>= 0).
-      L.top = Math.max((L.h - 1) * L.s + 3 - L.h * L.s, 0) >> 1;
+      L.kg = gatherKernel(L.k, 3, 3, L.cout, L.cin);
+      L.bias = Float64Array.from(L.b);
+      L.out = new Float64Array(L.h * L.s * L.h * L.s * L.cout);
+      L.taps = taps(L.h, L.s);
     }
-    this.h0 = new Float32Array(1568);
+    this.h0 = new Float64Array(1568);
     this.probs = new Float32Array(784);
-    this.params = [this.denseK, this.denseB, ...this.layers.flatMap(L => [L.k, L.b])].reduce((n, a) => n + a.length, 0);
+    this.params = [arrays["dec_dense/kernel"], arrays["dec_dense/bias"], ...this.layers.flatMap(L => [L.k, L.b])]
+      .reduce((n, a) => n + a.length, 0);
   }
 
-  // Conv2DTranspose(padding="same") as a scatter: every input pixel adds value * kernel into a 3x3 patch of the
-  // output, cropped by `top` (cvae/infer.py's _conv2d_transpose_same without the full-size intermediate).
+  // Conv2DTranspose(padding="same") as a gather: every output pixel sums input * kernel over the (1, 2 or 4) taps
+  // that reach it, eight output channels at a time in local variables (registers), skipping the zeros a ReLU left.
   static deconv(x, L) {
-    const {kt, b, h, cin, cout, s, top, out} = L;
-    const H = h * s;
-    for (let p = 0; p < H * H; p++) for (let co = 0; co < cout; co++) out[p * cout + co] = b[co];
-    for (let i = 0; i < h; i++) {
-      for (let j = 0; j < h; j++) {
-        const xbase = (i * h + j) * cin;
-        for (let ci = 0; ci < cin; ci++) {
-          const v = x[xbase + ci];
-          if (v === 0) continue; // after a ReLU about half the inputs are exactly zero
-          const kbase = ci * 9 * cout;
-          for (let a = 0; a < 3; a++) {
-            const y = i * s + a - top;
-            if (y < 0 || y >= H) continue;
-            for (let bb = 0; bb < 3; bb++) {
-              const xx = j * s + bb - top;
-              if (xx < 0 || xx >= H) continue;
-              const o = (y * H + xx) * cout, k = kbase + (a * 3 + bb) * cout;
-              for (let co = 0; co < cout; co++) out[o + co] += v * kt[k + co];
+    const {kg, bias, h, cin, cout, out, relu, taps: T} = L;
+    const H = T.length;
+    for (let y = 0; y < H; y++) {
+      const ty = T[y];
+      for (let xo = 0; xo < H; xo++) {
+        const tx = T[xo], o = (y * H + xo) * cout;
+        if (cout % 8 === 0) {
+          for (let c0 = 0; c0 < cout; c0 += 8) {
+            let a0 = bias[c0], a1 = bias[c0 + 1], a2 = bias[c0 + 2], a3 = bias[c0 + 3];
+            let a4 = bias[c0 + 4], a5 = bias[c0 + 5], a6 = bias[c0 + 6], a7 = bias[c0 + 7];
+            for (let p = 0; p < ty.length; p++) {
+              const i = ty[p][1] * h, ka = ty[p][0] * 3;
+              for (let q = 0; q < tx.length; q++) {
+                const xi = (i + tx[q][1]) * cin, kb = (ka + tx[q][0]) * cin * cout + c0;
+                for (let ci = 0; ci < cin; ci++) {
+                  const v = x[xi + ci];
+                  if (v === 0) continue; // after a ReLU about half the inputs are exactly zero
+                  const k = kb + ci * cout;
+                  a0 += v * kg[k]; a1 += v * kg[k + 1]; a2 += v * kg[k + 2]; a3 += v * kg[k + 3];
+                  a4 += v * kg[k + 4]; a5 += v * kg[k + 5]; a6 += v * kg[k + 6]; a7 += v * kg[k + 7];
+                }
+              }
             }
+            if (relu) {
+              out[o + c0] = a0 > 0 ? a0 : 0; out[o + c0 + 1] = a1 > 0 ? a1 : 0; out[o + c0 + 2] = a2 > 0 ? a2 : 0;
+              out[o + c0 + 3] = a3 > 0 ? a3 : 0; out[o + c0 + 4] = a4 > 0 ? a4 : 0; out[o + c0 + 5] = a5 > 0 ? a5 : 0;
+              out[o + c0 + 6] = a6 > 0 ? a6 : 0; out[o + c0 + 7] = a7 > 0 ? a7 : 0;
+            } else {
+              out[o + c0] = a0; out[o + c0 + 1] = a1; out[o + c0 + 2] = a2; out[o + c0 + 3] = a3;
+              out[o + c0 + 4] = a4; out[o + c0 + 5] = a5; out[o + c0 + 6] = a6; out[o + c0 + 7] = a7;
+            }
+          }
+        } else {
+          for (let co = 0; co < cout; co++) {
+            let acc = bias[co];
+            for (let p = 0; p < ty.length; p++) {
+              const i = ty[p][1] * h, ka = ty[p][0] * 3;
+              for (let q = 0; q < tx.length; q++) {
+                const xi = (i + tx[q][1]) * cin, kb = (ka + tx[q][0]) * cin * cout + co;
+                if (cout === 1) for (let ci = 0; ci < cin; ci++) acc += x[xi + ci] * kg[kb + ci];
+                else for (let ci = 0; ci < cin; ci++) acc += x[xi + ci] * kg[kb + ci * cout];
+              }
+            }
+            out[o + co] = relu && acc < 0 ? 0 : acc;
           }
         }
       }
     }
-    if (L.relu) for (let p = 0; p < out.length; p++) if (out[p] < 0) out[p] = 0;
     return out;
   }
 
