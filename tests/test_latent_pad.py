@@ -220,6 +220,36 @@ def test_classic_view_is_one_toggle_away(root):
     assert pad_data(at)["z"] == [-1.0, 2.0]
 
 
+def test_compare_runs_at_the_same_z(root):
+    for i, name in enumerate(("aa", "bb", "cc")):
+        make_random_run(root, name, 2, seed=i)
+    make_random_run(root, "eight", 8)
+    at = plane_app(root, run="aa")
+    assert sorted(at.multiselect(key="lp_compare").options) == ["bb", "cc"]  # same latent size only, not itself
+    at.multiselect(key="lp_compare").set_value(["cc", "bb"]).run()
+    assert not at.exception
+    data = pad_data(at)
+    assert [m["name"] for m in data["models"]] == ["aa", "cc", "bb"]
+    assert set(data["blobs"]) == {data["models"][1]["version"], data["models"][2]["version"]}  # only the new ones
+    got = lp.unpack_model_blob(data["blobs"][data["models"][1]["version"]])
+    assert np.array_equal(got["dec_dense/kernel"], random_weights(2, seed=2)["dec_dense/kernel"])
+
+
+def test_manifold_cell_click_opens_the_code_on_the_pad(root):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_app import click_map
+
+    from cvae.latent import normal_quantiles
+    make_random_run(root, "two", 2)
+    at = plane_app(root, run="two").switch_page("pages/4_Manifold.py").run()
+    assert not at.exception
+    q = normal_quantiles(20, 0.05, 0.95)
+    click_map(at, "mf_image", 5 * 28 + 14, 2 * 28 + 14)  # column 5, row 2
+    assert not at.exception, [e.value for e in at.exception]
+    assert pad_data(at)["z"] == pytest.approx([q[5], q[2]], abs=1e-6)  # z1 by column, z2 by row
+    assert "Chosen z" in all_text(at)
+
+
 # ---------------------------------------------------------------------------------------------- the browser
 
 

@@ -97,6 +97,15 @@ def _set_z(z: Sequence[float], owner: tuple[str, int] | None = None) -> None:
         st.session_state[ZOWNER_KEY] = owner
 
 
+def set_page_z(info: RunInfo, z: Sequence[float]) -> None:
+    """Another page sends the Latent plane to code z (a manifold cell...): it opens there and the pad adopts it."""
+    z = [min(ui.SLIDER_HIGH, max(ui.SLIDER_LOW, float(v))) for v in z]
+    _set_z(z, (info.name, len(z)))
+    st.session_state[SAVED] = ((info.name, len(z)), list(z))
+    st.session_state[URL_DONE_KEY] = True  # the address after a page switch has no z: it must not override this
+    st.session_state[NOTES_KEY] = []
+
+
 def sync_from_classic(info: RunInfo, z: np.ndarray) -> None:
     """The classic view's z becomes the page's z (and the URL's), so switching views keeps the point."""
     z = [float(v) for v in z]
