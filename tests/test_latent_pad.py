@@ -250,6 +250,18 @@ def test_manifold_cell_click_opens_the_code_on_the_pad(root):
     assert "Chosen z" in all_text(at)
 
 
+def test_interpolate_page_mounts_a_scrubber_on_the_path(root):
+    make_random_run(root, "two", 2)
+    at = plane_app(root, run="two").switch_page("pages/6_Interpolate.py").run()
+    assert not at.exception
+    data = next(json.loads(e.proto.json) for e in at.get("bidi_component") if e.key == "ip_pad")
+    path = np.array(data["path"])
+    assert path.shape == (121, 2) and data["report"] is False and data["z"] == pytest.approx(path[0])
+    at.radio(key="ip_gif_path").set_value("slerp").run()
+    data2 = next(json.loads(e.proto.json) for e in at.get("bidi_component") if e.key == "ip_pad")
+    assert data2["z_rev"] != data["z_rev"] and data2["blobs"] == {}  # a new path, the same weights
+
+
 # ---------------------------------------------------------------------------------------------- the browser
 
 
@@ -558,3 +570,35 @@ def test_screenshot_of_the_pad(pad_server, browser):
         assert SCREENSHOT.stat().st_size > 10_000
     finally:
         ctx.close()
+
+
+@pytest.mark.browser
+def test_interpolate_scrubber_moves_along_the_path_in_the_browser(pad_server, page):
+    from browser_support import open_page, poll
+
+    open_page(page, pad_server.url + "/Interpolate", 120)
+    poll(lambda: page.evaluate("() => { const p = window.__cvaeLatentPad && __cvaeLatentPad.pads()[0];"
+                               " return !!(p && p.ready() && p.data.path && p.stats.frames > 0); }"), 60, 0.1,
+         "the scrubber to draw")
+    path = np.array(page.evaluate("() => __cvaeLatentPad.pads()[0].data.path"))
+    before = pad_pixels(page)
+    # Drag towards B, beside the path: the point stays on the path.
+    a, b = path[0], path[-1]
+    page.locator(PAD).scroll_into_view_if_needed()
+    page.mouse.move(*client_of(page, a))
+    page.mouse.down()
+    for w in (0.2, 0.4, 0.6):
+        page.mouse.move(*client_of(page, a + w * (b - a) + np.array([0.3, -0.3])))
+        next_frame(page)
+    page.mouse.up()
+    z, t = page.evaluate("() => [Array.from(__cvaeLatentPad.pads()[0].z), __cvaeLatentPad.pads()[0].t]")
+    assert 0.3 < t < 0.9
+    assert np.allclose(z, a + t * (b - a), atol=1e-4)  # on the straight line
+    assert pad_pixels(page) != before
+    # The slider under the images, with the keyboard.
+    page.locator(".lp-scrub").focus()
+    page.keyboard.press("End")
+    next_frame(page)
+    assert np.allclose(pad_z(page), b, atol=1e-5)
+    assert page.evaluate("() => __cvaeLatentPad.pads()[0].stats.reports") == 0  # the server heard nothing
+    assert_no_exception(page)

@@ -186,10 +186,13 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
                map_factory: Callable[[], dict], z: Sequence[float], z_rev: int, plane: Mapping[str, Any],
                ranges: Sequence[Sequence[float]], axis_titles: Sequence[str], names: Sequence[str],
                low: float, high: float, seed: int = 0, show_sample: bool = True, report_ms: int = 0,
+               path: Sequence[Sequence[float]] | None = None, report: bool = True,
                on_z_change: Callable[[], None] | None = None) -> Any:
     """Mount the pad. `models`: (label, blob version, blob factory) per decoder shown (1 to 4, same latent_dim);
     blobs are built and sent only to a browser session that has not had them. The browser reports z on release
     (and, with report_ms > 0, at most once per report_ms while it moves): every report is a rerun.
+    With `path` (codes from A to B) the point moves only along it (drag, keys, or a slider under the images).
+    report=False: the browser never reports (no reruns at all).
     Returns the component result (`.z`: the last code the browser reported, or None)."""
     import streamlit as st
 
@@ -213,6 +216,7 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
         "names": [str(n) for n in names], "colors": list(CLASS_COLORS), "low": float(low), "high": float(high),
         "seed": int(seed), "show_sample": bool(show_sample), "report_ms": max(0, int(report_ms)),
         "prior_centre": prior_centre(plane.get("mean"), plane.get("components")),
+        "path": [[float(v) for v in code] for code in path] if path is not None else None, "report": bool(report),
     }
     result = _component()(key=key, data=data, on_z_change=on_z_change or (lambda: None), on_need_change=on_need)
     sent.update(blobs)  # the message is on its way; the JS asks again ("need") if it ever misses one

@@ -263,6 +263,14 @@ class Pad {
       const dir = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1]}[e.key];
       if (!dir || !this.ready()) return;
       e.preventDefault();
+      if (this.data.path) { // along the path: right/up = towards B, 1 % of the path a step (Shift: 0.1 %)
+        const t = this.pending?.t ?? this.t;
+        this.pending = {t: t + (dir[0] + dir[1]) * (e.shiftKey ? 0.001 : 0.01)};
+        if (this.firstEventTs === null) { this.firstEventTs = e.timeStamp; this.firstHandled = performance.now(); }
+        this.schedule();
+        this.report("key");
+        return;
+      }
       const step = e.shiftKey ? FINE_STEP : STEP;
       // Keys faster than frames add up: start from the move not painted yet, if any.
       const p = this.pending ? this.pending.p : toPlane(this.data.plane, this.z);
@@ -281,8 +289,8 @@ class Pad {
     const r = this.map.getBoundingClientRect(), g = this.geometry(r.width, r.height);
     const px = Math.min(Math.max(e.clientX - r.left, g.left), g.left + g.w);
     const py = Math.min(Math.max(e.clientY - r.top, g.top), g.top + g.h);
-    this.pending = {p: [g.x0 + (px - g.left) / g.w * (g.x1 - g.x0), g.y1 - (py - g.top) / g.h * (g.y1 - g.y0)],
-                    base: this.dragBase};
+    const p = [g.x0 + (px - g.left) / g.w * (g.x1 - g.x0), g.y1 - (py - g.top) / g.h * (g.y1 - g.y0)];
+    this.pending = this.data.path ? {t: this.nearestT(p)} : {p, base: this.dragBase};
     if (this.firstEventTs === null) { this.firstEventTs = e.timeStamp; this.firstHandled = performance.now(); }
     this.schedule();
     if (this.dragging && this.data.report_ms > 0) this.report("drag");
@@ -295,9 +303,10 @@ class Pad {
   frame() {
     if (!this.ready()) return;
     if (this.pending) {
-      const {p, base} = this.pending;
+      const {p, base, t} = this.pending;
       this.pending = null;
-      this.z = clampZ(fromPlane(this.data.plane, p, base || this.z), this.data.low, this.data.high);
+      if (t !== undefined) this.setT(t);
+      else this.z = clampZ(fromPlane(this.data.plane, p, base || this.z), this.data.low, this.data.high);
     }
     this.paint();
     if (this.firstEventTs !== null) {
@@ -313,6 +322,44 @@ class Pad {
 
   decoders() {
     return (this.data?.models || []).map(m => BLOBS.get(m.version)).filter(Boolean);
+  }
+
+  // ---- a path to scrub along (the Interpolate page): z = the path at t in [0, 1], piecewise linear
+
+  setT(t) {
+    const P = this.data.path, n = P.length;
+    this.t = Math.min(1, Math.max(0, t));
+    const f = this.t * (n - 1), i = Math.min(n - 2, Math.floor(f)), w = f - i;
+    this.z = Float32Array.from(P[i], (v, k) => v + w * (P[i + 1][k] - v));
+    if (this.scrub) this.scrub.value = String(Math.round(this.t * 1000));
+  }
+
+  nearestT(p) {
+    const P = this.planePath;
+    let best = 0, bestD = Infinity;
+    for (let i = 0; i + 1 < P.length; i++) { // the closest point of each segment
+      const [ax, ay] = P[i], dx = P[i + 1][0] - ax, dy = P[i + 1][1] - ay, L = dx * dx + dy * dy;
+      const w = L > 0 ? Math.min(1, Math.max(0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / L)) : 0;
+      const ex = ax + w * dx - p[0], ey = ay + w * dy - p[1], dist = ex * ex + ey * ey;
+      if (dist < bestD) { bestD = dist; best = (i + w) / (P.length - 1); }
+    }
+    return best;
+  }
+
+  ensureScrub() {
+    if (!this.data.path) { this.scrub?.parentElement?.remove(); this.scrub = null; return; }
+    if (this.scrub) return;
+    const box = document.createElement("label");
+    box.className = "lp-scrubbox";
+    box.innerHTML = `<span>A</span><input class="lp-scrub" type="range" min="0" max="1000" step="1" value="0"
+      aria-label="position along the path from A to B"><span>B</span>`;
+    this.root.querySelector(".lp-side").insertBefore(box, this.readout);
+    this.scrub = box.querySelector("input");
+    this.scrub.addEventListener("input", e => {
+      this.pending = {t: Number(this.scrub.value) / 1000};
+      if (this.firstEventTs === null) { this.firstEventTs = e.timeStamp; this.firstHandled = performance.now(); }
+      this.schedule();
+    });
   }
 
   // ---- drawing
@@ -359,6 +406,14 @@ class Pad {
         ctx.fillRect(X(mp.points[2 * i]) - 1.5, Y(mp.points[2 * i + 1]) - 1.5, 3, 3);
       }
       ctx.restore();
+    }
+    if (this.planePath) { // the path being scrubbed, A to B
+      ctx.strokeStyle = "#111"; ctx.lineWidth = 2.5; ctx.beginPath();
+      this.planePath.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
+      ctx.stroke();
+      ctx.fillStyle = "#111"; ctx.font = "bold 15px sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "bottom";
+      const [a, b] = [this.planePath[0], this.planePath[this.planePath.length - 1]];
+      ctx.fillText("A", X(a[0]), Y(a[1]) - 6); ctx.fillText("B", X(b[0]), Y(b[1]) - 6);
     }
     // The prior's +-3 sigma box (in the PCA plane: centred on the prior mean's projection; unit variance there).
     const [cx, cy] = d.prior_centre;
@@ -465,6 +520,7 @@ class Pad {
   // ---- talking to Python
 
   report(final) {
+    if (this.data.report === false) return; // a view Python does not need to hear from (the scrubber)
     const send = () => {
       clearTimeout(this.reportTimer); this.reportTimer = 0;
       if (this.pending || this.raf) this.flushFrame(); // report the code that is on screen
@@ -493,9 +549,12 @@ class Pad {
     const ask = missing.filter(v => !this.requested.has(v));
     if (ask.length) { ask.forEach(v => this.requested.add(v)); api.setTriggerValue("need", ask); }
     this.status.textContent = missing.length ? "Loading the decoder…" : "";
-    // Python moved z (URL, sliders, reset): adopt it, unless the user is dragging right now.
+    this.planePath = data.path ? data.path.map(z => toPlane(data.plane, z)) : null;
+    this.ensureScrub();
+    // Python moved z (URL, sliders, reset, a new path): adopt it, unless the user is dragging right now.
     if ((this.zRev !== data.z_rev || !this.z || this.z.length !== data.z.length) && !this.dragging) {
       this.z = Float32Array.from(data.z); this.zRev = data.z_rev;
+      if (data.path) this.setT(data.t || 0);
       this.lastSent = Array.from(this.z, v => Math.round(v * 1e4) / 1e4).join(",");
     }
     if (first || !this.legend.childElementCount || this.legendKey !== data.names.join()) {
