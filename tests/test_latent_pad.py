@@ -602,3 +602,17 @@ def test_interpolate_scrubber_moves_along_the_path_in_the_browser(pad_server, pa
     assert np.allclose(pad_z(page), b, atol=1e-5)
     assert page.evaluate("() => __cvaeLatentPad.pads()[0].stats.reports") == 0  # the server heard nothing
     assert_no_exception(page)
+
+
+@pytest.mark.browser
+def test_the_pad_loads_nothing_from_the_network(pad_server, page):
+    """Offline classrooms: every request of the page goes to the app's own server (or is a blob:/data: URL)."""
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    open_pad(page, pad_server, "z=0.5,0.5", ready_z=[0.5, 0.5])
+    page.locator(PAD).focus()
+    page.keyboard.press("ArrowLeft")
+    wait_python_z(page, [0.4, 0.5], "after a key")
+    assert urls
+    foreign = [u for u in urls if not u.startswith((pad_server.url, "blob:", "data:", "ws://127.0.0.1"))]
+    assert not foreign, foreign
