@@ -274,6 +274,7 @@ def pad_server(tmp_path_factory, mnist_dir):
     root.mkdir()
     copy_tutorial_run(root)
     make_random_run(root, "eight", 8, seed=3)
+    make_random_run(root, "other2", 2, seed=4)  # a second 2-D run to compare with
     server = start_server(root, mnist_dir, base / "streamlit.log", timeout=120)
     try:
         yield server
@@ -616,3 +617,31 @@ def test_the_pad_loads_nothing_from_the_network(pad_server, page):
     assert urls
     foreign = [u for u in urls if not u.startswith((pad_server.url, "blob:", "data:", "ws://127.0.0.1"))]
     assert not foreign, foreign
+
+
+@pytest.mark.browser
+def test_one_pad_drives_two_runs_side_by_side(pad_server, page):
+    from browser_support import poll
+
+    open_pad(page, pad_server, "run=tutorial&z=0.5,-1", ready_z=[0.5, -1.0])
+    page.locator(".st-key-lp_compare").click()
+    page.get_by_role("option", name="other2").click()
+    page.keyboard.press("Escape")
+    poll(lambda: page.evaluate("() => { const p = __cvaeLatentPad.pads()[0];"
+                               " return p.tiles.length === 2 && p.decoders().length === 2; }"), 60, 0.1,
+         "the second run's decoder")
+    version = page.evaluate("() => __cvaeLatentPad.pads()[0].data.models[1].version")
+    codes = np.random.default_rng(2).normal(0, 1, (4, 2)).astype(np.float32)
+    got = np.array(page.evaluate("([v, c]) => __cvaeLatentPad.decodeVersion(v, c)", [version, codes.tolist()]))
+    want = load_numpy_model(pad_server.runs_root / "other2").decode(codes, apply_sigmoid=True).reshape(4, 784)
+    assert np.abs(got - want).max() < 1e-5
+    # One drag repaints both runs' images at the same z.
+    before = [page.evaluate("(k) => __cvaeLatentPad.pads()[0].pixels(k)", k) for k in (0, 1)]
+    page.mouse.move(*client_of(page, (0.5, -1.0)))
+    page.mouse.down()
+    page.mouse.move(*client_of(page, (-1.5, 1.0)), steps=4)
+    page.mouse.up()
+    next_frame(page)
+    after = [page.evaluate("(k) => __cvaeLatentPad.pads()[0].pixels(k)", k) for k in (0, 1)]
+    assert before[0] != after[0] and before[1] != after[1] and after[0] != after[1]
+    assert_no_exception(page)
