@@ -3,10 +3,11 @@
 import numpy as np
 import streamlit as st
 
+from cvae.explorer import figures, plane_pad
 from cvae.explorer import widgets as ui
-from cvae.explorer import figures
 
 ui.page_setup("Latent plane", "🧭")
+plane_pad.apply_url_run()  # ?run= picks the run before the picker is drawn
 info = ui.run_picker_ui()
 
 st.title("🧭 Latent plane")
@@ -18,6 +19,9 @@ labels = labels[:len(means)]
 names = ui.class_names(info.config.dataset)
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)
+# The latent pad (decoder in the browser) for latent_dim >= 2; below it, the classic slider view when it is off.
+if plane_pad.plane_pad_ui(info, model, means, labels, names, source, xy, pca, axis_titles, ranges):
+    st.stop()
 
 st.caption("The decoder turns any code z into 28×28 pixel probabilities. Choose z with the sliders — "
            "or click anywhere on the map — and watch the digit change.")
@@ -65,6 +69,7 @@ with left:
             z = np.array(values, np.float32)
             st.button("↺ Reset to the prior mean (z = 0)", key="lp_reset", on_click=reset_z)
     st.session_state[SAVED] = ((info.name, d), [float(v) for v in z])
+    plane_pad.sync_from_classic(info, z)  # the pad and the URL follow the sliders
 
     probs = model.decode(z[None], apply_sigmoid=True)[0, :, :, 0]
     ui.show_image_ui(probs, key="lp_decoded", height=430, title="Decoder output: p(pixel = 1 | z)")

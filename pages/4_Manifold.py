@@ -6,9 +6,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from cvae.explorer import manifold_link
 from cvae.explorer import widgets as ui
-from cvae.store.images import grid_image, png_bytes
 from cvae.explorer.latent import manifold_codes, normal_quantiles
+from cvae.store.images import grid_image, png_bytes
 
 ui.page_setup("Manifold", "🗺️")
 info = ui.run_picker_ui()
@@ -67,8 +68,14 @@ fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", constrain="dom
                  title=f"z{dims[1] + 1}" if d > 1 else None, tickfont_size=13)
 fig.update_layout(height=680 if d > 1 else 240, margin=dict(l=10, r=10, t=10, b=10))
 
+if d > 1:  # a click on a cell opens its code on the Latent plane's pad
+    manifold_link.add_cell_targets(fig, q, dims)
 with left:
-    st.plotly_chart(fig, key="mf_image", width="stretch", config={"displaylogo": False})
+    st.plotly_chart(fig, key="mf_image", width="stretch", config={"displaylogo": False},
+                    **({"on_select": "rerun", "selection_mode": "points"} if d > 1 else {}))
+    if d > 1:
+        manifold_link.open_on_pad("mf_image", info, q, dims, d)
+        st.caption("Click a cell to open its code on the latent pad (Latent plane page).")
 with right:
     if d == 1:
         st.markdown(f"With **one** latent dimension the manifold is a line: {n} codes z₁ from the "

@@ -3,8 +3,8 @@
 import numpy as np
 import streamlit as st
 
+from cvae.explorer import figures, interp_scrub
 from cvae.explorer import widgets as ui
-from cvae.explorer import figures
 from cvae.store.images import grid_image, png_bytes
 from cvae.explorer.interpolate import (MAX_FRAMES, PATH_LABELS, decode_paths, endpoints_by_class, endpoints_caption,
                               gif_of, strip_image)
@@ -98,6 +98,12 @@ with right:
                            key="ip_download_png", on_click="ignore")
         st.caption("With a 2-D latent space the two paths often look alike; the spherical path matters most in "
                    "higher dimensions, where the straight line passes through codes of unusually small norm.")
+
+    if d >= 2:  # the decoder in the browser: every point of the path, not only the frames above
+        st.markdown(f"**Scrub along the {PATH_LABELS[gif_path]}** — drag on the map, the slider under the images, "
+                    "or the arrow keys: decoded in your browser, every frame.")
+        interp_scrub.scrub_ui(info, model, z_a, z_b, gif_path, xy, labels[:len(means)], names, source, pca,
+                              axis_titles, ranges)
 
     map_mode = mode == MODES[2]
     fig = figures.latent_map_figure(xy, labels[:len(means)], names, current=None, axis_titles=axis_titles,
