@@ -60,13 +60,15 @@ st.session_state.setdefault(K + "name", suggest_name())
 # ---------------------------------------------------------------------------------------------- the monitor
 
 
-def progress_charts(metrics: list[dict]) -> go.Figure | None:
+def progress_charts(metrics: list[dict], beta: float = 1.0) -> go.Figure | None:
     steps = step_rows(metrics)
     epochs = epoch_rows(metrics)
     if not steps and not epochs:
         return None
+    # beta != 1 trains on recon - beta*KL: the loss is labelled as that, the test ELBO stays the true ELBO.
+    loss_title = "Training loss (−ELBO per batch)" if beta == 1 else f"Training loss (−(recon − {beta:g}·KL))"
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, column_widths=[0.36, 0.36, 0.28],
-                        subplot_titles=("Training loss (−ELBO per batch)", "Test ELBO and reconstruction",
+                        subplot_titles=(loss_title, "Test ELBO and reconstruction",
                                         "Test KL(q(z|x) ‖ p(z))"))
     if steps:
         fig.add_trace(go.Scatter(x=[r["step"] for r in steps], y=[r["loss"] for r in steps], mode="lines",
@@ -75,6 +77,10 @@ def progress_charts(metrics: list[dict]) -> go.Figure | None:
         ep = [r["epoch"] for r in epochs]
         fig.add_trace(go.Scatter(x=ep, y=[r.get("test_elbo") for r in epochs], mode="lines+markers",
                                  name="test ELBO", line=dict(color="#2ca02c", width=3)), row=1, col=2)
+        if beta != 1:
+            fig.add_trace(go.Scatter(x=ep, y=[r.get("test_objective") for r in epochs], mode="lines+markers",
+                                     name=f"test training objective (β = {beta:g})",
+                                     line=dict(color="#d62728", dash="dash")), row=1, col=2)
         fig.add_trace(go.Scatter(x=ep, y=[r.get("test_logpx_z") for r in epochs], mode="lines+markers",
                                  name="reconstruction E[log p(x|z)]", line=dict(color="#ff7f0e", dash="dot")),
                       row=1, col=2)
@@ -136,7 +142,7 @@ def monitor_body(name: str, shown_state: str) -> None:
         st.progress(min(1.0, info.epochs_done / info.total_epochs),
                     text=f"{info.epochs_done} of {info.total_epochs} epochs done")
 
-    fig = progress_charts(metrics)
+    fig = progress_charts(metrics, info.config.beta if info.config else 1.0)
     if fig is not None:
         st.plotly_chart(fig, key=f"train_curves_{name}", width="stretch")
         st.caption("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the "
