@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the k-sample IWAE bound on log p(x), saved to <run>/evaluations.jsonl")
     e.add_argument("--iwae-seed", type=_count, default=0, help="seed of the IWAE samples")
     e.add_argument("--max-test-examples", type=_count)
+    e.add_argument("--diagnostics", action="store_true",
+                   help="also kl_per_dim (one value per latent dimension, summing to test_kl), activity and "
+                        "active_units (Burda et al. 2015: Var over x of E_q[z_i] > 0.01)")
 
     s = sub.add_parser("sample", help="decode prior samples to a PNG grid")
     s.add_argument("name")
@@ -213,6 +216,15 @@ def cmd_eval(a) -> int:
 
     model, config = load_keras_model(run_dir)
     out = {"run": a.name, **evaluate_elbo(make_eval_fn(model), test)}
+    if a.diagnostics:
+        import numpy as np
+
+        from .explorer.diagnostics import summarize
+
+        parts = [model.encode(test[i:i + 1000]) for i in range(0, len(test), 1000)]
+        mean, logvar = (np.concatenate([p[j].numpy() for p in parts]) for j in range(2))
+        diag = summarize(mean, logvar)
+        out.update(kl_per_dim=diag["kl_per_dim"], activity=diag["activity"], active_units=diag["active_units"])
     if a.iwae_k:
         from .engine.evaluate import iwae_per_example
         from .store.evaluations import append_evaluation, evaluation_row
