@@ -1,4 +1,4 @@
-"""Command line: `python -m cvae train|eval|sample|manifold|gif|list`. It parses and calls; errors are one line."""
+"""Command line: `python -m cvae train|eval|sample|manifold|encode|gif|list`. It parses and calls; errors are one line."""
 
 from __future__ import annotations
 
@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--n", type=_positive, default=20)
     m.add_argument("--low", type=_float, default=0.05)
     m.add_argument("--high", type=_float, default=0.95)
+
+    en = sub.add_parser("encode", help="encode your own digit images (PNG/JPEG): one JSON object per image")
+    en.add_argument("name")
+    common(en, data=False)
+    en.add_argument("images", nargs="+", metavar="IMAGE")
+    en.add_argument("--iwae-k", type=_positive, default=100, help="importance samples of the IWAE estimate")
+    en.add_argument("--seed", type=_count, default=0)
 
     g = sub.add_parser("gif", help="animated GIF of the per-epoch sample grids")
     g.add_argument("name")
@@ -301,6 +308,23 @@ def cmd_manifold(a) -> int:
     return 0
 
 
+def cmd_encode(a) -> int:
+    from .explorer import own_digit as od
+
+    model, _ = _numpy_model(a)
+    for path in a.images:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(od.MAX_UPLOAD_BYTES + 1)
+            steps = od.preprocess(od.decode_image(data))
+        except (od.ImageRejected, OSError) as e:
+            raise ValueError(f"{path}: {e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
+        out = od.describe(model, steps.binary, a.iwae_k, a.seed)
+        del out["reconstruction"], out["sample"]
+        print(json.dumps({"image": path, **out, "inverted": steps.inverted}), flush=True)
+    return 0
+
+
 def cmd_gif(a) -> int:
     from .store.images import save_gif
     from .store.runs import epoch_images
@@ -324,7 +348,7 @@ def cmd_list(a) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "manifold": cmd_manifold,
-            "gif": cmd_gif, "list": cmd_list}
+            "encode": cmd_encode, "gif": cmd_gif, "list": cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

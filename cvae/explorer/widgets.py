@@ -36,6 +36,8 @@ PAGES = {
     "manifold": ("pages/4_Manifold.py", "Manifold", "🗺️"),
     "runs": ("pages/5_Runs.py", "Runs", "🗂️"),
     "interp": ("pages/6_Interpolate.py", "Interpolate", "🎞️"),
+    "digit": ("pages/7_Your_digit.py", "Your digit", "✍️"),
+    "diag": ("pages/8_Diagnostics.py", "Diagnostics", "🩺"),
 }
 
 STATE_BADGES = {
