@@ -124,3 +124,10 @@ def test_cli_encode_prints_one_json_object_per_image(tmp_path, digits):
     r = subprocess.run([*base, str(bad)], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [f"error: {bad}: not an image Pillow can read (PNG or JPEG expected)"]
+
+
+def test_pad_square_keeps_the_image_centred():
+    img = np.zeros((4, 2), np.float32)
+    img[:, :] = 1.0
+    out = od.pad_square(img, 0.0)
+    assert out.shape == (4, 4) and out[:, 1:3].min() == 1.0 and out[:, [0, 3]].max() == 0.0

@@ -33,7 +33,7 @@ def split_figure(epochs: Sequence[dict], height: int = 320) -> go.Figure:
     ep = [r["epoch"] for r in epochs]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=ep, y=[-(r.get("test_logpx_z") or 0.0) for r in epochs],
-                         name="− reconstruction −E[log p(x|z)]", marker_color="#ff7f0e"))
+                         name="−E[log p(x|z)] (reconstruction)", marker_color="#ff7f0e"))
     fig.add_trace(go.Bar(x=ep, y=[r.get("test_kl") for r in epochs], name="KL", marker_color="#9467bd"))
     fig.update_layout(barmode="stack", height=height, margin=dict(l=10, r=10, t=10, b=10),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, font=dict(size=14)))

@@ -120,6 +120,18 @@ def preprocess(grey: np.ndarray) -> Steps:
     return Steps(g, ink, inverted, crop, scaled, centred, (centred > 0.5).astype(np.float32))
 
 
+def pad_square(img: np.ndarray, value: float | None = None) -> np.ndarray:
+    """img centred on a square canvas filled with `value` (default: its border's median), for display."""
+    img = np.asarray(img, np.float32)
+    h, w = img.shape
+    if value is None:
+        value = float(np.median(np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])))
+    n = max(h, w)
+    out = np.full((n, n), value, np.float32)
+    out[(n - h) // 2:(n - h) // 2 + h, (n - w) // 2:(n - w) // 2 + w] = img
+    return out
+
+
 def nearest(codes: np.ndarray, query: np.ndarray, k: int = 5) -> np.ndarray:
     """Indices of the k codes nearest (Euclidean) to query, nearest first."""
     d2 = ((np.asarray(codes, np.float64) - np.asarray(query, np.float64)[None]) ** 2).sum(axis=1)
