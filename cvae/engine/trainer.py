@@ -33,6 +33,7 @@ class TrainData:
     train: np.ndarray  # float32 (N,28,28,1)
     test: np.ndarray  # float32 binarized (M,28,28,1)
     source: str = ""
+    test_labels: np.ndarray | None = None  # (M,) classes: colour the per-epoch latent map (none: no map)
 
 
 class NonFiniteLoss(TrainingError):
@@ -203,6 +204,11 @@ class Trainer:
         probs = self._decode_fn(z.astype(np.float32)).numpy()
         self._sample_cache = (self.global_step, probs)
         return probs
+
+    def map_means(self, n: int) -> np.ndarray:
+        """Encoder means of the first n test digits (the latent map), float32 (n', d)."""
+        x = self.data.test[:n]
+        return np.concatenate([self._encode_fn(x[i:i + 1000])[0].numpy() for i in range(0, len(x), 1000)])
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Probabilities for latent codes, one compiled call."""
