@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from cvae.explorer import launcher, progress, train_form
+from cvae.explorer import figures, launcher, map_animation, progress, train_form
 from cvae.explorer import widgets as ui
 from cvae.store import runs
 from cvae.store.access import file_bytes_in_run
@@ -15,6 +15,7 @@ from cvae.store.errors import AlreadyTraining, ConfigError, RunError, RunExists,
 from cvae.store.files import read_jsonl
 from cvae.store.fmt import fmt_seconds
 from cvae.store.images import gif_bytes
+from cvae.store.latent_means import read_latent_means
 from cvae.store.metrics import epoch_rows, step_rows
 
 ui.page_setup("Train", "🏋️")
@@ -97,6 +98,40 @@ def progress_charts(metrics: list[dict], beta: float = 1.0) -> go.Figure | None:
     return fig
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def map_gif(run_dir: str, last_epoch: int, n_epochs: int) -> bytes:
+    stored = read_latent_means(run_dir)
+    return gif_bytes(map_animation.map_gif_frames(stored.epochs, stored.means, stored.labels), duration_ms=600)
+
+
+def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
+    """The map of the fixed 2,000 test digits: the newest epoch's while training, an animation afterwards."""
+    try:
+        stored = read_latent_means(info.path)
+    except ValueError as e:
+        st.caption(f"Latent map: {e}")
+        return
+    if stored is None or info.config is None:
+        return
+    names = ui.class_names(info.config.dataset)
+    st.subheader("The latent map forming")
+    if live:
+        epoch, means = stored.latest()
+        xy, _, titles = figures.map_projection(means)
+        fig = figures.latent_map_figure(xy, stored.labels, names, current=None, axis_titles=titles,
+                                        ranges=figures.map_ranges(xy, means.shape[1]), height=480,
+                                        strip=means.shape[1] == 1)
+        st.plotly_chart(fig, key=f"tr_map_{name}", width="stretch", config={"displayModeBar": False})
+        st.caption(f"μ of the same {len(stored.labels):,} test digits after epoch {epoch}; it updates every epoch.")
+        return
+    fig = map_animation.map_animation_figure(stored.epochs, stored.means, stored.labels, names)
+    st.plotly_chart(fig, key=f"tr_map_anim_{name}", width="stretch")
+    gif = map_gif(str(info.path), int(stored.epochs[-1]), len(stored.epochs))
+    st.download_button("⬇️ Download the map's animation (GIF)", gif, file_name=f"{name}-latent-map.gif",
+                       mime="image/gif", key=f"tr_map_gif_{name}", on_click="ignore")
+    st.caption(f"μ of the same {len(stored.labels):,} test digits after each epoch: press ▶ or drag the slider.")
+
+
 def monitor_state(name: str) -> tuple[str, runs.RunInfo | None]:
     """The run's state for the monitor ('starting' while its process loads) and its info (None before it exists)."""
     run_dir = runs.run_path(name)
@@ -172,6 +207,7 @@ def monitor_body(name: str, shown_state: str) -> None:
             gif_col.image(gif, width="stretch", caption="The same samples through all epochs (animated)")
             text_col.download_button("⬇️ Download the GIF", gif, file_name=f"{name}-samples.gif",
                                      mime="image/gif", key=f"tr_gif_dl_{name}", on_click="ignore")
+    latent_map_section(info, name, live)
     if state == "failed":
         with st.expander("Training log (last lines)", expanded=True):
             st.code(launcher.log_tail(launcher.log_path(name)) or "(no log)", language=None)

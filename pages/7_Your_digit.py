@@ -17,9 +17,8 @@ info = ui.run_picker_ui()
 st.title("✍️ Your digit")
 model, info = ui.require_model(info)
 d = model.latent_dim
-binary_test, labels, originals, source = ui.test_data_ui(info)
-means, _ = ui.encoded_test_set(model, info)
-labels = labels[:len(means)]
+_, _, originals, _ = ui.test_data_ui(info)
+means, labels, source = ui.map_points(model, info)
 names = ui.class_names(info.config.dataset)
 st.caption("Put your own handwriting into the model. It is prepared the way MNIST was: white ink on black, the "
            "digit's box scaled to 20 px and centred by its centre of mass in 28×28, then binarized like the "
@@ -83,6 +82,8 @@ with c3:
     st.markdown("μ = (" + ", ".join(f"{v:.2f}" for v in mu) + "), σ = (" + ", ".join(f"{v:.2f}" for v in sigma)
                 + ")")
 
+if len(originals) < len(means):
+    st.stop()  # the test images behind the stored means are not available here (bundled sample only)
 st.subheader(f"The {N_NEAREST} nearest test digits in latent space")
 near = od.nearest(means, mu, N_NEAREST)
 for col, i in zip(st.columns(N_NEAREST), near):
