@@ -177,11 +177,14 @@ def monitor_body(name: str, shown_state: str) -> None:
         st.progress(min(1.0, info.epochs_done / info.total_epochs),
                     text=f"{info.epochs_done} of {info.total_epochs} epochs done")
 
-    fig = progress_charts(metrics, info.config.beta if info.config else 1.0)
+    beta = info.config.beta if info.config else 1.0
+    fig = progress_charts(metrics, beta)
     if fig is not None:
         st.plotly_chart(fig, key=f"train_curves_{name}", width="stretch")
         st.caption("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the "
-                   "prior N(0, I). Higher ELBO is better; the training loss is the negative ELBO.")
+                   "prior N(0, I). Higher ELBO is better; the training loss is the negative ELBO"
+                   + ("." if beta == 1 else f" with the KL weighted by β = {beta:g}; the test ELBO stays the "
+                                            "true ELBO."))
     else:
         st.caption("The curves appear after the first logged steps.")
 

@@ -53,7 +53,8 @@ shown = [(steps.grey, "greyscale"), (steps.ink, "inverted" if steps.inverted els
          (steps.crop, "cropped to the ink"), (steps.scaled, "longer side 20 px"),
          (steps.centred, "centred in 28×28"), (steps.binary, "binarized (what the model sees)")]
 for col, (img, caption) in zip(st.columns(len(shown)), shown):
-    col.image(od.pad_square(np.clip(img, 0, 1)), caption=caption, width="stretch", clamp=True)
+    pad = None if img is steps.grey else 0.0  # ink stages are white on black
+    col.image(od.pad_square(np.clip(img, 0, 1), pad), caption=caption, width="stretch", clamp=True)
 
 out = od.describe(model, steps.binary, IWAE_K)
 mu, sigma = np.array(out["mu"]), np.array(out["sigma"])
