@@ -12,7 +12,7 @@ from cvae.explorer.numpy_model import NumpyCVAE
 from cvae.data.sources import binarize, load_dataset
 from cvae.store import faults, latent_means as lm, runs
 from cvae.store.weights import load_weights_npz
-from test_faults import TINY, check_readable, cli, cli_env, epoch_numbers
+from test_faults import TINY, check_readable, cli, cli_env, epoch_numbers, temp_files
 
 
 def test_write_adds_replaces_and_truncates(tmp_path):
@@ -59,7 +59,8 @@ def test_bad_files_are_refused_with_one_line(tmp_path, bad, words):
 @pytest.mark.slow
 def test_means_survive_sigkill_and_resume_each_epoch_once(tmp_path, mnist_dir):
     run = tmp_path / "mapkill"
-    chain = ["epoch_end:after_latent_means=kill:1", "epoch_end:after_checkpoint=kill:2"]
+    chain = ["epoch_end:after_latent_means=kill:1", "epoch_end:after_checkpoint=kill:2",
+             "atomic_write:latent_means.npz=kill:1"]  # epoch 3's rewrite dies between temp file and rename
     for i, spec in enumerate(chain):
         args = ["train", "--name", "mapkill", "--runs-dir", str(tmp_path)]
         args += ["--data-dir", str(mnist_dir), *TINY] if i == 0 else ["--resume"]
@@ -67,11 +68,13 @@ def test_means_survive_sigkill_and_resume_each_epoch_once(tmp_path, mnist_dir):
         assert r.returncode == -signal.SIGKILL, (spec, r.stderr[-2000:])
         check_readable(run)
         got = lm.read_latent_means(run)
-        # killed after epoch 1's means (no checkpoint yet); then after epoch 1's replay and epoch 2's checkpoint
+        # killed after epoch 1's means (no checkpoint yet); after epoch 1's replay and epoch 2's checkpoint; in
+        # epoch 3's rewrite (the old file intact, a temp file beside it)
         assert list(got.epochs) == ([1] if i == 0 else [1, 2]), (spec, got.epochs)
+        assert any(t.startswith(".latent_means.npz.") for t in temp_files(run)) == (i == 2)
     r = cli("train", "--name", "mapkill", "--runs-dir", str(tmp_path), "--resume")
     assert r.returncode == 0, r.stderr[-2000:]
-    assert epoch_numbers(run) == [1, 2, 3]
+    assert epoch_numbers(run) == [1, 2, 3] and temp_files(run) == []
     got = lm.read_latent_means(run)
     assert list(got.epochs) == [1, 2, 3] and got.means.shape == (3, 32, 2)
     ds = load_dataset("mnist", mnist_dir)

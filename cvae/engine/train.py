@@ -14,8 +14,8 @@ from ..store import runs
 from ..store.config import TrainConfig
 from ..store.errors import AlreadyTraining, RunExists, TrainingError
 from ..store.files import atomic_write_json, remove_temp_files
-from ..store.images import save_gif
 from ..store import latent_means
+from ..store.images import save_gif
 from ..store.metrics import reconcile
 from .callbacks import Callback, RunWriter, StopFlag
 from .checkpoints import restore_latest, write_checkpoint
@@ -65,7 +65,8 @@ def train_run(
         for d in (run_dir, run_dir / runs.CKPT_DIR, run_dir / runs.IMAGES_DIR):
             # What a killed trainer left (never read as data; this frees the space). Only the trainer's own
             # files: e.g. `cvae eval` may be writing evaluations.jsonl right now.
-            remove_temp_files(d, lambda n: n in runs.RUN_ENTRIES or n.startswith(("ckpt-", "epoch_")))
+            remove_temp_files(d, lambda n: n in runs.RUN_ENTRIES or n == latent_means.FILE
+                              or n.startswith(("ckpt-", "epoch_")))
         return _train_locked(name, run_dir, config, resume, list(callbacks), data, stop, handle_signals, strategy)
     finally:
         lock.release()
