@@ -1,4 +1,4 @@
-"""Command line: `python -m cvae train|eval|sample|manifold|encode|gif|list`. It parses and calls; errors are one line."""
+"""Command line: `python -m cvae train|eval|sample|manifold|encode|gif|list`; it parses and calls; errors: one line."""
 
 from __future__ import annotations
 

@@ -66,8 +66,9 @@ if d == 2:
         n = min(MAX_ELLIPSES, len(means))
         diag_figures.add_ellipses(fig, means[:n], logvars[:n], labels[:n])
     st.plotly_chart(fig, key="dg_map", width="stretch", config={"displayModeBar": False})
-    st.caption(f"Dots: μ of {len(means):,} test digits. Ellipses: μ ± σ of the first {min(MAX_ELLIPSES, len(means))}"
-               " — how uncertain the encoder is about each code; the prior's 1-σ circle has radius 1.")
+    st.caption(f"Dots: μ of {len(means):,} test digits. Ellipses: μ ± σ of the first "
+               f"{min(MAX_ELLIPSES, len(means))} — how uncertain the encoder is about each code; the prior's 1-σ "
+               "circle has radius 1.")
 else:
     st.caption(f"σ ellipses are drawn on 2-D codes; this run has {d} dimensions (see the traversals below).")
 
@@ -81,5 +82,5 @@ for rank, i in enumerate(order):
     label = "active" if act_i > diagnostics.ACTIVE_THRESHOLD else "inactive"
     st.image(figures.tile_images(strips[rank], TRAVERSAL_STEPS), clamp=True, width=TRAVERSAL_STEPS * 56,
              caption=f"z{i + 1}: KL {kl_i:.2f} nats, {label}")
-st.caption(f"Each strip moves one dimension through the prior's 5–95 % quantiles ({values[0]:.2f} … {values[-1]:.2f})"
-           " with the others at 0. An inactive dimension changes nothing.")
+st.caption(f"Each strip moves one dimension through the prior's 5–95 % quantiles ({values[0]:.2f} … "
+           f"{values[-1]:.2f}) with the others at 0. An inactive dimension changes nothing.")
