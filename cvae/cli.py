@@ -1,4 +1,4 @@
-"""Command line: `python -m cvae train|eval|sample|manifold|gif|list`. It parses and calls; errors are one line."""
+"""Command line: `python -m cvae train|eval|sample|manifold|encode|gif|list`; it parses and calls; errors: one line."""
 
 from __future__ import annotations
 
@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the k-sample IWAE bound on log p(x), saved to <run>/evaluations.jsonl")
     e.add_argument("--iwae-seed", type=_count, default=0, help="seed of the IWAE samples")
     e.add_argument("--max-test-examples", type=_count)
+    e.add_argument("--diagnostics", action="store_true",
+                   help="also kl_per_dim (one value per latent dimension, summing to test_kl), activity and "
+                        "active_units (Burda et al. 2015: Var over x of E_q[z_i] > 0.01)")
 
     s = sub.add_parser("sample", help="decode prior samples to a PNG grid")
     s.add_argument("name")
@@ -140,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--n", type=_positive, default=20)
     m.add_argument("--low", type=_float, default=0.05)
     m.add_argument("--high", type=_float, default=0.95)
+
+    en = sub.add_parser("encode", help="encode your own digit images (PNG/JPEG): one JSON object per image")
+    en.add_argument("name")
+    common(en, data=False)
+    en.add_argument("images", nargs="+", metavar="IMAGE")
+    en.add_argument("--iwae-k", type=_positive, default=100, help="importance samples of the IWAE estimate")
+    en.add_argument("--seed", type=_count, default=0)
 
     g = sub.add_parser("gif", help="animated GIF of the per-epoch sample grids")
     g.add_argument("name")
@@ -221,6 +231,15 @@ def cmd_eval(a) -> int:
 
     model, config, meta = load_run_model(run_dir)  # meta: the epoch/step of exactly these weights
     out = {"run": a.name, **evaluate_elbo(make_eval_fn(model), test)}
+    if a.diagnostics:
+        import numpy as np
+
+        from .explorer.diagnostics import summarize
+
+        parts = [model.encode(test[i:i + 1000]) for i in range(0, len(test), 1000)]
+        mean, logvar = (np.concatenate([p[j].numpy() for p in parts]) for j in range(2))
+        diag = summarize(mean, logvar)
+        out.update(kl_per_dim=diag["kl_per_dim"], activity=diag["activity"], active_units=diag["active_units"])
     if a.iwae_k:
         from .engine.evaluate import iwae_per_example
         from .store.evaluations import append_evaluation, evaluation_row
@@ -296,6 +315,23 @@ def cmd_manifold(a) -> int:
     return 0
 
 
+def cmd_encode(a) -> int:
+    from .explorer import own_digit as od
+
+    model, _ = _numpy_model(a)
+    for path in a.images:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(od.MAX_UPLOAD_BYTES + 1)
+            steps = od.preprocess(od.decode_image(data))
+        except (od.ImageRejected, OSError) as e:
+            raise ValueError(f"{path}: {e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
+        out = od.describe(model, steps.binary, a.iwae_k, a.seed)
+        del out["reconstruction"], out["sample"]
+        print(json.dumps({"image": path, **out, "inverted": steps.inverted}), flush=True)
+    return 0
+
+
 def cmd_gif(a) -> int:
     from .store.images import save_gif
     from .store.runs import epoch_images
@@ -335,7 +371,7 @@ def cmd_stop(a) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "manifold": cmd_manifold,
-            "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list}
+            "encode": cmd_encode, "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

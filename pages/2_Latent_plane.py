@@ -13,9 +13,7 @@ info = ui.run_picker_ui()
 st.title("🧭 Latent plane")
 model, info = ui.require_model(info)
 d = model.latent_dim
-_, labels, _, source = ui.test_data_ui(info)
-means, _ = ui.encoded_test_set(model, info)
-labels = labels[:len(means)]
+means, labels, source = ui.map_points(model, info)  # the trainer's stored means when they are current
 names = ui.class_names(info.config.dataset)
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)

@@ -68,10 +68,9 @@ sample_probs = model.decode(z_sample, apply_sigmoid=True)[..., 0]
 samples = (np.random.default_rng(2).random(sample_probs.shape) < sample_probs).astype(np.float32)
 bounds = iwae(model, str(info.path), ui.weights_stamp(info.path), tuple(idx), iwae_k)
 
-means, _ = ui.encoded_test_set(model, info, limit=2000)
+means, map_labels, _ = ui.map_points(model, info)  # the one map: stored means when current
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)
-map_labels = labels[:len(means)]
 if d == 2:
     marks = terms["mean"]
 elif d == 1:

@@ -18,7 +18,7 @@ d = model.latent_dim
 binary, labels, originals, source = ui.test_data_ui(info)
 names = ui.class_names(info.config.dataset)
 n_test = len(labels)
-means, _ = ui.encoded_test_set(model, info, limit=2000)
+means, map_labels, _ = ui.map_points(model, info)  # the one map: stored means when current
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)
 
@@ -106,7 +106,7 @@ with right:
                               axis_titles, ranges)
 
     map_mode = mode == MODES[2]
-    fig = figures.latent_map_figure(xy, labels[:len(means)], names, current=None, axis_titles=axis_titles,
+    fig = figures.latent_map_figure(xy, map_labels, names, current=None, axis_titles=axis_titles,
                                ranges=ranges, height=480, click_grid=50 if map_mode else 0, strip=(d == 1))
     figures.add_paths_to_map(fig, {PATH_LABELS[k]: figures.map_coords(codes, pca, strip=(d == 1))
                               for k, (codes, _) in paths.items()})

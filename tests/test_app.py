@@ -324,7 +324,7 @@ def test_latent_plane_map_has_1000_points_and_a_click_grid(root):
     grid = traces[0]
     assert grid["name"] == "click target" and len(array(grid["x"])) == 60 * 60
     dots = sum(len(array(t["x"])) for t in traces[1:] if t.get("name") not in ("current z",))
-    assert dots == 1000  # the bundled sample; 5000 with the full test set
+    assert dots == 1000  # the bundled sample; 2000 (figures.MAP_POINTS) with the full test set
     chart = next(el for el in at.get("plotly_chart") if el.key == "lp_map")
     assert list(chart.proto.selection_mode)  # selectable: clicks come back to the app
 

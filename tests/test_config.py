@@ -193,6 +193,8 @@ def _non_default_value(name: str):
         return 9
     if name in ("max_train_examples", "max_test_examples"):
         return 640
+    if name == "beta":
+        return 2.5  # on the form slider's grid
     if spec.kind is float:
         return 3e-4
     return int(spec.low) + 1 if default != int(spec.low) + 1 else int(spec.low) + 2

@@ -114,11 +114,15 @@ def eval_noise(n: int, latent_dim: int) -> np.ndarray:
     return np.random.default_rng(EVAL_SEED).standard_normal((n, latent_dim)).astype(np.float32)
 
 
-def evaluate_elbo(eval_fn, test: np.ndarray, batch_size: int = 1000, eps: np.ndarray | None = None) -> dict[str, float]:
-    """Test-set ELBO: the mean over every test image, each weighted equally (not a mean of batch means)."""
+def evaluate_elbo(eval_fn, test: np.ndarray, batch_size: int = 1000, eps: np.ndarray | None = None,
+                  beta: float | None = None) -> dict[str, float]:
+    """Test-set ELBO: the mean over every test image, each weighted equally (not a mean of batch means).
+    With beta: also the training objective log p(x|z) - beta * (log q(z|x) - log p(z)) on the same noise."""
     if eps is None:
         eps = eval_noise(len(test), int(eval_fn.input_signature[1].shape[-1]))
     parts = [eval_fn(test[i:i + batch_size], eps[i:i + batch_size]) for i in range(0, len(test), batch_size)]
     elbo, logpx_z, kl = (np.concatenate([p[j].numpy() for p in parts]).astype(np.float64) for j in range(3))
     return {"test_elbo": float(elbo.mean()), "test_logpx_z": float(logpx_z.mean()), "test_kl": float(kl.mean()),
-            "test_elbo_analytic": float((logpx_z - kl).mean()), "test_examples": int(len(test))}
+            "test_elbo_analytic": float((logpx_z - kl).mean()), "test_examples": int(len(test)),
+            **({} if beta is None else {"beta": float(beta),
+                                        "test_objective": float((logpx_z - beta * (logpx_z - elbo)).mean())})}

@@ -46,3 +46,10 @@ def elbo_terms(model, x, eps=None, decode=None) -> ElboTerms:
     logpz = log_normal_pdf(z, 0.0, 0.0)
     logqz_x = log_normal_pdf(z, mean, logvar)
     return ElboTerms(logpx_z + logpz - logqz_x, logpx_z, logpz, logqz_x, analytic_kl(mean, logvar))
+
+
+def beta_objective(terms: ElboTerms, beta: float = 1.0):
+    """E[log p(x|z)] - beta * KL with the same single-sample KL estimate (log q(z|x) - log p(z)) as the ELBO
+    (Higgins et al. 2017, beta-VAE), per example. No special case for beta = 1: multiplying by 1.0 is exact and
+    the sum runs in the ELBO's order, so it is bit for bit terms.elbo, gradients included (tests/test_objectives.py)."""
+    return terms.logpx_z + beta * terms.logpz - beta * terms.logqz_x

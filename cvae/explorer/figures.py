@@ -8,9 +8,10 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from ..store.latent_means import MAP_DIGITS
 from .latent import PCA2, PRIOR_HIGH, PRIOR_LOW
 
-MAP_POINTS = 5000  # test digits encoded for latent maps (all of them if the test set is smaller)
+MAP_POINTS = MAP_DIGITS  # one map everywhere: the first 2,000 test digits (all of them if the test set is smaller)
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 SLIDER_LOW = round(PRIOR_LOW, 2)

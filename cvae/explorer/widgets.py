@@ -14,7 +14,7 @@ import streamlit as st
 
 from ..data.sample import load_test_split
 from ..data.sources import CLASS_NAMES
-from ..store import runs
+from ..store import latent_means, runs
 from ..store.errors import DataError, RunError
 from ..store.evaluations import best_evaluation, format_evaluation_cell
 from ..store.files import read_file_nofollow
@@ -36,6 +36,8 @@ PAGES = {
     "manifold": ("pages/4_Manifold.py", "Manifold", "🗺️"),
     "runs": ("pages/5_Runs.py", "Runs", "🗂️"),
     "interp": ("pages/6_Interpolate.py", "Interpolate", "🎞️"),
+    "digit": ("pages/7_Your_digit.py", "Your digit", "✍️"),
+    "diag": ("pages/8_Diagnostics.py", "Diagnostics", "🩺"),
 }
 
 STATE_BADGES = {
@@ -300,6 +302,33 @@ def encoded_test_set(model: NumpyCVAE, info: RunInfo, limit: int = MAP_POINTS) -
     """μ and log σ² of q(z|x) for the first `limit` test digits (cached per run and weights)."""
     return _encode_cached(model, str(info.path), weights_stamp(info.path), info.config.dataset,
                           info.config.data_dir, limit)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _stored_means_cached(run_dir: str, stamp: tuple[int, int], epochs_done: int):
+    try:
+        stored = latent_means.read_latent_means(run_dir)
+    except ValueError:
+        return None  # a damaged file: the page encodes instead
+    if stored is None or stored.latest()[0] != epochs_done:
+        return None  # not the weights' epoch (e.g. written by an older version): encode instead
+    return stored.latest()[1], stored.labels
+
+
+def map_points(model: NumpyCVAE, info: RunInfo) -> tuple[np.ndarray, np.ndarray, str]:
+    """(μ (N, d), labels, source) of the map's digits: the means the trainer stored for the newest epoch when they
+    belong to the current weights (no encoding on first load), else the first MAP_POINTS test digits encoded."""
+    path = info.path / latent_means.FILE
+    try:
+        st_ = path.stat()
+        stored = _stored_means_cached(str(info.path), (st_.st_mtime_ns, st_.st_size), info.epochs_done)
+    except OSError:
+        stored = None
+    if stored is not None and stored[0].shape[1] == model.latent_dim:
+        return stored[0], stored[1], "stored by the trainer"
+    _, labels, _, source = test_data_ui(info)
+    means, _ = encoded_test_set(model, info)
+    return means, labels[:len(means)], source
 
 
 def class_names(dataset: str) -> tuple[str, ...]:

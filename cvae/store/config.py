@@ -46,6 +46,7 @@ class FieldSpec:
     allowed_text: str = ""  # overrides the generated "allowed" text
     more: bool = False  # the form shows it under "More settings"
     settable: bool = True  # has a CLI flag and a form widget (preset and version do not)
+    slider_step: float = 0.0  # > 0: the form shows a slider from slider_step to high in these steps
 
     @property
     def allowed(self) -> str:
@@ -103,6 +104,9 @@ class TrainConfig:
     batch_size: int = _field(32, "Images per gradient step.", "Batch size", low=1, high=60_000,
                              allowed_text="an integer from 1 to 60000 (and at most the number of training examples)")
     learning_rate: float = _field(1e-4, "Adam's step size, e.g. 1e-4.", "Learning rate", kind=float, low=0, high=1)
+    beta: float = _field(1.0, "Weight of the KL term in the training objective E[log p(x|z)] - beta*KL "
+                         "(Higgins et al. 2017); 1 = the ELBO (the tutorial). Test figures always report the ELBO.",
+                         "beta (KL weight)", kind=float, low=0, high=20, slider_step=0.1)
     lr_schedule: str = _field("constant", "constant, or cosine decay to 2% of the rate over the run.",
                               "Learning-rate schedule", kind=str, choices=LR_SCHEDULES)
     seed: int = _field(0, "Fixes the initial weights, data order and noise: same seed, same run.", "Random seed",
