@@ -34,14 +34,16 @@ def make_iwae_logw_fn(model):
     tfd = tfp.distributions
     d = int(model.latent_dim)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32),
+    shape = list(model.arch.image_shape)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *shape], tf.float32),
                                   tf.TensorSpec([None, None, d], tf.float32)])
     def logw_fn(x, eps):
         mean, logvar = model.encode(x)
         scale = tf.exp(0.5 * logvar)
         z = mean[None] + scale[None] * eps  # (c, b, d)
         logits = model.decode_fast(tf.reshape(z, [-1, d]))
-        logits = tf.reshape(logits, tf.concat([tf.shape(eps)[:2], [28, 28, 1]], axis=0))
+        logits = tf.reshape(logits, tf.concat([tf.shape(eps)[:2], shape], axis=0))
         px_z = tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32), reinterpreted_batch_ndims=3)
         pz = tfd.MultivariateNormalDiag(loc=tf.zeros([d]), scale_diag=tf.ones([d]))
         qz_x = tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)  # batch shape (b,)
@@ -73,7 +75,7 @@ def iwae_per_example(model, images: np.ndarray, k: int, batch_size: int | None =
     objectives.iwae_bound). Otherwise the noise comes from numpy's default_rng(seed), drawn batch by batch.
     progress: optional callable(done_images, total_images).
     """
-    x_all = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+    x_all = np.asarray(images, np.float32).reshape(-1, *model.arch.image_shape)
     per_batch, c = plan(k, chunk)
     batch_size = int(batch_size or per_batch)
     d = int(model.latent_dim)
@@ -100,7 +102,7 @@ def iwae_per_example(model, images: np.ndarray, k: int, batch_size: int | None =
 def make_eval_fn(model):
     """Compiled per-example (elbo, log p(x|z), closed-form KL) for given eps; no retracing for any batch size."""
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32),
+    @tf.function(input_signature=[tf.TensorSpec([None, *model.arch.image_shape], tf.float32),
                                   tf.TensorSpec([None, model.latent_dim], tf.float32)])
     def eval_fn(x, eps):
         terms = elbo_terms(model, x, eps, decode=model.decode_fast)

@@ -21,6 +21,7 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 BINARIZATIONS = ("static", "dynamic")
 MAX_LATENT_DIM = 64
+MAX_FILTERS = 512  # the tutorial's "bigger network" suggestion: 512 filters in every conv layer
 CONFIG_VERSION = 1
 
 # Opt-in named settings; "tutorial" is exactly the TensorFlow tutorial. A preset only fills defaults: any field
@@ -99,6 +100,10 @@ class TrainConfig:
         allowed_text="a directory path or null", more=True)
     latent_dim: int = _field(2, "Size of the code z. 2 lets you see the whole latent space as a plane.",
                              "Latent dimensions", low=1, high=MAX_LATENT_DIM)
+    filters1: int = _field(32, "Filters of the first encoder conv and the last hidden decoder deconv (tutorial: 32; "
+                           "wider = slower).", "Filters, layer 1", low=1, high=MAX_FILTERS, more=True)
+    filters2: int = _field(64, "Filters of the second encoder conv and the first decoder deconv (tutorial: 64; "
+                           "the tutorial suggests up to 512).", "Filters, layer 2", low=1, high=MAX_FILTERS, more=True)
     epochs: int = _field(10, "Passes over the training images.", "Epochs", low=1, high=10_000)
     batch_size: int = _field(32, "Images per gradient step.", "Batch size", low=1, high=60_000,
                              allowed_text="an integer from 1 to 60000 (and at most the number of training examples)")

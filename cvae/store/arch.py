@@ -1,0 +1,59 @@
+"""The CVAE's shape as data (no TensorFlow): image size, channels and conv widths, so every builder agrees.
+
+The Keras model (cvae/engine/model.py), the NumPy copy (cvae/explorer/numpy_model.py) and the weights-file check
+(cvae/store/weights.py) all read one Architecture; a run's config.json holds the fields it is derived from
+(dataset, filters1, filters2, likelihood), so a run describes its own widths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Image shape (height = width, channels) of each dataset.
+IMAGE_SHAPES: dict[str, tuple[int, int]] = {"mnist": (28, 1), "fashion_mnist": (28, 1), "cifar10": (32, 3)}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Encoder Conv2D(f1,3,s2) -> Conv2D(f2,3,s2) -> Dense(2d); decoder Dense(s*s*f1) -> (f2, f1, out) deconvs.
+
+    Defaults are the tutorial's MNIST network (32/64 filters, 28x28x1, one Bernoulli logit per pixel).
+    """
+
+    size: int = 28  # image height = width, a multiple of 4
+    channels: int = 1
+    filters1: int = 32
+    filters2: int = 64
+    params_per_subpixel: int = 1  # decoder outputs per sub-pixel: 1 Bernoulli logit, 2 for (mean, log-scale)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of one input image."""
+        return (self.size, self.size, self.channels)
+
+    @property
+    def enc_size(self) -> int:
+        """Side of the encoder's last feature map (two 'valid' stride-2 3x3 convolutions: 28 -> 13 -> 6)."""
+        s = self.size
+        for _ in range(2):
+            s = (s - 3) // 2 + 1
+        return s
+
+    @property
+    def dec_size(self) -> int:
+        """Side of the decoder's first feature map (two stride-2 deconvolutions back to size: 7 -> 14 -> 28)."""
+        return self.size // 4
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the decoder's output (distribution parameters per pixel)."""
+        return self.channels * self.params_per_subpixel
+
+
+def architecture_of(config: Any) -> Architecture:
+    """The Architecture a TrainConfig describes (fields missing from older configs take the tutorial's values)."""
+    size, channels = IMAGE_SHAPES[getattr(config, "dataset", "mnist")]
+    params = 2 if getattr(config, "likelihood", "bernoulli") == "discretized_logistic" else 1
+    return Architecture(size, channels, int(getattr(config, "filters1", 32)), int(getattr(config, "filters2", 64)),
+                        params)
