@@ -74,3 +74,39 @@ def test_numpy_model_refuses_weights_of_other_widths():
     with pytest.raises(ValueError, match="filters 32/64"):
         NumpyCVAE(arrays, 2)
     assert NumpyCVAE(arrays, 2, Architecture(filters1=16)).arch.filters1 == 16
+
+
+@pytest.mark.slow
+def test_a_128_filter_run_end_to_end(root, mnist_dir):
+    """CLI train (128/128 filters, 256 digits) -> eval -> every page in AppTest decodes it with the NumPy copy."""
+    from test_app import PAGES, app_test, no_exceptions
+    from test_cli import cli
+
+    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.store import runs
+    from cvae.store.files import read_jsonl
+
+    r = cli("train", "--name", "wide", "--runs-dir", str(root), "--data-dir", str(mnist_dir),
+            "--filters1", "128", "--filters2", "128", "--max-train-examples", "256", "--max-test-examples", "64",
+            "--epochs", "2", "--learning-rate", "1e-3", "--log-every-steps", "4")
+    assert r.returncode == 0, r.stderr
+    run = root / "wide"
+    config = json.loads((run / runs.CONFIG_FILE).read_text())
+    assert (config["filters1"], config["filters2"]) == (128, 128)
+    elbos = [row["test_elbo"] for row in runs.epoch_rows(read_jsonl(run / runs.METRICS_FILE))]
+    assert len(elbos) == 2 and elbos[1] > elbos[0]  # it learns
+    npm = load_numpy_model(run)
+    assert npm.w["enc_conv2/kernel"].shape == (3, 3, 128, 128) and npm.w["dec_logits/kernel"].shape == (3, 3, 1, 128)
+    r = cli("eval", "wide", "--runs-dir", str(root), "--max-test-examples", "64", "--iwae-k", "4")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["test_elbo"] == pytest.approx(elbos[-1], rel=1e-5)
+    assert -450 < result["test_elbo"] < -100 and result["test_elbo"] - 2 < result["iwae_4"] < 0
+    at = app_test()
+    at.session_state["cvae_selected_run"] = "wide"
+    at.run()
+    no_exceptions(at)
+    for page in (*PAGES, "pages/6_Interpolate.py"):
+        at.switch_page(page).run()
+        no_exceptions(at)
+        assert not at.error, (page, [e.value for e in at.error])
