@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-DATASETS = ("mnist", "fashion_mnist")
+DATASETS = ("mnist", "fashion_mnist", "cifar10")
 PRECISIONS = ("float32", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 BINARIZATIONS = ("static", "dynamic")
@@ -92,10 +92,11 @@ def _is_number(value: Any) -> bool:
 class TrainConfig:
     """Everything that defines a training run; defaults are the tutorial's."""
 
-    dataset: str = _field("mnist", "The images to learn: handwritten digits, or Fashion-MNIST's clothes.",
+    dataset: str = _field("mnist", "The images to learn: handwritten digits, Fashion-MNIST's clothes, or CIFAR-10's "
+                          "32x32 colour photos.",
                           "Dataset", kind=str, choices=DATASETS)
     data_dir: str | None = _field(
-        None, "A folder with the four IDX files (or mnist.npz). Blank: $CVAE_DATA_DIR, the Keras cache, "
+        None, "A folder with the four IDX files (or mnist.npz; CIFAR-10: its six .bin files). Blank: $CVAE_DATA_DIR, the Keras cache, "
         "Debian's package, the download.", "Data directory", kind=str, optional=True,
         allowed_text="a directory path or null", more=True)
     latent_dim: int = _field(2, "Size of the code z. 2 lets you see the whole latent space as a plane.",
