@@ -199,20 +199,23 @@ def cmd_train(a) -> int:
 
 
 def cmd_eval(a) -> int:
-    from .data.sources import binarize, load_dataset
+    from .data.sources import load_dataset, model_input
     from .store.runs import read_config
 
     _, run_dir = _numpy_model(a)  # config and weights checked before the slow TensorFlow import
 
     stored = read_config(run_dir)
     ds = load_dataset(stored.dataset, a.data_dir or stored.data_dir)
-    test = binarize(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images)
+    test = model_input(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images,
+                       stored.likelihood)
     _import_tensorflow_quietly()
     from .engine.checkpoints import load_keras_model
     from .engine.evaluate import evaluate_elbo, make_eval_fn
 
     model, config = load_keras_model(run_dir)
     out = {"run": a.name, **evaluate_elbo(make_eval_fn(model), test)}
+    # Nats per image -> bits per dimension (sub-pixel): the unit colour-image likelihoods are compared in.
+    out["test_elbo_bpd"] = bits_per_dim(out["test_elbo"], test[0].size)
     if a.iwae_k:
         from .engine.evaluate import iwae_per_example
         from .store.evaluations import append_evaluation, evaluation_row
@@ -227,11 +230,17 @@ def cmd_eval(a) -> int:
         out["iwae_seconds"] = round(seconds, 2)
         # Kept beside the weights, so the Runs page shows it: one appended line per evaluation.
         epoch = read_status(run_dir).get("epoch")
+        out[f"iwae_{a.iwae_k}_bpd"] = bits_per_dim(iwae, test[0].size)
         append_evaluation(run_dir, evaluation_row(a.iwae_k, iwae, out["test_elbo"], len(test), seconds,
                                                   epoch=epoch if isinstance(epoch, int) else None,
                                                   seed=a.iwae_seed))
     print(json.dumps(out))
     return 0
+
+
+def bits_per_dim(nats_per_image: float, dims: int) -> float:
+    """-log p(x) in bits per sub-pixel: -nats / (dims * ln 2)."""
+    return -nats_per_image / (dims * math.log(2.0))
 
 
 class _EvalProgress:

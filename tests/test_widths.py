@@ -16,7 +16,7 @@ from cvae.store.weights import expected_shapes
 
 ARCHS = [Architecture(filters1=8, filters2=24), Architecture(filters1=48, filters2=16),
          Architecture(size=32, channels=3, filters1=16, filters2=8),
-         Architecture(size=32, channels=3, filters1=8, filters2=16, params_per_subpixel=2)]
+         Architecture(size=32, channels=3, filters1=8, filters2=16, likelihood="discretized_logistic")]
 
 
 def random_pair(arch: Architecture, latent_dim: int = 2, seed: int = 0):

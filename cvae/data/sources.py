@@ -381,3 +381,14 @@ def binarize(images: np.ndarray) -> np.ndarray:
     return np.where(scaled > 0.5, 1.0, 0.0).astype(np.float32)
 
 
+
+
+def unit_scale(images: np.ndarray) -> np.ndarray:
+    """uint8 images -> float32 k/255 in [0, 1], NHWC ((N, 28, 28) gains a channel axis)."""
+    x = np.asarray(images).astype(np.float32) / 255.0
+    return x[..., None] if x.ndim == 3 else x
+
+
+def model_input(images: np.ndarray, likelihood: str = "bernoulli") -> np.ndarray:
+    """Test images as the model sees them: binarized for Bernoulli, the 8-bit values k/255 otherwise."""
+    return unit_scale(images) if likelihood == "discretized_logistic" else binarize(images)

@@ -8,6 +8,7 @@ import keras
 from keras import layers
 
 from ..store.arch import Architecture
+from .likelihoods import mean_image
 
 IMAGE_SHAPE = (28, 28, 1)  # the tutorial's MNIST; other shapes come from an Architecture
 
@@ -95,9 +96,9 @@ class CVAE(keras.Model):
         return eps * tf.exp(logvar * 0.5) + mean
 
     def decode(self, z, apply_sigmoid: bool = False):
-        """Logits of p(x|z), or probabilities when apply_sigmoid."""
+        """Parameters of p(x|z) (Bernoulli logits), or the image in [0, 1] when apply_sigmoid (see mean_image)."""
         logits = tf.cast(self.decoder(z), tf.float32)
-        return tf.sigmoid(logits) if apply_sigmoid else logits
+        return mean_image(self.arch.likelihood, logits) if apply_sigmoid else logits
 
     def decode_fast(self, z, apply_sigmoid: bool = False):
         """decode() for inference (evaluation, IWAE, grids): the same numbers (to float32 rounding), ~15% sooner.
@@ -121,7 +122,7 @@ class CVAE(keras.Model):
         e = size + 2
         logits = tf.add_n([padded[:, 2 - i:e - i, 2 - j:e - j, 3 * i + j] for i in range(3) for j in range(3)])
         logits = logits + last.bias
-        return tf.sigmoid(logits) if apply_sigmoid else logits
+        return mean_image(self.arch.likelihood, logits) if apply_sigmoid else logits
 
     def sample(self, eps=None):
         """Decoded probabilities for eps (default: 100 draws from the prior)."""

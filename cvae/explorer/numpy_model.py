@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..store.arch import Architecture, architecture_of
+from .likelihood_np import bernoulli_log_likelihood, log_likelihood, mean_image  # noqa: F401 (re-exported)
 from ..store.config import TrainConfig
 from ..store.errors import RunError
 from ..store.runs import WEIGHTS_FILE, read_config
@@ -63,12 +64,6 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
 
 
-def bernoulli_log_likelihood(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """log p(x|z) summed over each image: x*l - softplus(l), stable for large |l|."""
-    ll = x * logits - np.logaddexp(0.0, logits)
-    return ll.reshape(len(ll), -1).sum(axis=1)
-
-
 def log_normal_pdf(sample: np.ndarray, mean, logvar, axis: int = -1) -> np.ndarray:
     """Diagonal Gaussian log-density summed over axis."""
     return np.sum(-0.5 * ((sample - mean) ** 2 * np.exp(-logvar) + logvar + LOG_2PI), axis=axis)
@@ -110,12 +105,12 @@ class NumpyCVAE:
         return h.reshape(len(h), -1) @ w["enc_dense/kernel"] + w["enc_dense/bias"]
 
     def decode(self, z: np.ndarray, apply_sigmoid: bool = False) -> np.ndarray:
-        """Logits (or probabilities) of p(x|z), shape (N,H,W,out_channels): (N,28,28,1) for MNIST."""
+        """Parameters of p(x|z) (N,H,W,out_channels), or with apply_sigmoid the image in [0,1] (N,H,W,C)."""
         z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
         outs = [self._decode(z[i:i + _DECODE_CHUNK]) for i in range(0, len(z), _DECODE_CHUNK)] or [
             np.zeros((0, self.arch.size, self.arch.size, self.arch.out_channels), np.float32)]
         logits = np.concatenate(outs)
-        return sigmoid(logits) if apply_sigmoid else logits
+        return mean_image(self.arch.likelihood, logits) if apply_sigmoid else logits
 
     def _decode(self, z: np.ndarray) -> np.ndarray:
         w = self.w
@@ -139,7 +134,7 @@ class NumpyCVAE:
         x = np.asarray(x, np.float32).reshape(-1, *self.arch.image_shape)
         mean, logvar = self.encode(x)
         z = self.reparameterize(mean, logvar, eps, rng)
-        logpx_z = bernoulli_log_likelihood(x, self.decode(z))
+        logpx_z = log_likelihood(self.arch.likelihood, x, self.decode(z))
         logpz = log_normal_pdf(z, 0.0, 0.0)
         logqz_x = log_normal_pdf(z, mean, logvar)
         kl = 0.5 * np.sum(np.exp(logvar) + mean ** 2 - 1.0 - logvar, axis=1)
@@ -168,7 +163,8 @@ class NumpyCVAE:
         logpx_z = np.empty(n * k, np.float64)
         for i in range(0, n * k, _IWAE_BLOCK):
             rows = owner[i:i + _IWAE_BLOCK]
-            logpx_z[i:i + len(rows)] = bernoulli_log_likelihood(x[rows], self._decode(z_flat[i:i + len(rows)]))
+            logpx_z[i:i + len(rows)] = log_likelihood(self.arch.likelihood, x[rows],
+                                                      self._decode(z_flat[i:i + len(rows)]))
         logw = (logpx_z.reshape(n, k) + log_normal_pdf(z, 0.0, 0.0)
                 - log_normal_pdf(z, mean[:, None], logvar[:, None]))
         m = logw.max(axis=1, keepdims=True)

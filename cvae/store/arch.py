@@ -12,6 +12,10 @@ from typing import Any
 
 # Image shape (height = width, channels) of each dataset.
 IMAGE_SHAPES: dict[str, tuple[int, int]] = {"mnist": (28, 1), "fashion_mnist": (28, 1), "cifar10": (32, 3)}
+LIKELIHOODS = ("bernoulli", "discretized_logistic")
+# Discretized logistic on [0, 1]: value k/255 owns the bin [k/255 - HALF_BIN, k/255 + HALF_BIN], edge bins to +-inf.
+HALF_BIN = 0.5 / 255.0
+LOG_SCALE_MIN = -7.0  # as PixelCNN++: keeps the density finite while training
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class Architecture:
     channels: int = 1
     filters1: int = 32
     filters2: int = 64
-    params_per_subpixel: int = 1  # decoder outputs per sub-pixel: 1 Bernoulli logit, 2 for (mean, log-scale)
+    likelihood: str = "bernoulli"  # or "discretized_logistic": 8-bit values, (mean, log-scale) per sub-pixel
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -46,6 +50,11 @@ class Architecture:
         return self.size // 4
 
     @property
+    def params_per_subpixel(self) -> int:
+        """Decoder outputs per sub-pixel: 1 Bernoulli logit, or the logistic's mean and log-scale."""
+        return 2 if self.likelihood == "discretized_logistic" else 1
+
+    @property
     def out_channels(self) -> int:
         """Channels of the decoder's output (distribution parameters per pixel)."""
         return self.channels * self.params_per_subpixel
@@ -54,6 +63,5 @@ class Architecture:
 def architecture_of(config: Any) -> Architecture:
     """The Architecture a TrainConfig describes (fields missing from older configs take the tutorial's values)."""
     size, channels = IMAGE_SHAPES[getattr(config, "dataset", "mnist")]
-    params = 2 if getattr(config, "likelihood", "bernoulli") == "discretized_logistic" else 1
     return Architecture(size, channels, int(getattr(config, "filters1", 32)), int(getattr(config, "filters2", 64)),
-                        params)
+                        getattr(config, "likelihood", "bernoulli"))

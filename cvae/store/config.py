@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from .arch import LIKELIHOODS
 from .errors import ConfigError
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
@@ -125,6 +126,10 @@ class TrainConfig:
     binarization: str = _field("static", "static: threshold pixels at 0.5 once (the tutorial). dynamic: sample "
                                "pixels afresh every epoch.", "Binarization", kind=str, choices=BINARIZATIONS,
                                more=True)
+    likelihood: str = _field("bernoulli", "p(x|z): bernoulli for binarized pixels (the tutorial), or "
+                             "discretized_logistic for 8-bit grey or colour values (a true bound on log p(x) of the "
+                             "raw images; binarization is then not used).", "Likelihood", kind=str,
+                             choices=LIKELIHOODS, more=True)
     precision: str = _field("float32", "float32, or mixed_bfloat16 on CPUs that support it.", "Precision",
                             kind=str, choices=PRECISIONS, more=True)
     eval_batch_size: int = _field(1000, "Batch size of the test-set evaluation.", "Evaluation batch size", low=1,
@@ -149,6 +154,10 @@ class TrainConfig:
                               f"at most max_train_examples ({self.max_train_examples})",
                               message=f"batch_size: got {self.batch_size}; allowed: at most max_train_examples "
                                       f"({self.max_train_examples})")
+        if self.likelihood == "discretized_logistic" and self.binarization == "dynamic":
+            raise ConfigError("binarization", self.binarization, "static with likelihood discretized_logistic",
+                              message="binarization: got dynamic; allowed: static with likelihood "
+                                      "discretized_logistic (it models the 8-bit values, nothing is binarized)")
         if math.isqrt(self.num_examples_to_generate) ** 2 != self.num_examples_to_generate:
             spec = FIELD_SPECS["num_examples_to_generate"]
             raise ConfigError("num_examples_to_generate", self.num_examples_to_generate, spec.allowed)
