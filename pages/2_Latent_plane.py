@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from cvae.explorer import widgets as ui
-from cvae.explorer import figures
+from cvae.explorer import colour, figures
 
 ui.page_setup("Latent plane", "🧭")
 info = ui.run_picker_ui()
@@ -19,8 +19,10 @@ names = ui.class_names(info.config.dataset)
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)
 
-st.caption("The decoder turns any code z into 28×28 pixel probabilities. Choose z with the sliders — "
-           "or click anywhere on the map — and watch the digit change.")
+h, w = model.arch.image_shape[:2]
+st.caption(f"The decoder turns any code z into {h}×{w} " + ("colour images (the mean of each sub-pixel's "
+           "distribution)" if colour.is_colour(model) else "pixel probabilities") + ". Choose z with the sliders — "
+           "or click anywhere on the map — and watch the image change.")
 
 ZKEYS = [f"lp_z{i}" for i in range(d)]
 SAVED = "lp_saved_z"  # survives page changes (widget state does not)
@@ -66,11 +68,13 @@ with left:
             st.button("↺ Reset to the prior mean (z = 0)", key="lp_reset", on_click=reset_z)
     st.session_state[SAVED] = ((info.name, d), [float(v) for v in z])
 
-    probs = model.decode(z[None], apply_sigmoid=True)[0, :, :, 0]
-    ui.show_image_ui(probs, key="lp_decoded", height=430, title="Decoder output: p(pixel = 1 | z)")
+    probs = colour.decode_images(model, z[None])[0]
+    ui.show_image_ui(probs, key="lp_decoded", height=430, hover=colour.decoded_hover(model),
+                     title="Decoder output: " + ("mean of p(x | z)" if colour.is_colour(model) else
+                                                 "p(pixel = 1 | z)"))
     s1, s2 = st.columns([1, 1], vertical_alignment="center")
     rng = np.random.default_rng(st.session_state["lp_seed"])
-    sample = (rng.random(probs.shape) < probs).astype(np.float32)
+    sample = colour.sample_images(model, z[None], rng)[0]
     with s1:
         ui.show_image_ui(sample, key="lp_sample", height=220, title="A sample x ~ p(x | z)", hover="pixel")
     with s2:
