@@ -60,6 +60,15 @@ class Architecture:
         return self.channels * self.params_per_subpixel
 
 
+    def macs_per_image(self, latent_dim: int = 2) -> int:
+        """Multiply-adds of one forward pass (encoder + decoder): the cost model behind the Train form's estimate."""
+        e1 = (self.size - 3) // 2 + 1
+        e2, s, d, f1, f2 = self.enc_size, self.dec_size, latent_dim, self.filters1, self.filters2
+        return (e1 * e1 * 9 * self.channels * f1 + e2 * e2 * 9 * f1 * f2 + e2 * e2 * f2 * 2 * d  # encoder
+                + d * s * s * f1 + s * s * 9 * f1 * f2 + (2 * s) ** 2 * 9 * f2 * f1  # dense, deconv 1 and 2
+                + (4 * s) ** 2 * 9 * f1 * self.out_channels)  # last deconv
+
+
 def architecture_of(config: Any) -> Architecture:
     """The Architecture a TrainConfig describes (fields missing from older configs take the tutorial's values)."""
     size, channels = IMAGE_SHAPES[getattr(config, "dataset", "mnist")]
