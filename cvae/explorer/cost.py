@@ -11,8 +11,14 @@ from ..store.arch import architecture_of
 from ..store.config import TrainConfig
 
 # (multiply-adds per image, training seconds per image, evaluation seconds per image), from
-# `python -m bench.widths` (docs/widths.md): filters 32/64, 128/128, 512/512 on MNIST, batch 32, float32.
-MEASURED: tuple[tuple[float, float, float], ...] = ()
+# `python -m bench.widths --images 320 --repeats 3` (docs/widths.md): filters 32/64, 128/128, 512/512 on MNIST, batch
+# 32, float32, on the project's 2 cores while other jobs shared them (load average ~12): pessimistic for a quiet
+# machine, where the tutorial's network trains ~4x faster (README, Performance).
+MEASURED: tuple[tuple[float, float, float], ...] = (
+    (5_466_208, 0.001412, 0.0006606),
+    (42_563_968, 0.01005, 0.003403),
+    (667_477_504, 0.1966, 0.04867),
+)
 TRAIN_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
 TEST_IMAGES = 10_000
 SLOW_EPOCH_SECONDS = 300.0  # above this, the Train page asks for a second click before starting
