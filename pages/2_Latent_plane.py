@@ -78,8 +78,12 @@ with left:
     with s1:
         ui.show_image_ui(sample, key="lp_sample", height=220, title="A sample x ~ p(x | z)", hover="pixel")
     with s2:
-        st.markdown("Each pixel is an independent coin flip with the probability shown above: "
-                    "that is what the model *generates*. The smooth picture is its mean.")
+        if model.arch.likelihood == "discretized_logistic":
+            st.markdown("Each sub-pixel is an independent draw of one of its 256 values from a discretized "
+                        "logistic around the mean shown above: that is what the model *generates*.")
+        else:
+            st.markdown("Each pixel is an independent coin flip with the probability shown above: "
+                        "that is what the model *generates*. The smooth picture is its mean.")
         st.button("🎲 Resample", key="lp_resample", on_click=resample)
         st.caption(f"sample seed {st.session_state['lp_seed']}")
 

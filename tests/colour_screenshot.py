@@ -14,14 +14,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser_support import (REPO, VIEWPORT, full_page_screenshot, launch_browser, open_page,  # noqa: E402
-                             running_server, wait_idle, wait_images, wait_plotly_charts)
+from browser_support import (REPO, VIEWPORT, click_plotly, full_page_screenshot, keyed, launch_browser,  # noqa: E402
+                             open_page, poll, running_server, slider_values, wait_idle, wait_images,
+                             wait_plotly_charts)
 from cifar_support import make_cifar_dir  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--z", type=float, nargs=2, default=None, help="click the map here before the screenshot")
     ap.add_argument("--out", default=str(REPO / "docs" / "screenshots" / "latent_plane_colour.png"))
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,6 +41,10 @@ def main() -> None:
             wait_plotly_charts(page)
             wait_images(page)
             wait_idle(page)
+            if a.z:
+                click_plotly(page, keyed("lp_map"), *a.z)
+                poll(lambda: slider_values(page, keyed("lp_z0")) != [0.0], 60, 0.2, "z to follow the click")
+                wait_idle(page)
             full_page_screenshot(page, Path(a.out))
             browser.close()
     print(f"wrote {a.out}")
