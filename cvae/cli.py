@@ -217,20 +217,23 @@ def cmd_train(a) -> int:
 
 
 def cmd_eval(a) -> int:
-    from .data.sources import binarize, load_dataset
+    from .data.sources import load_dataset, model_input
     from .store.runs import read_config
 
     _, run_dir = _numpy_model(a)  # config and weights checked before the slow TensorFlow import
 
     stored = read_config(run_dir)
     ds = load_dataset(stored.dataset, a.data_dir or stored.data_dir)
-    test = binarize(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images)
+    test = model_input(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images,
+                       stored.likelihood)
     _import_tensorflow_quietly()
     from .engine.checkpoints import load_run_model
     from .engine.evaluate import evaluate_elbo, make_eval_fn
 
     model, config, meta = load_run_model(run_dir)  # meta: the epoch/step of exactly these weights
     out = {"run": a.name, **evaluate_elbo(make_eval_fn(model), test)}
+    # Nats per image -> bits per dimension (sub-pixel): the unit colour-image likelihoods are compared in.
+    out["test_elbo_bpd"] = bits_per_dim(out["test_elbo"], test[0].size)
     if a.diagnostics:
         import numpy as np
 
@@ -251,6 +254,7 @@ def cmd_eval(a) -> int:
         out[f"iwae_{a.iwae_k}"] = iwae
         out["iwae_stderr"] = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
         out["iwae_seconds"] = round(seconds, 2)
+        out[f"iwae_{a.iwae_k}_bpd"] = bits_per_dim(iwae, test[0].size)
         # Kept beside the weights, so the Runs page shows it: one appended line per evaluation. Its epoch is the
         # one stored in the weights file it loaded (status.json may already be epochs ahead while the run trains);
         # weights from before that was stored say nothing: epoch null.
@@ -258,6 +262,11 @@ def cmd_eval(a) -> int:
                                                   epoch=meta["epoch"], step=meta["step"], seed=a.iwae_seed))
     print(json.dumps(out))
     return 0
+
+
+def bits_per_dim(nats_per_image: float, dims: int) -> float:
+    """-log p(x) in bits per sub-pixel: -nats / (dims * ln 2)."""
+    return -nats_per_image / (dims * math.log(2.0))
 
 
 class _EvalProgress:

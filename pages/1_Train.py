@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from cvae.explorer import figures, launcher, map_animation, progress, train_form
+from cvae.explorer import cost, figures, launcher, map_animation, progress, train_form
 from cvae.explorer import widgets as ui
 from cvae.store import runs
 from cvae.store.access import file_bytes_in_run
@@ -339,7 +339,12 @@ def form_errors() -> tuple[dict[str, str], TrainConfig | None]:
 
 if submitted:
     errs, config = form_errors()
-    if not errs:
+    slow = cost.slow_warning(config) if not errs else None
+    wait = bool(slow) and st.session_state.get("tr_slow_ack") != config.to_json()
+    if wait:
+        st.session_state["tr_slow_ack"] = config.to_json()  # the same config submitted again starts
+        errors["_form"].warning(slow, icon="⏱️")
+    if not errs and not wait:
         new_name = st.session_state[K + "name"].strip()
         try:
             launcher.launch_training(new_name, config)

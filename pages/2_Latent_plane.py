@@ -5,6 +5,7 @@ import streamlit as st
 
 from cvae.explorer import figures, plane_pad
 from cvae.explorer import widgets as ui
+from cvae.explorer import colour
 
 ui.page_setup("Latent plane", "🧭")
 plane_pad.apply_url_run()  # ?run= picks the run before the picker is drawn
@@ -21,8 +22,10 @@ ranges = figures.map_ranges(xy, d)
 if plane_pad.plane_pad_ui(info, model, means, labels, names, source, xy, pca, axis_titles, ranges):
     st.stop()
 
-st.caption("The decoder turns any code z into 28×28 pixel probabilities. Choose z with the sliders — "
-           "or click anywhere on the map — and watch the digit change.")
+h, w = model.arch.image_shape[:2]
+st.caption(f"The decoder turns any code z into {h}×{w} " + ("colour images (the mean of each sub-pixel's "
+           "distribution)" if colour.is_colour(model) else "pixel probabilities") + ". Choose z with the sliders — "
+           "or click anywhere on the map — and watch the image change.")
 
 ZKEYS = [f"lp_z{i}" for i in range(d)]
 SAVED = "lp_saved_z"  # survives page changes (widget state does not)
@@ -69,16 +72,22 @@ with left:
     st.session_state[SAVED] = ((info.name, d), [float(v) for v in z])
     plane_pad.sync_from_classic(info, z)  # the pad and the URL follow the sliders
 
-    probs = model.decode(z[None], apply_sigmoid=True)[0, :, :, 0]
-    ui.show_image_ui(probs, key="lp_decoded", height=430, title="Decoder output: p(pixel = 1 | z)")
+    probs = colour.decode_images(model, z[None])[0]
+    ui.show_image_ui(probs, key="lp_decoded", height=430, hover=colour.decoded_hover(model),
+                     title="Decoder output: " + ("mean of p(x | z)" if colour.is_colour(model) else
+                                                 "p(pixel = 1 | z)"))
     s1, s2 = st.columns([1, 1], vertical_alignment="center")
     rng = np.random.default_rng(st.session_state["lp_seed"])
-    sample = (rng.random(probs.shape) < probs).astype(np.float32)
+    sample = colour.sample_images(model, z[None], rng)[0]
     with s1:
         ui.show_image_ui(sample, key="lp_sample", height=220, title="A sample x ~ p(x | z)", hover="pixel")
     with s2:
-        st.markdown("Each pixel is an independent coin flip with the probability shown above: "
-                    "that is what the model *generates*. The smooth picture is its mean.")
+        if model.arch.likelihood == "discretized_logistic":
+            st.markdown("Each sub-pixel is an independent draw of one of its 256 values from a discretized "
+                        "logistic around the mean shown above: that is what the model *generates*.")
+        else:
+            st.markdown("Each pixel is an independent coin flip with the probability shown above: "
+                        "that is what the model *generates*. The smooth picture is its mean.")
         st.button("🎲 Resample", key="lp_resample", on_click=resample)
         st.caption(f"sample seed {st.session_state['lp_seed']}")
 

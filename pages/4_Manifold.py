@@ -55,10 +55,11 @@ except ValueError as e:
 cols = n
 png = png_bytes(grid_image(probs, cols, scale=1))
 shown = png_bytes(grid_image(probs, cols, scale=2))
-h_px, w_px = (28 * (len(probs) // cols), 28 * cols)
+side = probs.shape[1]  # 28 (MNIST) or 32 (CIFAR-10)
+h_px, w_px = (side * (len(probs) // cols), side * cols)
 fig = go.Figure(go.Image(source="data:image/png;base64," + base64.b64encode(shown).decode(), dx=0.5, dy=0.5,
                          hoverinfo="skip"))
-ticks = np.arange(cols) * 28 + 14
+ticks = np.arange(cols) * side + side // 2
 labels = [f"{v:.2f}" for v in q]
 step = max(1, cols // 10)
 fig.update_xaxes(tickvals=ticks[::step], ticktext=labels[::step], showgrid=False, zeroline=False,

@@ -42,7 +42,7 @@ INVALID = [
     ("latent_dim", 0, ["1 to 64"]),
     ("latent_dim", 65, ["1 to 64"]),
     ("latent_dim", True, ["1 to 64"]),
-    ("dataset", "cifar10", ["mnist", "fashion_mnist"]),
+    ("dataset", "cifar100", ["mnist", "fashion_mnist"]),
     ("precision", "float16", ["float32", "mixed_bfloat16"]),
     ("binarization", "soft", ["static", "dynamic"]),
     ("lr_schedule", "linear", ["constant", "cosine"]),

@@ -6,10 +6,9 @@ import os
 import time
 from typing import Iterable
 
-import numpy as np
 import tensorflow as tf
 
-from ..data.sources import binarize, load_dataset
+from ..data.sources import binarize, load_dataset, model_input, unit_scale
 from ..store import runs
 from ..store.config import TrainConfig
 from ..store.errors import AlreadyTraining, RunExists, TrainingError
@@ -29,10 +28,13 @@ def prepare_data(config: TrainConfig) -> TrainData:
     train = ds.train_images[: config.max_train_examples] if config.max_train_examples else ds.train_images
     if config.batch_size > len(train):
         raise TrainingError(f"batch_size: got {config.batch_size}; allowed: at most the {len(train)} training examples")
-    train = binarize(train) if config.binarization == "static" else (train.astype(np.float32) / 255.0)[..., None]
+    # Dynamic binarization samples from the grey levels, and the discretized logistic models them: both get k/255.
+    keep_levels = config.binarization == "dynamic" or config.likelihood == "discretized_logistic"
+    train = unit_scale(train) if keep_levels else binarize(train)
     test = ds.test_images[: config.max_test_examples] if config.max_test_examples else ds.test_images
     labels = ds.test_labels[: len(test)]
-    return TrainData(train=train, test=binarize(test), source=ds.source, data_dir=ds.data_dir, test_labels=labels)
+    return TrainData(train=train, test=model_input(test, config.likelihood), source=ds.source, data_dir=ds.data_dir,
+                     test_labels=labels)
 
 
 def train_run(

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from ..store.arch import architecture_of
 from ..store.config import TrainConfig
 from ..store.errors import TrainingError
 from ..store.faults import failpoint
@@ -101,7 +102,8 @@ class Trainer:
         self.distributed = not is_default_strategy(self.strategy)
         with self.strategy.scope():
             # Seeded init: two runs with one config start from the same weights (and end there too).
-            self.model = build_model(config.latent_dim, config.precision, seed=config.seed)
+            self.model = build_model(config.latent_dim, config.precision, seed=config.seed,
+                                     arch=architecture_of(config))
             self.steps_per_epoch = steps_per_epoch(len(data.train), config.batch_size)
             self.optimizer = make_optimizer(config, self.steps_per_epoch * config.epochs)
             self.optimizer.build(self.model.trainable_variables)
@@ -119,7 +121,7 @@ class Trainer:
             lambda z: self.model.decode(z, apply_sigmoid=True),
             input_signature=[tf.TensorSpec([None, config.latent_dim], tf.float32)])
         self._encode_fn = tf.function(
-            self.model.encode, input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+            self.model.encode, input_signature=[tf.TensorSpec([None, *self.model.arch.image_shape], tf.float32)])
         n = config.num_examples_to_generate
         self.sample_images = data.test[:n]
         self.sample_eps = np.random.default_rng(SAMPLE_SEED).standard_normal((n, config.latent_dim)).astype(np.float32)

@@ -18,7 +18,7 @@ from .latent import PCA2, lerp, slerp
 from ..store.runs import RunInfo
 
 from .latent_pad import latent_pad, map_blob, version_string
-from .plane_pad import _model_entry
+from .plane_pad import _model_entry, browser_decodable
 
 PAD_KEY = "ip_pad"
 SAMPLES = 121  # points of the path the browser interpolates between (piecewise linear: smooth at this density)
@@ -29,7 +29,7 @@ def scrub_ui(info: RunInfo, model: NumpyCVAE, z_a: np.ndarray, z_b: np.ndarray, 
              axis_titles: tuple[str, str], ranges) -> None:
     """The scrubber: a pad on the path `kind` ('lerp' or 'slerp') from z_a to z_b (latent_dim >= 2 only)."""
     d = model.latent_dim
-    if d < 2:
+    if d < 2 or not browser_decodable(model):
         return
     path = (slerp if kind == "slerp" else lerp)(np.asarray(z_a, np.float32), np.asarray(z_b, np.float32), SAMPLES)
     rev = version_string("path", np.round(path, 5).tobytes())  # a new path: the pad starts again at A

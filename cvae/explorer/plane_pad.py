@@ -15,6 +15,7 @@ import streamlit as st
 from . import widgets as ui
 from . import figures
 from .numpy_model import NumpyCVAE
+from ..store.arch import Architecture
 from .latent import PCA2
 from ..store.runs import RunInfo
 
@@ -153,8 +154,10 @@ def _model_entry(model: NumpyCVAE, info: RunInfo, label: str) -> tuple[str, str,
 
 def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
     """Other runs with the same latent_dim, decoded side by side at the same z."""
+    tutorial_net = Architecture()
     others = [r for r in ui.list_runs_ui() if r.name != info.name and r.has_weights and r.config is not None
-              and r.config.latent_dim == d]
+              and r.config.latent_dim == d and r.config.dataset != "cifar10" and r.config.likelihood == "bernoulli"
+              and (r.config.filters1, r.config.filters2) == (tutorial_net.filters1, tutorial_net.filters2)]
     if not others:
         return []
     names = [r.name for r in others]
@@ -176,12 +179,21 @@ def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
 # ---------------------------------------------------------------------------------------------- the view
 
 
+def browser_decodable(model: NumpyCVAE) -> bool:
+    """The browser's decoder is the tutorial's network (28x28 Bernoulli pixels, 32/64 filters); other runs (wider,
+    colour) are decoded on the server."""
+    return getattr(model, "arch", Architecture()) == Architecture()
+
+
 def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.ndarray, names: Sequence[str],
                  source: str, xy: np.ndarray, pca: PCA2 | None, axis_titles: tuple[str, str], ranges) -> bool:
     """The pad view of the Latent plane page; False when the classic slider view should run instead."""
     d = model.latent_dim
     pad_on = False  # a one-dimensional code has no plane to drag in: the classic strip view
-    if d >= 2:
+    if d >= 2 and not browser_decodable(model):
+        st.caption("This run's network (its widths or image size) is decoded on the server: the in-browser pad "
+                   "runs the tutorial's 28×28 network.")
+    elif d >= 2:
         if MODE_KEY not in st.session_state:
             st.session_state[MODE_KEY] = st.query_params.get("view") != "sliders"
         pad_on = st.toggle("⚡ Decode in the browser (latent pad)", key=MODE_KEY,

@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from ..data.sample import load_test_split
-from ..data.sources import CLASS_NAMES
+from ..data.sources import CLASS_NAMES, unit_scale
 from ..store import latent_means, runs
 from ..store.errors import DataError, RunError
 from ..store.evaluations import best_evaluation, format_evaluation_cell
@@ -281,8 +281,10 @@ def load_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.n
 
 
 def test_data_ui(info: RunInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """load_test_data for the run's dataset, or an error and st.stop()."""
+    """load_test_data for the run's dataset (first array: what its model sees), or an error and st.stop()."""
     try:
+        if info.config.likelihood == "discretized_logistic":
+            return _levels_test_data(info.config.dataset, info.config.data_dir)
         return load_test_data(info.config.dataset, info.config.data_dir)
     except (DataError, ValueError, OSError) as e:
         show_error(e, f"Test set ({info.config.dataset})")
@@ -290,10 +292,20 @@ def test_data_ui(info: RunInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, str
     raise AssertionError("unreachable")
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)  # a resource: no float32 copy of the test set per rerun
+def _levels_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """load_test_data with the 8-bit values k/255 (float32, read-only) in place of the binarized images."""
+    _, labels, images, source = load_test_data(dataset, data_dir)
+    levels = unit_scale(images)
+    levels.setflags(write=False)
+    return levels, labels, images, source
+
+
 @st.cache_data(max_entries=8, show_spinner="Encoding the test set…")
 def _encode_cached(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int], dataset: str,
                    data_dir: str | None, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    binary = load_test_data(dataset, data_dir)[0][:limit]
+    loader = _levels_test_data if _model.arch.likelihood == "discretized_logistic" else load_test_data
+    binary = loader(dataset, data_dir)[0][:limit]
     mean, logvar = _model.encode(binary.astype(np.float32))
     return mean, logvar
 
