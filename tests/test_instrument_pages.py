@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from test_app import app_test, charts, make_run, no_exceptions, texts
+from test_app import classic_plane, app_test, charts, make_run, no_exceptions, texts
 
 
 def test_diagnostics_page_shows_kl_per_dimension_active_units_and_ellipses(root):
@@ -68,6 +68,7 @@ def test_latent_plane_reads_the_stored_means_of_the_current_weights(root):
     stored = _stored_map(run)
     at = app_test().run()
     at.switch_page("pages/2_Latent_plane.py").run()
+    classic_plane(at)  # the classic view draws the map with plotly (the pad draws the same points in the browser)
     no_exceptions(at)
     pts = _map_points(charts(at)["lp_map"])
     assert len(pts) == 2000
@@ -81,6 +82,7 @@ def test_stale_stored_means_are_not_used(root):
     _stored_map(run, epochs=(1, 2))  # the newest stored map is of epoch 2: not these weights
     at = app_test().run()
     at.switch_page("pages/2_Latent_plane.py").run()
+    classic_plane(at)
     no_exceptions(at)
     assert "stored by the trainer" not in texts(at)
     assert len(_map_points(charts(at)["lp_map"])) == 1000  # the bundled sample, encoded

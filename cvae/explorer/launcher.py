@@ -112,8 +112,10 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
     run_dir = runs.run_path(name, root)
     with _launch_lock(root):
         _sweep(root)
-        if resume and not runs.is_locked(run_dir):
-            _await_exit(pending(root).get(name))  # Resume right after Stop: the old trainer is still exiting
+        rec = pending(root).get(name)
+        if resume and rec is not None and not runs.is_locked(run_dir) and \
+                runs.read_status(run_dir).get("pid") == rec.pid and runs.read_status(run_dir).get("state") != "running":
+            _await_exit(rec)  # Resume right after Stop: that trainer has finished its run and is only exiting
         active = active_names(root)
         if name in active:
             raise AlreadyTraining(f"run {name!r} is already training", run=name)

@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from . import widgets as ui
+from .widgets import load_model as cached_numpy_model  # NumPy weights, cached per file version
 from . import figures
 from .numpy_model import NumpyCVAE
 from ..store.arch import Architecture
@@ -170,7 +171,7 @@ def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
     by_name = {r.name: r for r in others}
     for name in chosen:
         try:
-            entries.append(_model_entry(ui.load_model(by_name[name].path), by_name[name], name))
+            entries.append(_model_entry(cached_numpy_model(by_name[name].path), by_name[name], name))
         except (ValueError, OSError) as e:  # RunError is a ValueError
             ui.show_error(e, f"Run {name!r}")
     return entries
