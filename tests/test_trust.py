@@ -122,6 +122,7 @@ def test_resume_right_after_stop_waits_for_the_old_trainer_to_exit(tmp_path, mon
     exiting = [sys.executable, "-c", "import time; time.sleep(1.5)", "cvae", "train", "--name=again"]
     monkeypatch.setattr(launcher, "train_argv", lambda *a, **kw: list(exiting))
     old = launcher.launch_training("again", runs_dir=root, resume=True)  # stands in for the exiting trainer
+    runs.write_status(root / "again", state="stopped", pid=old.pid)  # it has written its final state
     new = launcher.launch_training("again", runs_dir=root, resume=True)
     assert new.pid != old.pid and not launcher.pid_alive(old.pid)
     launcher.wait(new, timeout=30)
