@@ -438,7 +438,7 @@ def test_runs_table_curves_and_downloads(root):
     table = at.dataframe[0].value
     assert list(table["run"]) == ["b", "a"]
     assert "interrupted" in table[table["run"] == "b"].iloc[0]["state"]
-    assert table.iloc[0]["epochs"] == "3/3" and table.iloc[0]["best test ELBO"] == -185.0
+    assert table.iloc[0]["epochs"] == "3/3" and table.iloc[0]["best test ELBO"] == "-185.00"
     at.multiselect(key="rn_compare").set_value(["a", "b"]).run()
     assert len(charts(at)["rn_curves"]["data"]) == 2
     labels = [b.label for b in at.get("download_button")]

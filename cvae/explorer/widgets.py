@@ -12,62 +12,104 @@ from typing import Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from ..data.sample import load_test_split
+from ..data.sample import BUNDLED_SOURCE, load_test_split
 from ..data.sources import CLASS_NAMES
 from ..store import runs
 from ..store.errors import DataError, RunError
 from ..store.evaluations import best_evaluation, format_evaluation, read_evaluations
 from ..store.files import read_file_nofollow
 from ..store.runs import RunInfo
-from . import launcher
+from . import classroom, launcher
+from .i18n import N_, _
 from .figures import MAP_POINTS, image_figure, z_from_click
 from .latent import PCA2
 from .numpy_model import NumpyCVAE, load_numpy_model
 
-APP_TITLE = "CVAE explorer"
+APP_TITLE = N_("CVAE explorer")
 SELECTED_KEY = "cvae_selected_run"  # persists across pages (a widget's own key would not)
 PICKER_KEY = "run_picker"
 
+# Streamlit's built-in Material icons: drawn from its own font, so they render where no emoji font is installed.
 PAGES = {
-    "home": ("app.py", "Home", "🏠"),
-    "train": ("pages/1_Train.py", "Train", "🏋️"),
-    "plane": ("pages/2_Latent_plane.py", "Latent plane", "🧭"),
-    "recon": ("pages/3_Reconstruct.py", "Reconstruct", "🔁"),
-    "manifold": ("pages/4_Manifold.py", "Manifold", "🗺️"),
-    "runs": ("pages/5_Runs.py", "Runs", "🗂️"),
-    "interp": ("pages/6_Interpolate.py", "Interpolate", "🎞️"),
+    "home": ("app.py", N_("Home"), ":material/home:"),
+    "lesson": ("pages/0_Lesson.py", N_("Lesson"), ":material/school:"),
+    "train": ("pages/1_Train.py", N_("Train"), ":material/model_training:"),
+    "plane": ("pages/2_Latent_plane.py", N_("Latent plane"), ":material/explore:"),
+    "recon": ("pages/3_Reconstruct.py", N_("Reconstruct"), ":material/autorenew:"),
+    "manifold": ("pages/4_Manifold.py", N_("Manifold"), ":material/grid_view:"),
+    "runs": ("pages/5_Runs.py", N_("Runs"), ":material/folder_open:"),
+    "interp": ("pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
 }
 
-STATE_BADGES = {
-    "running": "🟢 running", "done": "✅ done", "stopped": "⏸️ stopped", "failed": "❌ failed",
-    "interrupted": "⚠️ interrupted", "unknown": "❔ unknown", "broken": "💥 broken", "starting": "⏳ starting",
-    "unresponsive": "🧊 not responding",
+STATE_ICONS = {
+    "running": ":material/play_circle:", "done": ":material/check_circle:", "stopped": ":material/pause_circle:",
+    "failed": ":material/error:", "interrupted": ":material/warning:", "unknown": ":material/help:",
+    "broken": ":material/broken_image:", "starting": ":material/hourglass_top:",
+    "unresponsive": ":material/ac_unit:",
 }
+STATE_WORDS = {
+    "running": N_("running"), "done": N_("done"), "stopped": N_("stopped"), "failed": N_("failed"), "interrupted": N_("interrupted"),
+    "unknown": N_("unknown"), "broken": N_("broken"), "starting": N_("starting"), "unresponsive": N_("not responding"),
+}
+
+
+def state_word(state: str) -> str:
+    """A run state in the session's language ('running', 'चल रहा है', ...)."""
+    return _(STATE_WORDS[state]) if state in STATE_WORDS else state
+
+
+def state_badge(state: str, icon: bool = True) -> str:
+    """A run state with its Material icon (icon=False for places that draw no markdown: tables, selectboxes)."""
+    return f"{STATE_ICONS.get(state, ':material/help:')} {state_word(state)}" if icon else state_word(state)
 
 
 # ---------------------------------------------------------------------------------------------- page chrome
 
 
 def page_setup(title: str, icon: str) -> None:
-    """Page title, icon and the wide layout every page uses."""
+    """Page title, icon and the wide layout every page uses; the language and presenter mode; the page list."""
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
+    classroom.seed_from_url()
+    classroom.css_ui()
     nav_ui()
+
+
+def hidden_page(page: str) -> bool:
+    """True for a page presenter mode hides."""
+    return classroom.presenting() and page in classroom.HIDDEN_WHEN_PRESENTING
+
+
+def page_title_ui(page: str) -> None:
+    """The page's title with its icon, in the session's language."""
+    _path, label, icon = PAGES[page]
+    st.title(f"{icon} {_(label)}")
+
+
+def hidden_when_presenting_ui(page: str) -> None:
+    """Train and Runs are not for the projector: say so and stop in presenter mode."""
+    if classroom.presenting() and page in classroom.HIDDEN_WHEN_PRESENTING:
+        st.info(_("This page is hidden in presenter mode. Switch presenter mode off in the sidebar to use it."),
+                icon=":material/slideshow:")
+        st.stop()
 
 
 def nav_ui() -> None:
     """The sidebar's page list. Streamlit's own list would call the home page "app" (its file name), so it is
     hidden in .streamlit/config.toml (client.showSidebarNavigation) and drawn here with proper labels."""
     with st.sidebar:
-        st.markdown(f"## 🔢 {APP_TITLE}")
-        for path, label, icon in PAGES.values():
-            st.page_link(path, label=label, icon=icon)
+        st.markdown(f"## :material/scatter_plot: {_(APP_TITLE)}")
+        for page, (path, label, icon) in PAGES.items():
+            if hidden_page(page):
+                continue
+            st.page_link(path, label=_(label), icon=icon)
+        classroom.controls_ui()
         st.divider()
 
 
 def page_link_ui(page: str, description: str | None = None) -> None:
     """A link to one of the app's pages, optionally with a one-line description under it."""
     path, label, icon = PAGES[page]
-    st.page_link(path, label=label, icon=icon)
+    st.page_link(path, label=_(label), icon=icon)
     if description:
         st.caption(description)
 
@@ -76,17 +118,17 @@ def show_error(error: BaseException | str, prefix: str | None = None) -> None:
     """An expected error as one red line (plus its extra lines, if any, folded away); never a traceback."""
     text = str(error).strip() or type(error).__name__
     first, *rest = text.splitlines()
-    st.error(f"{prefix}: {first}" if prefix else first, icon="⚠️")
+    st.error(f"{prefix}: {first}" if prefix else first, icon=":material/error:")
     if rest:
-        with st.expander("Details"):
+        with st.expander(_("Details")):
             st.code("\n".join(rest), language=None)
 
 
 def no_runs_ui() -> None:
     """The friendly message of a page that needs a trained model when there is none."""
-    st.info("There is no trained model yet. Start one on the **Train** page: with the tutorial's "
-            "settings it takes a few minutes on a laptop CPU, and the pages fill in after its first epoch.",
-            icon="👋")
+    st.info(_("There is no trained model yet. Start one on the **Train** page: with the tutorial's "
+              "settings it takes a few minutes on a laptop CPU, and the pages fill in after its first epoch."),
+            icon=":material/waving_hand:")
     page_link_ui("train")
 
 
@@ -98,7 +140,7 @@ def list_runs_ui() -> list[RunInfo]:
     try:
         return runs.list_runs()
     except OSError as e:
-        show_error(e, "Runs directory")
+        show_error(e, _("Runs directory"))
         return []
 
 
@@ -127,11 +169,12 @@ def _on_pick() -> None:
     st.session_state[SELECTED_KEY] = st.session_state.get(PICKER_KEY)
 
 
-def run_label(info: RunInfo | None, name: str) -> str:
-    """'name · state · z=2' for the picker."""
+def run_label(info: RunInfo | None, name: str, words: dict[str, str] | None = None) -> str:
+    """'name · state · z=2' for the picker (`words`: state words in the page's language, fixed at render time)."""
+    words = words or {}
     if info is None:
-        return f"{name} · ⏳ starting"
-    state = STATE_BADGES.get(info.state, info.state)
+        return f"{name} · {words.get('starting', 'starting')}"
+    state = words.get(info.state, info.state)
     z = f" · z={info.config.latent_dim}" if info.config else ""
     return f"{name} · {state}{z}"
 
@@ -146,9 +189,9 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
         starting = []
     options = [r.name for r in infos] + starting
     sb = st.sidebar
-    sb.markdown("### Model")
+    sb.markdown(f"### {_('Model')}")
     if not options:
-        sb.info("No runs yet: train one on the Train page.")
+        sb.info(_("No runs yet: train one on the Train page."))
         select_run(None)
         return None
     chosen = selected_run_name()
@@ -157,17 +200,17 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
         select_run(chosen)
     # Always (re)seed the widget: its id differs per page, so its own state doesn't follow page switches.
     st.session_state[PICKER_KEY] = chosen
-    sb.selectbox("Run", options, key=PICKER_KEY, on_change=_on_pick,
-                 format_func=lambda n: run_label(by_name.get(n), n),
-                 help="Every page shows this run. Newest first; runs live in " + str(runs.runs_root()))
+    sb.selectbox(_("Run"), options, key=PICKER_KEY, on_change=_on_pick,
+                 format_func=lambda n, w={s: state_word(s) for s in STATE_WORDS}: run_label(by_name.get(n), n, w),
+                 help=_("Every page shows this run. Newest first."))
     info = by_name.get(chosen)
     if info is not None and info.config is not None:
         c = info.config
         elbo = f"{info.best_test_elbo:.1f}" if info.best_test_elbo is not None else "–"
-        sb.caption(f"{c.dataset} · latent_dim {c.latent_dim} · epochs {info.epochs_done}/{c.epochs} · "
-                   f"best test ELBO {elbo}")
+        sb.caption(_("{dataset} · latent_dim {d} · epochs {done}/{total} · best test ELBO {elbo}",
+                     dataset=c.dataset, d=c.latent_dim, done=info.epochs_done, total=c.epochs, elbo=elbo))
     elif info is not None:
-        sb.caption(f"broken: {info.error}")
+        sb.caption(_("broken: {error}", error=info.error))
     return info
 
 
@@ -175,26 +218,26 @@ def require_model(info: RunInfo | None) -> tuple[NumpyCVAE, RunInfo]:
     """The selected run's model, or an explanation and st.stop() (sidebar and other pages stay usable)."""
     if info is None:
         if selected_run_name():
-            st.info(f"Run **{selected_run_name()}** is starting: its first weights come after epoch 1. "
-                    "Watch it on the Train page.", icon="⏳")
+            st.info(_("Run **{name}** is starting: its first weights come after epoch 1. "
+                      "Watch it on the Train page.", name=selected_run_name()), icon=":material/hourglass_top:")
             page_link_ui("train")
         else:
             no_runs_ui()
         st.stop()
     if info.config is None:
-        show_error(f"Run {info.name!r} can't be used: {info.error}")
-        st.caption("Pick another run in the sidebar, or delete this one on the Runs page.")
+        show_error(_("Run {name} can't be used: {error}", name=repr(info.name), error=info.error))
+        st.caption(_("Pick another run in the sidebar, or delete this one on the Runs page."))
         st.stop()
     if not info.has_weights:
-        st.info(f"Run **{info.name}** has no weights yet ({STATE_BADGES.get(info.state, info.state)}): "
-                "they are written at the end of each epoch.", icon="⏳")
+        st.info(_("Run **{name}** has no weights yet ({state}): they are written at the end of each epoch.",
+                  name=info.name, state=state_word(info.state)), icon=":material/hourglass_top:")
         page_link_ui("train")
         st.stop()
     try:
         return load_model(info.path), info
     except (RunError, ValueError, OSError) as e:
-        show_error(e, f"Run {info.name!r}")
-        st.caption("Pick another run in the sidebar, or delete this one on the Runs page.")
+        show_error(e, _("Run {name}", name=repr(info.name)))
+        st.caption(_("Pick another run in the sidebar, or delete this one on the Runs page."))
         st.stop()
     raise AssertionError("unreachable")
 
@@ -265,12 +308,24 @@ def load_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.n
     return (images > 127).astype(np.uint8), np.asarray(labels, np.uint8), images, source
 
 
+def source_label(source: str, dataset: str) -> str:
+    """Where test digits came from, for students: no server paths, no repeated counts."""
+    if source == BUNDLED_SOURCE:
+        return _("the bundled sample")
+    if source.startswith("IDX files"):
+        return _("{dataset} IDX files", dataset=dataset)
+    if "keras" in source.lower():
+        return _("the Keras cache")
+    return _("{dataset} .npz file", dataset=dataset) if ".npz" in source else dataset
+
+
 def test_data_ui(info: RunInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """load_test_data for the run's dataset, or an error and st.stop()."""
+    """load_test_data for the run's dataset (its source as a short label), or an error and st.stop()."""
     try:
-        return load_test_data(info.config.dataset, info.config.data_dir)
+        binary, labels, images, source = load_test_data(info.config.dataset, info.config.data_dir)
+        return binary, labels, images, source_label(source, info.config.dataset)
     except (DataError, ValueError, OSError) as e:
-        show_error(e, f"Test set ({info.config.dataset})")
+        show_error(e, _("Test set ({dataset})", dataset=info.config.dataset))
         st.stop()
     raise AssertionError("unreachable")
 
