@@ -18,9 +18,13 @@ names = ui.class_names(info.config.dataset)
 
 STEPS = (N_("A code is two numbers"), N_("The decoder draws from a code"), N_("Similar digits get near codes"),
          N_("The ELBO = reconstruction − KL"), N_("Sampling from the prior"), N_("Walking between two digits"))
-step = st.radio(_("Step"), range(len(STEPS)), key="ls_step", horizontal=True,
-                format_func={i: f"{i + 1}. {_(s)}" for i, s in enumerate(STEPS)}.get)
-st.subheader(f"{step + 1}. {_(STEPS[step])}")
+st.session_state.setdefault("ls_step", 0)
+if st.session_state["ls_step"] is None:  # a click on the selected segment deselects it: stay on that step
+    st.session_state["ls_step"] = st.session_state.get("ls_last_step", 0)
+head, picker = st.columns([1.4, 1], vertical_alignment="bottom")
+step = picker.segmented_control(_("Step"), range(len(STEPS)), key="ls_step", format_func=lambda i: str(i + 1))
+st.session_state["ls_last_step"] = step
+head.subheader(f"{step + 1}. {_(STEPS[step])}")
 
 
 def decode(z: np.ndarray) -> np.ndarray:
@@ -33,7 +37,8 @@ def strip(images: np.ndarray, scale: int = 3) -> bytes:
     return png_bytes(strip_image(images, scale=scale))
 
 
-text, live = st.columns([1, 1.3], gap="large")
+text, live_col = st.columns([1, 1.3], gap="large")
+live = live_col.container(key="ls_live")  # the step's widget: the main view of the page
 if step == 0:
     text.markdown(_("The encoder squeezes a 28×28 image (784 pixels) into a **code** z. In this model the code "
                     "has only {d} numbers — so every digit the model knows lives at a point of a plane, the "

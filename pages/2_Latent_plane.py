@@ -71,7 +71,7 @@ with left:
     st.session_state[SAVED] = ((info.name, d), [float(v) for v in z])
 
     probs = model.decode(z[None], apply_sigmoid=True)[0, :, :, 0]
-    ui.show_image_ui(probs, key="lp_decoded", height=390 if present else 430,
+    ui.show_image_ui(probs, key="lp_decoded", height=360 if present else 430,
                      title=_("Decoder output: p(pixel = 1 | z)"))
 
 with right:

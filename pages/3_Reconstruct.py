@@ -113,6 +113,7 @@ for row, i in enumerate(idx):
         fig.update_layout(margin=dict(l=0, r=0, t=0, b=0))
         fig.update_xaxes(title=None)
         fig.update_yaxes(title=None)
+        classroom.style_figure(fig)
         st.plotly_chart(fig, key=f"rc_map_{row}", width="stretch", config={"displayModeBar": False})
 map_note = {1: _("z₁ by class"), 2: _("the latent plane")}.get(
     d, _("the first two principal components of the {d}-D codes", d=d))

@@ -86,9 +86,10 @@ paths = decode_paths(model, z_a, z_b, n_frames)
 gif = gif_of(paths[gif_path][1], duration_ms=frame_ms)
 
 with right:
+    strips = st.container(key="ip_strips")  # the main view: in presenter mode it fits a 1280×720 projector
     for kind, (codes, frames) in paths.items():
-        st.markdown(_("**{path}** — A → B in {n} frames", path=_(PATH_LABELS[kind]), n=n_frames))
-        st.image(png_bytes(strip_image(frames, scale=3)), width="stretch")
+        strips.markdown(_("**{path}** — A → B in {n} frames", path=_(PATH_LABELS[kind]), n=n_frames))
+        strips.image(png_bytes(strip_image(frames, scale=3)), width="stretch")
     g1, g2 = st.columns([1, 2], vertical_alignment="center")
     with g1:
         st.image(gif, width=168, caption=f"GIF: {_(PATH_LABELS[gif_path])}")

@@ -30,8 +30,8 @@ html, body, .stApp { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stWidgetLabel"] p, [data-testid="stCaptionContainer"], .stAlert p { font-size: 20px !important; }
 [data-testid="stCaptionContainer"] { opacity: 1; }
-.block-container, [data-testid="stMainBlockContainer"] { padding-top: 2.2rem !important; padding-bottom: 0.5rem !important; }
-h1 { font-size: 2.0rem !important; padding-top: 0 !important; padding-bottom: 0.2rem !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.2rem !important; padding-bottom: 0.5rem !important; }
+h1 { font-size: 1.8rem !important; padding-top: 0 !important; padding-bottom: 0.1rem !important; }
 </style>
 """
 CHART_FONT = {False: 13, True: 18}  # plotly label size: ≥ 16 px when presenting

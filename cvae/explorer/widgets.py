@@ -88,6 +88,7 @@ def page_title_ui(page: str) -> None:
 def hidden_when_presenting_ui(page: str) -> None:
     """Train and Runs are not for the projector: say so and stop in presenter mode."""
     if classroom.presenting() and page in classroom.HIDDEN_WHEN_PRESENTING:
+        page_title_ui(page)
         st.info(_("This page is hidden in presenter mode. Switch presenter mode off in the sidebar to use it."),
                 icon=":material/slideshow:")
         st.stop()
