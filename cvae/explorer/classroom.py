@@ -30,7 +30,7 @@ html, body, .stApp { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stWidgetLabel"] p, [data-testid="stCaptionContainer"], .stAlert p { font-size: 20px !important; }
 [data-testid="stCaptionContainer"] { opacity: 1; }
-[data-testid="stMainBlockContainer"] { padding-top: 3.2rem !important; padding-bottom: 0.5rem !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 4rem !important; padding-bottom: 0.5rem !important; }
 h1 { font-size: 1.8rem !important; padding-top: 0 !important; padding-bottom: 0.1rem !important; }
 </style>
 """
