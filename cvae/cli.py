@@ -187,13 +187,14 @@ def resume_config(name: str, stored: TrainConfig, given: dict[str, Any], preset:
 
 def cmd_train(a) -> int:
     from .store.config import validate_run_name
-    from .store.runs import check_can_start, read_config, run_path
+    from .store.runs import check_can_start, check_resume_epochs, read_config, run_path
 
     validate_run_name(a.name)
     # Fail fast, before the slow TensorFlow import (train_run checks again, under the lock).
     check_can_start(run_path(a.name, a.runs_dir), a.resume)
     if a.resume:
         config = resume_config(a.name, read_config(run_path(a.name, a.runs_dir)), _given(a), a.preset)
+        check_resume_epochs(run_path(a.name, a.runs_dir), config.epochs)
     else:
         config = _config_from_args(a)
     _import_tensorflow_quietly()
@@ -215,15 +216,14 @@ def cmd_eval(a) -> int:
     ds = load_dataset(stored.dataset, a.data_dir or stored.data_dir)
     test = binarize(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images)
     _import_tensorflow_quietly()
-    from .engine.checkpoints import load_keras_model
+    from .engine.checkpoints import load_run_model
     from .engine.evaluate import evaluate_elbo, make_eval_fn
 
-    model, config = load_keras_model(run_dir)
+    model, config, meta = load_run_model(run_dir)  # meta: the epoch/step of exactly these weights
     out = {"run": a.name, **evaluate_elbo(make_eval_fn(model), test)}
     if a.iwae_k:
         from .engine.evaluate import iwae_per_example
         from .store.evaluations import append_evaluation, evaluation_row
-        from .store.runs import read_status
 
         t0 = time.perf_counter()
         values = iwae_per_example(model, test, a.iwae_k, seed=a.iwae_seed, progress=_EvalProgress(a.iwae_k))
@@ -232,11 +232,11 @@ def cmd_eval(a) -> int:
         out[f"iwae_{a.iwae_k}"] = iwae
         out["iwae_stderr"] = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
         out["iwae_seconds"] = round(seconds, 2)
-        # Kept beside the weights, so the Runs page shows it: one appended line per evaluation.
-        epoch = read_status(run_dir).get("epoch")
+        # Kept beside the weights, so the Runs page shows it: one appended line per evaluation. Its epoch is the
+        # one stored in the weights file it loaded (status.json may already be epochs ahead while the run trains);
+        # weights from before that was stored say nothing: epoch null.
         append_evaluation(run_dir, evaluation_row(a.iwae_k, iwae, out["test_elbo"], len(test), seconds,
-                                                  epoch=epoch if isinstance(epoch, int) else None,
-                                                  seed=a.iwae_seed))
+                                                  epoch=meta["epoch"], step=meta["step"], seed=a.iwae_seed))
     print(json.dumps(out))
     return 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cvae.store import metrics
+from cvae.store.metrics import step_rows
 from cvae.store import errors, runs
 from cvae.store.config import TrainConfig
 from cvae.store.files import append_jsonl, atomic_write_json
@@ -124,7 +125,9 @@ def test_wrong_typed_status_fields_do_not_break_listing(tmp_path):
     make_run(tmp_path, "s", created=5.0)
     atomic_write_json(d / runs.STATUS_FILE, {"state": "done", "epoch": "three", "created": "yesterday"})
     info = runs.run_info(d)
-    assert info.state == "done" and info.epochs_done == 2 and info.created is None
+    # Schema on read (issue #10): a valid state with a bad field is 'damaged', the message naming the field.
+    assert info.state == "damaged" and info.epochs_done == 2 and info.created is None
+    assert "'created'" in info.error and info.status["stored_state"] == "done"
     assert [r.name for r in runs.list_runs(tmp_path)] == ["s", "r"]
 
 
@@ -154,11 +157,11 @@ def test_write_status_merges_and_stamps(tmp_path):
 
 
 def test_epoch_rows_one_per_epoch_last_wins():
-    rows = [{"kind": "epoch", "epoch": 2, "v": 1}, {"kind": "step", "epoch": 1, "step": 5},
-            {"kind": "epoch", "epoch": 1, "v": 2}, {"kind": "epoch", "epoch": 2, "v": 3},
-            {"kind": "epoch", "epoch": "x"}, {"epoch": 4}]
+    rows = [{"kind": "epoch", "epoch": 2, "v": 1}, {"kind": "step", "epoch": 1, "step": 5, "loss": 1.5},
+            {"kind": "step", "epoch": 1, "step": 6}, {"kind": "epoch", "epoch": 1, "v": 2},
+            {"kind": "epoch", "epoch": 2, "v": 3}, {"kind": "epoch", "epoch": "x"}, {"epoch": 4}]
     assert metrics.epoch_rows(rows) == [{"kind": "epoch", "epoch": 1, "v": 2}, {"kind": "epoch", "epoch": 2, "v": 3}]
-    assert metrics.step_rows(rows) == [{"kind": "step", "epoch": 1, "step": 5}]
+    assert metrics.step_rows(rows) == [{"kind": "step", "epoch": 1, "step": 5, "loss": 1.5}]  # no loss: skipped
 
 
 def test_epoch_images_sorted(tmp_path):

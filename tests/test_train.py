@@ -277,10 +277,11 @@ def test_resume_extends_epochs_and_skips_a_corrupt_checkpoint(tmp_path, mnist):
 
 def test_reconcile_after_a_crash(tmp_path):
     path = tmp_path / runs.METRICS_FILE
-    rows = [{"kind": "step", "epoch": 1, "step": 2}, {"kind": "step", "epoch": 1, "step": 4},
+    rows = [{"kind": "step", "epoch": 1, "step": 2, "loss": 9.0}, {"kind": "step", "epoch": 1, "step": 4, "loss": 8.0},
             {"kind": "epoch", "epoch": 1, "step": 4, "test_elbo": -300.0},
-            {"kind": "step", "epoch": 2, "step": 6}, {"kind": "epoch", "epoch": 1, "step": 4, "test_elbo": -1.0},
-            {"kind": "step", "epoch": 2, "step": 8}]
+            {"kind": "step", "epoch": 2, "step": 6, "loss": 7.0},
+            {"kind": "epoch", "epoch": 1, "step": 4, "test_elbo": -1.0},
+            {"kind": "step", "epoch": 2, "step": 8, "loss": 6.0}]  # (a step row without a loss is malformed now)
     for r in rows:
         append_jsonl(path, r)
     with open(path, "ab") as f:

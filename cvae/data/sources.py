@@ -55,6 +55,7 @@ class Dataset:
     test_images: np.ndarray
     test_labels: np.ndarray
     source: str
+    data_dir: str | None = None  # where it was found, as --data-dir accepts it (None: the Keras download)
 
     def __post_init__(self) -> None:
         """Validate every array so a Dataset is always safe to feed to the model."""
@@ -112,7 +113,7 @@ def load_idx_dir(directory: str | os.PathLike, name: str = "mnist") -> Dataset:
         _check_images(images, str(found[img_key]))
         _check_labels(labels, str(found[lab_key]))
         _check_counts(len(images), len(labels), str(found[img_key]), str(found[lab_key]))
-    return Dataset(name=name, source=f"IDX files in {directory}", **arrays)
+    return Dataset(name=name, source=f"IDX files in {directory}", data_dir=str(directory.resolve()), **arrays)
 
 
 def load_npz(path: str | os.PathLike, name: str = "mnist") -> Dataset:
@@ -133,6 +134,7 @@ def load_npz(path: str | os.PathLike, name: str = "mnist") -> Dataset:
         test_images=arrays["x_test"],
         test_labels=arrays["y_test"],
         source=where,
+        data_dir=str(Path(path).expanduser().resolve()),  # a .npz path is a valid --data-dir
     )
 
 

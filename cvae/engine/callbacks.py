@@ -130,7 +130,8 @@ class RunWriter(Callback):
         # A crash before the checkpoint replays the epoch; after it, resume re-adds a missing row.
         self._save_frame(trainer, row["epoch"])
         failpoint("epoch_end:after_image")
-        save_weights_npz(get_weight_arrays(trainer.model), self.run_dir / runs.WEIGHTS_FILE)
+        save_weights_npz(get_weight_arrays(trainer.model), self.run_dir / runs.WEIGHTS_FILE, epoch=row["epoch"],
+                         step=trainer.global_step)  # evaluations read which weights they loaded from the file
         failpoint("epoch_end:after_weights")
         write_checkpoint(trainer, self.run_dir)
         failpoint("epoch_end:after_checkpoint")

@@ -12,7 +12,7 @@ import numpy as np
 from ..store import runs
 from ..store.errors import RunError, RunNotFound
 from ..store.files import atomic_write_bytes, read_file_nofollow
-from ..store.weights import load_weights_npz
+from ..store.weights import read_weights
 from .model import build_model, set_weight_arrays
 
 
@@ -63,6 +63,13 @@ def restore_latest(trainer, run_dir: Path) -> tuple[Path | None, list[str]]:
 
 def load_keras_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None):
     """Config + latest weights -> a ready Keras CVAE."""
+    model, config, _ = load_run_model(name_or_dir, runs_dir)
+    return model, config
+
+
+def load_run_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None):
+    """(Keras CVAE, config, {'epoch', 'step'} of the weights loaded: read from the same file, so they describe
+    exactly these weights even while the run trains and replaces weights.npz)."""
     run_dir = Path(name_or_dir) if Path(str(name_or_dir)).is_dir() else runs.run_path(str(name_or_dir), runs_dir)
     if not run_dir.is_dir():
         raise RunNotFound(f"run {Path(str(name_or_dir)).name!r} does not exist in {runs.runs_root(runs_dir)}",
@@ -70,7 +77,8 @@ def load_keras_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike
     config = runs.read_config(run_dir)
     model = build_model(config.latent_dim)
     try:
-        set_weight_arrays(model, load_weights_npz(run_dir / runs.WEIGHTS_FILE))
+        arrays, meta = read_weights(run_dir / runs.WEIGHTS_FILE)
+        set_weight_arrays(model, arrays)
     except ValueError as e:
         raise RunError(f"{run_dir.name}: {e}", run=run_dir.name) from None
-    return model, config
+    return model, config, meta

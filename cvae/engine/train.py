@@ -30,7 +30,7 @@ def prepare_data(config: TrainConfig) -> TrainData:
         raise TrainingError(f"batch_size: got {config.batch_size}; allowed: at most the {len(train)} training examples")
     train = binarize(train) if config.binarization == "static" else (train.astype(np.float32) / 255.0)[..., None]
     test = ds.test_images[: config.max_test_examples] if config.max_test_examples else ds.test_images
-    return TrainData(train=train, test=binarize(test), source=ds.source)
+    return TrainData(train=train, test=binarize(test), source=ds.source, data_dir=ds.data_dir)
 
 
 def train_run(
@@ -73,6 +73,7 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
     if resume:
         stored = runs.read_config(run_dir)
         if config is not None:  # resuming may extend a run, or find its data in a new place; nothing else
+            runs.check_resume_epochs(run_dir, config.epochs)
             stored = stored.replace(epochs=config.epochs, data_dir=config.data_dir or stored.data_dir)
         config = stored
     elif (run_dir / runs.CONFIG_FILE).exists():
@@ -99,6 +100,10 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
             if not ok:
                 raise TrainingError(f"precision mixed_bfloat16: {why}; use float32")
         data = data or prepare_data(config)
+        if config.data_dir is None and data.data_dir:
+            # Found through $CVAE_DATA_DIR, the Keras cache or Debian's dir: stored, so --resume finds it again.
+            config = config.replace(data_dir=data.data_dir)
+            atomic_write_json(run_dir / runs.CONFIG_FILE, config.to_dict())
         trainer = Trainer(config, data, strategy)
         writer = RunWriter(run_dir, background=True)
         board = TensorBoardWriter(run_dir)  # <run>/tensorboard: `tensorboard --logdir checkpoints/` shows the run

@@ -33,6 +33,7 @@ class TrainData:
     train: np.ndarray  # float32 (N,28,28,1)
     test: np.ndarray  # float32 binarized (M,28,28,1)
     source: str = ""
+    data_dir: str | None = None  # where the data was found (stored in the run when its config had none)
 
 
 class NonFiniteLoss(TrainingError):

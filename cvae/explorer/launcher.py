@@ -125,6 +125,7 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
             if info is None or info.config is None:
                 raise RunNotFound(f"run {name!r} has no readable config.json; nothing to resume", run=name)
             extending = epochs is not None and epochs > info.config.epochs
+            runs.check_resume_epochs(run_dir, epochs)  # fewer epochs than done: refused here, in one line
             if not (info.resumable or extending):
                 raise LaunchError(f"run {name!r} is {info.state}; only an interrupted, stopped or failed run "
                                   "can be resumed (or give more epochs to train a finished run further)", run=name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -9,6 +10,14 @@ from ..store import runs
 
 EVAL_COST = 1 / 3  # a test image is a forward pass: about a third of a training step's work per image
 DEFAULT_TEST_IMAGES = 10_000
+
+def _count(v: Any) -> int:
+    """v if it is a non-negative int, else 0 (a wrong-typed field means 'not known')."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10**12 else 0
+
+
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
 
 
 def current_process_rows(info: runs.RunInfo, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -36,10 +45,11 @@ def progress(info: runs.RunInfo, steps: list[dict[str, Any]] | None = None,
              epochs: list[dict[str, Any]] | None = None, now: float | None = None) -> dict[str, Any]:
     """Progress of a run for display: fraction, epoch x/y, images/s and ETA (seconds, evaluations included)."""
     status = info.status
-    total_epochs = info.total_epochs or status.get("total_epochs") or 0
-    steps_per_epoch = status.get("steps_per_epoch")
-    epoch_done = int(status.get("epoch") or 0)
-    step = int(status.get("step") or 0)
+    # status.json is checked on read (cvae.store.schema drops a bad field); _count guards direct callers too.
+    total_epochs = info.total_epochs or _count(status.get("total_epochs"))
+    steps_per_epoch = _count(status.get("steps_per_epoch"))
+    epoch_done = _count(status.get("epoch"))
+    step = _count(status.get("step"))
     frac = 0.0
     if total_epochs and steps_per_epoch:
         frac = step / (steps_per_epoch * total_epochs)
@@ -53,14 +63,14 @@ def progress(info: runs.RunInfo, steps: list[dict[str, Any]] | None = None,
     if len(steps) >= 2 and batch:
         # Rate over the recent rows (a window of up to 10 logging intervals), across epoch boundaries.
         a, b = steps[max(0, len(steps) - 11)], steps[-1]
-        dt = float(b.get("time", 0)) - float(a.get("time", 0))
-        ds = int(b.get("step", 0)) - int(a.get("step", 0))
-        if dt > 0 and ds > 0:
+        dt = _number(b.get("time")) - _number(a.get("time"))
+        ds = _count(b.get("step")) - _count(a.get("step"))
+        if math.isfinite(dt) and dt > 0 and ds > 0:
             out["images_per_second"] = ds * batch / dt
             if total_epochs and steps_per_epoch:
                 train_left = max(0, steps_per_epoch * total_epochs - step) * dt / ds
                 evals_left = max(0, total_epochs - epoch_done)
                 per_eval = eval_seconds(info, epochs or [], dt / (ds * batch)) or 0.0
-                since = max(0.0, (time.time() if now is None else now) - float(b.get("time", 0)))
+                since = max(0.0, (time.time() if now is None else now) - _number(b.get("time")))
                 out["eta_seconds"] = max(0.0, train_left + evals_left * per_eval - since)
     return out

@@ -16,11 +16,12 @@ from ..data.sample import BUNDLED_SOURCE, load_test_split
 from ..data.sources import CLASS_NAMES
 from ..store import runs
 from ..store.errors import DataError, RunError
-from ..store.evaluations import best_evaluation, format_evaluation, read_evaluations
+from ..store.evaluations import best_evaluation, format_evaluation_cell
 from ..store.files import read_file_nofollow
 from ..store.runs import RunInfo
 from . import classroom, launcher
 from .i18n import N_, _
+from .states import STATE_ICONS, STATE_WORDS, state_badge, state_word  # noqa: F401 (the pages use ui.*)
 from .figures import MAP_POINTS, image_figure, z_from_click
 from .latent import PCA2
 from .numpy_model import NumpyCVAE, load_numpy_model
@@ -40,27 +41,6 @@ PAGES = {
     "runs": ("pages/5_Runs.py", N_("Runs"), ":material/folder_open:"),
     "interp": ("pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
 }
-
-STATE_ICONS = {
-    "running": ":material/play_circle:", "done": ":material/check_circle:", "stopped": ":material/pause_circle:",
-    "failed": ":material/error:", "interrupted": ":material/warning:", "unknown": ":material/help:",
-    "broken": ":material/broken_image:", "starting": ":material/hourglass_top:",
-    "unresponsive": ":material/ac_unit:",
-}
-STATE_WORDS = {
-    "running": N_("running"), "done": N_("done"), "stopped": N_("stopped"), "failed": N_("failed"), "interrupted": N_("interrupted"),
-    "unknown": N_("unknown"), "broken": N_("broken"), "starting": N_("starting"), "unresponsive": N_("not responding"),
-}
-
-
-def state_word(state: str) -> str:
-    """A run state in the session's language ('running', 'चल रहा है', ...)."""
-    return _(STATE_WORDS[state]) if state in STATE_WORDS else state
-
-
-def state_badge(state: str, icon: bool = True) -> str:
-    """A run state with its Material icon (icon=False for places that draw no markdown: tables, selectboxes)."""
-    return f"{STATE_ICONS.get(state, ':material/help:')} {state_word(state)}" if icon else state_word(state)
 
 
 # ---------------------------------------------------------------------------------------------- page chrome
@@ -262,13 +242,23 @@ def load_model(run_dir: Path) -> NumpyCVAE:
     return _load_model_cached(str(run_dir), *weights_stamp(run_dir))
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
+# Process-wide, not st.cache_data: its 512 entries thrashed with 1,000 runs (every Runs rerun reloaded every
+# model: 21 s, bench/RESULTS.md) and its hashing cost ~1 ms a call. One short string per weights generation.
+_WEIGHTS_PROBLEMS: dict[tuple, str] = {}
+
+
 def _weights_problem_cached(run_dir: str, mtime_ns: int, size: int, config_stamp: tuple) -> str:
-    try:
-        load_numpy_model(run_dir)
-    except (RunError, ValueError, OSError) as e:
-        return str(e)
-    return ""
+    key = (run_dir, mtime_ns, size, config_stamp)
+    if key not in _WEIGHTS_PROBLEMS:
+        try:
+            load_numpy_model(run_dir)
+            problem = ""
+        except (RunError, ValueError, OSError) as e:
+            problem = str(e)
+        if len(_WEIGHTS_PROBLEMS) >= 16_384:
+            _WEIGHTS_PROBLEMS.clear()
+        _WEIGHTS_PROBLEMS[key] = problem
+    return _WEIGHTS_PROBLEMS[key]
 
 
 def weights_problem(info: RunInfo) -> str:
@@ -282,12 +272,15 @@ def weights_problem(info: RunInfo) -> str:
         return info.error or f"{runs.CONFIG_FILE} is unreadable"
     if not info.has_weights:
         return "no weights yet"
-    try:
-        stamp = weights_stamp(info.path)
-        c = (Path(info.path) / runs.CONFIG_FILE).stat()
-    except (RunError, OSError) as e:
-        return str(e)
-    return _weights_problem_cached(str(info.path), *stamp, (c.st_mtime_ns, c.st_size))
+    stamp, config_stamp = info.stamps.get(runs.WEIGHTS_FILE), info.stamps.get(runs.CONFIG_FILE)
+    if stamp is None or config_stamp is None:  # a RunInfo made by hand: stat the files
+        try:
+            stamp = weights_stamp(info.path)
+            c = (Path(info.path) / runs.CONFIG_FILE).stat()
+        except (RunError, OSError) as e:
+            return str(e)
+        config_stamp = (c.st_mtime_ns, c.st_size)
+    return _weights_problem_cached(str(info.path), *stamp, config_stamp)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -392,9 +385,10 @@ IWAE_COLUMN = "log p(x) (IWAE k)"
 
 
 def iwae_cell(info: RunInfo) -> str | None:
-    """The run's saved IWAE estimate of log p(x) for its current weights, as a table cell ('-152.31 (k = 1000,
-    10,000 images)'), or None when `python -m cvae eval --iwae-k` has not been run on them."""
-    return format_evaluation(best_evaluation(read_evaluations(info.path), epoch=info.epochs_done))
+    """The run's saved IWAE estimate of log p(x) for its latest epoch's weights with the ELBO of those same
+    weights ('-152.31 (k = 1000, 10,000 images) · ELBO -156.74, epoch 10'), or None when
+    `python -m cvae eval --iwae-k` has not been run on them (an evaluation of other weights is never shown)."""
+    return format_evaluation_cell(best_evaluation(info.evaluations, epoch=info.epochs_done))
 
 
 def latest_sample_image(run_dir: Path) -> tuple[bytes, int] | None:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 from .files import append_jsonl, read_jsonl, repair_jsonl
+from .schema import evaluation_row_problem
 
 EVALUATIONS_FILE = "evaluations.jsonl"
 
 
 def evaluation_row(k: int, iwae: float, elbo: float, n: int, seconds: float, epoch: int | None = None,
-                   seed: int = 0) -> dict[str, Any]:
-    """One line of evaluations.jsonl."""
+                   seed: int = 0, step: int | None = None) -> dict[str, Any]:
+    """One line of evaluations.jsonl; epoch/step: those of the weights evaluated (None when they don't say)."""
     return {"k": int(k), "iwae": float(iwae), "elbo": float(elbo), "n": int(n), "seconds": round(float(seconds), 2),
-            "epoch": epoch, "seed": int(seed), "time": time.time()}
+            "epoch": epoch, "step": step, "seed": int(seed), "time": time.time()}
 
 
 def append_evaluation(run_dir: str | Path, row: dict[str, Any]) -> None:
@@ -28,20 +28,16 @@ def append_evaluation(run_dir: str | Path, row: dict[str, Any]) -> None:
 
 
 def read_evaluations(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The valid rows of <run>/evaluations.jsonl, oldest first (a torn or foreign line is skipped)."""
-    rows = []
-    for r in read_jsonl(Path(run_dir) / EVALUATIONS_FILE):
-        if (isinstance(r, dict) and isinstance(r.get("k"), int) and not isinstance(r.get("k"), bool)
-                and isinstance(r.get("iwae"), (int, float)) and math.isfinite(r["iwae"])):
-            rows.append(r)
-    return rows
+    """The valid rows of <run>/evaluations.jsonl, oldest first (a torn line, or a row failing
+    cvae.store.schema's checks, is skipped)."""
+    return [r for r in read_jsonl(Path(run_dir) / EVALUATIONS_FILE) if evaluation_row_problem(r) is None]
 
 
 def best_evaluation(rows: list[dict[str, Any]], epoch: int | None = None) -> dict[str, Any] | None:
-    """The evaluation to show for a run: of the given epoch's weights if any say so, most images, then
-    largest k, then newest."""
+    """The evaluation to show for a run: of the given epoch's weights (a row that does not say which epoch it
+    evaluated is never shown beside an epoch's ELBO), most images, then largest k, then newest."""
     if epoch is not None:
-        rows = [r for r in rows if r.get("epoch") in (None, epoch)]
+        rows = [r for r in rows if r.get("epoch") == epoch]
     if not rows:
         return None
     return max(rows, key=lambda r: (r.get("n") or 0, r["k"], r.get("time") or 0.0))
@@ -53,3 +49,13 @@ def format_evaluation(row: dict[str, Any] | None) -> str | None:
         return None
     n = row.get("n")
     return f"{row['iwae']:.2f} (k = {row['k']}" + (f", {n:,} images)" if isinstance(n, int) else ")")
+
+
+def format_evaluation_cell(row: dict[str, Any] | None) -> str | None:
+    """The IWAE estimate with the ELBO of the same weights beside it, naming their epoch:
+    '-151.95 (k = 1000, 10,000 images) · ELBO -156.74, epoch 10'."""
+    text = format_evaluation(row)
+    if text is None or row is None:
+        return None
+    elbo = row.get("elbo")
+    return text + (f" · ELBO {elbo:.2f}" if elbo is not None else "") + f", epoch {row.get('epoch')}"

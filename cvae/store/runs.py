@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import math
 import os
 import shutil
 import signal
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig, validate_run_name
+from .lock import (HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_ENV, LOCK_FILE, RunLock,  # noqa: F401
+                   heartbeat_timeout, is_locked, responsive, trainer_pids)
 from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound
-from . import procs
-from .files import atomic_write_json, read_json, read_jsonl
-from .metrics import epoch_rows
+from .evaluations import EVALUATIONS_FILE, read_evaluations
+from .files import atomic_write_json, read_json
+from .metrics import epoch_rows, read_metrics  # noqa: F401 (epoch_rows: part of this module's API)
+from .schema import status_problem, valid_status_fields
 
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 RUNS_DIR_ENV = "CVAE_RUNS_DIR"
@@ -27,7 +26,6 @@ CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
 WEIGHTS_FILE = "weights.npz"
-LOCK_FILE = ".lock"
 STOP_FILE = "STOP"
 LOG_FILE = "train.log"
 IMAGES_DIR = "images"
@@ -36,9 +34,6 @@ GIF_FILE = "samples.gif"
 LAUNCH_DIR = ".launches"  # the app's launch records and staged logs, in the runs root
 
 STATES = ("running", "stopped", "failed", "done")
-HEARTBEAT_SECONDS = 2.0  # how often a lock holder touches its .lock, even while it evaluates
-HEARTBEAT_TIMEOUT_ENV = "CVAE_HEARTBEAT_TIMEOUT"
-HEARTBEAT_TIMEOUT = 20.0  # a lock holder silent for longer is "not responding" (frozen, e.g. SIGSTOP or Ctrl-Z)
 
 
 def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
@@ -102,17 +97,22 @@ def read_config(run_dir: str | os.PathLike) -> TrainConfig:
 
 
 def read_status(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """status.json as a dict; a missing or garbage file reads as state 'unknown' with a message."""
+    """status.json as a dict, every field checked (cvae.store.schema): a missing or garbage file, or no valid
+    'state', reads as state 'unknown'; a valid state with a bad field reads as 'damaged' (without that field),
+    the message naming the field, 'stored_state' the state it claimed."""
     path = Path(run_dir) / STATUS_FILE
     try:
         status = read_json(path)
         if not isinstance(status, dict) or status.get("state") not in STATES:
             raise ValueError(f"{STATUS_FILE}: no valid 'state'")
-        return status
     except FileNotFoundError:
         return {"state": "unknown", "message": f"{STATUS_FILE} is missing"}
     except (ValueError, OSError) as e:
         return {"state": "unknown", "message": str(e)}
+    why = status_problem(status)
+    if why is None:
+        return status
+    return {**valid_status_fields(status), "state": "damaged", "stored_state": status["state"], "message": why}
 
 
 def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
@@ -120,85 +120,13 @@ def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
     status = read_status(run_dir)
     if status.get("state") == "unknown":
         status = {}
+    elif status.get("state") == "damaged":  # keep the valid fields (and the state it claimed); drop the bad one
+        status.pop("message", None)
+        status["state"] = status.pop("stored_state")
     status.update(fields)
     status["updated"] = time.time()
     atomic_write_json(Path(run_dir) / STATUS_FILE, status)
     return status
-
-
-class RunLock:
-    """An exclusive flock on <run>/.lock held by the training process; the kernel drops it when the process dies."""
-
-    def __init__(self, run_dir: str | os.PathLike):
-        self.path = Path(run_dir) / LOCK_FILE
-        self.fd: int | None = None
-        self._beating: threading.Event | None = None
-
-    def acquire(self) -> bool:
-        """Take the lock without waiting; False if another process holds it."""
-        try:
-            # O_NOFOLLOW: a .lock planted as a link to another file must not get truncated (we may run as root).
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise RunError(f"run {self.path.parent.name!r}: {LOCK_FILE} is a symbolic link; refused") from None
-            raise
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self.fd = fd
-        self._beating = threading.Event()
-        threading.Thread(target=self._beat, args=(fd, self._beating), name="cvae-heartbeat", daemon=True).start()
-        return True
-
-    @staticmethod
-    def _beat(fd: int, stop: threading.Event) -> None:
-        """Touch the lock file every HEARTBEAT_SECONDS while held: a frozen holder stops beating."""
-        while not stop.wait(HEARTBEAT_SECONDS):
-            try:
-                os.utime(fd)
-            except OSError:
-                return
-
-    def release(self) -> None:
-        """Drop the lock."""
-        if self._beating is not None:
-            self._beating.set()
-            self._beating = None
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
-    def __enter__(self) -> "RunLock":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def is_locked(run_dir: str | os.PathLike) -> bool:
-    """True while a live process holds the run's lock (i.e. trains it)."""
-    path = Path(run_dir) / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -216,6 +144,9 @@ class RunInfo:
     error: str | None = None
     has_weights: bool = False
     epoch_rows: list[dict] = field(default_factory=list)
+    bad_rows: int = 0  # metrics.jsonl rows skipped as malformed
+    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # file -> (mtime_ns, size) when read
+    evaluations: list[dict] = field(default_factory=list)  # the valid rows of evaluations.jsonl
 
     @property
     def total_epochs(self) -> int | None:
@@ -238,52 +169,91 @@ def effective_state(run_dir: Path, status: dict[str, Any]) -> str:
     return state
 
 
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def run_info(run_dir: str | os.PathLike) -> RunInfo:
-    """Everything about one run directory; never raises for a broken run (state 'broken' + error)."""
-    run_dir = Path(run_dir)
+def _read_run(run_dir: Path) -> RunInfo:
+    """run_info without the lock check: everything that only changes when the run's files change."""
     status = read_status(run_dir)
     error = None
     try:
         config = read_config(run_dir)
     except RunError as e:
         config, error = None, str(e)
-    rows = epoch_rows(read_jsonl(run_dir / METRICS_FILE))
-    elbos = [r["test_elbo"] for r in rows if isinstance(r.get("test_elbo"), (int, float))]
-    state = effective_state(run_dir, status) if config else "broken"
-    # status.json may be hand-edited or from another version: a wrong-typed field must not break the listing.
-    epoch, created = status.get("epoch"), status.get("created")
-    if not _finite_number(epoch):
+    view = read_metrics(run_dir / METRICS_FILE)
+    rows = view.epochs
+    elbos = [r["test_elbo"] for r in rows if r.get("test_elbo") is not None]
+    state = status.get("state", "unknown") if config else "broken"
+    epoch = status.get("epoch")  # checked by the schema: an int in range, or absent
+    if epoch is None:
         epoch = rows[-1]["epoch"] if rows else 0
     return RunInfo(
         name=run_dir.name, path=run_dir, state=state, config=config, status=status,
-        epochs_done=int(epoch),
-        best_test_elbo=max(elbos) if elbos else None,
-        created=float(created) if _finite_number(created) else None,
-        error=error or (status.get("message") if state == "unknown" else None),
-        has_weights=(run_dir / WEIGHTS_FILE).is_file(), epoch_rows=rows,
+        epochs_done=int(epoch), best_test_elbo=max(elbos) if elbos else None, created=status.get("created"),
+        error=error or (status.get("message") if state in ("unknown", "damaged") else None),
+        has_weights=(run_dir / WEIGHTS_FILE).is_file(), epoch_rows=rows, bad_rows=view.bad_rows,
+        evaluations=read_evaluations(run_dir),
     )
 
 
+# Per-run summaries, keyed by (mtime_ns, size) of the files they are read from: a rerun of a page with 1,000
+# runs stats their files instead of parsing them. Process-wide (every session shares it); bounded.
+SUMMARY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, EVALUATIONS_FILE)
+_SUMMARIES: dict[str, tuple[tuple, RunInfo]] = {}
+_MAX_SUMMARIES = 8192
+
+
+def _files_key(run_dir: str) -> tuple:
+    key = []
+    for name in SUMMARY_FILES:
+        try:
+            st = os.stat(os.path.join(run_dir, name), follow_symlinks=False)
+            key.append((st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode))
+        except OSError:
+            key.append(None)
+    return tuple(key)
+
+
+def run_info(run_dir: str | os.PathLike, _key: tuple | None = None) -> RunInfo:
+    """Everything about one run directory; never raises for a broken run (state 'broken' + error).
+
+    Read-only: the same object is returned while the run's files are unchanged (treat it as a value).
+    """
+    path = os.fspath(run_dir)
+    key = _key if _key is not None else _files_key(path)
+    cached = _SUMMARIES.get(path)
+    if cached is None or cached[0] != key:
+        info = _read_run(Path(path))
+        info.stamps = {n: k[:2] for n, k in zip(SUMMARY_FILES, key) if k is not None}
+        cached = (key, info)
+        _SUMMARIES[path] = cached
+        if len(_SUMMARIES) > _MAX_SUMMARIES:
+            _SUMMARIES.pop(next(iter(_SUMMARIES)), None)
+    info = cached[1]
+    if info.state == "running":  # the lock and its heartbeat are live state: checked on every call
+        live = effective_state(info.path, info.status)
+        if live != "running":
+            info = replace(info, state=live)
+    return info
+
+
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
-    """Every run directory in the root, newest first; hidden and invalid names are skipped."""
+    """Every run directory in the root, newest first; hidden and invalid names are skipped. Costs a few stat
+    calls per run while its files are unchanged (per-run summaries are cached, see run_info)."""
     root = runs_root(runs_dir)
-    if not root.is_dir():
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
         return []
     infos = []
-    for child in root.iterdir():
-        if child.is_symlink() or not child.is_dir():
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):  # d_type: no system call; a symlink is not a run
             continue
         try:
-            validate_run_name(child.name)
+            validate_run_name(entry.name)
         except ConfigError:
             continue
-        if not (child / CONFIG_FILE).exists() and not (child / STATUS_FILE).exists():
+        key = _files_key(entry.path)
+        if key[0] is None and key[1] is None:  # neither config.json nor status.json
             continue
-        infos.append(run_info(child))
+        infos.append(run_info(entry.path, key))  # a str: no Path parsing per run while nothing changed
     infos.sort(key=lambda r: (r.created or 0.0, r.name), reverse=True)
     return infos
 
@@ -328,6 +298,17 @@ def check_can_start(run_dir: Path, resume: bool) -> None:
         raise RunExists(f"run {name!r} already exists; use --resume to continue it or choose another name", run=name)
 
 
+def check_resume_epochs(run_dir: str | os.PathLike, epochs: int | None) -> None:
+    """Refuse resuming a run to fewer epochs than it has done (its config would say 1 epoch of a 2-epoch run)."""
+    if epochs is None:
+        return
+    done = run_info(run_dir).epochs_done
+    if epochs < done:
+        name = Path(run_dir).name
+        raise RunError(f"--epochs {epochs}: run {name!r} has already trained {done} epochs; resume it with "
+                       f"--epochs {done} or more", run=name)
+
+
 def request_stop(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     """Ask a run's trainer to stop after its current steps (a stop file, so it works across processes)."""
     path = run_path(name, runs_dir)
@@ -350,32 +331,6 @@ def delete_run(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     trash = path.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
     os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
-
-
-def heartbeat_timeout() -> float:
-    """Seconds of silence after which a lock holder is 'not responding': $CVAE_HEARTBEAT_TIMEOUT or 20."""
-    try:
-        value = float(os.environ.get(HEARTBEAT_TIMEOUT_ENV, HEARTBEAT_TIMEOUT))
-    except ValueError:
-        return HEARTBEAT_TIMEOUT
-    return value if math.isfinite(value) and value >= 2 * HEARTBEAT_SECONDS else HEARTBEAT_TIMEOUT
-
-
-def responsive(run_dir: str | os.PathLike) -> bool:
-    """True if the run's lock was touched within heartbeat_timeout() (its holder is alive and not frozen)."""
-    try:
-        age = time.time() - os.stat(Path(run_dir) / LOCK_FILE, follow_symlinks=False).st_mtime
-    except OSError:
-        return False
-    return age <= heartbeat_timeout()
-
-
-def trainer_pids(run_dir: str | os.PathLike) -> list[int]:
-    """The processes that hold the run's lock and are `python -m cvae train` for this run: the only ones the app
-    may signal."""
-    run_dir = Path(run_dir)
-    return sorted(pid for pid in procs.lock_holders(run_dir / LOCK_FILE)
-                  if pid != os.getpid() and procs.is_trainer_of(pid, run_dir.name))
 
 
 def force_stop(name: str, runs_dir: str | os.PathLike | None = None, wait: float = 10.0) -> list[int]:

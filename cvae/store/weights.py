@@ -25,16 +25,44 @@ def expected_shapes(latent_dim: int) -> dict[str, tuple[int, ...]]:
     }
 
 
-def save_weights_npz(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> None:
-    """Write named arrays atomically (temp file + fsync + rename); plain arrays only, no pickle."""
+# Reserved names for what the weights are (int64 scalars in the same file, so they are read from the same file
+# generation as the arrays): the epoch and global step after which they were saved.
+META_KEYS = {"epoch": "__epoch__", "step": "__step__"}
+_META_RANGE = {"epoch": (0, 10_000), "step": (0, 10**12)}
+
+
+def save_weights_npz(arrays: dict[str, np.ndarray], path: str | os.PathLike, epoch: int | None = None,
+                     step: int | None = None) -> None:
+    """Write named arrays atomically (temp file + fsync + rename); plain arrays only, no pickle; epoch and step,
+    when given, go into the same file under reserved names."""
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
+    out = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
+    for field, value in (("epoch", epoch), ("step", step)):
+        if value is not None:
+            out[META_KEYS[field]] = np.asarray(int(value), np.int64)
+    np.savez(buf, **out)
     atomic_write_bytes(path, buf.getvalue())
 
 
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, int | None]]:
+    """(weight arrays, {'epoch', 'step'}) from one read of the file; meta None where the file does not say (older
+    weights) or says something out of range. ValueError naming the file on any failure."""
+    everything = _load_all(Path(path))
+    meta: dict[str, int | None] = {}
+    for field, key in META_KEYS.items():
+        v = everything.pop(key, None)
+        low, high = _META_RANGE[field]
+        ok = v is not None and v.shape == () and v.dtype.kind in "iu" and low <= int(v) <= high
+        meta[field] = int(v) if ok else None
+    return everything, meta
+
+
 def load_weights_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read named arrays; never unpickles; every failure is a ValueError naming the file."""
-    path = Path(path)
+    """Read the named weight arrays (not the epoch/step meta); never unpickles; ValueError naming the file."""
+    return read_weights(path)[0]
+
+
+def _load_all(path: Path) -> dict[str, np.ndarray]:
     try:
         # Read without following a symbolic link: a run's weights never live outside its directory.
         with np.load(io.BytesIO(read_file_nofollow(path)), allow_pickle=False) as f:
