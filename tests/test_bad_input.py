@@ -317,7 +317,8 @@ FORM_CASES = [  # (widget key without 'tr_', kind, value, words of the error)
 ]
 
 
-def test_train_form_refuses_every_bad_value_and_launches_nothing(root, no_launch):
+def test_train_form_refuses_every_bad_value_and_launches_nothing(root, no_launch, mnist_dir, monkeypatch):
+    monkeypatch.setenv("CVAE_DATA_DIR", str(mnist_dir))  # data is there: the form's other checks are under test
     at = app_test().run()
     at.switch_page("pages/1_Train.py").run()
     no_exceptions(at)
