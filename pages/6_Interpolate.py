@@ -108,7 +108,8 @@ with right:
                                     ranges=ranges, height=480, click_grid=50 if map_mode else 0, strip=(d == 1),
                                     lang=current_lang())
     figures.add_paths_to_map(fig, {_(PATH_LABELS[k]): figures.map_coords(codes, pca, strip=(d == 1))
-                                   for k, (codes, _f) in paths.items()}, lang=current_lang())
+                                   for k, (codes, _f) in paths.items()}, lang=current_lang(),
+                             dark=st.context.theme.type == "dark")
     classroom.style_figure(fig)
     if map_mode:
         st.plotly_chart(fig, key="ip_map", selection_mode="points", width="stretch",

@@ -178,17 +178,19 @@ def map_coords(codes: np.ndarray, pca: PCA2 | None, strip: bool = False) -> np.n
 
 
 PATH_COLORS = ("#111111", "#e4007c")
+PATH_COLORS_DARK = ("#f2f2f2", "#ff5fb0")  # the same two paths, visible on a dark theme
 
 
 def add_paths_to_map(fig: go.Figure, paths: dict[str, np.ndarray], webgl: bool = True,
-                     lang: str = "en") -> go.Figure:
+                     lang: str = "en", dark: bool = False) -> go.Figure:
     """Draw latent paths (label -> (N, 2) map positions) over a latent_map_figure, with A and B marked at the
     ends. Same trace type as the map's dots (WebGL traces are drawn above SVG ones)."""
     Scatter = go.Scattergl if webgl else go.Scatter  # noqa: N806
+    colors = PATH_COLORS_DARK if dark else PATH_COLORS
     for i, (label, xy) in enumerate(paths.items()):
         fig.add_trace(Scatter(x=np.round(xy[:, 0], 3), y=np.round(xy[:, 1], 3), mode="lines+markers", name=label,
-                              line=dict(color=PATH_COLORS[i % 2], width=3, dash="solid" if i == 0 else "dot"),
-                              marker=dict(size=6, color=PATH_COLORS[i % 2]), hoverinfo="skip"))
+                              line=dict(color=colors[i % 2], width=3, dash="solid" if i == 0 else "dot"),
+                              marker=dict(size=6, color=colors[i % 2]), hoverinfo="skip"))
     first = next(iter(paths.values()))
     fig.add_trace(Scatter(x=[float(first[0, 0]), float(first[-1, 0])], y=[float(first[0, 1]), float(first[-1, 1])],
                           mode="markers+text", text=["A", "B"], textposition="top center",
