@@ -74,7 +74,7 @@ fig.update_xaxes(tickvals=ticks, ticktext=labels, showgrid=False, zeroline=False
 fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
                  tickvals=ticks if d > 1 else [], ticktext=labels[::-1] if d > 1 else [],
                  title=f"z{dims[1] + 1}" if d > 1 else None)
-fig.update_layout(height=(600 if present else 680) if d > 1 else 240, margin=dict(l=10, r=10, t=10, b=10))
+fig.update_layout(height=(560 if present else 680) if d > 1 else 240, margin=dict(l=10, r=10, t=10, b=10))
 classroom.style_figure(fig)
 if cols > 20:
     fig.update_xaxes(tickfont_size=11 if not present else 14)
