@@ -100,7 +100,7 @@ class Session:
         page = self.page
         page.bring_to_front()
         try:
-            bs.open_page(page, self.server.page_url("plane"), 180)
+            bs.open_page(page, self.server.page_url("plane") + "?view=sliders", 180)  # the classic slider view
             bs.wait_plotly_charts(page, 180)
         except Exception:
             print(f"{self.name}: the page did not load (app status {bs.app_status(page)!r}); server log:\n"

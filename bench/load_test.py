@@ -232,7 +232,7 @@ def main(argv=None) -> None:
             browser = bs.launch_browser(p)
             t_open = time.monotonic()
             for i in range(a.sessions):
-                u = User(i, browser, server.page_url("plane"))
+                u = User(i, browser, server.page_url("plane") + "?view=sliders")  # the classic slider view
                 u.open()
                 users.append(u)
             opened_s = time.monotonic() - t_open

@@ -1,4 +1,4 @@
-"""Command line: `python -m cvae train|eval|sample|manifold|gif|list`. It parses and calls; errors are one line."""
+"""Command line: `python -m cvae train|eval|sample|manifold|encode|gif|list`; it parses and calls; errors: one line."""
 
 from __future__ import annotations
 
@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the k-sample IWAE bound on log p(x), saved to <run>/evaluations.jsonl")
     e.add_argument("--iwae-seed", type=_count, default=0, help="seed of the IWAE samples")
     e.add_argument("--max-test-examples", type=_count)
+    e.add_argument("--diagnostics", action="store_true",
+                   help="also kl_per_dim (one value per latent dimension, summing to test_kl), activity and "
+                        "active_units (Burda et al. 2015: Var over x of E_q[z_i] > 0.01)")
 
     s = sub.add_parser("sample", help="decode prior samples to a PNG grid")
     s.add_argument("name")
@@ -140,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--n", type=_positive, default=20)
     m.add_argument("--low", type=_float, default=0.05)
     m.add_argument("--high", type=_float, default=0.95)
+
+    en = sub.add_parser("encode", help="encode your own digit images (PNG/JPEG): one JSON object per image")
+    en.add_argument("name")
+    common(en, data=False)
+    en.add_argument("images", nargs="+", metavar="IMAGE")
+    en.add_argument("--iwae-k", type=_positive, default=100, help="importance samples of the IWAE estimate")
+    en.add_argument("--seed", type=_count, default=0)
 
     g = sub.add_parser("gif", help="animated GIF of the per-epoch sample grids")
     g.add_argument("name")
@@ -207,20 +217,32 @@ def cmd_train(a) -> int:
 
 
 def cmd_eval(a) -> int:
-    from .data.sources import binarize, load_dataset
+    from .data.sources import load_dataset, model_input
     from .store.runs import read_config
 
     _, run_dir = _numpy_model(a)  # config and weights checked before the slow TensorFlow import
 
     stored = read_config(run_dir)
     ds = load_dataset(stored.dataset, a.data_dir or stored.data_dir)
-    test = binarize(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images)
+    test = model_input(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images,
+                       stored.likelihood)
     _import_tensorflow_quietly()
     from .engine.checkpoints import load_run_model
     from .engine.evaluate import evaluate_elbo, make_eval_fn
 
     model, config, meta = load_run_model(run_dir)  # meta: the epoch/step of exactly these weights
     out = {"run": a.name, **evaluate_elbo(make_eval_fn(model), test)}
+    # Nats per image -> bits per dimension (sub-pixel): the unit colour-image likelihoods are compared in.
+    out["test_elbo_bpd"] = bits_per_dim(out["test_elbo"], test[0].size)
+    if a.diagnostics:
+        import numpy as np
+
+        from .explorer.diagnostics import summarize
+
+        parts = [model.encode(test[i:i + 1000]) for i in range(0, len(test), 1000)]
+        mean, logvar = (np.concatenate([p[j].numpy() for p in parts]) for j in range(2))
+        diag = summarize(mean, logvar)
+        out.update(kl_per_dim=diag["kl_per_dim"], activity=diag["activity"], active_units=diag["active_units"])
     if a.iwae_k:
         from .engine.evaluate import iwae_per_example
         from .store.evaluations import append_evaluation, evaluation_row
@@ -232,6 +254,7 @@ def cmd_eval(a) -> int:
         out[f"iwae_{a.iwae_k}"] = iwae
         out["iwae_stderr"] = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
         out["iwae_seconds"] = round(seconds, 2)
+        out[f"iwae_{a.iwae_k}_bpd"] = bits_per_dim(iwae, test[0].size)
         # Kept beside the weights, so the Runs page shows it: one appended line per evaluation. Its epoch is the
         # one stored in the weights file it loaded (status.json may already be epochs ahead while the run trains);
         # weights from before that was stored say nothing: epoch null.
@@ -239,6 +262,11 @@ def cmd_eval(a) -> int:
                                                   epoch=meta["epoch"], step=meta["step"], seed=a.iwae_seed))
     print(json.dumps(out))
     return 0
+
+
+def bits_per_dim(nats_per_image: float, dims: int) -> float:
+    """-log p(x) in bits per sub-pixel: -nats / (dims * ln 2)."""
+    return -nats_per_image / (dims * math.log(2.0))
 
 
 class _EvalProgress:
@@ -296,6 +324,23 @@ def cmd_manifold(a) -> int:
     return 0
 
 
+def cmd_encode(a) -> int:
+    from .explorer import own_digit as od
+
+    model, _ = _numpy_model(a)
+    for path in a.images:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(od.MAX_UPLOAD_BYTES + 1)
+            steps = od.preprocess(od.decode_image(data))
+        except (od.ImageRejected, OSError) as e:
+            raise ValueError(f"{path}: {e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
+        out = od.describe(model, steps.binary, a.iwae_k, a.seed)
+        del out["reconstruction"], out["sample"]
+        print(json.dumps({"image": path, **out, "inverted": steps.inverted}), flush=True)
+    return 0
+
+
 def cmd_gif(a) -> int:
     from .store.images import save_gif
     from .store.runs import epoch_images
@@ -335,7 +380,7 @@ def cmd_stop(a) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "manifold": cmd_manifold,
-            "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list}
+            "encode": cmd_encode, "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

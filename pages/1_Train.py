@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from cvae.explorer import launcher, progress, train_form
+from cvae.explorer import cost, figures, launcher, map_animation, progress, train_form
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _
 from cvae.store import runs
@@ -15,6 +15,7 @@ from cvae.store.config import PRESETS, TrainConfig
 from cvae.store.errors import AlreadyTraining, ConfigError, RunError, RunExists, ServerBusy
 from cvae.store.fmt import fmt_seconds
 from cvae.store.images import gif_bytes
+from cvae.store.latent_means import read_latent_means
 from cvae.store.metrics import MetricsView, read_metrics
 
 ui.page_setup("Train", ":material/model_training:")
@@ -61,13 +62,15 @@ st.session_state.setdefault(K + "name", suggest_name())
 # ---------------------------------------------------------------------------------------------- the monitor
 
 
-def progress_charts(metrics: MetricsView) -> go.Figure | None:
+def progress_charts(metrics: MetricsView, beta: float = 1.0) -> go.Figure | None:
     epochs = metrics.epochs
     steps = len(metrics.step) > 0
     if not steps and not epochs:
         return None
+    # beta != 1 trains on recon - beta*KL: the loss is labelled as that, the test ELBO stays the true ELBO.
+    loss_title = "Training loss (−ELBO per batch)" if beta == 1 else f"Training loss (−(recon − {beta:g}·KL))"
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, column_widths=[0.36, 0.36, 0.28],
-                        subplot_titles=(_("Training loss (−ELBO per image)"), _("Test ELBO and reconstruction"),
+                        subplot_titles=(loss_title, _("Test ELBO and reconstruction"),
                                         _("Test KL(q(z|x) ‖ p(z))")))
     if steps:
         x, y = metrics.chart_steps()  # validated rows, at most ~2,000 points (200k rows cost seconds per second)
@@ -77,6 +80,10 @@ def progress_charts(metrics: MetricsView) -> go.Figure | None:
         ep = [r["epoch"] for r in epochs]
         fig.add_trace(go.Scatter(x=ep, y=[r.get("test_elbo") for r in epochs], mode="lines+markers",
                                  name=_("test ELBO"), line=dict(color="#009E73", width=3)), row=1, col=2)
+        if beta != 1:
+            fig.add_trace(go.Scatter(x=ep, y=[r.get("test_objective") for r in epochs], mode="lines+markers",
+                                     name=_("test training objective (β = {beta})", beta=f"{beta:g}"),
+                                     line=dict(color="#D55E00", dash="dash")), row=1, col=2)
         fig.add_trace(go.Scatter(x=ep, y=[r.get("test_logpx_z") for r in epochs], mode="lines+markers",
                                  name=_("reconstruction") + " E[log p(x|z)]", line=dict(color="#E69F00", dash="dot")),
                       row=1, col=2)
@@ -91,6 +98,40 @@ def progress_charts(metrics: MetricsView) -> go.Figure | None:
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.25, x=0.5, xanchor="center", font=dict(size=14)))
     return fig
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def map_gif(run_dir: str, last_epoch: int, n_epochs: int) -> bytes:
+    stored = read_latent_means(run_dir)
+    return gif_bytes(map_animation.map_gif_frames(stored.epochs, stored.means, stored.labels), duration_ms=600)
+
+
+def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
+    """The map of the fixed 2,000 test digits: the newest epoch's while training, an animation afterwards."""
+    try:
+        stored = read_latent_means(info.path)
+    except ValueError as e:
+        st.caption(f"Latent map: {e}")
+        return
+    if stored is None or info.config is None:
+        return
+    names = ui.class_names(info.config.dataset)
+    st.subheader("The latent map forming")
+    if live:
+        epoch, means = stored.latest()
+        xy, _, titles = figures.map_projection(means)
+        fig = figures.latent_map_figure(xy, stored.labels, names, current=None, axis_titles=titles,
+                                        ranges=figures.map_ranges(xy, means.shape[1]), height=480,
+                                        strip=means.shape[1] == 1)
+        st.plotly_chart(fig, key=f"tr_map_{name}", width="stretch", config={"displayModeBar": False})
+        st.caption(f"μ of the same {len(stored.labels):,} test digits after epoch {epoch}; it updates every epoch.")
+        return
+    fig = map_animation.map_animation_figure(stored.epochs, stored.means, stored.labels, names)
+    st.plotly_chart(fig, key=f"tr_map_anim_{name}", width="stretch")
+    gif = map_gif(str(info.path), int(stored.epochs[-1]), len(stored.epochs))
+    st.download_button("⬇️ Download the map's animation (GIF)", gif, file_name=f"{name}-latent-map.gif",
+                       mime="image/gif", key=f"tr_map_gif_{name}", on_click="ignore")
+    st.caption(f"μ of the same {len(stored.labels):,} test digits after each epoch: press ▶ or drag the slider.")
 
 
 def monitor_state(name: str) -> tuple[str, runs.RunInfo | None]:
@@ -144,11 +185,15 @@ def monitor_body(name: str, shown_state: str) -> None:
         st.progress(min(1.0, info.epochs_done / info.total_epochs),
                     text=_("{done} of {total} epochs done", done=info.epochs_done, total=info.total_epochs))
 
-    fig = progress_charts(metrics)
+    beta = info.config.beta if info.config else 1.0
+    fig = progress_charts(metrics, beta)
     if fig is not None:
         st.plotly_chart(fig, key=f"train_curves_{name}", width="stretch")
         st.caption(_("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the "
-                     "prior N(0, I). Higher ELBO is better; the training loss is the negative ELBO."))
+                     "prior N(0, I). Higher ELBO is better; the training loss is the negative ELBO.") if beta == 1 else
+                   _("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the prior "
+                     "N(0, I). Higher ELBO is better; the training loss is the negative ELBO with the KL weighted "
+                     "by β = {beta}; the test ELBO stays the true ELBO.", beta=f"{beta:g}"))
     else:
         st.caption(_("The curves appear after the first logged steps."))
 
@@ -173,6 +218,7 @@ def monitor_body(name: str, shown_state: str) -> None:
             gif_col.image(gif, width="stretch", caption=_("The same samples through all epochs (animated)"))
             text_col.download_button(_("Download the GIF"), gif, icon=":material/download:", file_name=f"{name}-samples.gif",
                                      mime="image/gif", key=f"tr_gif_dl_{name}", on_click="ignore")
+    latent_map_section(info, name, live)
     if state == "failed":
         with st.expander(_("Training log (last lines)"), expanded=True):
             st.code(launcher.log_tail(launcher.log_path(name)) or _("(no log)"), language=None)
@@ -312,7 +358,12 @@ def form_errors() -> tuple[dict[str, str], TrainConfig | None]:
 
 if submitted:
     errs, config = form_errors()
-    if not errs:
+    slow = cost.slow_warning(config) if not errs else None
+    wait = bool(slow) and st.session_state.get("tr_slow_ack") != config.to_json()
+    if wait:
+        st.session_state["tr_slow_ack"] = config.to_json()  # the same config submitted again starts
+        errors["_form"].warning(slow, icon="⏱️")
+    if not errs and not wait:
         new_name = st.session_state[K + "name"].strip()
         try:
             launcher.launch_training(new_name, config)

@@ -3,27 +3,33 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, figures
+from cvae.explorer import classroom, colour, figures, plane_pad
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
 
 ui.page_setup("Latent plane", ":material/explore:")
+plane_pad.apply_url_run()  # ?run= picks the run before the picker is drawn
 info = ui.run_picker_ui()
 
 ui.page_title_ui("plane")
 model, info = ui.require_model(info)
 d = model.latent_dim
-_x, labels, _o, source = ui.test_data_ui(info)
-means, _lv = ui.encoded_test_set(model, info)
-labels = labels[:len(means)]
+means, labels, source = ui.map_points(model, info)  # the trainer's stored means when they are current
 names = ui.class_names(info.config.dataset)
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)
 present = classroom.presenting()
+# The latent pad (decoder in the browser) for latent_dim >= 2; below it, the classic slider view when it is off.
+if plane_pad.plane_pad_ui(info, model, means, labels, names, source, xy, pca, axis_titles, ranges):
+    st.stop()
 
+h, w = model.arch.image_shape[:2]
 if not present:
-    st.caption(_("The decoder turns any code z into 28×28 pixel probabilities. Choose z with the sliders — "
-                 "or click anywhere on the map — and watch the digit change."))
+    st.caption((_("The decoder turns any code z into {h}×{w} colour images (the mean of each sub-pixel's "
+                  "distribution). Choose z with the sliders — or click anywhere on the map — and watch the image "
+                  "change.", h=h, w=w) if colour.is_colour(model) else
+                _("The decoder turns any code z into {h}×{w} pixel probabilities. Choose z with the sliders — "
+                  "or click anywhere on the map — and watch the image change.", h=h, w=w)))
 
 ZKEYS = [f"lp_z{i}" for i in range(d)]
 SAVED = "lp_saved_z"  # survives page changes (widget state does not)
@@ -69,10 +75,12 @@ with left:
             z = np.array(values, np.float32)
             st.button(RESET, key="lp_reset", on_click=reset_z, icon=":material/restart_alt:")
     st.session_state[SAVED] = ((info.name, d), [float(v) for v in z])
+    plane_pad.sync_from_classic(info, z)  # the pad and the URL follow the sliders
 
-    probs = model.decode(z[None], apply_sigmoid=True)[0, :, :, 0]
-    ui.show_image_ui(probs, key="lp_decoded", height=360 if present else 430,
-                     title=_("Decoder output: p(pixel = 1 | z)"))
+    probs = colour.decode_images(model, z[None])[0]
+    ui.show_image_ui(probs, key="lp_decoded", height=360 if present else 430, hover=colour.decoded_hover(model),
+                     title=_("Decoder output: mean of p(x | z)") if colour.is_colour(model) else
+                     _("Decoder output: p(pixel = 1 | z)"))
 
 with right:
     if d == 2:
@@ -109,11 +117,15 @@ with right:
 # The sample comes after the map: on a phone the columns stack, and the map should follow the image closely.
 s1, s2 = st.columns([1, 2], vertical_alignment="center")
 rng = np.random.default_rng(st.session_state["lp_seed"])
-sample = (rng.random(probs.shape) < probs).astype(np.float32)
+sample = colour.sample_images(model, z[None], rng)[0]
 with s1:
     ui.show_image_ui(sample, key="lp_sample", height=220, title=_("A sample x ~ p(x | z)"), hover="pixel")
 with s2:
-    st.markdown(_("Each pixel is an independent coin flip with the probability shown above: "
-                  "that is what the model *generates*. The smooth picture is its mean."))
+    if model.arch.likelihood == "discretized_logistic":
+        st.markdown(_("Each sub-pixel is an independent draw of one of its 256 values from a discretized logistic "
+                      "around the mean shown above: that is what the model *generates*."))
+    else:
+        st.markdown(_("Each pixel is an independent coin flip with the probability shown above: "
+                      "that is what the model *generates*. The smooth picture is its mean."))
     st.button(_("Resample"), key="lp_resample", on_click=resample, icon=":material/casino:")
     st.caption(_("sample seed {seed}", seed=st.session_state["lp_seed"]))

@@ -5,6 +5,7 @@ import streamlit as st
 
 from cvae.explorer import classroom, figures
 from cvae.explorer import widgets as ui
+from cvae.explorer import colour
 from cvae.explorer.i18n import _, current_lang
 
 IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is a few seconds per digit)
@@ -64,16 +65,14 @@ idx = grid_idx[:count]
 
 x = load_binary(idx)
 terms = model.elbo_terms(x, rng=np.random.default_rng(0))
-recon = model.decode(terms["mean"], apply_sigmoid=True)[..., 0]
+recon = colour.decode_images(model, terms["mean"])
 z_sample = model.reparameterize(terms["mean"], terms["logvar"], rng=np.random.default_rng(1))
-sample_probs = model.decode(z_sample, apply_sigmoid=True)[..., 0]
-samples = (np.random.default_rng(2).random(sample_probs.shape) < sample_probs).astype(np.float32)
+samples = colour.sample_images(model, z_sample, np.random.default_rng(2))
 bounds = iwae(model, str(info.path), ui.weights_stamp(info.path), tuple(idx), iwae_k)
 
-means, _lv = ui.encoded_test_set(model, info, limit=2000)
+means, map_labels, _src = ui.map_points(model, info)  # the one map: stored means when current
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)
-map_labels = labels[:len(means)]
 if d == 2:
     marks = terms["mean"]
 elif d == 1:
@@ -92,9 +91,9 @@ for row, i in enumerate(idx):
     img_col, stat_col, map_col = st.columns([5, 1.5, 1.5], gap="small")
     with img_col:
         fig = figures.images_row_figure(
-            [originals[i] / 255.0, x[row], recon[row], samples[row]],
+            [originals[i] / 255.0, colour.squeeze_grey(x[row]), recon[row], samples[row]],
             [_("original"), _("input x"), _("reconstruction"), _("a sample")],
-            height=200, hovers=["grey level", "pixel", "p(pixel = 1)", "pixel"])
+            height=200, hovers=["grey level", "pixel", colour.decoded_hover(model), "pixel"])
         classroom.style_figure(fig)
         st.plotly_chart(fig, key=f"rc_images_{row}", width="stretch", config={"displayModeBar": False})
     with stat_col:
@@ -127,7 +126,8 @@ grid_x = load_binary(grid_idx)
 grid_mean, _lv = model.encode(grid_x)
 grid_recon = model.decode(grid_mean, apply_sigmoid=True)
 fig = figures.images_row_figure([figures.tile_images(grid_x, 4), figures.tile_images(grid_recon, 4)],
-                                [_("inputs"), _("reconstructions")], height=520, hovers=["pixel", "p(pixel = 1)"])
+                                [_("inputs"), _("reconstructions")], height=520,
+                                hovers=["pixel", colour.decoded_hover(model)])
 classroom.style_figure(fig)
 st.plotly_chart(fig, key="rc_grid", width="stretch", config={"displayModeBar": False})
 st.caption(_("Test indices: {indices}", indices=", ".join(str(i) for i in grid_idx)))

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from cvae.explorer import classroom
+from cvae.explorer import classroom, manifold_link
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _
 from cvae.explorer.latent import manifold_codes, normal_quantiles, separated_range
@@ -63,10 +63,11 @@ except ValueError as e:
 cols = n
 png = png_bytes(grid_image(probs, cols, scale=1))
 shown = png_bytes(grid_image(probs, cols, scale=2))
-h_px, w_px = (28 * (len(probs) // cols), 28 * cols)
+side = probs.shape[1]  # 28 (MNIST) or 32 (CIFAR-10)
+h_px, w_px = (side * (len(probs) // cols), side * cols)
 fig = go.Figure(go.Image(source="data:image/png;base64," + base64.b64encode(shown).decode(), dx=0.5, dy=0.5,
                          hoverinfo="skip"))
-ticks = np.arange(cols) * 28 + 14
+ticks = np.arange(cols) * side + side // 2
 labels = [f"{v:.2f}" for v in q]
 angle = -90 if cols > 12 else 0  # every column labelled: vertical labels fit up to n = 30
 fig.update_xaxes(tickvals=ticks, ticktext=labels, showgrid=False, zeroline=False, tickangle=angle,
@@ -80,8 +81,14 @@ if cols > 20:
     fig.update_xaxes(tickfont_size=11 if not present else 14)
     fig.update_yaxes(tickfont_size=11 if not present else 14)
 
+if d > 1:  # a click on a cell opens its code on the Latent plane's pad
+    manifold_link.add_cell_targets(fig, q, dims)
 with left:
-    st.plotly_chart(fig, key="mf_image", width="stretch", config={"displaylogo": False})
+    st.plotly_chart(fig, key="mf_image", width="stretch", config={"displaylogo": False},
+                    **({"on_select": "rerun", "selection_mode": "points"} if d > 1 else {}))
+    if d > 1:
+        manifold_link.open_on_pad("mf_image", info, q, dims, d)
+        st.caption("Click a cell to open its code on the latent pad (Latent plane page).")
 with right:
     if d == 1:
         st.markdown(_("With **one** latent dimension the manifold is a line: {n} codes z₁ from the "

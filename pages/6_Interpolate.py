@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, figures
+from cvae.explorer import classroom, figures, interp_scrub
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import grid_image, png_bytes
@@ -19,7 +19,7 @@ d = model.latent_dim
 binary, labels, originals, source = ui.test_data_ui(info)
 names = ui.class_names(info.config.dataset)
 n_test = len(labels)
-means, _lv = ui.encoded_test_set(model, info, limit=2000)
+means, map_labels, _src = ui.map_points(model, info)  # the one map: stored means when current
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)
 
@@ -103,8 +103,14 @@ with right:
         st.caption(_("With a 2-D latent space the two paths often look alike; the spherical path matters most in "
                      "higher dimensions, where the straight line passes through codes of unusually small norm."))
 
+    if d >= 2:  # the decoder in the browser: every point of the path, not only the frames above
+        st.markdown(f"**Scrub along the {PATH_LABELS[gif_path]}** — drag on the map, the slider under the images, "
+                    "or the arrow keys: decoded in your browser, every frame.")
+        interp_scrub.scrub_ui(info, model, z_a, z_b, gif_path, xy, labels[:len(means)], names, source, pca,
+                              axis_titles, ranges)
+
     map_mode = mode == MODES[2]
-    fig = figures.latent_map_figure(xy, labels[:len(means)], names, current=None, axis_titles=axis_titles,
+    fig = figures.latent_map_figure(xy, map_labels, names, current=None, axis_titles=axis_titles,
                                     ranges=ranges, height=480, click_grid=50 if map_mode else 0, strip=(d == 1),
                                     lang=current_lang())
     figures.add_paths_to_map(fig, {_(PATH_LABELS[k]): figures.map_coords(codes, pca, strip=(d == 1))

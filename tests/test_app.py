@@ -114,6 +114,18 @@ def array(value) -> np.ndarray:
     return np.asarray(value, dtype=float)
 
 
+def classic_plane(at):
+    """Switch the Latent plane page to its classic slider view (the latent pad, decoded in the browser, is the
+    default for latent_dim >= 2; tests/test_latent_pad.py covers it)."""
+    at.toggle(key="lp_pad_on").set_value(False).run()
+    return at
+
+
+def drawn(at) -> list:
+    """Everything drawn from a model: plotly charts and latent pads."""
+    return list(charts(at).values()) + [e for e in at.get("bidi_component")]
+
+
 def heatmap(at, key: str) -> np.ndarray:
     return array(charts(at)[key]["data"][0]["z"])
 
@@ -278,7 +290,7 @@ def test_run_with_broken_config_is_listed_with_its_error(root):
 
 def test_latent_plane_slider_changes_the_decoded_image(root):
     make_run(root, "r")
-    at = run_page("pages/2_Latent_plane.py")
+    at = classic_plane(run_page("pages/2_Latent_plane.py"))
     no_exceptions(at)
     assert [s.key for s in at.slider] == ["lp_z0", "lp_z1"]
     lo, hi = at.slider(key="lp_z0").min, at.slider(key="lp_z0").max
@@ -297,7 +309,7 @@ def test_latent_plane_slider_changes_the_decoded_image(root):
 
 def test_latent_plane_resample_changes_only_the_sample(root):
     make_run(root, "r")
-    at = run_page("pages/2_Latent_plane.py")
+    at = classic_plane(run_page("pages/2_Latent_plane.py"))
     probs, sample = heatmap(at, "lp_decoded"), heatmap(at, "lp_sample")
     assert set(np.unique(sample)) <= {0.0, 1.0}
     at.button(key="lp_resample").click().run()
@@ -307,19 +319,19 @@ def test_latent_plane_resample_changes_only_the_sample(root):
 
 def test_latent_plane_map_has_1000_points_and_a_click_grid(root):
     make_run(root, "r")
-    at = run_page("pages/2_Latent_plane.py")
+    at = classic_plane(run_page("pages/2_Latent_plane.py"))
     traces = charts(at)["lp_map"]["data"]
     grid = traces[0]
     assert grid["name"] == "click target" and len(array(grid["x"])) == 60 * 60
     dots = sum(len(array(t["x"])) for t in traces[1:] if t.get("name") not in ("current z",))
-    assert dots == 1000  # the bundled sample; 5000 with the full test set
+    assert dots == 1000  # the bundled sample; 2000 (figures.MAP_POINTS) with the full test set
     chart = next(el for el in at.get("plotly_chart") if el.key == "lp_map")
     assert list(chart.proto.selection_mode)  # selectable: clicks come back to the app
 
 
 def test_clicking_the_map_moves_the_sliders(root):
     make_run(root, "r")
-    at = run_page("pages/2_Latent_plane.py")
+    at = classic_plane(run_page("pages/2_Latent_plane.py"))
     before = heatmap(at, "lp_decoded")
     click_map(at, "lp_map", 1.234, -0.5)
     no_exceptions(at)
@@ -338,7 +350,7 @@ def test_clicking_the_map_moves_the_sliders(root):
 
 def test_latent_dim_8_has_a_slider_per_dimension_and_a_pca_map(root):
     make_run(root, "eight", latent_dim=8)
-    at = run_page("pages/2_Latent_plane.py")
+    at = classic_plane(run_page("pages/2_Latent_plane.py"))
     no_exceptions(at)
     assert [s.key for s in at.slider] == [f"lp_z{i}" for i in range(8)]
     assert "principal components" in texts(at)

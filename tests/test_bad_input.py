@@ -22,7 +22,7 @@ from cvae.explorer import widgets
 from cvae.store.config import TrainConfig
 from cvae.store.weights import expected_shapes
 from cvae.store.weights import save_weights_npz
-from test_app import app_test, charts, make_run, no_exceptions, texts
+from test_app import app_test, charts, drawn, make_run, no_exceptions, texts
 
 # Every page that shows a model (Latent plane first), so a new one is covered too.
 MODEL_PAGES = tuple(path for key, (path, _, _) in widgets.PAGES.items() if key not in ("home", "train", "runs"))
@@ -114,7 +114,7 @@ def test_corrupt_weights_in_the_app(corrupt_root):
             no_exceptions(at)
             assert len(at.error) == 1, (kind, page, [e.value for e in at.error])
             assert phrase in at.error[0].value and kind in at.error[0].value, (kind, page, at.error[0].value)
-            assert not charts(at), (kind, page)  # nothing drawn from a broken model
+            assert not drawn(at), (kind, page)  # nothing drawn from a broken model
         at.switch_page("pages/5_Runs.py").run()
         no_exceptions(at)
         assert any(phrase in e.value for e in at.error), (kind, [e.value for e in at.error])
@@ -127,7 +127,7 @@ def test_corrupt_weights_in_the_app(corrupt_root):
     for page in MODEL_PAGES:
         at.switch_page(page).run()
         no_exceptions(at)
-        assert not at.error and charts(at), page
+        assert not at.error and drawn(at), page
 
 
 def test_corrupt_weights_on_the_cli(corrupt_root, tmp_path, capsys):
@@ -262,10 +262,10 @@ def test_broken_config_and_status_are_listed_and_no_page_crashes(broken_root, ca
                 assert at.error and name in at.error[0].value and "config.json" in at.error[0].value, \
                     (name, page, [e.value for e in at.error])
             if name.startswith("status-") and page in MODEL_PAGES:
-                assert not at.error and charts(at), (name, page)  # the model itself is fine
+                assert not at.error and drawn(at), (name, page)  # the model itself is fine
     at.selectbox(key="run_picker").set_value("good").run()
     at.switch_page("pages/2_Latent_plane.py").run()
-    assert not at.error and charts(at)
+    assert not at.error and drawn(at)
 
     for name in BROKEN:
         if name.startswith("cfg-"):

@@ -37,8 +37,8 @@ from cvae.engine.train import prepare_data, train_run
 from cvae.engine.trainer import dynamic_binarize
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_app import (app_test, charts, click_map, make_run, no_exceptions,  # noqa: E402  (root: conftest.py)
-                      run_pages_script, texts)
+from test_app import (app_test, charts, classic_plane, click_map, make_run,  # noqa: E402  (root: conftest.py)
+                      no_exceptions, run_pages_script, texts)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -362,7 +362,7 @@ def test_new_page_and_any_latent_size_without_tensorflow(tmp_path):
 @pytest.mark.parametrize("d", [8, 64])
 def test_latent_plane_and_manifold_for_any_latent_size(root, d):
     make_run(root, "big", latent_dim=d)
-    at = app_test().run().switch_page("pages/2_Latent_plane.py").run()
+    at = classic_plane(app_test().run().switch_page("pages/2_Latent_plane.py").run())
     no_exceptions(at)
     assert [s.key for s in at.slider] == [f"lp_z{i}" for i in range(d)]  # a slider per dimension
     at.slider(key=f"lp_z{d - 1}").set_value(1.5).run()
@@ -500,7 +500,7 @@ def test_fashion_class_names_on_the_map_and_reconstruct(root, tmp_path):
     run = make_run(root, "fashion")
     cfg = TrainConfig(dataset="fashion_mnist", data_dir=str(fashion_dir(tmp_path)), epochs=3)
     (run / runs.CONFIG_FILE).write_text(cfg.to_json())
-    at = app_test().run().switch_page("pages/2_Latent_plane.py").run()
+    at = classic_plane(app_test().run().switch_page("pages/2_Latent_plane.py").run())
     no_exceptions(at)
     legend = {t.get("name") for t in charts(at)["lp_map"]["data"]}
     assert {"Trouser", "Ankle boot", "Sneaker"} <= legend

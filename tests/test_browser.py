@@ -127,9 +127,10 @@ def test_every_page_loads_without_exception(app_server, page):
         picked = page.locator(keyed("run_picker")).evaluate(
             "e => e.innerText + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')")
         assert "tutorial" in picked, f"{key}: the run picker shows {picked!r}"
-        if key == "Latent_plane":  # a code in the middle of a class for the picture, chosen by clicking the map
-            click_plotly(page, keyed("lp_map"), *SHOWCASE_Z)
-            poll(lambda: slider_values(page, keyed("lp_z0")) != [0.0], 60, 0.2, "z to follow the click")
+        if key == "Latent_plane":  # a code in the middle of a class for the picture, from the URL (the latent pad)
+            open_page(page, app_server.page_url(url) + "?z={},{}".format(*SHOWCASE_Z), LOAD_TIMEOUT)
+            poll(lambda: page.evaluate("() => (window.__cvaeLatentPad?.pads()[0]?.stats.frames || 0) > 0"), 60, 0.2,
+                 "the latent pad to draw")
             wait_idle(page)
         if key == "Train":
             assert status_badge(page) == "✅ done"
@@ -143,7 +144,7 @@ def test_every_page_loads_without_exception(app_server, page):
 
 
 def test_slider_changes_the_decoded_image(app_server, page):
-    open_page(page, app_server.page_url("plane"), LOAD_TIMEOUT)
+    open_page(page, app_server.page_url("plane") + "?view=sliders", LOAD_TIMEOUT)  # the classic view
     wait_plotly_charts(page, LOAD_TIMEOUT)
     image = page.locator(keyed("lp_decoded"))
     before = stable_screenshot(image)
@@ -172,7 +173,7 @@ def test_slider_changes_the_decoded_image(app_server, page):
 
 
 def test_clicking_the_map_moves_z(app_server, page):
-    open_page(page, app_server.page_url("plane"), LOAD_TIMEOUT)
+    open_page(page, app_server.page_url("plane") + "?view=sliders", LOAD_TIMEOUT)  # the classic view
     wait_plotly_charts(page, LOAD_TIMEOUT)
     assert slider_values(page, keyed("lp_z0")) + slider_values(page, keyed("lp_z1")) == [0.0, 0.0]
     image = page.locator(keyed("lp_decoded"))

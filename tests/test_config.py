@@ -42,7 +42,7 @@ INVALID = [
     ("latent_dim", 0, ["1 to 64"]),
     ("latent_dim", 65, ["1 to 64"]),
     ("latent_dim", True, ["1 to 64"]),
-    ("dataset", "cifar10", ["mnist", "fashion_mnist"]),
+    ("dataset", "cifar100", ["mnist", "fashion_mnist"]),
     ("precision", "float16", ["float32", "mixed_bfloat16"]),
     ("binarization", "soft", ["static", "dynamic"]),
     ("lr_schedule", "linear", ["constant", "cosine"]),
@@ -193,6 +193,8 @@ def _non_default_value(name: str):
         return 9
     if name in ("max_train_examples", "max_test_examples"):
         return 640
+    if name == "beta":
+        return 2.5  # on the form slider's grid
     if spec.kind is float:
         return 3e-4
     return int(spec.low) + 1 if default != int(spec.low) + 1 else int(spec.low) + 2

@@ -105,14 +105,14 @@ def _parse_idx(stream: BinaryIO, where: str, compressed: bool) -> np.ndarray:
     return data.reshape(dims)
 
 
-def _check_images(images: np.ndarray, where: str) -> None:
-    """Require a non-empty uint8 (N, 28, 28) array."""
-    if not isinstance(images, np.ndarray) or images.ndim != 3:
-        shape = getattr(images, "shape", type(images).__name__)
-        raise DataError(f"{where}: expected images shaped (N, 28, 28), got {shape}")
-    if images.shape[1:] != IMAGE_SHAPE:
-        h, w = images.shape[1:]
-        raise DataError(f"{where}: images are {h}x{w}, expected 28x28")
+def _check_images(images: np.ndarray, where: str, shape: tuple[int, ...] = IMAGE_SHAPE) -> None:
+    """Require a non-empty uint8 (N, *shape) array: (N, 28, 28) for MNIST, (N, 32, 32, 3) for CIFAR-10."""
+    if not isinstance(images, np.ndarray) or images.ndim != 1 + len(shape):
+        got = getattr(images, "shape", type(images).__name__)
+        raise DataError(f"{where}: expected images shaped (N, {', '.join(map(str, shape))}), got {got}")
+    if images.shape[1:] != tuple(shape):
+        raise DataError(f"{where}: images are {'x'.join(map(str, images.shape[1:]))}, "
+                        f"expected {'x'.join(map(str, shape))}")
     if images.dtype != np.uint8:
         raise DataError(f"{where}: images have dtype {images.dtype}, expected uint8 (0..255)")
     if len(images) == 0:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..store.arch import IMAGE_SHAPES
 from ..store.config import DATASETS
 from ..store.errors import DataError, DataNotFound
+from . import cifar
 from .idx import (NUM_CLASSES, _as_uint8_labels, _check_counts, _check_images, _check_labels, _read_npz,
                   read_idx)
 
@@ -20,6 +22,7 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     ),
+    "cifar10": cifar.CLASS_NAMES,
 }
 DATA_DIR_ENV = "CVAE_DATA_DIR"
 IDX_FILES = {
@@ -32,6 +35,7 @@ IDX_FILES = {
 SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
     "mnist": (),
     "fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+    "cifar10": (),
 }
 # Test-split class counts, used to catch the two datasets being swapped in a data dir.
 _MNIST_TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
@@ -47,7 +51,7 @@ def _check_name(name: str) -> str:
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is ambiguous
 class Dataset:
-    """A validated dataset: uint8 (N, 28, 28) images and uint8 (N,) labels for each split."""
+    """A validated dataset: uint8 (N, 28, 28) images (CIFAR-10: (N, 32, 32, 3)) and uint8 (N,) labels per split."""
 
     name: str
     train_images: np.ndarray
@@ -63,7 +67,7 @@ class Dataset:
         for split in ("train", "test"):
             images = getattr(self, f"{split}_images")
             labels = getattr(self, f"{split}_labels")
-            _check_images(images, f"{self.source}: {split} images")
+            _check_images(images, f"{self.source}: {split} images", image_shape(self.name))
             _check_labels(labels, f"{self.source}: {split} labels")
             _check_counts(
                 len(images), len(labels),
@@ -74,6 +78,12 @@ class Dataset:
     def class_names(self) -> tuple[str, ...]:
         """Human-readable names of the 10 classes."""
         return CLASS_NAMES[self.name]
+
+
+def image_shape(name: str) -> tuple[int, ...]:
+    """Shape of one stored image: (28, 28) for the grey datasets, (32, 32, 3) for CIFAR-10."""
+    size, channels = IMAGE_SHAPES[name]
+    return (size, size) if channels == 1 else (size, size, channels)
 
 
 # --------------------------------------------------------------------------- loaders
@@ -158,6 +168,9 @@ def _freeze(ds: Dataset) -> Dataset:
 @functools.lru_cache(maxsize=4)
 def _cached_load(kind: str, path: str, name: str, _stamp: tuple) -> Dataset:
     """Load `path` as `kind` ('idx' or 'npz'); `_stamp` only invalidates the cache."""
+    if kind == "cifar":
+        return _freeze(Dataset(name=name, source=f"CIFAR-10 binary files in {path}",
+                               **cifar.load_arrays(Path(path))))
     loader = load_idx_dir if kind == "idx" else load_npz
     return _freeze(loader(path, name))
 
@@ -167,6 +180,12 @@ def _cached_download(name: str) -> Dataset:
     """Download (or reuse Keras's copy of) `name` via tf.keras.datasets."""
     import tensorflow as tf  # lazy: only the download path needs TensorFlow
 
+    if name == "cifar10":
+        # The binary version via Keras' downloader: keras.datasets.cifar10 would unpickle the Python version.
+        archive = Path(tf.keras.utils.get_file("cifar-10-binary.tar.gz", cifar.BINARY_URL, extract=True))
+        where = next((d for d in (archive, archive.parent) if cifar.batch_dir(d)), archive.parent)
+        found = cifar.batch_dir(where) or where
+        return _cached_load("cifar", str(found), name, _stat_key(cifar.batch_files(found)))
     module = getattr(tf.keras.datasets, name)
     (x_train, y_train), (x_test, y_test) = module.load_data()
     return _freeze(
@@ -202,6 +221,17 @@ def _load_npz_cached(path: Path, name: str) -> Dataset:
     return _cached_load("npz", str(path), name, _stat_key([path]))
 
 
+def _load_cifar_cached(path: Path) -> Dataset:
+    """The CIFAR-10 binary files in `path` (or its cifar-10-batches-bin/) through the in-process cache."""
+    if not path.is_dir():
+        raise DataError(f"{path}: {'is not a directory' if path.exists() else 'no such directory'}")
+    found = cifar.batch_dir(path)
+    if found is None:
+        raise DataError(f"{path}: no cifar10 data: expected the six files of the CIFAR-10 binary version "
+                        f"({', '.join(cifar.TRAIN_FILES)}, {cifar.TEST_FILE}), there or in {cifar.SUBDIR}/")
+    return _cached_load("cifar", str(found), "cifar10", _stat_key(cifar.batch_files(found)))
+
+
 def _check_identity(ds: Dataset, name: str) -> Dataset:
     """Refuse MNIST served as Fashion-MNIST or vice versa (both use the same file names)."""
     counts = tuple(int(c) for c in np.bincount(ds.test_labels, minlength=NUM_CLASSES))
@@ -223,6 +253,8 @@ def _load_from_data_dir(path: Path, name: str, origin: str) -> Dataset:
     """Load `name` from a user-given path; every failure raises, naming where it came from."""
     npz_names = (f"{name}.npz", f"{name.replace('_', '-')}.npz")
     try:
+        if name == "cifar10":
+            return _load_cifar_cached(path)
         if path.suffix == ".npz":
             return _load_npz_cached(path, name)
         if not path.is_dir():
@@ -257,7 +289,10 @@ def _keras_datasets_dir() -> Path:
 def _not_found_message(name: str, looked: list[str]) -> str:
     """The one message shown when no source had the data."""
     files = ", ".join(IDX_FILES.values())
-    if name == "mnist":
+    if name == "cifar10":
+        files = f"the six CIFAR-10 binary-version files ({', '.join(cifar.TRAIN_FILES)}, {cifar.TEST_FILE})"
+        cache_way = f"unpack cifar-10-binary.tar.gz into ~/.keras/datasets/ (giving {cifar.SUBDIR}/)"
+    elif name == "mnist":
         cache_way = "put mnist.npz in ~/.keras/datasets/ (or $KERAS_HOME/datasets/)"
     else:
         cache_way = (
@@ -268,6 +303,7 @@ def _not_found_message(name: str, looked: list[str]) -> str:
     lines += [f"  - {entry}" for entry in looked]
     lines += [
         "Provide it in one of three ways:",
+        f"  1. --data-dir DIR or {DATA_DIR_ENV}=DIR, where DIR holds {files}" if name == "cifar10" else
         f"  1. --data-dir DIR or {DATA_DIR_ENV}=DIR, where DIR holds the four IDX files "
         f"({files}; plain or .gz) or {name}.npz",
         f"  2. {cache_way}",
@@ -295,7 +331,9 @@ def load_dataset(
     looked = [f"--data-dir / ${DATA_DIR_ENV}: not given"]
     keras_dir = _keras_datasets_dir()
     candidates: list[tuple[str, Path]] = []
-    if name == "mnist":
+    if name == "cifar10":
+        candidates.append(("cifar", keras_dir / cifar.SUBDIR))
+    elif name == "mnist":
         candidates.append(("npz", keras_dir / "mnist.npz"))
     else:
         candidates.append(("idx", keras_dir / "fashion-mnist"))
@@ -305,7 +343,9 @@ def load_dataset(
             looked.append(f"{path}: not found")
             continue
         try:
-            if kind == "npz":
+            if kind == "cifar":
+                ds = _load_cifar_cached(path)
+            elif kind == "npz":
                 ds = _load_npz_cached(path, name)
             else:
                 ds = _load_idx_cached(path, name)
@@ -329,8 +369,12 @@ def load_dataset(
 
 
 def binarize(images: np.ndarray) -> np.ndarray:
-    """The TF tutorial's preprocessing: scale to [0, 1], threshold at 0.5, float32 (N, 28, 28, 1)."""
+    """The TF tutorial's preprocessing: scale to [0, 1], threshold at 0.5, float32 (N, 28, 28, 1); colour images
+    (N, H, W, 3) keep their shape (each sub-pixel thresholded)."""
     images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 3:
+        return (images > 127).astype(np.float32) if images.dtype == np.uint8 else \
+            (images / 255.0 > 0.5).astype(np.float32)
     if images.size % (28 * 28):
         raise ValueError(f"binarize: {images.shape} cannot be reshaped to (N, 28, 28, 1)")
     if images.dtype == np.uint8:
@@ -340,3 +384,14 @@ def binarize(images: np.ndarray) -> np.ndarray:
     return np.where(scaled > 0.5, 1.0, 0.0).astype(np.float32)
 
 
+
+
+def unit_scale(images: np.ndarray) -> np.ndarray:
+    """uint8 images -> float32 k/255 in [0, 1], NHWC ((N, 28, 28) gains a channel axis)."""
+    x = np.asarray(images).astype(np.float32) / 255.0
+    return x[..., None] if x.ndim == 3 else x
+
+
+def model_input(images: np.ndarray, likelihood: str = "bernoulli") -> np.ndarray:
+    """Test images as the model sees them: binarized for Bernoulli, the 8-bit values k/255 otherwise."""
+    return unit_scale(images) if likelihood == "discretized_logistic" else binarize(images)

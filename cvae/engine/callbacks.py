@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..store import runs
+from ..store import latent_means, runs
 from ..store.faults import failpoint
 from ..store.files import append_jsonl
 from ..store.fmt import fmt_seconds
@@ -130,6 +130,11 @@ class RunWriter(Callback):
         # A crash before the checkpoint replays the epoch; after it, resume re-adds a missing row.
         self._save_frame(trainer, row["epoch"])
         failpoint("epoch_end:after_image")
+        labels = trainer.data.test_labels
+        if labels is not None:  # the latent map of this epoch (replaced, not repeated, if the epoch is replayed)
+            means = trainer.map_means(latent_means.MAP_DIGITS)
+            latent_means.write_epoch(self.run_dir, row["epoch"], means, np.asarray(labels[:len(means)]))
+            failpoint("epoch_end:after_latent_means")
         save_weights_npz(get_weight_arrays(trainer.model), self.run_dir / runs.WEIGHTS_FILE, epoch=row["epoch"],
                          step=trainer.global_step)  # evaluations read which weights they loaded from the file
         failpoint("epoch_end:after_weights")

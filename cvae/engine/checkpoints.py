@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..store import runs
+from ..store.arch import architecture_of
 from ..store.errors import RunError, RunNotFound
 from ..store.files import atomic_write_bytes, read_file_nofollow
 from ..store.weights import read_weights
@@ -75,7 +76,7 @@ def load_run_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike |
         raise RunNotFound(f"run {Path(str(name_or_dir)).name!r} does not exist in {runs.runs_root(runs_dir)}",
                           run=run_dir.name)
     config = runs.read_config(run_dir)
-    model = build_model(config.latent_dim)
+    model = build_model(config.latent_dim, arch=architecture_of(config))
     try:
         arrays, meta = read_weights(run_dir / runs.WEIGHTS_FILE)
         set_weight_arrays(model, arrays)

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from .likelihoods import log_likelihood
 from .objectives import elbo_terms
 
 EVAL_SEED = 20_240_501  # fixed eps for the test-set ELBO, so epochs are compared on the same noise
@@ -26,26 +27,35 @@ DEFAULT_CHUNK = 100  # samples per image per call
 
 
 def make_iwae_logw_fn(model):
-    """A compiled fn(x (b,28,28,1), eps (c,b,d)) -> log importance weights (c,b) for z = mu + sigma*eps.
+    """A compiled fn(x (b,H,W,C), eps (c,b,d)) -> log importance weights (c,b) for z = mu + sigma*eps.
 
-    log w = log p(x|z) + log p(z) - log q(z|x) with p(x|z) = Independent(Bernoulli(logits), 3),
+    log w = log p(x|z) + log p(z) - log q(z|x) with p(x|z) = Independent(Bernoulli(logits), 3) (or the discretized
+    logistic of cvae.engine.likelihoods),
     p(z) = MultivariateNormalDiag(0, I) and q(z|x) = MultivariateNormalDiag(mu, sigma).
     """
     tfd = tfp.distributions
     d = int(model.latent_dim)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32),
+    shape = list(model.arch.image_shape)
+    likelihood = model.arch.likelihood
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *shape], tf.float32),
                                   tf.TensorSpec([None, None, d], tf.float32)])
     def logw_fn(x, eps):
         mean, logvar = model.encode(x)
         scale = tf.exp(0.5 * logvar)
         z = mean[None] + scale[None] * eps  # (c, b, d)
-        logits = model.decode_fast(tf.reshape(z, [-1, d]))
-        logits = tf.reshape(logits, tf.concat([tf.shape(eps)[:2], [28, 28, 1]], axis=0))
-        px_z = tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32), reinterpreted_batch_ndims=3)
+        params = model.decode_fast(tf.reshape(z, [-1, d]))  # (c*b, H, W, out_channels)
         pz = tfd.MultivariateNormalDiag(loc=tf.zeros([d]), scale_diag=tf.ones([d]))
         qz_x = tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)  # batch shape (b,)
-        return px_z.log_prob(x[None]) + pz.log_prob(z) - qz_x.log_prob(z)
+        if likelihood == "bernoulli":
+            logits = tf.reshape(params, tf.concat([tf.shape(eps)[:2], shape], axis=0))
+            px_z = tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32), reinterpreted_batch_ndims=3)
+            logpx_z = px_z.log_prob(x[None])
+        else:  # tests/test_likelihood.py checks it against tfd.QuantizedDistribution(tfd.Logistic)
+            x_rep = tf.reshape(tf.tile(x[None], [tf.shape(eps)[0], 1, 1, 1, 1]), tf.concat([[-1], shape], axis=0))
+            logpx_z = tf.reshape(log_likelihood(likelihood, x_rep, params), tf.shape(eps)[:2])
+        return logpx_z + pz.log_prob(z) - qz_x.log_prob(z)
 
     return logw_fn
 
@@ -73,7 +83,7 @@ def iwae_per_example(model, images: np.ndarray, k: int, batch_size: int | None =
     objectives.iwae_bound). Otherwise the noise comes from numpy's default_rng(seed), drawn batch by batch.
     progress: optional callable(done_images, total_images).
     """
-    x_all = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+    x_all = np.asarray(images, np.float32).reshape(-1, *model.arch.image_shape)
     per_batch, c = plan(k, chunk)
     batch_size = int(batch_size or per_batch)
     d = int(model.latent_dim)
@@ -100,7 +110,7 @@ def iwae_per_example(model, images: np.ndarray, k: int, batch_size: int | None =
 def make_eval_fn(model):
     """Compiled per-example (elbo, log p(x|z), closed-form KL) for given eps; no retracing for any batch size."""
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32),
+    @tf.function(input_signature=[tf.TensorSpec([None, *model.arch.image_shape], tf.float32),
                                   tf.TensorSpec([None, model.latent_dim], tf.float32)])
     def eval_fn(x, eps):
         terms = elbo_terms(model, x, eps, decode=model.decode_fast)
@@ -114,11 +124,15 @@ def eval_noise(n: int, latent_dim: int) -> np.ndarray:
     return np.random.default_rng(EVAL_SEED).standard_normal((n, latent_dim)).astype(np.float32)
 
 
-def evaluate_elbo(eval_fn, test: np.ndarray, batch_size: int = 1000, eps: np.ndarray | None = None) -> dict[str, float]:
-    """Test-set ELBO: the mean over every test image, each weighted equally (not a mean of batch means)."""
+def evaluate_elbo(eval_fn, test: np.ndarray, batch_size: int = 1000, eps: np.ndarray | None = None,
+                  beta: float | None = None) -> dict[str, float]:
+    """Test-set ELBO: the mean over every test image, each weighted equally (not a mean of batch means).
+    With beta: also the training objective log p(x|z) - beta * (log q(z|x) - log p(z)) on the same noise."""
     if eps is None:
         eps = eval_noise(len(test), int(eval_fn.input_signature[1].shape[-1]))
     parts = [eval_fn(test[i:i + batch_size], eps[i:i + batch_size]) for i in range(0, len(test), batch_size)]
     elbo, logpx_z, kl = (np.concatenate([p[j].numpy() for p in parts]).astype(np.float64) for j in range(3))
     return {"test_elbo": float(elbo.mean()), "test_logpx_z": float(logpx_z.mean()), "test_kl": float(kl.mean()),
-            "test_elbo_analytic": float((logpx_z - kl).mean()), "test_examples": int(len(test))}
+            "test_elbo_analytic": float((logpx_z - kl).mean()), "test_examples": int(len(test)),
+            **({} if beta is None else {"beta": float(beta),
+                                        "test_objective": float((logpx_z - beta * (logpx_z - elbo)).mean())})}

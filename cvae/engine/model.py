@@ -7,7 +7,10 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-IMAGE_SHAPE = (28, 28, 1)
+from ..store.arch import Architecture
+from .likelihoods import mean_image
+
+IMAGE_SHAPE = (28, 28, 1)  # the tutorial's MNIST; other shapes come from an Architecture
 
 # The order of arrays in an exported weights file: (layer, kernel|bias) as named below.
 WEIGHT_LAYERS = ("enc_conv1", "enc_conv2", "enc_dense", "dec_dense", "dec_deconv1", "dec_deconv2", "dec_logits")
@@ -20,14 +23,16 @@ def _kernel_init(seed: int | None, layer: str):
     return keras.initializers.GlorotUniform(seed=(int(seed) * 7919 + WEIGHT_LAYERS.index(layer)) % 2**31)
 
 
-def build_encoder(latent_dim: int, dtype: str = "float32", seed: int | None = None) -> keras.Sequential:
+def build_encoder(latent_dim: int, dtype: str = "float32", seed: int | None = None,
+                  arch: Architecture | None = None) -> keras.Sequential:
     """x -> concat(mean, logvar); layer names are explicit so reruns never rename weights."""
+    a = arch or Architecture()
     return keras.Sequential(
         [
-            layers.InputLayer(shape=IMAGE_SHAPE, name="enc_input"),
-            layers.Conv2D(32, 3, strides=2, activation="relu", name="enc_conv1", dtype=dtype,
+            layers.InputLayer(shape=a.image_shape, name="enc_input"),
+            layers.Conv2D(a.filters1, 3, strides=2, activation="relu", name="enc_conv1", dtype=dtype,
                           kernel_initializer=_kernel_init(seed, "enc_conv1")),
-            layers.Conv2D(64, 3, strides=2, activation="relu", name="enc_conv2", dtype=dtype,
+            layers.Conv2D(a.filters2, 3, strides=2, activation="relu", name="enc_conv2", dtype=dtype,
                           kernel_initializer=_kernel_init(seed, "enc_conv2")),
             layers.Flatten(name="enc_flatten"),
             # No activation: a mean and a log-variance, kept float32 under mixed precision.
@@ -38,20 +43,23 @@ def build_encoder(latent_dim: int, dtype: str = "float32", seed: int | None = No
     )
 
 
-def build_decoder(latent_dim: int, dtype: str = "float32", seed: int | None = None) -> keras.Sequential:
-    """z -> Bernoulli logits of the 28x28 pixels."""
+def build_decoder(latent_dim: int, dtype: str = "float32", seed: int | None = None,
+                  arch: Architecture | None = None) -> keras.Sequential:
+    """z -> the likelihood's parameters per pixel (Bernoulli logits for the tutorial's 28x28 digits)."""
+    a = arch or Architecture()
+    s = a.dec_size
     return keras.Sequential(
         [
             layers.InputLayer(shape=(latent_dim,), name="dec_input"),
-            layers.Dense(7 * 7 * 32, activation="relu", name="dec_dense", dtype=dtype,
+            layers.Dense(s * s * a.filters1, activation="relu", name="dec_dense", dtype=dtype,
                          kernel_initializer=_kernel_init(seed, "dec_dense")),
-            layers.Reshape((7, 7, 32), name="dec_reshape"),
-            layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu", name="dec_deconv1", dtype=dtype,
+            layers.Reshape((s, s, a.filters1), name="dec_reshape"),
+            layers.Conv2DTranspose(a.filters2, 3, strides=2, padding="same", activation="relu", name="dec_deconv1", dtype=dtype,
                                    kernel_initializer=_kernel_init(seed, "dec_deconv1")),
-            layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="dec_deconv2", dtype=dtype,
+            layers.Conv2DTranspose(a.filters1, 3, strides=2, padding="same", activation="relu", name="dec_deconv2", dtype=dtype,
                                    kernel_initializer=_kernel_init(seed, "dec_deconv2")),
             # No activation: logits, and float32 even under mixed precision so the loss stays exact.
-            layers.Conv2DTranspose(1, 3, strides=1, padding="same", name="dec_logits", dtype="float32",
+            layers.Conv2DTranspose(a.out_channels, 3, strides=1, padding="same", name="dec_logits", dtype="float32",
                                    kernel_initializer=_kernel_init(seed, "dec_logits")),
         ],
         name="decoder",
@@ -61,13 +69,15 @@ def build_decoder(latent_dim: int, dtype: str = "float32", seed: int | None = No
 class CVAE(keras.Model):
     """Convolutional variational autoencoder (Kingma & Welling 2014) as in the TensorFlow tutorial."""
 
-    def __init__(self, latent_dim: int = 2, precision: str = "float32", seed: int | None = None, **kwargs):
+    def __init__(self, latent_dim: int = 2, precision: str = "float32", seed: int | None = None,
+                 arch: Architecture | None = None, **kwargs):
         super().__init__(name=kwargs.pop("name", "cvae"), **kwargs)
         self.latent_dim = int(latent_dim)
         self.precision = precision
+        self.arch = arch or Architecture()
         # A per-layer dtype policy, not the global one, so fp32 and bf16 models can live in one process.
-        self.encoder = build_encoder(self.latent_dim, precision, seed)
-        self.decoder = build_decoder(self.latent_dim, precision, seed)
+        self.encoder = build_encoder(self.latent_dim, precision, seed, self.arch)
+        self.decoder = build_decoder(self.latent_dim, precision, seed, self.arch)
 
     def call(self, x, training: bool = False):
         """Encode, sample z, decode: returns logits (so the model is built and can save weights)."""
@@ -86,9 +96,9 @@ class CVAE(keras.Model):
         return eps * tf.exp(logvar * 0.5) + mean
 
     def decode(self, z, apply_sigmoid: bool = False):
-        """Logits of p(x|z), or probabilities when apply_sigmoid."""
+        """Parameters of p(x|z) (Bernoulli logits), or the image in [0, 1] when apply_sigmoid (see mean_image)."""
         logits = tf.cast(self.decoder(z), tf.float32)
-        return tf.sigmoid(logits) if apply_sigmoid else logits
+        return mean_image(self.arch.likelihood, logits) if apply_sigmoid else logits
 
     def decode_fast(self, z, apply_sigmoid: bool = False):
         """decode() for inference (evaluation, IWAE, grids): the same numbers (to float32 rounding), ~15% sooner.
@@ -103,13 +113,16 @@ class CVAE(keras.Model):
         for layer in body:
             h = layer(h)
         h = tf.cast(h, tf.float32)
-        taps = tf.transpose(tf.reshape(last.kernel[:, :, 0, :], [9, -1]))  # (channels, 9): tap (i, j) -> 3i + j
-        per_tap = tf.reshape(tf.matmul(tf.reshape(h, [-1, tf.shape(h)[-1]]), taps), [-1, 28, 28, 9])
+        size, out = self.arch.size, self.arch.out_channels
+        # kernel (3, 3, out, in) -> (in, 9 * out): column (3i + j) * out + o is tap (i, j) of output channel o.
+        taps = tf.reshape(tf.transpose(last.kernel, [3, 0, 1, 2]), [tf.shape(last.kernel)[3], 9 * out])
+        per_tap = tf.reshape(tf.matmul(tf.reshape(h, [-1, tf.shape(h)[-1]]), taps), [-1, size, size, 9, out])
         # A stride-1 'same' transposed convolution adds tap (i, j) of input pixel (y, x) to output (y+i-1, x+j-1).
-        padded = tf.pad(per_tap, [[0, 0], [1, 1], [1, 1], [0, 0]])
-        logits = tf.add_n([padded[:, 2 - i:30 - i, 2 - j:30 - j, 3 * i + j] for i in range(3) for j in range(3)])
-        logits = logits[..., None] + last.bias
-        return tf.sigmoid(logits) if apply_sigmoid else logits
+        padded = tf.pad(per_tap, [[0, 0], [1, 1], [1, 1], [0, 0], [0, 0]])
+        e = size + 2
+        logits = tf.add_n([padded[:, 2 - i:e - i, 2 - j:e - j, 3 * i + j] for i in range(3) for j in range(3)])
+        logits = logits + last.bias
+        return mean_image(self.arch.likelihood, logits) if apply_sigmoid else logits
 
     def sample(self, eps=None):
         """Decoded probabilities for eps (default: 100 draws from the prior)."""
@@ -118,10 +131,11 @@ class CVAE(keras.Model):
         return self.decode(eps, apply_sigmoid=True)
 
 
-def build_model(latent_dim: int = 2, precision: str = "float32", seed: int | None = None) -> CVAE:
+def build_model(latent_dim: int = 2, precision: str = "float32", seed: int | None = None,
+                arch: Architecture | None = None) -> CVAE:
     """A CVAE with its variables created; a seed makes the initial weights reproducible."""
-    model = CVAE(latent_dim, precision, seed)
-    model(np.zeros((1, *IMAGE_SHAPE), np.float32))
+    model = CVAE(latent_dim, precision, seed, arch)
+    model(np.zeros((1, *model.arch.image_shape), np.float32))
     return model
 
 

@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from .likelihoods import bernoulli_log_likelihood, log_likelihood  # noqa: F401 (bernoulli: re-exported)
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -26,11 +28,6 @@ def log_normal_pdf(sample, mean, logvar, raxis: int = 1):
     return tf.reduce_sum(-0.5 * ((sample - mean) ** 2.0 * tf.exp(-logvar) + logvar + LOG_2PI), axis=raxis)
 
 
-def bernoulli_log_likelihood(x, logits):
-    """log p(x|z) for Bernoulli pixels given logits, summed over the image."""
-    return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=[1, 2, 3])
-
-
 def analytic_kl(mean, logvar):
     """KL(N(mean, exp(logvar)) || N(0, I)) per example, in closed form."""
     return 0.5 * tf.reduce_sum(tf.exp(logvar) + tf.square(mean) - 1.0 - logvar, axis=1)
@@ -42,7 +39,14 @@ def elbo_terms(model, x, eps=None, decode=None) -> ElboTerms:
     inference-only model.decode_fast)."""
     mean, logvar = model.encode(x)
     z = model.reparameterize(mean, logvar, eps)
-    logpx_z = bernoulli_log_likelihood(x, (decode or model.decode)(z))
+    logpx_z = log_likelihood(model.arch.likelihood, x, (decode or model.decode)(z))
     logpz = log_normal_pdf(z, 0.0, 0.0)
     logqz_x = log_normal_pdf(z, mean, logvar)
     return ElboTerms(logpx_z + logpz - logqz_x, logpx_z, logpz, logqz_x, analytic_kl(mean, logvar))
+
+
+def beta_objective(terms: ElboTerms, beta: float = 1.0):
+    """E[log p(x|z)] - beta * KL with the same single-sample KL estimate (log q(z|x) - log p(z)) as the ELBO
+    (Higgins et al. 2017, beta-VAE), per example. No special case for beta = 1: multiplying by 1.0 is exact and
+    the sum runs in the ELBO's order, so it is bit for bit terms.elbo, gradients included (tests/test_objectives.py)."""
+    return terms.logpx_z + beta * terms.logpz - beta * terms.logqz_x

@@ -6,14 +6,14 @@ import os
 import time
 from typing import Iterable
 
-import numpy as np
 import tensorflow as tf
 
-from ..data.sources import binarize, load_dataset
+from ..data.sources import binarize, load_dataset, model_input, unit_scale
 from ..store import runs
 from ..store.config import TrainConfig
 from ..store.errors import AlreadyTraining, RunExists, TrainingError
 from ..store.files import atomic_write_json, remove_temp_files
+from ..store import latent_means
 from ..store.images import save_gif
 from ..store.metrics import reconcile
 from .callbacks import Callback, RunWriter, StopFlag
@@ -28,9 +28,13 @@ def prepare_data(config: TrainConfig) -> TrainData:
     train = ds.train_images[: config.max_train_examples] if config.max_train_examples else ds.train_images
     if config.batch_size > len(train):
         raise TrainingError(f"batch_size: got {config.batch_size}; allowed: at most the {len(train)} training examples")
-    train = binarize(train) if config.binarization == "static" else (train.astype(np.float32) / 255.0)[..., None]
+    # Dynamic binarization samples from the grey levels, and the discretized logistic models them: both get k/255.
+    keep_levels = config.binarization == "dynamic" or config.likelihood == "discretized_logistic"
+    train = unit_scale(train) if keep_levels else binarize(train)
     test = ds.test_images[: config.max_test_examples] if config.max_test_examples else ds.test_images
-    return TrainData(train=train, test=binarize(test), source=ds.source, data_dir=ds.data_dir)
+    labels = ds.test_labels[: len(test)]
+    return TrainData(train=train, test=model_input(test, config.likelihood), source=ds.source, data_dir=ds.data_dir,
+                     test_labels=labels)
 
 
 def train_run(
@@ -63,7 +67,8 @@ def train_run(
         for d in (run_dir, run_dir / runs.CKPT_DIR, run_dir / runs.IMAGES_DIR):
             # What a killed trainer left (never read as data; this frees the space). Only the trainer's own
             # files: e.g. `cvae eval` may be writing evaluations.jsonl right now.
-            remove_temp_files(d, lambda n: n in runs.RUN_ENTRIES or n.startswith(("ckpt-", "epoch_")))
+            remove_temp_files(d, lambda n: n in runs.RUN_ENTRIES or n == latent_means.FILE
+                              or n.startswith(("ckpt-", "epoch_")))
         return _train_locked(name, run_dir, config, resume, list(callbacks), data, stop, handle_signals, strategy)
     finally:
         lock.release()
@@ -115,6 +120,7 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
                 raise TrainingError(f"run {name!r}: no usable checkpoint ({'; '.join(warnings)}); move "
                                     f"{runs.CKPT_DIR}/ out of the run directory to train it again from scratch")
             reconcile(run_dir / runs.METRICS_FILE, trainer.epoch, trainer.global_step, trainer.last_row)
+            latent_means.truncate(run_dir, trainer.epoch)
             message = (f"resumed from {restored.name}" if restored else "no checkpoint found; restarted") + (
                 f" ({'; '.join(warnings)})" if warnings else "")
         runs.write_status(run_dir, state="running", message=message, epoch=trainer.epoch,

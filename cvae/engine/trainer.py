@@ -13,12 +13,13 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from ..store.arch import architecture_of
 from ..store.config import TrainConfig
 from ..store.errors import TrainingError
 from ..store.faults import failpoint
 from .evaluate import eval_noise, evaluate_elbo, make_eval_fn
 from .model import build_model, get_weight_arrays, set_weight_arrays
-from .objectives import elbo_terms
+from .objectives import beta_objective, elbo_terms
 
 if TYPE_CHECKING:
     from .callbacks import Callback
@@ -34,6 +35,7 @@ class TrainData:
     test: np.ndarray  # float32 binarized (M,28,28,1)
     source: str = ""
     data_dir: str | None = None  # where the data was found (stored in the run when its config had none)
+    test_labels: np.ndarray | None = None  # (M,) classes: colour the per-epoch latent map (none: no map)
 
 
 class NonFiniteLoss(TrainingError):
@@ -100,7 +102,8 @@ class Trainer:
         self.distributed = not is_default_strategy(self.strategy)
         with self.strategy.scope():
             # Seeded init: two runs with one config start from the same weights (and end there too).
-            self.model = build_model(config.latent_dim, config.precision, seed=config.seed)
+            self.model = build_model(config.latent_dim, config.precision, seed=config.seed,
+                                     arch=architecture_of(config))
             self.steps_per_epoch = steps_per_epoch(len(data.train), config.batch_size)
             self.optimizer = make_optimizer(config, self.steps_per_epoch * config.epochs)
             self.optimizer.build(self.model.trainable_variables)
@@ -118,7 +121,7 @@ class Trainer:
             lambda z: self.model.decode(z, apply_sigmoid=True),
             input_signature=[tf.TensorSpec([None, config.latent_dim], tf.float32)])
         self._encode_fn = tf.function(
-            self.model.encode, input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+            self.model.encode, input_signature=[tf.TensorSpec([None, *self.model.arch.image_shape], tf.float32)])
         n = config.num_examples_to_generate
         self.sample_images = data.test[:n]
         self.sample_eps = np.random.default_rng(SAMPLE_SEED).standard_normal((n, config.latent_dim)).astype(np.float32)
@@ -132,7 +135,7 @@ class Trainer:
         """Compiled: k optimizer steps per call over the given batch indices; returns the k losses."""
         model, optimizer, rng, x_all = self.model, self.optimizer, self.rng, self._x
         dynamic = self.config.binarization == "dynamic"
-        latent_dim = self.config.latent_dim
+        latent_dim, beta = self.config.latent_dim, self.config.beta
         step = self._distributed_step() if self.distributed else None
 
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
@@ -148,7 +151,7 @@ class Trainer:
                 eps = rng.normal(tf.stack([tf.shape(x)[0], latent_dim]))
                 if step is None:
                     with tf.GradientTape() as tape:
-                        loss = -tf.reduce_mean(elbo_terms(model, x, eps).elbo)
+                        loss = -tf.reduce_mean(beta_objective(elbo_terms(model, x, eps), beta))
                     grads = tape.gradient(loss, model.trainable_variables)
                     optimizer.apply_gradients(zip(grads, model.trainable_variables))
                 else:
@@ -162,7 +165,7 @@ class Trainer:
         """One step under self.strategy: each replica takes a contiguous shard of the global batch and its loss is
         its examples' summed negative ELBO / the global batch size, so the gradients the optimizer sums over the
         replicas are those of the single-device mean."""
-        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        model, optimizer, strategy, beta = self.model, self.optimizer, self.strategy, self.config.beta
 
         def replica_step(x, eps):
             ctx = tf.distribute.get_replica_context()
@@ -171,7 +174,7 @@ class Trainer:
             lo, hi = b * r // n, b * (r + 1) // n
             x, eps = x[lo:hi], eps[lo:hi]
             with tf.GradientTape() as tape:
-                loss = -tf.reduce_sum(elbo_terms(model, x, eps).elbo) / tf.cast(b, tf.float32)
+                loss = -tf.reduce_sum(beta_objective(elbo_terms(model, x, eps), beta)) / tf.cast(b, tf.float32)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))  # all-reduces (sums) the gradients
             return loss
@@ -189,8 +192,9 @@ class Trainer:
         return np.random.default_rng([self.config.seed, epoch]).permutation(len(self.data.train)).astype(np.int32)
 
     def evaluate(self) -> dict[str, float]:
-        """Test-set ELBO of the current weights (see evaluate_elbo)."""
-        return evaluate_elbo(self._eval_fn, self.data.test, self.config.eval_batch_size, self.eval_eps)
+        """Test-set ELBO of the current weights (see evaluate_elbo), and the training objective beside it."""
+        return evaluate_elbo(self._eval_fn, self.data.test, self.config.eval_batch_size, self.eval_eps,
+                             beta=self.config.beta)
 
     def sample_probs(self) -> np.ndarray:
         """Decoded probabilities of the fixed test sample (encode -> reparameterize with fixed eps -> decode).
@@ -204,6 +208,11 @@ class Trainer:
         probs = self._decode_fn(z.astype(np.float32)).numpy()
         self._sample_cache = (self.global_step, probs)
         return probs
+
+    def map_means(self, n: int) -> np.ndarray:
+        """Encoder means of the first n test digits (the latent map), float32 (n', d)."""
+        x = self.data.test[:n]
+        return np.concatenate([self._encode_fn(x[i:i + 1000])[0].numpy() for i in range(0, len(x), 1000)])
 
     def run_epochs(self, callbacks: Sequence[Callback] = (), should_stop=lambda: False) -> str:
         """Train until config.epochs; returns 'done' or 'stopped'; raises NonFiniteLoss on NaN/inf."""

@@ -8,10 +8,11 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from ..store.latent_means import MAP_DIGITS
 from .i18n import translate
 from .latent import PCA2, PRIOR_HIGH, PRIOR_LOW
 
-MAP_POINTS = 5000  # test digits encoded for latent maps (all of them if the test set is smaller)
+MAP_POINTS = MAP_DIGITS  # one map everywhere: the first 2,000 test digits (all of them if the test set is smaller)
 # Colour-blind-safe: Okabe & Ito's palette (its black swapped for grey, visible on a dark theme) plus two of Paul
 # Tol's muted colours; every class also has its own marker symbol, so no class differs by colour alone.
 CLASS_COLORS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2",
@@ -28,16 +29,29 @@ def image_figure(image: np.ndarray, height: int = 320, title: str | None = None,
     """A greyscale image as a plotly heatmap: 'gray' colour scale fixed to 0..1 (value = brightness, as the
     tutorial's imshow(cmap='gray')), square pixels, no axes."""
     img = np.asarray(image, np.float32)
-    img = img.reshape(img.shape[-3], img.shape[-2]) if img.ndim > 2 else img
-    fig = go.Figure(go.Heatmap(
-        z=np.round(img, 3), colorscale="gray", zmin=0.0, zmax=1.0, showscale=False,
-        hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover} = %{{z:.2f}}<extra></extra>"))
+    if _is_rgb(img):
+        fig = go.Figure(_rgb_trace(img, hover))
+    else:
+        img = img.reshape(img.shape[-3], img.shape[-2]) if img.ndim > 2 else img
+        fig = go.Figure(go.Heatmap(
+            z=np.round(img, 3), colorscale="gray", zmin=0.0, zmax=1.0, showscale=False,
+            hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover} = %{{z:.2f}}<extra></extra>"))
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", scaleratio=1, constrain="domain")
     fig.update_layout(height=height, margin=dict(l=4, r=4, t=36 if title else 4, b=4),
                       title=dict(text=title, x=0.5, xanchor="center", font=dict(size=18)) if title else None,
                       plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)")
     return fig
+
+
+def _is_rgb(img: np.ndarray) -> bool:
+    return img.ndim == 3 and img.shape[-1] == 3
+
+
+def _rgb_trace(img: np.ndarray, hover: str) -> go.Image:
+    """A colour image (H, W, 3) in [0, 1] as a plotly Image trace (8-bit values)."""
+    z = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    return go.Image(z=z, hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover} (RGB) = %{{z}}<extra></extra>")
 
 
 def images_row_figure(images: Sequence[np.ndarray], titles: Sequence[str], height: int = 240,
@@ -50,11 +64,13 @@ def images_row_figure(images: Sequence[np.ndarray], titles: Sequence[str], heigh
     fig = make_subplots(rows=1, cols=n, subplot_titles=list(titles), horizontal_spacing=0.03)
     for i, img in enumerate(images):
         img = np.asarray(img, np.float32)
-        img = img.reshape(img.shape[-3], img.shape[-2]) if img.ndim > 2 else img
         hover = hovers[i] if hovers else "value"
-        fig.add_trace(go.Heatmap(z=np.round(img, 3), coloraxis="coloraxis",
-                                 hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover} = %{{z:.2f}}<extra></extra>"),
-                      row=1, col=i + 1)
+        if _is_rgb(img):
+            fig.add_trace(_rgb_trace(img, hover), row=1, col=i + 1)
+        else:
+            img = img.reshape(img.shape[-3], img.shape[-2]) if img.ndim > 2 else img
+            fig.add_trace(go.Heatmap(z=np.round(img, 3), coloraxis="coloraxis", hovertemplate=(
+                f"row %{{y}}, column %{{x}}<br>{hover} = %{{z:.2f}}<extra></extra>")), row=1, col=i + 1)
         fig.update_xaxes(visible=False, constrain="domain", row=1, col=i + 1)
         fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", scaleratio=1,
                          constrain="domain", row=1, col=i + 1)
@@ -66,12 +82,12 @@ def images_row_figure(images: Sequence[np.ndarray], titles: Sequence[str], heigh
 
 
 def tile_images(images: np.ndarray, ncols: int, pad: int = 1, pad_value: float = 0.5) -> np.ndarray:
-    """N images (N,28,28[,1]) in a grid with thin grey separators (so digits are told apart)."""
+    """N images (N,28,28[,1]) or (N,H,W,3) in a grid with thin grey separators (so digits are told apart)."""
     arr = np.asarray(images, np.float32)
-    arr = arr.reshape(len(arr), arr.shape[1], arr.shape[2])
-    n, h, w = arr.shape
+    arr = arr if arr.ndim == 4 and arr.shape[-1] == 3 else arr.reshape(len(arr), arr.shape[1], arr.shape[2])
+    n, h, w = arr.shape[:3]
     nrows = math.ceil(n / ncols)
-    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad), pad_value, np.float32)
+    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad, *arr.shape[3:]), pad_value, np.float32)
     for i in range(n):
         r, c = divmod(i, ncols)
         out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = arr[i]

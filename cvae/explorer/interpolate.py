@@ -12,6 +12,7 @@ from PIL import Image
 
 from ..store.images import gif_bytes, grid_image
 from .i18n import N_
+from .colour import squeeze_grey
 from .latent import lerp, slerp
 
 PATHS = {"lerp": lerp, "slerp": slerp}
@@ -33,9 +34,9 @@ def path_codes(z0: np.ndarray, z1: np.ndarray, frames: int, kind: str) -> np.nda
 
 def decode_paths(model, z0: np.ndarray, z1: np.ndarray, frames: int,
                  kinds: Sequence[str] = ("lerp", "slerp")) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """kind -> (codes (frames, d), decoded probabilities (frames, 28, 28)); all paths in one decoder call."""
+    """kind -> (codes (frames, d), decoded images (frames, H, W[, 3])); all paths in one decoder call."""
     codes = {k: path_codes(z0, z1, frames, k) for k in kinds}
-    probs = model.decode(np.concatenate(list(codes.values())), apply_sigmoid=True)[..., 0]
+    probs = squeeze_grey(model.decode(np.concatenate(list(codes.values())), apply_sigmoid=True))
     return {k: (codes[k], probs[i * frames:(i + 1) * frames]) for i, k in enumerate(kinds)}
 
 
@@ -52,7 +53,7 @@ def endpoints_by_class(labels: np.ndarray, class_a: int, class_b: int, nth: int 
 
 
 def strip_image(frames: np.ndarray, scale: int = 2) -> Image.Image:
-    """The frames side by side, left to right, as one greyscale image."""
+    """The frames side by side, left to right, as one image (greyscale, or RGB for colour frames)."""
     return grid_image(frames, ncols=len(frames), scale=scale)
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..store.arch import Architecture, architecture_of
+from .likelihood_np import bernoulli_log_likelihood, log_likelihood, mean_image  # noqa: F401 (re-exported)
 from ..store.config import TrainConfig
 from ..store.errors import RunError
 from ..store.runs import WEIGHTS_FILE, read_config
@@ -62,12 +64,6 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
 
 
-def bernoulli_log_likelihood(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """log p(x|z) summed over each image: x*l - softplus(l), stable for large |l|."""
-    ll = x * logits - np.logaddexp(0.0, logits)
-    return ll.reshape(len(ll), -1).sum(axis=1)
-
-
 def log_normal_pdf(sample: np.ndarray, mean, logvar, axis: int = -1) -> np.ndarray:
     """Diagonal Gaussian log-density summed over axis."""
     return np.sum(-0.5 * ((sample - mean) ** 2 * np.exp(-logvar) + logvar + LOG_2PI), axis=axis)
@@ -76,16 +72,18 @@ def log_normal_pdf(sample: np.ndarray, mean, logvar, axis: int = -1) -> np.ndarr
 class NumpyCVAE:
     """Encode/decode with a trained CVAE's weights; same maths and outputs as cvae.model.CVAE."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], latent_dim: int):
+    def __init__(self, arrays: dict[str, np.ndarray], latent_dim: int, arch: Architecture | None = None):
         self.latent_dim = int(latent_dim)
+        self.arch = arch or Architecture()
         self.w = {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}
-        expected = expected_shapes(self.latent_dim)
+        expected = expected_shapes(self.latent_dim, self.arch)
         for key, shape in expected.items():
             if key not in self.w:
                 raise ValueError(f"weights: missing array {key!r}")
             if self.w[key].shape != shape:
                 raise ValueError(f"weights: {key} has shape {self.w[key].shape}, expected {shape} "
-                                 f"for latent_dim {self.latent_dim} (weights from another model?)")
+                                 f"for latent_dim {self.latent_dim}, filters {self.arch.filters1}/"
+                                 f"{self.arch.filters2} (weights from another model?)")
             if not np.all(np.isfinite(self.w[key])):
                 raise ValueError(f"weights: {key} contains NaN or infinity")
         extra = sorted(set(self.w) - set(expected))
@@ -93,8 +91,8 @@ class NumpyCVAE:
             raise ValueError(f"weights: unexpected arrays {extra} (another architecture?)")
 
     def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and log-variance of q(z|x) for images (N,28,28[,1]) in [0,1]."""
-        x = np.asarray(x, np.float32).reshape(-1, 28, 28, 1)
+        """Mean and log-variance of q(z|x) for images (N,H,W[,C]) in [0,1] (28x28x1 for MNIST)."""
+        x = np.asarray(x, np.float32).reshape(-1, *self.arch.image_shape)
         outs = [self._encode(x[i:i + _ENCODE_CHUNK]) for i in range(0, len(x), _ENCODE_CHUNK)] or [
             np.zeros((0, 2 * self.latent_dim), np.float32)]
         out = np.concatenate(outs)
@@ -107,16 +105,17 @@ class NumpyCVAE:
         return h.reshape(len(h), -1) @ w["enc_dense/kernel"] + w["enc_dense/bias"]
 
     def decode(self, z: np.ndarray, apply_sigmoid: bool = False) -> np.ndarray:
-        """Logits (or probabilities) of p(x|z), shape (N,28,28,1)."""
+        """Parameters of p(x|z) (N,H,W,out_channels), or with apply_sigmoid the image in [0,1] (N,H,W,C)."""
         z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
         outs = [self._decode(z[i:i + _DECODE_CHUNK]) for i in range(0, len(z), _DECODE_CHUNK)] or [
-            np.zeros((0, 28, 28, 1), np.float32)]
+            np.zeros((0, self.arch.size, self.arch.size, self.arch.out_channels), np.float32)]
         logits = np.concatenate(outs)
-        return sigmoid(logits) if apply_sigmoid else logits
+        return mean_image(self.arch.likelihood, logits) if apply_sigmoid else logits
 
     def _decode(self, z: np.ndarray) -> np.ndarray:
         w = self.w
-        h = _relu(z @ w["dec_dense/kernel"] + w["dec_dense/bias"]).reshape(-1, 7, 7, 32)
+        h = _relu(z @ w["dec_dense/kernel"] + w["dec_dense/bias"]).reshape(-1, self.arch.dec_size, self.arch.dec_size,
+                                                                       self.arch.filters1)
         h = _relu(_conv2d_transpose_same(h, w["dec_deconv1/kernel"], w["dec_deconv1/bias"], 2))
         h = _relu(_conv2d_transpose_same(h, w["dec_deconv2/kernel"], w["dec_deconv2/bias"], 2))
         return _conv2d_transpose_same(h, w["dec_logits/kernel"], w["dec_logits/bias"], 1).astype(np.float32)
@@ -132,10 +131,10 @@ class NumpyCVAE:
     def elbo_terms(self, x: np.ndarray, eps: np.ndarray | None = None,
                    rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         """Single-sample ELBO and its terms per example (same estimator as cvae.objectives)."""
-        x = np.asarray(x, np.float32).reshape(-1, 28, 28, 1)
+        x = np.asarray(x, np.float32).reshape(-1, *self.arch.image_shape)
         mean, logvar = self.encode(x)
         z = self.reparameterize(mean, logvar, eps, rng)
-        logpx_z = bernoulli_log_likelihood(x, self.decode(z))
+        logpx_z = log_likelihood(self.arch.likelihood, x, self.decode(z))
         logpz = log_normal_pdf(z, 0.0, 0.0)
         logqz_x = log_normal_pdf(z, mean, logvar)
         kl = 0.5 * np.sum(np.exp(logvar) + mean ** 2 - 1.0 - logvar, axis=1)
@@ -152,7 +151,7 @@ class NumpyCVAE:
         """
         if not (isinstance(k, (int, np.integer)) and k >= 1):
             raise ValueError(f"iwae: k must be an integer >= 1, got {k!r}")
-        x = np.asarray(x, np.float32).reshape(-1, 28, 28, 1)
+        x = np.asarray(x, np.float32).reshape(-1, *self.arch.image_shape)
         rng = rng or np.random.default_rng()
         n, d = len(x), self.latent_dim
         mean, logvar = self.encode(x)
@@ -164,7 +163,8 @@ class NumpyCVAE:
         logpx_z = np.empty(n * k, np.float64)
         for i in range(0, n * k, _IWAE_BLOCK):
             rows = owner[i:i + _IWAE_BLOCK]
-            logpx_z[i:i + len(rows)] = bernoulli_log_likelihood(x[rows], self._decode(z_flat[i:i + len(rows)]))
+            logpx_z[i:i + len(rows)] = log_likelihood(self.arch.likelihood, x[rows],
+                                                      self._decode(z_flat[i:i + len(rows)]))
         logw = (logpx_z.reshape(n, k) + log_normal_pdf(z, 0.0, 0.0)
                 - log_normal_pdf(z, mean[:, None], logvar[:, None]))
         m = logw.max(axis=1, keepdims=True)
@@ -181,6 +181,6 @@ def load_numpy_model(run_dir: str | os.PathLike, config: TrainConfig | None = No
     except ValueError as e:
         raise RunError(str(e).replace(str(run_dir.parent) + os.sep, "")) from None
     try:
-        return NumpyCVAE(arrays, config.latent_dim)
+        return NumpyCVAE(arrays, config.latent_dim, architecture_of(config))
     except ValueError as e:
         raise RunError(f"{run_dir.name}/{WEIGHTS_FILE}: {e}") from None

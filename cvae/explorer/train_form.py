@@ -22,7 +22,10 @@ def widget_values(config: TrainConfig) -> dict[str, Any]:
     for name in settable_fields():
         value = getattr(config, name)
         spec = FIELD_SPECS[name]
-        if spec.kind is float:
+        if spec.slider_step:  # the slider's grid (the CLI takes any allowed value)
+            step = spec.slider_step
+            value = round(min(max(round(value / step) * step, step), spec.high), 6)
+        elif spec.kind is float:
             value = f"{value:g}"
         elif spec.kind is str and not spec.choices:
             value = value or ""
@@ -89,6 +92,9 @@ def _field_ui(col, name: str, slots: dict) -> None:
     label, help_ = _(spec.label), _(spec.help)
     if spec.choices:
         col.selectbox(label, spec.choices, key=key, help=help_)
+    elif spec.slider_step:
+        col.slider(label, min_value=spec.slider_step, max_value=float(spec.high), step=spec.slider_step,
+                   key=key, help=help_)
     elif spec.kind is int:
         if spec.optional:
             col.number_input(label, key=key, step=1, value=None, placeholder=_("all"), help=help_)

@@ -13,8 +13,8 @@ import numpy as np
 import streamlit as st
 
 from ..data.sample import BUNDLED_SOURCE, load_test_split
-from ..data.sources import CLASS_NAMES
-from ..store import runs
+from ..data.sources import CLASS_NAMES, unit_scale
+from ..store import latent_means, runs
 from ..store.errors import DataError, RunError
 from ..store.evaluations import best_evaluation, format_evaluation_cell
 from ..store.files import read_file_nofollow
@@ -40,6 +40,8 @@ PAGES = {
     "manifold": ("pages/4_Manifold.py", N_("Manifold"), ":material/grid_view:"),
     "runs": ("pages/5_Runs.py", N_("Runs"), ":material/folder_open:"),
     "interp": ("pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
+    "digit": ("pages/7_Your_digit.py", N_("Your digit"), ":material/draw:"),
+    "diag": ("pages/8_Diagnostics.py", N_("Diagnostics"), ":material/monitor_heart:"),
 }
 
 
@@ -314,20 +316,34 @@ def source_label(source: str, dataset: str) -> str:
 
 
 def test_data_ui(info: RunInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """load_test_data for the run's dataset (its source as a short label), or an error and st.stop()."""
+    """load_test_data for the run's dataset (first array: what its model sees; its source as a short label), or
+    an error and st.stop()."""
     try:
-        binary, labels, images, source = load_test_data(info.config.dataset, info.config.data_dir)
-        return binary, labels, images, source_label(source, info.config.dataset)
+        if info.config.likelihood == "discretized_logistic":
+            *arrays, source = _levels_test_data(info.config.dataset, info.config.data_dir)
+        else:
+            *arrays, source = load_test_data(info.config.dataset, info.config.data_dir)
+        return (*arrays, source_label(source, info.config.dataset))
     except (DataError, ValueError, OSError) as e:
         show_error(e, _("Test set ({dataset})", dataset=info.config.dataset))
         st.stop()
     raise AssertionError("unreachable")
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)  # a resource: no float32 copy of the test set per rerun
+def _levels_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """load_test_data with the 8-bit values k/255 (float32, read-only) in place of the binarized images."""
+    _, labels, images, source = load_test_data(dataset, data_dir)
+    levels = unit_scale(images)
+    levels.setflags(write=False)
+    return levels, labels, images, source
+
+
 @st.cache_data(max_entries=8, show_spinner="Encoding the test set…")
 def _encode_cached(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int], dataset: str,
                    data_dir: str | None, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    binary = load_test_data(dataset, data_dir)[0][:limit]
+    loader = _levels_test_data if _model.arch.likelihood == "discretized_logistic" else load_test_data
+    binary = loader(dataset, data_dir)[0][:limit]
     mean, logvar = _model.encode(binary.astype(np.float32))
     return mean, logvar
 
@@ -336,6 +352,33 @@ def encoded_test_set(model: NumpyCVAE, info: RunInfo, limit: int = MAP_POINTS) -
     """μ and log σ² of q(z|x) for the first `limit` test digits (cached per run and weights)."""
     return _encode_cached(model, str(info.path), weights_stamp(info.path), info.config.dataset,
                           info.config.data_dir, limit)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _stored_means_cached(run_dir: str, stamp: tuple[int, int], epochs_done: int):
+    try:
+        stored = latent_means.read_latent_means(run_dir)
+    except ValueError:
+        return None  # a damaged file: the page encodes instead
+    if stored is None or stored.latest()[0] != epochs_done:
+        return None  # not the weights' epoch (e.g. written by an older version): encode instead
+    return stored.latest()[1], stored.labels
+
+
+def map_points(model: NumpyCVAE, info: RunInfo) -> tuple[np.ndarray, np.ndarray, str]:
+    """(μ (N, d), labels, source) of the map's digits: the means the trainer stored for the newest epoch when they
+    belong to the current weights (no encoding on first load), else the first MAP_POINTS test digits encoded."""
+    path = info.path / latent_means.FILE
+    try:
+        st_ = path.stat()
+        stored = _stored_means_cached(str(info.path), (st_.st_mtime_ns, st_.st_size), info.epochs_done)
+    except OSError:
+        stored = None
+    if stored is not None and stored[0].shape[1] == model.latent_dim:
+        return stored[0], stored[1], "stored by the trainer"
+    _, labels, _, source = test_data_ui(info)
+    means, _ = encoded_test_set(model, info)
+    return means, labels[:len(means)], source
 
 
 def class_names(dataset: str) -> tuple[str, ...]:

@@ -14,13 +14,15 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from .arch import LIKELIHOODS
 from .errors import ConfigError
 
-DATASETS = ("mnist", "fashion_mnist")
+DATASETS = ("mnist", "fashion_mnist", "cifar10")
 PRECISIONS = ("float32", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 BINARIZATIONS = ("static", "dynamic")
 MAX_LATENT_DIM = 64
+MAX_FILTERS = 512  # the tutorial's "bigger network" suggestion: 512 filters in every conv layer
 CONFIG_VERSION = 1
 
 # Opt-in named settings; "tutorial" is exactly the TensorFlow tutorial. A preset only fills defaults: any field
@@ -46,6 +48,7 @@ class FieldSpec:
     allowed_text: str = ""  # overrides the generated "allowed" text
     more: bool = False  # the form shows it under "More settings"
     settable: bool = True  # has a CLI flag and a form widget (preset and version do not)
+    slider_step: float = 0.0  # > 0: the form shows a slider from slider_step to high in these steps
 
     @property
     def allowed(self) -> str:
@@ -91,18 +94,26 @@ def _is_number(value: Any) -> bool:
 class TrainConfig:
     """Everything that defines a training run; defaults are the tutorial's."""
 
-    dataset: str = _field("mnist", "The images to learn: handwritten digits, or Fashion-MNIST's clothes.",
+    dataset: str = _field("mnist", "The images to learn: handwritten digits, Fashion-MNIST's clothes, or CIFAR-10's "
+                          "32x32 colour photos.",
                           "Dataset", kind=str, choices=DATASETS)
     data_dir: str | None = _field(
-        None, "A folder with the four IDX files (or mnist.npz). Blank: $CVAE_DATA_DIR, the Keras cache, "
+        None, "A folder with the four IDX files (or mnist.npz; CIFAR-10: its six .bin files). Blank: $CVAE_DATA_DIR, the Keras cache, "
         "Debian's package, the download.", "Data directory", kind=str, optional=True,
         allowed_text="a directory path or null", more=True)
     latent_dim: int = _field(2, "Size of the code z. 2 lets you see the whole latent space as a plane.",
                              "Latent dimensions", low=1, high=MAX_LATENT_DIM)
+    filters1: int = _field(32, "Filters of the first encoder conv and the last hidden decoder deconv (tutorial: 32; "
+                           "wider = slower).", "Filters, layer 1", low=1, high=MAX_FILTERS, more=True)
+    filters2: int = _field(64, "Filters of the second encoder conv and the first decoder deconv (tutorial: 64; "
+                           "the tutorial suggests up to 512).", "Filters, layer 2", low=1, high=MAX_FILTERS, more=True)
     epochs: int = _field(10, "Passes over the training images.", "Epochs", low=1, high=10_000)
     batch_size: int = _field(32, "Images per gradient step.", "Batch size", low=1, high=60_000,
                              allowed_text="an integer from 1 to 60000 (and at most the number of training examples)")
     learning_rate: float = _field(1e-4, "Adam's step size, e.g. 1e-4.", "Learning rate", kind=float, low=0, high=1)
+    beta: float = _field(1.0, "Weight of the KL term in the training objective E[log p(x|z)] - beta*KL "
+                         "(Higgins et al. 2017); 1 = the ELBO (the tutorial). Test figures always report the ELBO.",
+                         "beta (KL weight)", kind=float, low=0, high=20, slider_step=0.1)
     lr_schedule: str = _field("constant", "constant, or cosine decay to 2% of the rate over the run.",
                               "Learning-rate schedule", kind=str, choices=LR_SCHEDULES)
     seed: int = _field(0, "Fixes the initial weights, data order and noise: same seed, same run.", "Random seed",
@@ -119,6 +130,10 @@ class TrainConfig:
     binarization: str = _field("static", "static: threshold pixels at 0.5 once (the tutorial). dynamic: sample "
                                "pixels afresh every epoch.", "Binarization", kind=str, choices=BINARIZATIONS,
                                more=True)
+    likelihood: str = _field("bernoulli", "p(x|z): bernoulli for binarized pixels (the tutorial), or "
+                             "discretized_logistic for 8-bit grey or colour values (a true bound on log p(x) of the "
+                             "raw images; binarization is then not used).", "Likelihood", kind=str,
+                             choices=LIKELIHOODS, more=True)
     precision: str = _field("float32", "float32, or mixed_bfloat16 on CPUs that support it.", "Precision",
                             kind=str, choices=PRECISIONS, more=True)
     eval_batch_size: int = _field(1000, "Batch size of the test-set evaluation.", "Evaluation batch size", low=1,
@@ -143,6 +158,10 @@ class TrainConfig:
                               f"at most max_train_examples ({self.max_train_examples})",
                               message=f"batch_size: got {self.batch_size}; allowed: at most max_train_examples "
                                       f"({self.max_train_examples})")
+        if self.likelihood == "discretized_logistic" and self.binarization == "dynamic":
+            raise ConfigError("binarization", self.binarization, "static with likelihood discretized_logistic",
+                              message="binarization: got dynamic; allowed: static with likelihood "
+                                      "discretized_logistic (it models the 8-bit values, nothing is binarized)")
         if math.isqrt(self.num_examples_to_generate) ** 2 != self.num_examples_to_generate:
             spec = FIELD_SPECS["num_examples_to_generate"]
             raise ConfigError("num_examples_to_generate", self.num_examples_to_generate, spec.allowed)

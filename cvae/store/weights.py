@@ -8,20 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .arch import Architecture
 from .files import NotRegularFile, atomic_write_bytes, read_file_nofollow
 
 
-def expected_shapes(latent_dim: int) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every weight array of the tutorial's CVAE."""
-    d = latent_dim
+def expected_shapes(latent_dim: int, arch: Architecture | None = None) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every weight array of the CVAE (default: the tutorial's MNIST network)."""
+    a = arch or Architecture()
+    d, f1, f2, c, e, s = latent_dim, a.filters1, a.filters2, a.channels, a.enc_size, a.dec_size
     return {
-        "enc_conv1/kernel": (3, 3, 1, 32), "enc_conv1/bias": (32,),
-        "enc_conv2/kernel": (3, 3, 32, 64), "enc_conv2/bias": (64,),
-        "enc_dense/kernel": (6 * 6 * 64, 2 * d), "enc_dense/bias": (2 * d,),
-        "dec_dense/kernel": (d, 7 * 7 * 32), "dec_dense/bias": (7 * 7 * 32,),
-        "dec_deconv1/kernel": (3, 3, 64, 32), "dec_deconv1/bias": (64,),
-        "dec_deconv2/kernel": (3, 3, 32, 64), "dec_deconv2/bias": (32,),
-        "dec_logits/kernel": (3, 3, 1, 32), "dec_logits/bias": (1,),
+        "enc_conv1/kernel": (3, 3, c, f1), "enc_conv1/bias": (f1,),
+        "enc_conv2/kernel": (3, 3, f1, f2), "enc_conv2/bias": (f2,),
+        "enc_dense/kernel": (e * e * f2, 2 * d), "enc_dense/bias": (2 * d,),
+        "dec_dense/kernel": (d, s * s * f1), "dec_dense/bias": (s * s * f1,),
+        "dec_deconv1/kernel": (3, 3, f2, f1), "dec_deconv1/bias": (f2,),
+        "dec_deconv2/kernel": (3, 3, f1, f2), "dec_deconv2/bias": (f1,),
+        "dec_logits/kernel": (3, 3, a.out_channels, f1), "dec_logits/bias": (a.out_channels,),
     }
 
 

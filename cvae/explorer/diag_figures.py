@@ -1,0 +1,59 @@
+"""Figure builders of the diagnostics (pure functions): KL per dimension, the recon/KL split, σ ellipses."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .diagnostics import ACTIVE_THRESHOLD, ellipse_path
+from .figures import CLASS_COLORS
+
+
+def kl_bar_figure(kl_per_dim: Sequence[float], activity: Sequence[float], height: int = 320) -> go.Figure:
+    """KL per latent dimension as bars, ordered by dimension; active units (activity > 0.01) in colour."""
+    kl = np.asarray(kl_per_dim, np.float64)
+    act = np.asarray(activity, np.float64)
+    active = act > ACTIVE_THRESHOLD
+    names = [f"z{i + 1}" for i in range(len(kl))]
+    fig = go.Figure(go.Bar(
+        x=names, y=np.round(kl, 4), marker_color=np.where(active, "#1f77b4", "#c7c7c7"),
+        customdata=np.stack([np.round(act, 4), np.where(active, "active", "inactive")], axis=1),
+        hovertemplate="%{x}: KL %{y:.3f} nats<br>Var of μ over x = %{customdata[0]} (%{customdata[1]})"
+                      "<extra></extra>"))
+    fig.update_yaxes(title="KL(q(z_i|x) ‖ p(z_i)), nats", rangemode="tozero")
+    fig.update_xaxes(title="latent dimension (grey = inactive)")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=False)
+    return fig
+
+
+def split_figure(epochs: Sequence[dict], height: int = 320) -> go.Figure:
+    """Per epoch: the test reconstruction term and the KL term (the ELBO is their difference)."""
+    ep = [r["epoch"] for r in epochs]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=ep, y=[-(r.get("test_logpx_z") or 0.0) for r in epochs],
+                         name="−E[log p(x|z)] (reconstruction)", marker_color="#ff7f0e"))
+    fig.add_trace(go.Bar(x=ep, y=[r.get("test_kl") for r in epochs], name="KL", marker_color="#9467bd"))
+    fig.update_layout(barmode="stack", height=height, margin=dict(l=10, r=10, t=10, b=10),
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, font=dict(size=14)))
+    fig.update_xaxes(title="epoch", dtick=1 if len(ep) <= 12 else None)
+    fig.update_yaxes(title="−ELBO = −recon + KL (nats)")
+    return fig
+
+
+def add_ellipses(fig: go.Figure, mean: np.ndarray, logvar: np.ndarray, labels: np.ndarray, n_sigma: float = 1.0,
+                 webgl: bool = True) -> go.Figure:
+    """One n-σ ellipse of q(z|x) per code (2-D), one trace per class in the map's colours (None breaks lines)."""
+    Scatter = go.Scattergl if webgl else go.Scatter  # noqa: N806 (the map's dots are WebGL: drawn above SVG)
+    sigma = np.exp(0.5 * np.asarray(logvar, np.float64))
+    labels = np.asarray(labels)
+    for c in np.unique(labels):
+        parts = []
+        for i in np.flatnonzero(labels == c):
+            parts += [ellipse_path(mean[i], sigma[i], n_sigma, 24), np.full((1, 2), np.nan)]
+        xy = np.concatenate(parts)
+        fig.add_trace(Scatter(x=np.round(xy[:, 0], 3), y=np.round(xy[:, 1], 3), mode="lines", hoverinfo="skip",
+                              line=dict(color=CLASS_COLORS[int(c) % 10], width=1), opacity=0.45,
+                              showlegend=False, connectgaps=False))
+    return fig

@@ -1,0 +1,231 @@
+"""The latent pad: drag a code z over the latent map while the decoder runs in the browser (static/latent_pad.js).
+
+Python packs a run's decoder weights and map points into base64 "blobs", sends each blob once per browser session
+(keyed by a version string of the run's weights), and hears back only the chosen z: on release, and throttled
+to a few times a second while it moves. No TensorFlow here: the app process never imports it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+STATIC = Path(__file__).resolve().parent / "static"
+COMPONENT_NAME = "cvae_latent_pad"
+# The decoder's arrays in the order the JS expects them (cvae/infer.py: NumpyCVAE._decode, expected_shapes).
+DECODER_KEYS = ("dec_dense/kernel", "dec_dense/bias", "dec_deconv1/kernel", "dec_deconv1/bias",
+                "dec_deconv2/kernel", "dec_deconv2/bias", "dec_logits/kernel", "dec_logits/bias")
+CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")  # as cvae.ui.CLASS_COLORS (plotly's)
+MAX_URL_Z_CHARS = 600  # a z of 64 dimensions at full precision fits; anything longer is not a code
+SENT_KEY = "_latent_pad_sent"  # session state: blob versions this browser session already received
+
+HTML = """<div class="lp-root">
+  <div class="lp-mapbox">
+    <div class="lp-legend"></div>
+    <canvas class="lp-map" tabindex="0" role="slider" aria-label="latent code: drag, or use the arrow keys"></canvas>
+    <div class="lp-help">Drag the ★ (mouse or touch), or focus the map and use the arrow keys (Shift: fine steps).</div>
+  </div>
+  <div class="lp-side">
+    <div class="lp-outputs"></div>
+    <div class="lp-readout"></div>
+    <div class="lp-status"></div>
+  </div>
+</div>"""
+
+
+# ---------------------------------------------------------------------------------------------- blobs
+
+
+def _b64(array: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype=np.dtype(dtype)).tobytes()).decode("ascii")
+
+
+def model_blob(arrays: Mapping[str, np.ndarray], latent_dim: int) -> dict[str, Any]:
+    """The decoder's weights as one base64 float32 ('<f4', Keras layouts) string plus names and shapes."""
+    missing = [k for k in DECODER_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"decoder weights: missing {missing}")
+    flat = np.concatenate([np.asarray(arrays[k], np.float32).ravel() for k in DECODER_KEYS])
+    return {"kind": "model", "latent_dim": int(latent_dim), "names": list(DECODER_KEYS),
+            "shapes": [list(np.shape(arrays[k])) for k in DECODER_KEYS], "weights": _b64(flat, "<f4")}
+
+
+def unpack_model_blob(blob: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """model_blob's inverse (tests, and a check that the packing loses nothing)."""
+    flat = np.frombuffer(base64.b64decode(blob["weights"]), dtype="<f4")
+    out, offset = {}, 0
+    for name, shape in zip(blob["names"], blob["shapes"]):
+        n = int(np.prod(shape))
+        out[name] = flat[offset:offset + n].reshape(shape).astype(np.float32)
+        offset += n
+    if offset != len(flat):
+        raise ValueError(f"model blob: {len(flat)} floats for {offset} parameters")
+    return out
+
+
+def map_blob(points: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Map points (N, 2) in plane coordinates as base64 float32 and their class labels as base64 uint8."""
+    points = np.asarray(points, np.float32).reshape(-1, 2)
+    labels = np.asarray(labels).reshape(-1)[:len(points)]
+    return {"kind": "map", "points": _b64(points, "<f4"), "labels": _b64(labels, "u1")}
+
+
+def blob_bytes(blob: Mapping[str, Any]) -> int:
+    """Characters of base64 a blob puts on the wire."""
+    return sum(len(v) for k, v in blob.items() if k in ("weights", "points", "labels"))
+
+
+def version_string(*parts: object) -> str:
+    """A short, stable id for a blob: a digest of what it depends on (run, weights stamp, sizes...)."""
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------- URL state
+
+
+def parse_z(text: str | None, latent_dim: int, low: float, high: float) -> tuple[list[float] | None, list[str]]:
+    """A code from the URL ('1.5,-2'): (z, notes). Bad parts are ignored (0) or clamped, with a note for each;
+    (None, notes) when there is nothing usable. Never raises."""
+    if text is None or not str(text).strip():
+        return None, []
+    text = str(text)
+    if len(text) > MAX_URL_Z_CHARS:
+        return None, [f"z in the URL is {len(text)} characters long: ignored"]
+    parts = [p.strip() for p in text.split(",")]
+    notes: list[str] = []
+    if len(parts) != latent_dim:
+        notes.append(f"z in the URL has {len(parts)} values for a {latent_dim}-dimensional code: "
+                     + ("the extra ones are ignored" if len(parts) > latent_dim else "the missing ones are 0"))
+    z, usable = [], 0
+    for i, part in enumerate(parts[:latent_dim]):
+        try:
+            v = float(part)
+        except ValueError:
+            notes.append(f"z{i + 1} = {part[:20]!r} is not a number: ignored (0)")
+            z.append(0.0)
+            continue
+        if math.isnan(v):
+            notes.append(f"z{i + 1} is NaN: ignored (0)")
+            z.append(0.0)
+            continue
+        if not low <= v <= high:
+            clamped = min(high, max(low, v))
+            notes.append(f"z{i + 1} = {part[:20]} is outside {low:g}…{high:g}: clamped to {clamped:g}")
+            v = clamped
+        z.append(float(v))
+        usable += 1
+    z += [0.0] * (latent_dim - len(z))
+    if not usable:
+        return None, notes + ["no usable value in z: the page keeps its own"]
+    return z, notes
+
+
+def format_z(z: Sequence[float]) -> str:
+    """The URL form of a code: '1.5,-2' (at most 4 decimals, no trailing zeros)."""
+    out = []
+    for v in z:
+        s = f"{float(v):.4f}".rstrip("0").rstrip(".")
+        out.append("0" if s in ("-0", "") else s)
+    return ",".join(out)
+
+
+def parse_run(text: str | None, names: Sequence[str]) -> tuple[str | None, list[str]]:
+    """A run name from the URL: (name, []) if it is one of `names`, else (None, [a note])."""
+    if text is None or text == "":
+        return None, []
+    text = str(text)
+    if text in names:
+        return text, []
+    shown = text[:40] + ("…" if len(text) > 40 else "")
+    return None, [f"run {shown!r} from the URL does not exist here: showing the selected run instead"]
+
+
+def prior_centre(pca_mean: np.ndarray | None, components: np.ndarray | None) -> list[float]:
+    """Where the prior's mean (z = 0) lands on the map: the origin (d = 2) or -mean·Cᵀ in the PCA plane."""
+    if components is None:
+        return [0.0, 0.0]
+    return [float(v) for v in -(np.asarray(pca_mean, np.float64) @ np.asarray(components, np.float64).T)]
+
+
+def valid_z(value: Any, latent_dim: int, low: float, high: float) -> list[float] | None:
+    """A code reported by the browser, checked (d finite numbers) and clamped; None if it is not one."""
+    if not isinstance(value, (list, tuple)) or len(value) != latent_dim:
+        return None
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return None
+        out.append(min(high, max(low, float(v))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the component
+
+
+def _compact_js(js: str) -> str:
+    """The module without its full-line comments and indentation: the JS travels with every rerun of the pad's
+    element (~30 KB -> ~20 KB). Only whole comment lines go; code, strings and trailing comments are untouched."""
+    lines = (line.strip() for line in js.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//"))
+
+
+@lru_cache(maxsize=1)
+def _assets() -> tuple[str, str]:
+    css = (STATIC / "latent_pad.css").read_text(encoding="utf-8")
+    return css, _compact_js((STATIC / "latent_pad.js").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _component() -> Callable[..., Any]:
+    import streamlit as st
+
+    css, js = _assets()
+    return st.components.v2.component(COMPONENT_NAME, html=HTML, css=css, js=js)
+
+
+def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]], map_version: str,
+               map_factory: Callable[[], dict], z: Sequence[float], z_rev: int, plane: Mapping[str, Any],
+               ranges: Sequence[Sequence[float]], axis_titles: Sequence[str], names: Sequence[str],
+               low: float, high: float, seed: int = 0, show_sample: bool = True, report_ms: int = 0,
+               path: Sequence[Sequence[float]] | None = None, report: bool = True,
+               on_z_change: Callable[[], None] | None = None) -> Any:
+    """Mount the pad. `models`: (label, blob version, blob factory) per decoder shown (1 to 4, same latent_dim);
+    blobs are built and sent only to a browser session that has not had them. The browser reports z on release
+    (and, with report_ms > 0, at most once per report_ms while it moves): every report is a rerun.
+    With `path` (codes from A to B) the point moves only along it (drag, keys, or a slider under the images).
+    report=False: the browser never reports (no reruns at all).
+    Returns the component result (`.z`: the last code the browser reported, or None)."""
+    import streamlit as st
+
+    sent: set[str] = st.session_state.setdefault(SENT_KEY, set())
+
+    def on_need() -> None:
+        # The browser lacks a blob we thought it had (e.g. a message lost to a fast rerun): send it again.
+        need = (st.session_state.get(key) or {}).get("need")
+        for v in need if isinstance(need, list) else []:
+            sent.discard(str(v))
+
+    blobs: dict[str, dict] = {}
+    for version, factory in [(map_version, map_factory)] + [(v, f) for _, v, f in models]:
+        if version not in sent and version not in blobs:
+            blobs[version] = factory()
+    data = {
+        "models": [{"name": label, "version": v} for label, v, _ in models],
+        "map": {"version": map_version}, "blobs": blobs,
+        "z": [float(v) for v in z], "z_rev": int(z_rev), "plane": dict(plane),
+        "ranges": [[float(a), float(b)] for a, b in ranges], "axis_titles": list(axis_titles),
+        "names": [str(n) for n in names], "colors": list(CLASS_COLORS), "low": float(low), "high": float(high),
+        "seed": int(seed), "show_sample": bool(show_sample), "report_ms": max(0, int(report_ms)),
+        "prior_centre": prior_centre(plane.get("mean"), plane.get("components")),
+        "path": [[float(v) for v in code] for code in path] if path is not None else None, "report": bool(report),
+    }
+    result = _component()(key=key, data=data, on_z_change=on_z_change or (lambda: None), on_need_change=on_need)
+    sent.update(blobs)  # the message is on its way; the JS asks again ("need") if it ever misses one
+    return result

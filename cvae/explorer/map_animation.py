@@ -1,0 +1,78 @@
+"""The latent map forming over the epochs: a Plotly animation (slider + play) and GIF frames (pure functions)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image, ImageDraw
+
+from .figures import CLASS_COLORS, SLIDER_HIGH, SLIDER_LOW, map_projection, map_ranges
+
+
+def _class_traces(xy: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> list[go.Scatter]:
+    # SVG Scatter, not Scattergl: frames animate the same traces, one per class, always present (maybe empty).
+    return [go.Scatter(x=np.round(xy[labels == c, 0], 3), y=np.round(xy[labels == c, 1], 3), mode="markers",
+                       name=str(names[c]), marker=dict(size=4, color=CLASS_COLORS[c % 10], opacity=0.75),
+                       hovertemplate=f"class {names[c]}<extra></extra>") for c in range(len(names))]
+
+
+def project_epochs(means: np.ndarray) -> np.ndarray:
+    """(E, N, 2) map positions of every epoch's means: the codes (d = 2), (z, 0) for d = 1, or one PCA of the last
+    epoch for d > 2 (one projection for all frames, so the motion is the model's, not the projection's)."""
+    means = np.asarray(means, np.float32)
+    d = means.shape[2]
+    if d == 2:
+        return means
+    if d == 1:
+        return np.concatenate([means, np.zeros_like(means)], axis=2)
+    _, pca, _ = map_projection(means[-1])
+    return np.stack([pca.transform(m) for m in means])
+
+
+def map_animation_figure(epochs: Sequence[int], means: np.ndarray, labels: np.ndarray, names: Sequence[str],
+                         height: int = 560) -> go.Figure:
+    """One frame per epoch, an epoch slider and a play button."""
+    xy = project_epochs(means)
+    labels = np.asarray(labels)
+    d = np.shape(means)[2]
+    (x0, x1), (y0, y1) = map_ranges(xy.reshape(-1, 2), d if d > 2 else 2)
+    frames = [go.Frame(data=_class_traces(xy[i], labels, names), name=str(e)) for i, e in enumerate(epochs)]
+    fig = go.Figure(data=_class_traces(xy[-1], labels, names), frames=frames)
+    steps = [dict(method="animate", label=str(e), args=[[str(e)], dict(mode="immediate", frame=dict(
+        duration=0, redraw=False), transition=dict(duration=0))]) for e in epochs]
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40, b=10), dragmode=False, hovermode="closest",
+        legend=dict(title="class ", itemsizing="constant", orientation="h", y=1.01, yanchor="bottom", x=0),
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.08, xanchor="left", yanchor="top",
+                          buttons=[dict(label="▶ Play", method="animate", args=[None, dict(
+                              frame=dict(duration=500, redraw=False), transition=dict(duration=300),
+                              fromcurrent=False, mode="immediate")])])],
+        sliders=[dict(active=len(epochs) - 1, steps=steps, x=0.1, len=0.9, y=-0.05, yanchor="top",
+                      currentvalue=dict(prefix="epoch ", font=dict(size=16)))])
+    fig.update_xaxes(range=[x0, x1], zeroline=True, zerolinecolor="#bbb", title="z₁" if d <= 2 else "PC 1")
+    fig.update_yaxes(range=[y0, y1], zeroline=True, zerolinecolor="#bbb", title="z₂" if d == 2 else "")
+    return fig
+
+
+def map_gif_frames(epochs: Sequence[int], means: np.ndarray, labels: np.ndarray, size: int = 360) -> list[Image.Image]:
+    """The map of each epoch rasterized (dots in the class colours, the epoch written in a corner), for a GIF."""
+    xy = project_epochs(means)
+    d = np.shape(means)[2]
+    if d <= 2:
+        (x0, x1), (y0, y1) = (SLIDER_LOW, SLIDER_HIGH), (SLIDER_LOW, SLIDER_HIGH)
+    else:
+        (x0, x1), (y0, y1) = map_ranges(xy.reshape(-1, 2), d)
+    colors = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in CLASS_COLORS]
+    out = []
+    for i, e in enumerate(epochs):
+        im = Image.new("RGB", (size, size), "white")
+        draw = ImageDraw.Draw(im)
+        px = (xy[i, :, 0] - x0) / (x1 - x0) * (size - 1)
+        py = (1 - (xy[i, :, 1] - y0) / (y1 - y0)) * (size - 1)
+        for x, y, c in zip(px, py, np.asarray(labels)):
+            draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=colors[int(c) % 10])
+        draw.text((6, 6), f"epoch {e}", fill="black")
+        out.append(im)
+    return out

@@ -1,0 +1,624 @@
+// The latent pad: a Streamlit Custom Components v2 module (no build step, no network).
+//
+// The CVAE decoder runs here, in plain Float32Arrays, so dragging the point decodes and paints a new digit every
+// animation frame without asking the server. Python only hears the chosen code: on release, and (throttled) a few
+// times a second while the point moves. The maths mirrors cvae/infer.py's NumpyCVAE._decode exactly:
+//   Dense(d -> 7*7*32) + ReLU -> reshape 7x7x32 -> Conv2DTranspose(64, 3, s2, same) + ReLU
+//   -> Conv2DTranspose(32, 3, s2, same) + ReLU -> Conv2DTranspose(1, 3, s1, same) -> logits -> sigmoid.
+//
+// Big arrays (decoder weights, map points) arrive once per version as base64 float32/uint8 ("blobs") and are
+// kept in a page-wide cache keyed by that version, so later reruns send only the small state.
+
+const G = globalThis;
+// Survives the component being unmounted and remounted (page switches, reruns): one cache per browser tab.
+const BLOBS = G.__cvaeLatentPadBlobs || (G.__cvaeLatentPadBlobs = new Map());
+const INSTANCES = G.__cvaeLatentPadInstances || (G.__cvaeLatentPadInstances = new Map());
+// While the point moves, Python hears nothing unless data.report_ms > 0 (then at most one report per report_ms);
+// it always hears the release, and a key press 300 ms after the last key. Every report is a server rerun.
+const KEY_DEBOUNCE_MS = 300;
+const STEP = 0.1, FINE_STEP = 0.01; // arrow keys; Shift+arrow
+
+// ------------------------------------------------------------------------------------------- decoding blobs
+
+function b64ToBytes(b64) {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function b64ToFloat32(b64) {
+  const bytes = b64ToBytes(b64);
+  // Little-endian float32, as NumPy's '<f4' (every browser runs on a little-endian CPU; DataView makes sure).
+  const n = bytes.length >> 2, out = new Float32Array(n), dv = new DataView(bytes.buffer);
+  for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
+  return out;
+}
+
+// Keras Conv2DTranspose kernel (kh, kw, cout, cin) -> Float64Array (kh, kw, cin, cout): the gather loop below reads
+// the output channels of one input channel contiguously. Float64 throughout: V8 computes in doubles, so float32
+// arrays would cost a conversion on every load and store (and doubles only get closer to the exact sums).
+function gatherKernel(k, kh, kw, cout, cin) {
+  const out = new Float64Array(k.length);
+  for (let a = 0; a < kh; a++)
+    for (let b = 0; b < kw; b++)
+      for (let co = 0; co < cout; co++)
+        for (let ci = 0; ci < cin; ci++)
+          out[((a * kw + b) * cin + ci) * cout + co] = k[((a * kw + b) * cout + co) * cin + ci];
+  return out;
+}
+
+// For each output row (or column) y of a Conv2DTranspose(k=3, stride s, padding="same"): the kernel taps a and
+// input rows i with i*s + a - top = y. TensorFlow's SAME padding puts the smaller half first:
+// top = ((h-1)*s + k - h*s) // 2, as cvae/infer.py's _conv2d_transpose_same crops its full output.
+function taps(h, s) {
+  const H = h * s, top = Math.max((h - 1) * s + 3 - H, 0) >> 1, out = [];
+  for (let y = 0; y < H; y++) {
+    const t = [];
+    for (let a = 0; a < 3; a++) {
+      const n = y + top - a;
+      if (n >= 0 && n % s === 0 && n / s < h) t.push([a, n / s]);
+    }
+    out.push(t);
+  }
+  return out;
+}
+
+class Decoder {
+  // arrays: name -> Float32Array in Keras layout; shapes: name -> shape (checked against the architecture).
+  constructor(latentDim, arrays, shapes) {
+    const d = this.d = latentDim;
+    const expect = {
+      "dec_dense/kernel": [d, 1568], "dec_dense/bias": [1568],
+      "dec_deconv1/kernel": [3, 3, 64, 32], "dec_deconv1/bias": [64],
+      "dec_deconv2/kernel": [3, 3, 32, 64], "dec_deconv2/bias": [32],
+      "dec_logits/kernel": [3, 3, 1, 32], "dec_logits/bias": [1],
+    };
+    for (const [name, shape] of Object.entries(expect)) {
+      const got = shapes[name];
+      if (!got || got.join("x") !== shape.join("x")) throw new Error(`decoder: ${name} has shape ${got}, expected ${shape}`);
+    }
+    this.denseK = Float64Array.from(arrays["dec_dense/kernel"]);
+    this.denseB = Float64Array.from(arrays["dec_dense/bias"]);
+    this.layers = [
+      {k: arrays["dec_deconv1/kernel"], b: arrays["dec_deconv1/bias"], h: 7, cin: 32, cout: 64, s: 2, relu: true},
+      {k: arrays["dec_deconv2/kernel"], b: arrays["dec_deconv2/bias"], h: 14, cin: 64, cout: 32, s: 2, relu: true},
+      {k: arrays["dec_logits/kernel"], b: arrays["dec_logits/bias"], h: 28, cin: 32, cout: 1, s: 1, relu: false},
+    ];
+    for (const L of this.layers) {
+      L.kg = gatherKernel(L.k, 3, 3, L.cout, L.cin);
+      L.bias = Float64Array.from(L.b);
+      L.out = new Float64Array(L.h * L.s * L.h * L.s * L.cout);
+      L.taps = taps(L.h, L.s);
+    }
+    this.h0 = new Float64Array(1568);
+    this.probs = new Float32Array(784);
+    this.params = [arrays["dec_dense/kernel"], arrays["dec_dense/bias"], ...this.layers.flatMap(L => [L.k, L.b])]
+      .reduce((n, a) => n + a.length, 0);
+  }
+
+  // Conv2DTranspose(padding="same") as a gather: every output pixel sums input * kernel over the (1, 2 or 4) taps
+  // that reach it, eight output channels at a time in local variables (registers), skipping the zeros a ReLU left.
+  static deconv(x, L) {
+    const {kg, bias, h, cin, cout, out, relu, taps: T} = L;
+    const H = T.length;
+    for (let y = 0; y < H; y++) {
+      const ty = T[y];
+      for (let xo = 0; xo < H; xo++) {
+        const tx = T[xo], o = (y * H + xo) * cout;
+        if (cout % 8 === 0) {
+          for (let c0 = 0; c0 < cout; c0 += 8) {
+            let a0 = bias[c0], a1 = bias[c0 + 1], a2 = bias[c0 + 2], a3 = bias[c0 + 3];
+            let a4 = bias[c0 + 4], a5 = bias[c0 + 5], a6 = bias[c0 + 6], a7 = bias[c0 + 7];
+            for (let p = 0; p < ty.length; p++) {
+              const i = ty[p][1] * h, ka = ty[p][0] * 3;
+              for (let q = 0; q < tx.length; q++) {
+                const xi = (i + tx[q][1]) * cin, kb = (ka + tx[q][0]) * cin * cout + c0;
+                for (let ci = 0; ci < cin; ci++) {
+                  const v = x[xi + ci];
+                  if (v === 0) continue; // after a ReLU about half the inputs are exactly zero
+                  const k = kb + ci * cout;
+                  a0 += v * kg[k]; a1 += v * kg[k + 1]; a2 += v * kg[k + 2]; a3 += v * kg[k + 3];
+                  a4 += v * kg[k + 4]; a5 += v * kg[k + 5]; a6 += v * kg[k + 6]; a7 += v * kg[k + 7];
+                }
+              }
+            }
+            if (relu) {
+              out[o + c0] = a0 > 0 ? a0 : 0; out[o + c0 + 1] = a1 > 0 ? a1 : 0; out[o + c0 + 2] = a2 > 0 ? a2 : 0;
+              out[o + c0 + 3] = a3 > 0 ? a3 : 0; out[o + c0 + 4] = a4 > 0 ? a4 : 0; out[o + c0 + 5] = a5 > 0 ? a5 : 0;
+              out[o + c0 + 6] = a6 > 0 ? a6 : 0; out[o + c0 + 7] = a7 > 0 ? a7 : 0;
+            } else {
+              out[o + c0] = a0; out[o + c0 + 1] = a1; out[o + c0 + 2] = a2; out[o + c0 + 3] = a3;
+              out[o + c0 + 4] = a4; out[o + c0 + 5] = a5; out[o + c0 + 6] = a6; out[o + c0 + 7] = a7;
+            }
+          }
+        } else {
+          for (let co = 0; co < cout; co++) {
+            let acc = bias[co];
+            for (let p = 0; p < ty.length; p++) {
+              const i = ty[p][1] * h, ka = ty[p][0] * 3;
+              for (let q = 0; q < tx.length; q++) {
+                const xi = (i + tx[q][1]) * cin, kb = (ka + tx[q][0]) * cin * cout + co;
+                if (cout === 1) for (let ci = 0; ci < cin; ci++) acc += x[xi + ci] * kg[kb + ci];
+                else for (let ci = 0; ci < cin; ci++) acc += x[xi + ci] * kg[kb + ci * cout];
+              }
+            }
+            out[o + co] = relu && acc < 0 ? 0 : acc;
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  // Bernoulli probabilities p(x|z) of one code (length d), as a Float32Array(784) owned by the decoder.
+  decode(z) {
+    const d = this.d, K = this.denseK, h0 = this.h0;
+    for (let o = 0; o < 1568; o++) {
+      let acc = this.denseB[o];
+      for (let i = 0; i < d; i++) acc += z[i] * K[i * 1568 + o];
+      h0[o] = acc > 0 ? acc : 0;
+    }
+    let x = h0;
+    for (const L of this.layers) x = Decoder.deconv(x, L);
+    const p = this.probs;
+    for (let i = 0; i < 784; i++) p[i] = 0.5 * (1 + Math.tanh(0.5 * x[i])); // as cvae.infer.sigmoid
+    return p;
+  }
+}
+
+// A "model" blob -> Decoder; a "map" blob -> {points: Float32Array(2N), labels: Uint8Array(N)}.
+function loadBlob(blob) {
+  if (blob.kind === "model") {
+    const flat = b64ToFloat32(blob.weights);
+    const arrays = {}, shapes = {};
+    let off = 0;
+    blob.names.forEach((name, i) => {
+      const shape = blob.shapes[i], n = shape.reduce((a, b) => a * b, 1);
+      arrays[name] = flat.subarray(off, off + n);
+      shapes[name] = shape;
+      off += n;
+    });
+    if (off !== flat.length) throw new Error(`model blob: ${flat.length} floats for ${off} parameters`);
+    const dec = new Decoder(blob.latent_dim, arrays, shapes);
+    // Warm the JIT up now (a few ms, once per model): the first drag's frames are then as fast as the later ones.
+    const z = new Float32Array(dec.d);
+    for (let i = 0; i < 12; i++) { z.fill(Math.sin(i)); dec.decode(z); }
+    return dec;
+  }
+  if (blob.kind === "map") return {points: b64ToFloat32(blob.points), labels: b64ToBytes(blob.labels)};
+  throw new Error(`unknown blob kind ${blob.kind}`);
+}
+
+// ------------------------------------------------------------------------------------------- geometry
+
+// Plane coordinates of a code: z itself (d = 2) or its principal-component coordinates (d > 2).
+function toPlane(plane, z) {
+  if (!plane.components) return [z[0], z[1]];
+  const {mean, components: C} = plane, p = [0, 0];
+  for (let k = 0; k < 2; k++) for (let i = 0; i < z.length; i++) p[k] += (z[i] - mean[i]) * C[k][i];
+  return p;
+}
+
+// The code at plane point p, keeping everything of `base` outside the plane (d > 2): base + C^T (p - plane(base)).
+function fromPlane(plane, p, base) {
+  if (!plane.components) return Float32Array.from([p[0], p[1]]);
+  const q = toPlane(plane, base), C = plane.components, z = Float32Array.from(base);
+  for (let i = 0; i < z.length; i++) z[i] += (p[0] - q[0]) * C[0][i] + (p[1] - q[1]) * C[1][i];
+  return z;
+}
+
+function clampZ(z, lo, hi) {
+  for (let i = 0; i < z.length; i++) z[i] = Math.min(hi, Math.max(lo, z[i]));
+  return z;
+}
+
+// ------------------------------------------------------------------------------------------- one pad
+
+class Pad {
+  constructor(root, api) {
+    this.root = root;
+    this.api = api;
+    this.el = sel => root.querySelector(sel);
+    this.map = this.el("canvas.lp-map");
+    this.mapCtx = this.map.getContext("2d");
+    this.outputs = this.el(".lp-outputs");
+    this.readout = this.el(".lp-readout");
+    this.status = this.el(".lp-status");
+    this.legend = this.el(".lp-legend");
+    this.z = null; this.zRev = null;
+    this.dragging = false; this.pending = null; this.raf = 0;
+    this.firstEventTs = null;
+    this.lastReport = -1e9; this.reportTimer = 0; this.lastSent = "";
+    this.stats = {frames: 0, paints: [], handled: [], reports: 0, decodeMs: []};
+    this.background = null; this.bgKey = "";
+    this.tiles = [];
+    this.requested = new Set();
+    this.listen();
+    this.resizer = new ResizeObserver(() => { this.background = null; this.schedule(); });
+    this.resizer.observe(this.map);
+  }
+
+  listen() {
+    const m = this.map;
+    m.addEventListener("pointerdown", e => {
+      if (!this.ready()) return;
+      m.setPointerCapture(e.pointerId);
+      m.focus({preventScroll: true});
+      this.dragging = true;
+      this.dragBase = Float32Array.from(this.z);
+      this.move(e);
+    });
+    m.addEventListener("pointermove", e => { if (this.dragging) this.move(e); });
+    const end = e => {
+      if (!this.dragging) return;
+      this.dragging = false;
+      this.move(e);
+      this.flushFrame();
+      this.report(true);
+    };
+    m.addEventListener("pointerup", end);
+    m.addEventListener("pointercancel", end);
+    m.addEventListener("keydown", e => {
+      const dir = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1]}[e.key];
+      if (!dir || !this.ready()) return;
+      e.preventDefault();
+      if (this.data.path) { // along the path: right/up = towards B, 1 % of the path a step (Shift: 0.1 %)
+        const t = this.pending?.t ?? this.t;
+        this.pending = {t: t + (dir[0] + dir[1]) * (e.shiftKey ? 0.001 : 0.01)};
+        if (this.firstEventTs === null) { this.firstEventTs = e.timeStamp; this.firstHandled = performance.now(); }
+        this.schedule();
+        this.report("key");
+        return;
+      }
+      const step = e.shiftKey ? FINE_STEP : STEP;
+      // Keys faster than frames add up: start from the move not painted yet, if any.
+      const p = this.pending ? this.pending.p : toPlane(this.data.plane, this.z);
+      const base = this.pending?.base || Float32Array.from(this.z);
+      this.pending = {p: [p[0] + dir[0] * step, p[1] + dir[1] * step], base};
+      if (this.firstEventTs === null) { this.firstEventTs = e.timeStamp; this.firstHandled = performance.now(); }
+      this.schedule();
+      this.report("key");
+    });
+  }
+
+  ready() { return !!(this.data && this.z && this.decoders().length); }
+
+  // Pointer position -> plane coordinates of the map's axes.
+  move(e) {
+    const r = this.map.getBoundingClientRect(), g = this.geometry(r.width, r.height);
+    const px = Math.min(Math.max(e.clientX - r.left, g.left), g.left + g.w);
+    const py = Math.min(Math.max(e.clientY - r.top, g.top), g.top + g.h);
+    const p = [g.x0 + (px - g.left) / g.w * (g.x1 - g.x0), g.y1 - (py - g.top) / g.h * (g.y1 - g.y0)];
+    this.pending = this.data.path ? {t: this.nearestT(p)} : {p, base: this.dragBase};
+    if (this.firstEventTs === null) { this.firstEventTs = e.timeStamp; this.firstHandled = performance.now(); }
+    this.schedule();
+    if (this.dragging && this.data.report_ms > 0) this.report("drag");
+  }
+
+  schedule() { if (!this.raf) this.raf = requestAnimationFrame(t => { this.raf = 0; this.frame(); }); }
+
+  flushFrame() { if (this.raf) { cancelAnimationFrame(this.raf); this.raf = 0; } this.frame(); }
+
+  frame() {
+    if (!this.ready()) return;
+    if (this.pending) {
+      const {p, base, t} = this.pending;
+      this.pending = null;
+      if (t !== undefined) this.setT(t);
+      else this.z = clampZ(fromPlane(this.data.plane, p, base || this.z), this.data.low, this.data.high);
+    }
+    this.paint();
+    if (this.firstEventTs !== null) {
+      // Event -> painted: both on the performance.now() clock (event.timeStamp is a DOMHighResTimeStamp). It
+      // includes the wait for the frame that dispatches the (rAF-aligned) event; handled -> painted does not.
+      const now = performance.now();
+      this.stats.paints.push(now - this.firstEventTs);
+      this.stats.handled.push(now - this.firstHandled);
+      if (this.stats.paints.length > 5000) { this.stats.paints.splice(0, 2500); this.stats.handled.splice(0, 2500); }
+      this.firstEventTs = null;
+    }
+  }
+
+  decoders() {
+    return (this.data?.models || []).map(m => BLOBS.get(m.version)).filter(Boolean);
+  }
+
+  // ---- a path to scrub along (the Interpolate page): z = the path at t in [0, 1], piecewise linear
+
+  setT(t) {
+    const P = this.data.path, n = P.length;
+    this.t = Math.min(1, Math.max(0, t));
+    const f = this.t * (n - 1), i = Math.min(n - 2, Math.floor(f)), w = f - i;
+    this.z = Float32Array.from(P[i], (v, k) => v + w * (P[i + 1][k] - v));
+    if (this.scrub) this.scrub.value = String(Math.round(this.t * 1000));
+  }
+
+  nearestT(p) {
+    const P = this.planePath;
+    let best = 0, bestD = Infinity;
+    for (let i = 0; i + 1 < P.length; i++) { // the closest point of each segment
+      const [ax, ay] = P[i], dx = P[i + 1][0] - ax, dy = P[i + 1][1] - ay, L = dx * dx + dy * dy;
+      const w = L > 0 ? Math.min(1, Math.max(0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / L)) : 0;
+      const ex = ax + w * dx - p[0], ey = ay + w * dy - p[1], dist = ex * ex + ey * ey;
+      if (dist < bestD) { bestD = dist; best = (i + w) / (P.length - 1); }
+    }
+    return best;
+  }
+
+  ensureScrub() {
+    if (!this.data.path) { this.scrub?.parentElement?.remove(); this.scrub = null; return; }
+    if (this.scrub) return;
+    const box = document.createElement("label");
+    box.className = "lp-scrubbox";
+    box.innerHTML = `<span>A</span><input class="lp-scrub" type="range" min="0" max="1000" step="1" value="0"
+      aria-label="position along the path from A to B"><span>B</span>`;
+    this.root.querySelector(".lp-side").insertBefore(box, this.readout);
+    this.scrub = box.querySelector("input");
+    this.scrub.addEventListener("input", e => {
+      this.pending = {t: Number(this.scrub.value) / 1000};
+      if (this.firstEventTs === null) { this.firstEventTs = e.timeStamp; this.firstHandled = performance.now(); }
+      this.schedule();
+    });
+  }
+
+  // ---- drawing
+
+  geometry(W, H) {
+    const d = this.data, pad = {l: 44, r: 12, t: 12, b: 40};
+    const [x0, x1] = d.ranges[0], [y0, y1] = d.ranges[1];
+    // Square data units: fit the ranges' aspect in the canvas.
+    const aw = W - pad.l - pad.r, ah = H - pad.t - pad.b, sx = aw / (x1 - x0), sy = ah / (y1 - y0), s = Math.min(sx, sy);
+    const w = s * (x1 - x0), h = s * (y1 - y0);
+    return {left: pad.l + (aw - w) / 2, top: pad.t + (ah - h) / 2, w, h, x0, x1, y0, y1};
+  }
+
+  drawBackground(W, H, dpr) {
+    const c = document.createElement("canvas");
+    c.width = Math.round(W * dpr); c.height = Math.round(H * dpr);
+    const ctx = c.getContext("2d"), d = this.data, g = this.geometry(W, H);
+    ctx.scale(dpr, dpr);
+    const X = x => g.left + (x - g.x0) / (g.x1 - g.x0) * g.w, Y = y => g.top + (g.y1 - y) / (g.y1 - g.y0) * g.h;
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
+    ctx.strokeStyle = "#ccc"; ctx.lineWidth = 1; ctx.strokeRect(g.left, g.top, g.w, g.h);
+    // Zero lines and integer ticks.
+    ctx.font = "12px sans-serif"; ctx.fillStyle = "#555"; ctx.textAlign = "center"; ctx.textBaseline = "top";
+    for (let t = Math.ceil(g.x0); t <= g.x1; t++) {
+      ctx.strokeStyle = t === 0 ? "#bbb" : "#eee"; ctx.beginPath(); ctx.moveTo(X(t), g.top); ctx.lineTo(X(t), g.top + g.h); ctx.stroke();
+      ctx.fillText(String(t), X(t), g.top + g.h + 4);
+    }
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    for (let t = Math.ceil(g.y0); t <= g.y1; t++) {
+      ctx.strokeStyle = t === 0 ? "#bbb" : "#eee"; ctx.beginPath(); ctx.moveTo(g.left, Y(t)); ctx.lineTo(g.left + g.w, Y(t)); ctx.stroke();
+      ctx.fillText(String(t), g.left - 6, Y(t));
+    }
+    ctx.textAlign = "center"; ctx.textBaseline = "bottom"; ctx.fillStyle = "#333"; ctx.font = "13px sans-serif";
+    ctx.fillText(d.axis_titles[0], g.left + g.w / 2, H - 2);
+    ctx.save(); ctx.translate(12, g.top + g.h / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle";
+    ctx.fillText(d.axis_titles[1], 0, 0); ctx.restore();
+    // The encoded test digits, coloured by class.
+    const mp = BLOBS.get(d.map.version);
+    if (mp) {
+      ctx.save(); ctx.beginPath(); ctx.rect(g.left, g.top, g.w, g.h); ctx.clip();
+      ctx.globalAlpha = 0.65;
+      for (let i = 0; i < mp.labels.length; i++) {
+        ctx.fillStyle = d.colors[mp.labels[i] % d.colors.length];
+        ctx.fillRect(X(mp.points[2 * i]) - 1.5, Y(mp.points[2 * i + 1]) - 1.5, 3, 3);
+      }
+      ctx.restore();
+    }
+    if (this.planePath) { // the path being scrubbed, A to B
+      ctx.strokeStyle = "#111"; ctx.lineWidth = 2.5; ctx.beginPath();
+      this.planePath.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
+      ctx.stroke();
+      ctx.fillStyle = "#111"; ctx.font = "bold 15px sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "bottom";
+      const [a, b] = [this.planePath[0], this.planePath[this.planePath.length - 1]];
+      ctx.fillText("A", X(a[0]), Y(a[1]) - 6); ctx.fillText("B", X(b[0]), Y(b[1]) - 6);
+    }
+    // The prior's +-3 sigma box (in the PCA plane: centred on the prior mean's projection; unit variance there).
+    const [cx, cy] = d.prior_centre;
+    ctx.setLineDash([6, 4]); ctx.strokeStyle = "#444"; ctx.lineWidth = 1.5;
+    ctx.strokeRect(X(cx - 3), Y(cy + 3), X(cx + 3) - X(cx - 3), Y(cy - 3) - Y(cy + 3));
+    ctx.setLineDash([]); ctx.fillStyle = "#444"; ctx.font = "12px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "top";
+    ctx.fillText("prior ±3σ", X(cx - 3) + 4, Y(cy + 3) + 4);
+    return c;
+  }
+
+  drawStar(ctx, x, y, r) {
+    ctx.beginPath();
+    for (let i = 0; i < 10; i++) {
+      const a = -Math.PI / 2 + i * Math.PI / 5, rr = i % 2 ? r * 0.45 : r;
+      ctx.lineTo(x + rr * Math.cos(a), y + rr * Math.sin(a));
+    }
+    ctx.closePath(); ctx.fillStyle = "#ffd500"; ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = "#000"; ctx.stroke();
+  }
+
+  paintMap() {
+    const m = this.map, r = m.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+    const W = Math.max(1, Math.round(r.width)), H = Math.max(1, Math.round(r.height));
+    const key = `${W}x${H}@${dpr}:${this.data.map.version}:${BLOBS.has(this.data.map.version)}`;
+    if (!this.background || this.bgKey !== key) {
+      this.background = this.drawBackground(W, H, dpr); this.bgKey = key;
+      m.width = Math.round(W * dpr); m.height = Math.round(H * dpr);
+    }
+    const ctx = this.mapCtx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(this.background, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const g = this.geometry(W, H), p = toPlane(this.data.plane, this.z);
+    const x = g.left + (p[0] - g.x0) / (g.x1 - g.x0) * g.w, y = g.top + (g.y1 - p[1]) / (g.y1 - g.y0) * g.h;
+    this.drawStar(ctx, x, y, 13);
+  }
+
+  ensureTiles() {
+    const models = this.data.models;
+    const key = models.map(m => m.name).join("|") + `:${this.data.show_sample}`;
+    if (this.tilesKey === key) return;
+    this.tilesKey = key;
+    this.outputs.replaceChildren();
+    this.tiles = models.map(m => {
+      const tile = document.createElement("div");
+      tile.className = "lp-tile";
+      tile.innerHTML = `<div class="lp-title"></div><canvas class="lp-probs" width="28" height="28"></canvas>` +
+        (this.data.show_sample ? `<div class="lp-sub">a sample x ~ p(x | z)</div><canvas class="lp-sample" width="28" height="28"></canvas>` : "");
+      tile.querySelector(".lp-title").textContent = models.length > 1 ? m.name : "p(pixel = 1 | z)";
+      this.outputs.appendChild(tile);
+      const probs = tile.querySelector(".lp-probs"), sample = tile.querySelector(".lp-sample");
+      return {probs, pctx: probs.getContext("2d"), sample, sctx: sample && sample.getContext("2d"),
+              img: new ImageData(28, 28), simg: new ImageData(28, 28)};
+    });
+    this.outputs.dataset.count = String(models.length);
+  }
+
+  noise() {
+    // Fixed uniform noise per seed (mulberry32): the sample is x = [u < p], so it changes smoothly as z moves.
+    if (this.noiseSeed === this.data.seed && this.u) return this.u;
+    let a = (this.data.seed * 2654435761) >>> 0;
+    const u = new Float32Array(784);
+    for (let i = 0; i < 784; i++) {
+      a = (a + 0x6D2B79F5) >>> 0; let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      u[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    }
+    this.noiseSeed = this.data.seed; this.u = u;
+    return u;
+  }
+
+  paint() {
+    this.paintMap();
+    this.ensureTiles();
+    const decs = this.data.models.map(m => BLOBS.get(m.version));
+    const u = this.data.show_sample ? this.noise() : null;
+    decs.forEach((dec, k) => {
+      const t = this.tiles[k];
+      if (!dec || !t) return;
+      const t0 = performance.now();
+      const p = dec.decode(this.z), px = t.img.data;
+      if (k === 0) { this.stats.decodeMs.push(performance.now() - t0); if (this.stats.decodeMs.length > 5000) this.stats.decodeMs.splice(0, 2500); }
+      for (let i = 0; i < 784; i++) {
+        const v = Math.round(255 * p[i]);
+        px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = v; px[4 * i + 3] = 255;
+      }
+      t.pctx.putImageData(t.img, 0, 0);
+      if (u && t.sctx) {
+        const s = t.simg.data;
+        for (let i = 0; i < 784; i++) {
+          const v = u[i] < p[i] ? 255 : 0;
+          s[4 * i] = s[4 * i + 1] = s[4 * i + 2] = v; s[4 * i + 3] = 255;
+        }
+        t.sctx.putImageData(t.simg, 0, 0);
+      }
+    });
+    this.stats.frames++;
+    const zs = Array.from(this.z, v => v.toFixed(2)).join(", ");
+    this.readout.textContent = `z = (${zs})`;
+    this.map.setAttribute("aria-valuetext", this.readout.textContent);
+    this.root.dataset.z = Array.from(this.z, v => v.toFixed(4)).join(",");
+    this.root.dataset.frames = String(this.stats.frames);
+  }
+
+  // ---- talking to Python
+
+  report(final) {
+    if (this.data.report === false) return; // a view Python does not need to hear from (the scrubber)
+    const send = () => {
+      clearTimeout(this.reportTimer); this.reportTimer = 0;
+      if (this.pending || this.raf) this.flushFrame(); // report the code that is on screen
+      const z = Array.from(this.z, v => Math.round(v * 1e4) / 1e4), s = z.join(",");
+      if (s === this.lastSent) return;
+      this.lastSent = s; this.lastReport = performance.now(); this.stats.reports++;
+      this.api.setStateValue("z", z);
+    };
+    if (final === true) return send();
+    if (final === "key") { clearTimeout(this.reportTimer); this.reportTimer = setTimeout(send, KEY_DEBOUNCE_MS); return; }
+    const wait = this.data.report_ms - (performance.now() - this.lastReport); // throttled drag reports
+    if (wait <= 0) send();
+    else if (!this.reportTimer) this.reportTimer = setTimeout(send, wait);
+  }
+
+  update(data, api) {
+    this.api = api;
+    const first = !this.data;
+    this.data = data;
+    for (const [version, blob] of Object.entries(data.blobs || {})) {
+      if (BLOBS.has(version)) continue;
+      try { BLOBS.set(version, loadBlob(blob)); }
+      catch (err) { this.status.textContent = `Could not load ${version}: ${err.message}`; console.error(err); }
+    }
+    const missing = [data.map.version, ...data.models.map(m => m.version)].filter(v => !BLOBS.has(v));
+    const ask = missing.filter(v => !this.requested.has(v));
+    if (ask.length) { ask.forEach(v => this.requested.add(v)); api.setTriggerValue("need", ask); }
+    this.status.textContent = missing.length ? "Loading the decoder…" : "";
+    this.planePath = data.path ? data.path.map(z => toPlane(data.plane, z)) : null;
+    this.ensureScrub();
+    // Python moved z (URL, sliders, reset, a new path): adopt it, unless the user is dragging right now.
+    if ((this.zRev !== data.z_rev || !this.z || this.z.length !== data.z.length) && !this.dragging) {
+      this.z = Float32Array.from(data.z); this.zRev = data.z_rev;
+      if (data.path) this.setT(data.t || 0);
+      this.lastSent = Array.from(this.z, v => Math.round(v * 1e4) / 1e4).join(",");
+    }
+    if (first || !this.legend.childElementCount || this.legendKey !== data.names.join()) {
+      this.legendKey = data.names.join();
+      this.legend.replaceChildren(...data.names.map((n, i) => {
+        const s = document.createElement("span");
+        s.innerHTML = `<i style="background:${data.colors[i % data.colors.length]}"></i>`;
+        s.append(String(n));
+        return s;
+      }));
+    }
+    this.background = null;
+    if (this.ready()) this.paint();
+  }
+
+  // Client (CSS pixel) coordinates of plane point p on the map, and the painted probabilities as 0..255 bytes:
+  // for tests and the benchmark, which drive the pad with real input events.
+  clientOf(p) {
+    const r = this.map.getBoundingClientRect(), g = this.geometry(r.width, r.height);
+    return [r.left + g.left + (p[0] - g.x0) / (g.x1 - g.x0) * g.w, r.top + g.top + (g.y1 - p[1]) / (g.y1 - g.y0) * g.h];
+  }
+
+  planePoint() { return toPlane(this.data.plane, this.z); }
+
+  pixels(k = 0, which = "probs") {
+    const t = this.tiles[k], ctx = which === "sample" ? t.sctx : t.pctx;
+    return Array.from(ctx.getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0));
+  }
+
+  destroy() {
+    this.resizer.disconnect();
+    if (this.raf) cancelAnimationFrame(this.raf);
+    clearTimeout(this.reportTimer);
+  }
+}
+
+// ------------------------------------------------------------------------------------------- test/bench hooks
+
+// Evaluated by tests/test_latent_pad.py and bench/latent_drag.py through Playwright: the very decoder the pad uses.
+G.__cvaeLatentPad = {
+  Decoder, loadBlob, BLOBS, INSTANCES,
+  decodeWith(blob, codes) { // blob as Python's latent_pad.model_blob makes it; codes: array of arrays
+    const dec = loadBlob(blob);
+    return codes.map(z => Array.from(dec.decode(Float32Array.from(z))));
+  },
+  decodeVersion(version, codes) {
+    const dec = BLOBS.get(version);
+    return dec ? codes.map(z => Array.from(dec.decode(Float32Array.from(z)))) : null;
+  },
+  pads() { return [...INSTANCES.values()]; },
+};
+
+// ------------------------------------------------------------------------------------------- Streamlit entry
+
+export default function (component) {
+  const {parentElement, data, key} = component;
+  const root = parentElement.querySelector(".lp-root");
+  let pad = INSTANCES.get(key);
+  if (!pad || pad.root !== root) {
+    pad?.destroy();
+    pad = new Pad(root, component);
+    INSTANCES.set(key, pad);
+  }
+  // Streamlit calls this module again on every rerun with the new data (same parentElement): update in place.
+  pad.update(data, component);
+  return () => { pad.destroy(); if (INSTANCES.get(key) === pad) INSTANCES.delete(key); };
+}

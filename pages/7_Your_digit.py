@@ -1,0 +1,92 @@
+"""Your digit: draw, upload or photograph a digit; see it preprocessed MNIST-style and what the model makes of it."""
+
+import numpy as np
+import streamlit as st
+
+from cvae.explorer import diag_figures, figures
+from cvae.explorer import own_digit as od
+from cvae.explorer import widgets as ui
+from cvae.explorer.canvas import canvas_ui
+
+IWAE_K = 100
+N_NEAREST = 5
+
+ui.page_setup("Your digit", ":material/draw:")
+info = ui.run_picker_ui()
+
+ui.page_title_ui("digit")
+model, info = ui.require_model(info)
+d = model.latent_dim
+_, _, originals, _ = ui.test_data_ui(info)
+means, labels, source = ui.map_points(model, info)
+names = ui.class_names(info.config.dataset)
+st.caption("Put your own handwriting into the model. It is prepared the way MNIST was: white ink on black, the "
+           "digit's box scaled to 20 px and centred by its centre of mass in 28×28, then binarized like the "
+           "training images. Nothing is stored: images stay in memory.")
+
+how = st.radio("Your digit", ["Draw", "Upload", "Camera"], key="yd_source", horizontal=True)
+data: bytes | None = None
+left, right = st.columns([1, 1.3], gap="large")
+with left:
+    if how == "Draw":
+        data = canvas_ui("yd_canvas")
+        st.caption("Draw one digit, large, with the mouse, a pen or a finger.")
+    elif how == "Upload":
+        up = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key="yd_upload",
+                              max_upload_size=max(1, od.MAX_UPLOAD_BYTES // (1024 * 1024)))
+        data = up.getvalue() if up is not None else None
+    else:
+        shot = st.camera_input("Hold a digit written on paper up to the camera", key="yd_camera")
+        data = shot.getvalue() if shot is not None else None
+
+if data is None:
+    st.info("Draw, upload or photograph a digit to see what the model makes of it.", icon="✍️")
+    st.stop()
+try:
+    steps = od.preprocess(od.decode_image(data))
+except od.ImageRejected as e:
+    st.error(f"This image can't be used: {e}", icon="🚫")
+    st.stop()
+
+st.subheader("Preprocessing, step by step")
+shown = [(steps.grey, "greyscale"), (steps.ink, "inverted" if steps.inverted else "ink (not inverted)"),
+         (steps.crop, "cropped to the ink"), (steps.scaled, "longer side 20 px"),
+         (steps.centred, "centred in 28×28"), (steps.binary, "binarized (what the model sees)")]
+for col, (img, caption) in zip(st.columns(len(shown)), shown):
+    pad = None if img is steps.grey else 0.0  # ink stages are white on black
+    col.image(od.pad_square(np.clip(img, 0, 1), pad), caption=caption, width="stretch", clamp=True)
+
+out = od.describe(model, steps.binary, IWAE_K)
+mu, sigma = np.array(out["mu"]), np.array(out["sigma"])
+with right:
+    st.subheader("Where it lands")
+    xy, pca, axis_titles = figures.map_projection(means)
+    current = figures.map_coords(mu[None], pca, strip=(d == 1))[0]
+    fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles,
+                                    ranges=figures.map_ranges(xy, d), height=480, strip=(d == 1))
+    if d == 2:
+        diag_figures.add_ellipses(fig, mu[None], np.log(sigma[None] ** 2), np.zeros(1, int))
+        fig.data[-1].update(line=dict(color="black", width=3), opacity=1.0, name="your digit ±σ")
+    st.plotly_chart(fig, key="yd_map", width="stretch", config={"displayModeBar": False})
+    st.caption(f"★ μ of your digit{' with its 1-σ ellipse' if d == 2 else ''}; dots: μ of {len(means):,} test "
+               f"digits ({source}).")
+
+c1, c2, c3 = st.columns([1, 1, 1.4])
+with c1:
+    ui.show_image_ui(out["reconstruction"], key="yd_recon", height=260, title="Reconstruction p(x | z = μ)")
+with c2:
+    ui.show_image_ui(out["sample"], key="yd_sample", height=260, title="A sample", hover="pixel")
+with c3:
+    st.metric("ELBO (single sample)", f"{out['elbo']:.1f} nats",
+              help="log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x).")
+    st.metric(f"IWAE log p(x), k = {IWAE_K}", f"{out[f'iwae_{IWAE_K}']:.1f} nats")
+    st.markdown("μ = (" + ", ".join(f"{v:.2f}" for v in mu) + "), σ = (" + ", ".join(f"{v:.2f}" for v in sigma)
+                + ")")
+
+if len(originals) < len(means):
+    st.stop()  # the test images behind the stored means are not available here (bundled sample only)
+st.subheader(f"The {N_NEAREST} nearest test digits in latent space")
+near = od.nearest(means, mu, N_NEAREST)
+for col, i in zip(st.columns(N_NEAREST), near):
+    col.image(originals[i], caption=f"{names[labels[i]]} · distance {np.linalg.norm(means[i] - mu):.2f}",
+              width="stretch")
