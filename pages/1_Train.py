@@ -68,7 +68,8 @@ def progress_charts(metrics: MetricsView, beta: float = 1.0) -> go.Figure | None
     if not steps and not epochs:
         return None
     # beta != 1 trains on recon - beta*KL: the loss is labelled as that, the test ELBO stays the true ELBO.
-    loss_title = "Training loss (−ELBO per batch)" if beta == 1 else f"Training loss (−(recon − {beta:g}·KL))"
+    loss_title = (_("Training loss (−ELBO per image)") if beta == 1 else
+                  _("Training loss (−(reconstruction − {beta}·KL))", beta=f"{beta:g}"))
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, column_widths=[0.36, 0.36, 0.28],
                         subplot_titles=(loss_title, _("Test ELBO and reconstruction"),
                                         _("Test KL(q(z|x) ‖ p(z))")))

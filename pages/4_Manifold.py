@@ -88,7 +88,7 @@ with left:
                     **({"on_select": "rerun", "selection_mode": "points"} if d > 1 else {}))
     if d > 1:
         manifold_link.open_on_pad("mf_image", info, q, dims, d)
-        st.caption("Click a cell to open its code on the latent pad (Latent plane page).")
+        st.caption(_("Click a cell to open its code on the latent pad (Latent plane page)."))
 with right:
     if d == 1:
         st.markdown(_("With **one** latent dimension the manifold is a line: {n} codes z₁ from the "

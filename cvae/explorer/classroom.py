@@ -10,7 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from .i18n import DEFAULT_LANG, LANG_KEY, LANGS, _, parse_lang
+from ..data.sample import BUNDLED_SOURCE
+from .i18n import DEFAULT_LANG, LANG_KEY, LANGS, N_, _, parse_lang
 
 PRESENT_KEY = "cvae_present"  # session state, like the language: survives page switches
 LANG_WIDGET = "cl_lang"
@@ -103,3 +104,49 @@ def style_figure(fig: Any, marker_scale: float = 1.0) -> Any:
                 if trace.name != "_click":
                     marker.size = marker.size * 1.6 * marker_scale
     return fig
+
+
+# Streamlit's built-in Material icons: drawn from its own font, so they render where no emoji font is installed.
+PAGES = {
+    "home": ("app.py", N_("Home"), ":material/home:"),
+    "lesson": ("pages/0_Lesson.py", N_("Lesson"), ":material/school:"),
+    "train": ("pages/1_Train.py", N_("Train"), ":material/model_training:"),
+    "plane": ("pages/2_Latent_plane.py", N_("Latent plane"), ":material/explore:"),
+    "recon": ("pages/3_Reconstruct.py", N_("Reconstruct"), ":material/autorenew:"),
+    "manifold": ("pages/4_Manifold.py", N_("Manifold"), ":material/grid_view:"),
+    "runs": ("pages/5_Runs.py", N_("Runs"), ":material/folder_open:"),
+    "interp": ("pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
+    "digit": ("pages/7_Your_digit.py", N_("Your digit"), ":material/draw:"),
+    "diag": ("pages/8_Diagnostics.py", N_("Diagnostics"), ":material/monitor_heart:"),
+}
+
+
+def hidden_page(page: str) -> bool:
+    """True for a page presenter mode hides."""
+    return presenting() and page in HIDDEN_WHEN_PRESENTING
+
+
+def page_title_ui(page: str) -> None:
+    """The page's title with its icon, in the session's language."""
+    _path, label, icon = PAGES[page]
+    st.title(f"{icon} {_(label)}")
+
+
+def hidden_when_presenting_ui(page: str) -> None:
+    """Train and Runs are not for the projector: say so and stop in presenter mode."""
+    if presenting() and page in HIDDEN_WHEN_PRESENTING:
+        page_title_ui(page)
+        st.info(_("This page is hidden in presenter mode. Switch presenter mode off in the sidebar to use it."),
+                icon=":material/slideshow:")
+        st.stop()
+
+
+def source_label(source: str, dataset: str) -> str:
+    """Where test digits came from, for students: no server paths, no repeated counts."""
+    if source == BUNDLED_SOURCE:
+        return _("the bundled sample")
+    if source.startswith("IDX files"):
+        return _("{dataset} IDX files", dataset=dataset)
+    if "keras" in source.lower():
+        return _("the Keras cache")
+    return _("{dataset} .npz file", dataset=dataset) if ".npz" in source else dataset

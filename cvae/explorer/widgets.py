@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from ..data.sample import BUNDLED_SOURCE, load_test_split
+from ..data.sample import load_test_split
 from ..data.sources import CLASS_NAMES, unit_scale
 from ..store import latent_means, runs
 from ..store.errors import DataError, RunError
@@ -21,6 +21,8 @@ from ..store.files import read_file_nofollow
 from ..store.runs import RunInfo
 from . import classroom, launcher
 from .i18n import N_, _
+from .classroom import PAGES, hidden_page, hidden_when_presenting_ui, page_title_ui  # noqa: F401
+from .classroom import source_label
 from .states import STATE_ICONS, STATE_WORDS, state_badge, state_word  # noqa: F401 (the pages use ui.*)
 from .figures import MAP_POINTS, image_figure, z_from_click
 from .latent import PCA2
@@ -29,21 +31,6 @@ from .numpy_model import NumpyCVAE, load_numpy_model
 APP_TITLE = N_("CVAE explorer")
 SELECTED_KEY = "cvae_selected_run"  # persists across pages (a widget's own key would not)
 PICKER_KEY = "run_picker"
-
-# Streamlit's built-in Material icons: drawn from its own font, so they render where no emoji font is installed.
-PAGES = {
-    "home": ("app.py", N_("Home"), ":material/home:"),
-    "lesson": ("pages/0_Lesson.py", N_("Lesson"), ":material/school:"),
-    "train": ("pages/1_Train.py", N_("Train"), ":material/model_training:"),
-    "plane": ("pages/2_Latent_plane.py", N_("Latent plane"), ":material/explore:"),
-    "recon": ("pages/3_Reconstruct.py", N_("Reconstruct"), ":material/autorenew:"),
-    "manifold": ("pages/4_Manifold.py", N_("Manifold"), ":material/grid_view:"),
-    "runs": ("pages/5_Runs.py", N_("Runs"), ":material/folder_open:"),
-    "interp": ("pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
-    "digit": ("pages/7_Your_digit.py", N_("Your digit"), ":material/draw:"),
-    "diag": ("pages/8_Diagnostics.py", N_("Diagnostics"), ":material/monitor_heart:"),
-}
-
 
 # ---------------------------------------------------------------------------------------------- page chrome
 
@@ -54,26 +41,6 @@ def page_setup(title: str, icon: str) -> None:
     classroom.seed_from_url()
     classroom.css_ui()
     nav_ui()
-
-
-def hidden_page(page: str) -> bool:
-    """True for a page presenter mode hides."""
-    return classroom.presenting() and page in classroom.HIDDEN_WHEN_PRESENTING
-
-
-def page_title_ui(page: str) -> None:
-    """The page's title with its icon, in the session's language."""
-    _path, label, icon = PAGES[page]
-    st.title(f"{icon} {_(label)}")
-
-
-def hidden_when_presenting_ui(page: str) -> None:
-    """Train and Runs are not for the projector: say so and stop in presenter mode."""
-    if classroom.presenting() and page in classroom.HIDDEN_WHEN_PRESENTING:
-        page_title_ui(page)
-        st.info(_("This page is hidden in presenter mode. Switch presenter mode off in the sidebar to use it."),
-                icon=":material/slideshow:")
-        st.stop()
 
 
 def nav_ui() -> None:
@@ -302,17 +269,6 @@ def load_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.n
             raise
         images, labels, source = load_test_split(dataset, None, allow_download=False)
     return (images > 127).astype(np.uint8), np.asarray(labels, np.uint8), images, source
-
-
-def source_label(source: str, dataset: str) -> str:
-    """Where test digits came from, for students: no server paths, no repeated counts."""
-    if source == BUNDLED_SOURCE:
-        return _("the bundled sample")
-    if source.startswith("IDX files"):
-        return _("{dataset} IDX files", dataset=dataset)
-    if "keras" in source.lower():
-        return _("the Keras cache")
-    return _("{dataset} .npz file", dataset=dataset) if ".npz" in source else dataset
 
 
 def test_data_ui(info: RunInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
