@@ -21,7 +21,7 @@ MARKERS = {"_", "t", "N_", "translate", "tr"}
 EXEMPT = {
     "ELBO", "KL", "IWAE", "CVAE", "VAE", "MNIST", "PNG", "GIF", "PCA", "lerp", "slerp", "TensorFlow", "Keras",
     "Adam", "NumPy", "IDX", "npz", "python", "cvae", "train", "eval", "iwae", "latent_dim", "log", "exp", "std",
-    "Burda", "White", "Higgins", "CIFAR", "Ctrl", "SIGSTOP", "RUN", "et", "al", "mnist", "fashion_mnist", "tutorial", "fast",
+    "Burda", "White", "Higgins", "CIFAR", "cifar10", "bernoulli", "discretized_logistic", "Ctrl", "SIGSTOP", "RUN", "et", "al", "mnist", "fashion_mnist", "tutorial", "fast",
     "float32", "mixed_bfloat16", "static", "dynamic", "constant", "cosine", "nats", "checkpoints", "TFP",
     "English", "JSON", "z_A", "z_B",  # the language switch names each language in itself; formats; formulas
 }
