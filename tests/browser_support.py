@@ -341,8 +341,10 @@ def plotly_data_to_page(page, selector: str, x: float, y: float) -> tuple[float,
     return tuple(page.evaluate(
         """([sel, x, y]) => { const gd = document.querySelector(sel + ' .js-plotly-plot');
                               const fl = gd._fullLayout, r = gd.getBoundingClientRect();
-                              return [r.left + fl._size.l + fl.xaxis.d2p(x),
-                                      r.top + fl._size.t + fl.yaxis.d2p(y)]; }""", [selector, x, y]))
+                              // _offset: where the axis starts (an equal-aspect map is constrained to less
+                              // than the whole plot area, so _size.l/t alone would be off)
+                              return [r.left + fl.xaxis._offset + fl.xaxis.d2p(x),
+                                      r.top + fl.yaxis._offset + fl.yaxis.d2p(y)]; }""", [selector, x, y]))
 
 
 def click_plotly(page, selector: str, x: float, y: float, timeout: float = 10.0) -> None:
