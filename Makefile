@@ -23,11 +23,13 @@ setup: $(VENV)/.installed
 
 setup-test: $(VENV)/.installed-test browser
 
-# Playwright drives Debian's chromium (its own browser download is not possible offline).
+# Playwright drives Debian's chromium (its own browser download is not possible offline); the Hindi pages need a
+# Devanagari font (fonts-lohit-deva), or Chromium draws empty boxes.
+BROWSER_PACKAGES = chromium fonts-lohit-deva
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=hi | grep -q .; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; fi; }
 
 app: setup
 	$(PY) -m streamlit run app.py

@@ -3,76 +3,82 @@
 import streamlit as st
 
 from cvae.explorer import widgets as ui
+from cvae.explorer.i18n import N_, _
 from cvae.store.fmt import fmt_time
 
-ui.page_setup("Home", "🏠")
+ui.page_setup("Home", ":material/home:")
 infos = ui.list_runs_ui()
 info = ui.run_picker_ui(infos)
 
-st.title("🔢 CVAE explorer")
-st.markdown(
+st.title(f":material/scatter_plot: {_(ui.APP_TITLE)}")
+st.markdown(_(
     "A **convolutional variational autoencoder** — the model of TensorFlow's *Convolutional Variational "
     "Autoencoder* tutorial — trained on handwritten digits. The **encoder** turns an image *x* into a "
     "Gaussian over a small code *z* (2 numbers by default); the **decoder** turns any code *z* back into "
-    "28×28 pixel probabilities. Training maximises the *evidence lower bound* (ELBO) on log p(x):")
+    "28×28 pixel probabilities. Training maximises the *evidence lower bound* (ELBO) on log p(x):"))
 st.latex(r"\mathrm{ELBO}(x) \;=\; \mathbb{E}_{z\sim q(z\mid x)}\big[\log p(x\mid z) + \log p(z)"
          r" - \log q(z\mid x)\big] \;\le\; \log p(x)")
-st.latex(r"\mathrm{ELBO}(x) \;=\; \underbrace{\mathbb{E}_{q}\,\log p(x\mid z)}_{\text{reconstruction}}"
-         r" \;-\; \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)}_{\text{stay close to } \mathcal{N}(0, I)}")
-st.caption("Like the tutorial, training uses one sample of z per image (the reparameterisation trick: "
-           "z = μ + σ·ε with ε ~ N(0, I)), pixels are binarised, and p(x|z) is a Bernoulli per pixel.")
+st.latex(r"\mathrm{ELBO}(x) \;=\; \underbrace{\mathbb{E}_{q}\,\log p(x\mid z)}_{\text{" + _("reconstruction") +
+         r"}} \;-\; \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)}_{\text{" + _("stay close to") +
+         r" } \mathcal{N}(0, I)}")
+st.caption(_("Like the tutorial, training uses one sample of z per image (the reparameterisation trick: "
+             "z = μ + σ·ε with ε ~ N(0, I)), pixels are binarised, and p(x|z) is a Bernoulli per pixel."))
 
 st.divider()
-st.subheader("The selected model at a glance")
+st.subheader(_("The selected model at a glance"))
 if info is None:
     if ui.selected_run_name():
-        st.info(f"Run **{ui.selected_run_name()}** is starting; watch it on the Train page.", icon="⏳")
+        st.info(_("Run **{name}** is starting; watch it on the Train page.", name=ui.selected_run_name()),
+                icon=":material/hourglass_top:")
         ui.page_link_ui("train")
     else:
         ui.no_runs_ui()
 elif info.config is None:
-    ui.show_error(f"Run {info.name!r} can't be used: {info.error}")
-    st.caption("Pick another run in the sidebar, or delete this one on the Runs page.")
+    ui.show_error(_("Run {name} can't be used: {error}", name=repr(info.name), error=info.error))
+    st.caption(_("Pick another run in the sidebar, or delete this one on the Runs page."))
 else:
     c = info.config
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.markdown(f"### Run `{info.name}` — {ui.STATE_BADGES.get(info.state, info.state)}")
+        st.markdown(f"### {_('Run')} `{info.name}` — {ui.state_badge(info.state)}")
         m2, m3, m4 = st.columns(3)
-        m2.metric("Epochs", f"{info.epochs_done} / {c.epochs}")
+        m2.metric(_("Epochs"), f"{info.epochs_done} / {c.epochs}")
         rows = info.epoch_rows
         last = rows[-1].get("test_elbo") if rows else None
         prev = rows[-2].get("test_elbo") if len(rows) > 1 else None
-        m3.metric("Test ELBO (nats)", f"{last:.1f}" if isinstance(last, (int, float)) else "–",
+        m3.metric(_("Test ELBO (nats)"), f"{last:.1f}" if isinstance(last, (int, float)) else "–",
                   delta=f"{last - prev:+.1f}"
                   if isinstance(last, (int, float)) and isinstance(prev, (int, float)) else None,
-                  help="Average ELBO on the test set after the latest epoch: higher (closer to 0) is better. "
-                       "The arrow compares it with the epoch before.")
-        m4.metric("Latent dimensions", c.latent_dim)
-        st.caption(f"{c.dataset} · batch {c.batch_size} · learning rate {c.learning_rate:g} ({c.lr_schedule}) · "
-                   f"preset {c.preset} · created {fmt_time(info.created)}")
+                  help=_("Average ELBO on the test set after the latest epoch: higher (closer to 0) is better. "
+                         "The arrow compares it with the epoch before."))
+        m4.metric(_("Latent dimensions"), c.latent_dim)
+        st.caption(_("{dataset} · batch {batch} · learning rate {lr} ({schedule}) · preset {preset} · created {created}",
+                     dataset=c.dataset, batch=c.batch_size, lr=f"{c.learning_rate:g}", schedule=c.lr_schedule,
+                     preset=c.preset, created=fmt_time(info.created)))
         if info.status.get("message"):
-            st.caption(f"Status: {info.status['message']}")
+            st.caption(_("Status: {message}", message=f"`{info.status['message']}`"))  # the trainer's own words
     with right:
         sample = ui.latest_sample_image(info.path)
         if sample:
             png, epoch = sample
-            st.image(png, width=300, caption=f"{c.num_examples_to_generate} fixed test digits encoded, sampled "
-                                              f"(fixed noise) and decoded after epoch {epoch}")
+            st.image(png, width=300, caption=_("{n} fixed test digits encoded, sampled (fixed noise) and decoded "
+                                                "after epoch {epoch}", n=c.num_examples_to_generate, epoch=epoch))
         else:
-            st.info("No sample images yet.")
+            st.info(_("No sample images yet."))
 
 st.divider()
-st.subheader("Explore")
-cols = st.columns(6)
+st.subheader(_("Explore"))
 descriptions = {
-    "train": "Start a training run and watch the loss, the ELBO and the samples improve live.",
-    "plane": "Move through the latent space with sliders — or click the map — and see what the decoder draws.",
-    "recon": "Encode test digits, decode them again, and see their ELBO and where they land in z-space.",
-    "manifold": "A whole grid of decoded codes at once: how digits morph into each other.",
-    "runs": "Compare, download and delete runs.",
-    "interp": "Walk the straight line or the spherical path between two digits' codes, as frames and a GIF.",
+    "lesson": N_("A guided lesson in six steps, each with the real model to play with."),
+    "train": N_("Start a training run and watch the loss, the ELBO and the samples improve live."),
+    "plane": N_("Move through the latent space with sliders — or click the map — and see what the decoder draws."),
+    "recon": N_("Encode test digits, decode them again, and see their ELBO and where they land in z-space."),
+    "manifold": N_("A whole grid of decoded codes at once: how digits morph into each other."),
+    "runs": N_("Compare, download and delete runs."),
+    "interp": N_("Walk the straight line or the spherical path between two digits' codes, as frames and a GIF."),
 }
+descriptions = {p: text for p, text in descriptions.items() if not ui.hidden_page(p)}
+cols = st.columns(len(descriptions))
 for col, (page, text) in zip(cols, descriptions.items()):
     with col:
-        ui.page_link_ui(page, text)
+        ui.page_link_ui(page, _(text))

@@ -8,6 +8,7 @@ from plotly.subplots import make_subplots
 
 from cvae.explorer import cost, figures, launcher, map_animation, progress, train_form
 from cvae.explorer import widgets as ui
+from cvae.explorer.i18n import N_, _
 from cvae.store import runs
 from cvae.store.access import file_bytes_in_run
 from cvae.store.config import PRESETS, TrainConfig
@@ -17,20 +18,21 @@ from cvae.store.images import gif_bytes
 from cvae.store.latent_means import read_latent_means
 from cvae.store.metrics import MetricsView, read_metrics
 
-ui.page_setup("Train", "🏋️")
+ui.page_setup("Train", ":material/model_training:")
+ui.hidden_when_presenting_ui("train")
 failed_launches = launcher.sweep()
 infos = ui.list_runs_ui()
 info = ui.run_picker_ui(infos)
 
-st.title("🏋️ Train")
-st.caption("Training runs in a separate process (`python -m cvae train`), so this page — and everyone else's — "
-           "stays responsive. Close the browser at any time: training goes on, and this page picks it up again.")
+ui.page_title_ui("train")
+st.caption(_("Training runs in a separate process (`python -m cvae train`), so this page — and everyone else's — "
+             "stays responsive. Close the browser at any time: training goes on, and this page picks it up again."))
 
 PRESET_NOTES = {
-    "tutorial": "Exactly the TensorFlow tutorial: Adam with learning rate 1e-4, batches of 32, 10 epochs "
-                "(about 4 minutes on 2 CPU cores).",
-    "fast": "A 20× larger learning rate (2e-3), annealed by a cosine schedule over 2 epochs: reaches the "
-            "tutorial's 10-epoch test ELBO (≥ −157) in a fifth of the steps. Good for a live demo.",
+    "tutorial": N_("Exactly the TensorFlow tutorial: Adam with learning rate 1e-4, batches of 32, 10 epochs "
+                   "(about 4 minutes on 2 CPU cores)."),
+    "fast": N_("A 20× larger learning rate (2e-3), annealed by a cosine schedule over 2 epochs: reaches the "
+               "tutorial's 10-epoch test ELBO (≥ −157) in a fifth of the steps. Good for a live demo."),
 }
 K = train_form.PREFIX  # session-state key prefix of the form's widgets
 
@@ -66,31 +68,32 @@ def progress_charts(metrics: MetricsView, beta: float = 1.0) -> go.Figure | None
     if not steps and not epochs:
         return None
     # beta != 1 trains on recon - beta*KL: the loss is labelled as that, the test ELBO stays the true ELBO.
-    loss_title = "Training loss (−ELBO per batch)" if beta == 1 else f"Training loss (−(recon − {beta:g}·KL))"
+    loss_title = (_("Training loss (−ELBO per image)") if beta == 1 else
+                  _("Training loss (−(reconstruction − {beta}·KL))", beta=f"{beta:g}"))
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, column_widths=[0.36, 0.36, 0.28],
-                        subplot_titles=(loss_title, "Test ELBO and reconstruction",
-                                        "Test KL(q(z|x) ‖ p(z))"))
+                        subplot_titles=(loss_title, _("Test ELBO and reconstruction"),
+                                        _("Test KL(q(z|x) ‖ p(z))")))
     if steps:
         x, y = metrics.chart_steps()  # validated rows, at most ~2,000 points (200k rows cost seconds per second)
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines",
-                                 name="training loss", line=dict(color="#1f77b4")), row=1, col=1)
+                                 name=_("training loss"), line=dict(color="#0072B2")), row=1, col=1)
     if epochs:
         ep = [r["epoch"] for r in epochs]
         fig.add_trace(go.Scatter(x=ep, y=[r.get("test_elbo") for r in epochs], mode="lines+markers",
-                                 name="test ELBO", line=dict(color="#2ca02c", width=3)), row=1, col=2)
+                                 name=_("test ELBO"), line=dict(color="#009E73", width=3)), row=1, col=2)
         if beta != 1:
             fig.add_trace(go.Scatter(x=ep, y=[r.get("test_objective") for r in epochs], mode="lines+markers",
-                                     name=f"test training objective (β = {beta:g})",
-                                     line=dict(color="#d62728", dash="dash")), row=1, col=2)
+                                     name=_("test training objective (β = {beta})", beta=f"{beta:g}"),
+                                     line=dict(color="#D55E00", dash="dash")), row=1, col=2)
         fig.add_trace(go.Scatter(x=ep, y=[r.get("test_logpx_z") for r in epochs], mode="lines+markers",
-                                 name="reconstruction E[log p(x|z)]", line=dict(color="#ff7f0e", dash="dot")),
+                                 name=_("reconstruction") + " E[log p(x|z)]", line=dict(color="#E69F00", dash="dot")),
                       row=1, col=2)
         fig.add_trace(go.Scatter(x=ep, y=[r.get("test_kl") for r in epochs], mode="lines+markers",
-                                 name="KL", line=dict(color="#9467bd", width=3)), row=1, col=3)
+                                 name="KL", line=dict(color="#CC79A7", width=3)), row=1, col=3)
         for col in (2, 3):
-            fig.update_xaxes(title_text="epoch", row=1, col=col, dtick=1 if len(epochs) <= 12 else None)
-    fig.update_xaxes(title_text="step", row=1, col=1)
-    fig.update_yaxes(title_text="nats per image", row=1, col=1)
+            fig.update_xaxes(title_text=_("epoch"), row=1, col=col, dtick=1 if len(epochs) <= 12 else None)
+    fig.update_xaxes(title_text=_("step"), row=1, col=1)
+    fig.update_yaxes(title_text=_("nats per image"), row=1, col=1)
     fig.update_yaxes(rangemode="tozero", row=1, col=3)
     fig.update_annotations(font_size=16)
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10),
@@ -155,45 +158,52 @@ def monitor_body(name: str, shown_state: str) -> None:
     live = state in ("running", "starting")
     if info is None:
         if state == "starting":
-            st.info(f"Starting **{name}**: loading TensorFlow and the data (a few seconds)…", icon="⏳")
-            st.progress(0.0, text="starting")
+            st.info(_("Starting **{name}**: loading TensorFlow and the data (a few seconds)…", name=name),
+                    icon=":material/hourglass_top:")
+            st.progress(0.0, text=ui.state_word("starting"))
             tail = launcher.log_tail(launcher.log_path(name), 5)
             if tail:
                 st.code(tail, language=None)
         else:
-            st.warning(f"Run {name!r} has no config.json.")
+            st.warning(_("Run {name} has no config.json.", name=repr(name)))
         return
 
     status = info.status
-    st.markdown(f"**{ui.STATE_BADGES.get(state, state)}** — {status.get('message', '')}")
+    # One state per line: the status file's message belongs to its own state (while a resumed run starts, the
+    # file still says how the previous process ended).
+    message = status.get("message", "") if status.get("state") == state or state in ("interrupted",
+                                                                                    "unresponsive") else ""
+    st.markdown(f"**{ui.state_badge(state)}**" + (f" — `{message}`" if message else ""))  # the trainer's words
     metrics = read_metrics(run_dir / runs.METRICS_FILE)  # incremental: only the appended rows are parsed
     if live:
-        p = progress.progress(info, metrics.recent_steps())
-        ips = f"{p['images_per_second']:,.0f} images/s" if p["images_per_second"] else "measuring speed"
-        st.progress(p["fraction"], text=f"Epoch {p['epoch']}/{p['total_epochs']} · step {p['step']:,} · {ips} · "
-                                        f"ETA {fmt_seconds(p['eta_seconds'])}")
+        p = progress.progress(info, metrics.recent_steps(), metrics.epochs)
+        ips = (_("{n} images/s", n=f"{p['images_per_second']:,.0f}") if p["images_per_second"]
+               else _("measuring speed"))
+        st.progress(p["fraction"], text=_("Epoch {epoch}/{total} · step {step} · {speed} · ETA {eta}",
+                                          epoch=p["epoch"], total=p["total_epochs"], step=f"{p['step']:,}",
+                                          speed=ips, eta=fmt_seconds(p["eta_seconds"])))
     elif info.total_epochs:
         st.progress(min(1.0, info.epochs_done / info.total_epochs),
-                    text=f"{info.epochs_done} of {info.total_epochs} epochs done")
+                    text=_("{done} of {total} epochs done", done=info.epochs_done, total=info.total_epochs))
 
     beta = info.config.beta if info.config else 1.0
     fig = progress_charts(metrics, beta)
     if fig is not None:
         st.plotly_chart(fig, key=f"train_curves_{name}", width="stretch")
-        st.caption("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the "
-                   "prior N(0, I). Higher ELBO is better; the training loss is the negative ELBO"
-                   + ("." if beta == 1 else f" with the KL weighted by β = {beta:g}; the test ELBO stays the "
-                                            "true ELBO."))
+        st.caption(_("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the "
+                     "prior N(0, I). Higher ELBO is better; the training loss is the negative ELBO.") if beta == 1 else
+                   _("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the prior "
+                     "N(0, I). Higher ELBO is better; the training loss is the negative ELBO with the KL weighted "
+                     "by β = {beta}; the test ELBO stays the true ELBO.", beta=f"{beta:g}"))
     else:
-        st.caption("The curves appear after the first logged steps.")
+        st.caption(_("The curves appear after the first logged steps."))
 
     img_col, gif_col, text_col = st.columns([1, 1, 1.4], gap="large")
     sample = ui.latest_sample_image(run_dir)
     if sample:
         img_col.image(sample[0], width="stretch",
-                      caption=f"Samples after epoch {sample[1]} (the same "
-                              f"{info.config.num_examples_to_generate if info.config else ''} test digits and "
-                              "noise every epoch)")
+                      caption=_("Samples after epoch {epoch} (the same {n} test digits and noise every epoch)",
+                                epoch=sample[1], n=info.config.num_examples_to_generate if info.config else ""))
     if state == "done":
         gif = file_bytes_in_run(run_dir, runs.GIF_FILE)
         frames = runs.epoch_images(run_dir)
@@ -206,82 +216,84 @@ def monitor_body(name: str, shown_state: str) -> None:
                     imgs.append(im.convert("L"))
             gif = gif_bytes(imgs)
         if gif:
-            gif_col.image(gif, width="stretch", caption="The same samples through all epochs (animated)")
-            text_col.download_button("⬇️ Download the GIF", gif, file_name=f"{name}-samples.gif",
+            gif_col.image(gif, width="stretch", caption=_("The same samples through all epochs (animated)"))
+            text_col.download_button(_("Download the GIF"), gif, icon=":material/download:", file_name=f"{name}-samples.gif",
                                      mime="image/gif", key=f"tr_gif_dl_{name}", on_click="ignore")
     latent_map_section(info, name, live)
     if state == "failed":
-        with st.expander("Training log (last lines)", expanded=True):
-            st.code(launcher.log_tail(launcher.log_path(name)) or "(no log)", language=None)
+        with st.expander(_("Training log (last lines)"), expanded=True):
+            st.code(launcher.log_tail(launcher.log_path(name)) or _("(no log)"), language=None)
     elif state == "interrupted":
-        st.warning("The training process is gone (killed, or the machine restarted) without finishing. "
-                   "**Resume** continues from its last checkpoint.", icon="⚠️")
+        st.warning(_("The training process is gone (killed, or the machine restarted) without finishing. "
+                     "**Resume** continues from its last checkpoint."), icon=":material/warning:")
     elif launcher.log_path(name) is not None:
-        with st.expander("Training log"):
-            st.code(launcher.log_tail(launcher.log_path(name), 30) or "(empty)", language=None)
+        with st.expander(_("Training log")):
+            st.code(launcher.log_tail(launcher.log_path(name), 30) or _("(empty)"), language=None)
 
 
 for rec in failed_launches:
     if rec.stopped:
-        st.info(f"Run {rec.name!r} was stopped before it started.", icon="⏹️")
+        st.info(_("Run {name} was stopped before it started.", name=repr(rec.name)), icon=":material/stop_circle:")
     else:
-        ui.show_error(f"Starting {rec.name!r} failed before the run was created: "
-                      f"{(launcher.log_tail(rec.log, 1) or 'no output').strip()}")
-        with st.expander(f"Log of {rec.name}"):
+        ui.show_error(_("Starting {name} failed before the run was created: {problem}", name=repr(rec.name),
+                        problem=(launcher.log_tail(rec.log, 1) or _("no output")).strip()))
+        with st.expander(_("Log of {name}", name=rec.name)):
             st.code(launcher.log_tail(rec.log), language=None)
-    st.button("Dismiss", key=f"tr_dismiss_{rec.name}", on_click=launcher.dismiss, args=(rec.name,))
+    st.button(_("Dismiss"), key=f"tr_dismiss_{rec.name}", on_click=launcher.dismiss, args=(rec.name,))
 
 flash = st.session_state.pop("tr_flash", None)
 if flash:
-    st.success(flash, icon="🚀")
+    st.success(flash, icon=":material/rocket_launch:")
 
 name = ui.selected_run_name()
 if name:
-    st.header(f"Run `{name}`")
+    st.header(f"{_('Run')} `{name}`")
     try:
         run_dir = runs.run_path(name)
-        shown_state, _ = monitor_state(name)
+        shown_state, _info = monitor_state(name)
         live = shown_state in ("running", "starting")
         current = next((r for r in infos if r.name == name), None)
         b1, b2, b3 = st.columns([1, 1, 2], vertical_alignment="bottom")
         if shown_state == "unresponsive":
-            b3.warning(f"The trainer of {name!r} has not reported for over {runs.heartbeat_timeout():.0f} s "
-                       "(frozen: stopped with Ctrl-Z or SIGSTOP?). Force stop kills it; the last checkpoint stays "
-                       "and Resume continues from there.", icon="🧊")
-            if b1.button("⛔ Force stop", key="tr_force_stop", type="primary",
-                         help="Kill this run's trainer process now (verified by its lock and command line)."):
+            b3.warning(_("The trainer of {name} has not reported for over {s} s (frozen: stopped with Ctrl-Z or "
+                         "SIGSTOP?). Force stop kills it; the last checkpoint stays and Resume continues from "
+                         "there.", name=repr(name), s=f"{runs.heartbeat_timeout():.0f}"), icon=":material/ac_unit:")
+            if b1.button(_("Force stop"), key="tr_force_stop", type="primary", icon=":material/dangerous:",
+                         help=_("Kill this run's trainer process now (verified by its lock and command line).")):
                 try:
                     st.toast(launcher.force_stop(name))
                     st.rerun()
                 except RunError as e:
                     ui.show_error(e)
         elif live:
-            if b1.button("⏹️ Stop", key="tr_stop", help="Finish the current steps, save a checkpoint and stop."):
+            if b1.button(_("Stop"), key="tr_stop", icon=":material/stop:",
+                         help=_("Finish the current steps, save a checkpoint and stop.")):
                 try:
                     what = launcher.stop_training(name)
-                    st.toast("Stop requested: the trainer saves a checkpoint and stops after its current steps."
-                             if what == "stop requested" else "Stopped before training began.")
+                    st.toast(_("Stop requested: the trainer saves a checkpoint and stops after its current steps.")
+                             if what == "stop requested" else _("Stopped before training began."))
                 except RunError as e:
                     ui.show_error(e)
             if (run_dir / runs.STOP_FILE).exists():
-                b3.caption("Stop requested — waiting for the trainer to save and stop…")
+                b3.caption(_("Stop requested — waiting for the trainer to save and stop…"))
         elif current is not None and current.resumable:
-            if b1.button("▶️ Resume", key="tr_resume", type="primary",
-                         help="Continue from the last checkpoint in a new training process."):
+            if b1.button(_("Resume"), key="tr_resume", type="primary", icon=":material/play_arrow:",
+                         help=_("Continue from the last checkpoint in a new training process.")):
                 try:
                     launcher.launch_training(name, resume=True)
-                    st.session_state["tr_flash"] = f"Resumed {name}."
+                    st.session_state["tr_flash"] = _("Resumed {name}.", name=name)
                     st.rerun()
                 except RunError as e:
                     ui.show_error(e)
         elif current is not None and current.state == "done" and current.config is not None:
-            more = b1.number_input("Train further, up to epoch", key="tr_more_epochs", step=1,
+            more = b1.number_input(_("Train further, up to epoch"), key="tr_more_epochs", step=1,
                                    min_value=current.config.epochs + 1, value=current.config.epochs + 5)
-            if b2.button("➕ Train further", key="tr_extend",
-                         help="Resume this finished run for more epochs (it keeps its settings)."):
+            if b2.button(_("Train further"), key="tr_extend", icon=":material/add:",
+                         help=_("Resume this finished run for more epochs (it keeps its settings).")):
                 try:
                     launcher.launch_training(name, resume=True, epochs=int(more))
-                    st.session_state["tr_flash"] = f"Training {name} further, to {int(more)} epochs."
+                    st.session_state["tr_flash"] = _("Training {name} further, to {n} epochs.", name=name,
+                                                     n=int(more))
                     st.rerun()
                 except RunError as e:
                     ui.show_error(e)
@@ -290,7 +302,7 @@ if name:
     except (RunError, ValueError, OSError) as e:
         ui.show_error(e)
 else:
-    st.info("No run selected yet: start your first one below.", icon="👇")
+    st.info(_("No run selected yet: start your first one below."), icon=":material/arrow_downward:")
 
 # ---------------------------------------------------------------------------------------------- the form
 
@@ -301,27 +313,31 @@ try:
 except ConfigError as e:
     ui.show_error(e)
     cap = 1
-with st.expander("🆕 Start a new training run", expanded=not infos or not name):
+with st.expander(_("Start a new training run"), expanded=not infos or not name, icon=":material/add_circle:"):
     if len(active) >= cap:
-        st.warning(f"The server is busy: {', '.join(active)} {'is' if len(active) == 1 else 'are'} training "
-                   f"(at most {cap} at once on this machine). Stop one, or wait for it to finish.", icon="🚦")
+        st.warning((_("The server is busy: {names} is training (at most {cap} at once on this machine). Stop one, "
+                      "or wait for it to finish.") if len(active) == 1 else
+                    _("The server is busy: {names} are training (at most {cap} at once on this machine). Stop one, "
+                      "or wait for it to finish.")).format(names=", ".join(active), cap=cap),
+                   icon=":material/traffic:")
     elif active:
-        st.caption(f"Training now: {', '.join(active)} (at most {cap} at once).")
+        st.caption(_("Training now: {names} (at most {cap} at once).", names=", ".join(active), cap=cap))
     pc1, pc2 = st.columns([1, 2])
-    pc1.selectbox("Preset", list(PRESETS), key=K + "preset", on_change=fill_from_preset,
-                  help="Fills in every field below; you can still change any of them.")
-    pc2.markdown(f"**{st.session_state[K + 'preset']}** — "
-                 f"{PRESET_NOTES.get(st.session_state[K + 'preset'], PRESETS[st.session_state[K + 'preset']])}")
+    pc1.selectbox(_("Preset"), list(PRESETS), key=K + "preset", on_change=fill_from_preset,
+                  help=_("Fills in every field below; you can still change any of them."))
+    _preset = st.session_state[K + "preset"]
+    pc2.markdown(f"**{_preset}** — {_(PRESET_NOTES[_preset]) if _preset in PRESET_NOTES else PRESETS[_preset]}")
 
     errors: dict = {}
     with st.form("train_form", border=True):
         c1, c2 = st.columns([1, 3])
-        c1.text_input("Run name", key=K + "name", max_chars=100,
-                      help="Letters, digits, '-', '_' and '.'; it names the folder of the run.")
+        c1.text_input(_("Run name"), key=K + "name", max_chars=100,
+                      help=_("Letters, digits, '-', '_' and '.'; it names the folder of the run."))
         errors["name"] = c1.empty()
         train_form.fields_ui(errors)
         errors["_form"] = st.empty()
-        submitted = st.form_submit_button("🚀 Start training", type="primary", key="tr_start")
+        submitted = st.form_submit_button(_("Start training"), type="primary", key="tr_start",
+                                          icon=":material/rocket_launch:")
 
 
 def form_errors() -> tuple[dict[str, str], TrainConfig | None]:
@@ -332,8 +348,12 @@ def form_errors() -> tuple[dict[str, str], TrainConfig | None]:
     if train_form.name_error(name):
         errs["name"] = train_form.name_error(name)
     if not errs and name in {r.name for r in infos} and not runs.nothing_trained(runs.run_path(name)):
-        errs["name"] = (f"A run named {name!r} already exists: pick another name, or select it in the sidebar "
-                        "and Resume it.")
+        errs["name"] = _("A run named {name} already exists: pick another name, or select it in the sidebar "
+                         "and Resume it.", name=repr(name))
+    if not errs and config is not None:
+        problem = train_form.data_problem(config)  # before launching: a trainer without data fails 40 s later
+        if problem:
+            errs["data_dir"] = problem
     return errs, config
 
 
@@ -356,9 +376,9 @@ if submitted:
             errs["_form"] = str(e)
         else:
             ui.select_run(new_name)
-            st.session_state["tr_flash"] = (f"Started {new_name}. The first epoch's results appear in about "
-                                            "a minute.")
+            st.session_state["tr_flash"] = _("Started {name}. The first epoch's results appear in about a minute.",
+                                             name=new_name)
             del st.session_state[K + "name"]  # a fresh suggestion next time
             st.rerun()
     for field, msg in errs.items():
-        errors.get(field, errors["_form"]).error(msg, icon="⚠️")
+        errors.get(field, errors["_form"]).error(msg, icon=":material/error:")

@@ -3,29 +3,33 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import figures, plane_pad
+from cvae.explorer import classroom, colour, figures, plane_pad
 from cvae.explorer import widgets as ui
-from cvae.explorer import colour
+from cvae.explorer.i18n import _, current_lang
 
-ui.page_setup("Latent plane", "🧭")
+ui.page_setup("Latent plane", ":material/explore:")
 plane_pad.apply_url_run()  # ?run= picks the run before the picker is drawn
 info = ui.run_picker_ui()
 
-st.title("🧭 Latent plane")
+ui.page_title_ui("plane")
 model, info = ui.require_model(info)
 d = model.latent_dim
 means, labels, source = ui.map_points(model, info)  # the trainer's stored means when they are current
 names = ui.class_names(info.config.dataset)
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)
+present = classroom.presenting()
 # The latent pad (decoder in the browser) for latent_dim >= 2; below it, the classic slider view when it is off.
 if plane_pad.plane_pad_ui(info, model, means, labels, names, source, xy, pca, axis_titles, ranges):
     st.stop()
 
 h, w = model.arch.image_shape[:2]
-st.caption(f"The decoder turns any code z into {h}×{w} " + ("colour images (the mean of each sub-pixel's "
-           "distribution)" if colour.is_colour(model) else "pixel probabilities") + ". Choose z with the sliders — "
-           "or click anywhere on the map — and watch the image change.")
+if not present:
+    st.caption((_("The decoder turns any code z into {h}×{w} colour images (the mean of each sub-pixel's "
+                  "distribution). Choose z with the sliders — or click anywhere on the map — and watch the image "
+                  "change.", h=h, w=w) if colour.is_colour(model) else
+                _("The decoder turns any code z into {h}×{w} pixel probabilities. Choose z with the sliders — "
+                  "or click anywhere on the map — and watch the image change.", h=h, w=w)))
 
 ZKEYS = [f"lp_z{i}" for i in range(d)]
 SAVED = "lp_saved_z"  # survives page changes (widget state does not)
@@ -47,49 +51,36 @@ def resample() -> None:
 
 def slider(col, i: int) -> float:
     return col.slider(f"z{_sub(i + 1)}", figures.SLIDER_LOW, figures.SLIDER_HIGH, step=0.01, key=ZKEYS[i],
-                      help="The prior p(z) is a standard normal: ±3.09 covers 99.8% of it.")
+                      help=_("The prior p(z) is a standard normal: ±3.09 covers 99.8% of it."))
 
 
 def _sub(n: int) -> str:
     return str(n).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
 
 
+RESET = _("Reset to the prior mean (z = 0)")
 left, right = st.columns([1, 1.2], gap="large")
 with left:
     if d <= 2:
         cols = st.columns(d)
         z = np.array([slider(cols[i], i) for i in range(d)], np.float32)
-        st.button("↺ Reset to the prior mean (z = 0)", key="lp_reset", on_click=reset_z)
+        st.button(RESET, key="lp_reset", on_click=reset_z, icon=":material/restart_alt:")
     else:
-        with st.expander(f"All {d} latent dimensions", expanded=True):
+        with st.expander(_("All {d} latent dimensions", d=d), expanded=True):
             per_row = 4
             values = []
             for start in range(0, d, per_row):
                 cols = st.columns(per_row)
                 values += [slider(cols[i - start], i) for i in range(start, min(d, start + per_row))]
             z = np.array(values, np.float32)
-            st.button("↺ Reset to the prior mean (z = 0)", key="lp_reset", on_click=reset_z)
+            st.button(RESET, key="lp_reset", on_click=reset_z, icon=":material/restart_alt:")
     st.session_state[SAVED] = ((info.name, d), [float(v) for v in z])
     plane_pad.sync_from_classic(info, z)  # the pad and the URL follow the sliders
 
     probs = colour.decode_images(model, z[None])[0]
-    ui.show_image_ui(probs, key="lp_decoded", height=430, hover=colour.decoded_hover(model),
-                     title="Decoder output: " + ("mean of p(x | z)" if colour.is_colour(model) else
-                                                 "p(pixel = 1 | z)"))
-    s1, s2 = st.columns([1, 1], vertical_alignment="center")
-    rng = np.random.default_rng(st.session_state["lp_seed"])
-    sample = colour.sample_images(model, z[None], rng)[0]
-    with s1:
-        ui.show_image_ui(sample, key="lp_sample", height=220, title="A sample x ~ p(x | z)", hover="pixel")
-    with s2:
-        if model.arch.likelihood == "discretized_logistic":
-            st.markdown("Each sub-pixel is an independent draw of one of its 256 values from a discretized "
-                        "logistic around the mean shown above: that is what the model *generates*.")
-        else:
-            st.markdown("Each pixel is an independent coin flip with the probability shown above: "
-                        "that is what the model *generates*. The smooth picture is its mean.")
-        st.button("🎲 Resample", key="lp_resample", on_click=resample)
-        st.caption(f"sample seed {st.session_state['lp_seed']}")
+    ui.show_image_ui(probs, key="lp_decoded", height=360 if present else 430, hover=colour.decoded_hover(model),
+                     title=_("Decoder output: mean of p(x | z)") if colour.is_colour(model) else
+                     _("Decoder output: p(pixel = 1 | z)"))
 
 with right:
     if d == 2:
@@ -99,21 +90,42 @@ with right:
     else:
         current = pca.transform(z[None])[0]
     fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles, ranges=ranges,
-                               height=620, click_grid=60, strip=(d == 1))
-    st.plotly_chart(fig, key="lp_map", on_select=ui.make_click_handler("lp_map", ZKEYS, d, pca),
+                                    height=560 if present else 620, click_grid=60, strip=(d == 1),
+                                    lang=current_lang())
+    st.plotly_chart(classroom.style_figure(fig), key="lp_map",
+                    on_select=ui.make_click_handler("lp_map", ZKEYS, d, pca),
                     selection_mode="points", width="stretch", config={"displayModeBar": False})
     n = len(means)
     if d == 2:
-        st.caption(f"Each dot is the encoder's mean μ for one of {n:,} test digits ({source}), coloured by its "
-                   "label. The ★ is the code being decoded. **Click anywhere on the map** to decode that point.")
+        st.caption(_("Each dot is the encoder's mean μ for one of {n} test digits ({source}); colour and shape show "
+                     "its label. The ★ is the code being decoded. **Click anywhere on the map** to decode that "
+                     "point.", n=f"{n:,}", source=source))
     elif d == 1:
-        st.caption(f"With one latent dimension a code is a single number. Each dot is the encoder's μ for one of "
-                   f"{n:,} test digits ({source}), drawn in the row of its class (with a little vertical jitter) "
-                   "so you can see which digits share a stretch of the line. Click anywhere to decode that z₁.")
+        st.caption(_("With one latent dimension a code is a single number. Each dot is the encoder's μ for one of "
+                     "{n} test digits ({source}), drawn in the row of its class (with a little vertical jitter) "
+                     "so you can see which digits share a stretch of the line. Click anywhere to decode that z₁.",
+                     n=f"{n:,}", source=source))
     else:
         ex = pca.explained
-        st.caption(f"The codes have {d} dimensions, so the map shows the μ of {n:,} test digits ({source}) "
-                   f"projected on their two principal components (PCA; they explain {ex[0]:.0%} and {ex[1]:.0%} "
-                   "of the variance). The ★ is the current z projected on that plane. Clicking decodes the point "
-                   "of the principal plane under the cursor (the other directions stay at the data mean), "
-                   "clipped to the slider range.")
+        st.caption(_("The codes have {d} dimensions, so the map shows the μ of {n} test digits ({source}) "
+                     "projected on their two principal components (PCA; they explain {e1} and {e2} "
+                     "of the variance). The ★ is the current z projected on that plane. Clicking decodes the point "
+                     "of the principal plane under the cursor (the other directions stay at the data mean), "
+                     "clipped to the slider range.", d=d, n=f"{n:,}", source=source, e1=f"{ex[0]:.0%}",
+                     e2=f"{ex[1]:.0%}"))
+
+# The sample comes after the map: on a phone the columns stack, and the map should follow the image closely.
+s1, s2 = st.columns([1, 2], vertical_alignment="center")
+rng = np.random.default_rng(st.session_state["lp_seed"])
+sample = colour.sample_images(model, z[None], rng)[0]
+with s1:
+    ui.show_image_ui(sample, key="lp_sample", height=220, title=_("A sample x ~ p(x | z)"), hover="pixel")
+with s2:
+    if model.arch.likelihood == "discretized_logistic":
+        st.markdown(_("Each sub-pixel is an independent draw of one of its 256 values from a discretized logistic "
+                      "around the mean shown above: that is what the model *generates*."))
+    else:
+        st.markdown(_("Each pixel is an independent coin flip with the probability shown above: "
+                      "that is what the model *generates*. The smooth picture is its mean."))
+    st.button(_("Resample"), key="lp_resample", on_click=resample, icon=":material/casino:")
+    st.caption(_("sample seed {seed}", seed=st.session_state["lp_seed"]))

@@ -5,62 +5,75 @@ import streamlit as st
 
 from cvae.explorer import launcher
 from cvae.explorer import widgets as ui
+from cvae.explorer.i18n import _
 from cvae.store import runs
 from cvae.store.access import file_bytes_in_run
 from cvae.store.errors import RunError
 from cvae.store.fmt import fmt_time
 
-ui.page_setup("Runs", "🗂️")
+ui.page_setup("Runs", ":material/folder_open:")
+ui.hidden_when_presenting_ui("runs")
 infos = ui.list_runs_ui()
 selected = ui.run_picker_ui(infos)
 
-st.title("🗂️ Runs")
-st.caption(f"Every training run is a folder in `{runs.runs_root()}`.")
+ui.page_title_ui("runs")
+st.caption(_("Every training run is a folder in the runs directory (`checkpoints/` unless the server sets "
+             "another)."))
 
 flash = st.session_state.pop("rn_flash", None)
 if flash:
-    st.success(flash, icon="🗑️")
+    st.success(flash, icon=":material/delete:")
 
 if not infos:
     ui.no_runs_ui()
     st.stop()
 
 def problem(r) -> str:
+    """Why a run can't be used: its error, why it failed, or what is wrong with its weights ('' if nothing)."""
     if r.error:
         return r.error
-    return ui.weights_problem(r)  # the full load check (cached per weights file): truncated, other shapes, NaN...
+    if r.state == "failed" and not r.has_weights:
+        return str(r.status.get("message") or _("failed"))
+    return ui.weights_problem(r)
 
 
+NONE = "–"  # an empty cell: a table would print Python's None  # the full load check (cached per weights file): truncated, other shapes, NaN...
+
+
+BEST = _("best test ELBO")
 rows = []
 for r in infos:
     c = r.config
     rows.append({
-        "run": r.name,
-        "state": ui.STATE_BADGES.get(r.state, r.state),
-        "epochs": f"{r.epochs_done}/{c.epochs}" if c else f"{r.epochs_done}/?",
-        "best test ELBO": round(r.best_test_elbo, 2) if r.best_test_elbo is not None else None,
+        _("run"): r.name,
+        _("state"): ui.state_badge(r.state, icon=False),
+        _("epochs"): f"{r.epochs_done}/{c.epochs}" if c else f"{r.epochs_done}/?",
+        BEST: f"{r.best_test_elbo:.2f}" if r.best_test_elbo is not None else NONE,
         ui.IWAE_COLUMN: ui.iwae_cell(r),
-        "created": fmt_time(r.created),
-        "dataset": c.dataset if c else None,
-        "latent_dim": c.latent_dim if c else None,
-        "preset": c.preset if c else None,
-        "problem": problem(r),
+        _("created"): fmt_time(r.created),
+        _("dataset"): c.dataset if c else NONE,
+        "latent_dim": str(c.latent_dim) if c else NONE,
+        _("preset"): c.preset if c else NONE,
+        _("problem"): problem(r) or NONE,
     })
 if not any(row[ui.IWAE_COLUMN] for row in rows):  # shown once some run has been evaluated
     for row in rows:
         del row[ui.IWAE_COLUMN]
+else:
+    for row in rows:
+        row[ui.IWAE_COLUMN] = row[ui.IWAE_COLUMN] or NONE
 st.dataframe(rows, key="rn_table", hide_index=True, width="stretch", column_config={
-    "best test ELBO": st.column_config.NumberColumn(format="%.2f", help="Highest test-set ELBO of any epoch"),
+    BEST: st.column_config.TextColumn(help=_("Highest test-set ELBO of any epoch")),
     ui.IWAE_COLUMN: st.column_config.TextColumn(
-        help="Importance-weighted estimate of the test-set log-likelihood with k samples (a tighter bound than "
-             "the ELBO), from `python -m cvae eval RUN --iwae-k K`; the evaluation of the most test images, "
-             "then the largest k, for the run's current weights"),
+        help=_("Importance-weighted estimate of the test-set log-likelihood with k samples (a tighter bound than "
+               "the ELBO), from `python -m cvae eval RUN --iwae-k K`; the evaluation of the most test images, "
+               "then the largest k, for the run's current weights")),
 })
 
-st.subheader("Test ELBO per epoch")
+st.subheader(_("Test ELBO per epoch"))
 with_curves = [r.name for r in infos if r.epoch_rows]
 default = [n for n in with_curves if selected and n == selected.name] or with_curves[:3]
-chosen = st.multiselect("Runs to compare", with_curves, default=default, key="rn_compare")
+chosen = st.multiselect(_("Runs to compare"), with_curves, default=default, key="rn_compare")
 if chosen:
     fig = go.Figure()
     by_name = {r.name: r for r in infos}
@@ -68,16 +81,16 @@ if chosen:
         er = by_name[name].epoch_rows
         fig.add_trace(go.Scatter(x=[e["epoch"] for e in er], y=[e.get("test_elbo") for e in er],
                                  mode="lines+markers", name=name, line=dict(width=3)))
-    fig.update_layout(height=380, xaxis_title="epoch", yaxis_title="test ELBO (nats, higher is better)",
+    fig.update_layout(height=380, xaxis_title=_("epoch"), yaxis_title=_("test ELBO (nats, higher is better)"),
                       margin=dict(l=10, r=10, t=10, b=10), legend=dict(font=dict(size=14)))
     st.plotly_chart(fig, key="rn_curves", width="stretch")
 elif not with_curves:
-    st.caption("No run has finished an epoch yet.")
+    st.caption(_("No run has finished an epoch yet."))
 
-st.subheader("Manage a run")
+st.subheader(_("Manage a run"))
 names = [r.name for r in infos]
 default_idx = names.index(selected.name) if selected and selected.name in names else 0
-target_name = st.columns([1, 2])[0].selectbox("Run", names, index=default_idx, key="rn_target")
+target_name = st.columns([1, 2])[0].selectbox(_("Run"), names, index=default_idx, key="rn_target")
 target = next(r for r in infos if r.name == target_name)
 if target.error:
     ui.show_error(f"{target.name}: {target.error}")
@@ -86,29 +99,30 @@ elif target.has_weights and problem(target):
 
 dl, rm = st.columns(2, gap="large")
 with dl:
-    st.markdown("**Download**")
-    files = [(runs.WEIGHTS_FILE, "weights (NumPy .npz)", "application/octet-stream"),
-             (runs.METRICS_FILE, "metrics (JSON lines)", "application/x-ndjson"),
-             (runs.CONFIG_FILE, "config", "application/json"),
-             (runs.GIF_FILE, "sample GIF", "image/gif")]
+    st.markdown(f"**{_('Download')}**")
+    files = [(runs.WEIGHTS_FILE, _("weights (NumPy .npz)"), "application/octet-stream"),
+             (runs.METRICS_FILE, _("metrics (JSON lines)"), "application/x-ndjson"),
+             (runs.CONFIG_FILE, _("config"), "application/json"),
+             (runs.GIF_FILE, _("sample GIF"), "image/gif")]
     any_file = False
     for fname, label, mime in files:
         data = file_bytes_in_run(target.path, fname)
         if data is None:
             continue
         any_file = True
-        st.download_button(f"⬇️ {fname} — {label}", data, file_name=f"{target.name}-{fname}", mime=mime,
+        st.download_button(f"`{fname}` — {label}", data, icon=":material/download:", file_name=f"{target.name}-{fname}", mime=mime,
                            key=f"rn_dl_{fname}", on_click="ignore")
     if not any_file:
-        st.caption("This run has no files to download yet.")
+        st.caption(_("This run has no files to download yet."))
 with rm:
-    st.markdown("**Delete**")
+    st.markdown(f"**{_('Delete')}**")
     busy = runs.is_locked(target.path) or target.name in launcher.pending()
     if busy:
-        st.info(f"{target.name} is training: stop it on the Train page before deleting it.", icon="🔒")
-    confirm = st.checkbox(f"Yes, delete **{target.name}** and all its files for good", key=f"rn_confirm_{target.name}",
+        st.info(_("{name} is training: stop it on the Train page before deleting it.", name=target.name),
+                icon=":material/lock:")
+    confirm = st.checkbox(_("Yes, delete **{name}** and all its files for good", name=target.name), key=f"rn_confirm_{target.name}",
                           disabled=busy)
-    if st.button("🗑️ Delete run", key="rn_delete", type="primary", disabled=busy or not confirm):
+    if st.button(_("Delete run"), icon=":material/delete:", key="rn_delete", type="primary", disabled=busy or not confirm):
         try:
             runs.delete_run(target.name)
         except (RunError, OSError) as e:
@@ -116,5 +130,5 @@ with rm:
         else:
             if ui.selected_run_name() == target.name:
                 ui.select_run(None)
-            st.session_state["rn_flash"] = f"Deleted {target.name}."
+            st.session_state["rn_flash"] = _("Deleted {name}.", name=target.name)
             st.rerun()

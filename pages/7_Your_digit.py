@@ -11,10 +11,10 @@ from cvae.explorer.canvas import canvas_ui
 IWAE_K = 100
 N_NEAREST = 5
 
-ui.page_setup("Your digit", "✍️")
+ui.page_setup("Your digit", ":material/draw:")
 info = ui.run_picker_ui()
 
-st.title("✍️ Your digit")
+ui.page_title_ui("digit")
 model, info = ui.require_model(info)
 d = model.latent_dim
 _, _, originals, _ = ui.test_data_ui(info)

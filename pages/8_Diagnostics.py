@@ -15,10 +15,10 @@ TRAVERSAL_STEPS = 11
 MAX_TRAVERSALS = 16  # strips shown (the dimensions with the most KL)
 MAX_ELLIPSES = 300  # σ ellipses drawn (thousands would hide the map)
 
-ui.page_setup("Diagnostics", "🩺")
+ui.page_setup("Diagnostics", ":material/monitor_heart:")
 info = ui.run_picker_ui()
 
-st.title("🩺 Diagnostics")
+ui.page_title_ui("diag")
 model, info = ui.require_model(info)
 d = model.latent_dim
 _, labels, _, source = ui.test_data_ui(info)

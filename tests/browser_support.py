@@ -341,8 +341,10 @@ def plotly_data_to_page(page, selector: str, x: float, y: float) -> tuple[float,
     return tuple(page.evaluate(
         """([sel, x, y]) => { const gd = document.querySelector(sel + ' .js-plotly-plot');
                               const fl = gd._fullLayout, r = gd.getBoundingClientRect();
-                              return [r.left + fl._size.l + fl.xaxis.d2p(x),
-                                      r.top + fl._size.t + fl.yaxis.d2p(y)]; }""", [selector, x, y]))
+                              // _offset: where the axis starts (an equal-aspect map is constrained to less
+                              // than the whole plot area, so _size.l/t alone would be off)
+                              return [r.left + fl.xaxis._offset + fl.xaxis.d2p(x),
+                                      r.top + fl.yaxis._offset + fl.yaxis.d2p(y)]; }""", [selector, x, y]))
 
 
 def click_plotly(page, selector: str, x: float, y: float, timeout: float = 10.0) -> None:
@@ -433,12 +435,20 @@ def full_page_screenshot(page, path: Path, min_height: int = 1000, timeout: floa
 # ---------------------------------------------------------------------------------------------- the Train page
 
 BADGES = ("🟢 running", "✅ done", "⏸️ stopped", "❌ failed", "⚠️ interrupted", "⏳ starting", "❔ unknown")
+# The badge is a Material icon (drawn from its font; its text is the icon's name) and the state word.
+_ICONS = {"running": "play_circle", "done": "check_circle", "stopped": "pause_circle", "failed": "error",
+          "interrupted": "warning", "starting": "hourglass_top", "unknown": "help"}
 
 
 def status_badge(page) -> str | None:
-    """The monitor's state line on the Train page, e.g. '✅ done' (the first bold badge in the main area)."""
+    """The monitor's state line on the Train page as one of BADGES, e.g. '✅ done' (the first bold badge in the
+    main area)."""
     texts = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong').all_inner_texts()
-    return next((t.strip() for t in texts if t.strip() in BADGES), None)
+    for t in texts:
+        words = t.split()
+        if len(words) == 2 and _ICONS.get(words[1]) == words[0]:
+            return next(b for b in BADGES if b.endswith(" " + words[1]))
+    return None
 
 
 def progress_text(page) -> str | None:

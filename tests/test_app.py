@@ -450,7 +450,7 @@ def test_runs_table_curves_and_downloads(root):
     table = at.dataframe[0].value
     assert list(table["run"]) == ["b", "a"]
     assert "interrupted" in table[table["run"] == "b"].iloc[0]["state"]
-    assert table.iloc[0]["epochs"] == "3/3" and table.iloc[0]["best test ELBO"] == -185.0
+    assert table.iloc[0]["epochs"] == "3/3" and table.iloc[0]["best test ELBO"] == "-185.00"
     at.multiselect(key="rn_compare").set_value(["a", "b"]).run()
     assert len(charts(at)["rn_curves"]["data"]) == 2
     labels = [b.label for b in at.get("download_button")]
@@ -509,9 +509,10 @@ def test_train_form_refuses_an_existing_name(root, no_launch):
     assert no_launch == []
 
 
-def test_train_form_replaces_a_run_that_failed_before_training(root, no_launch):
+def test_train_form_replaces_a_run_that_failed_before_training(root, no_launch, mnist_dir, monkeypatch):
     """E.g. its data directory was wrong: nothing was trained, so Start with the same name (and a corrected
     setting) is allowed; a run with weights keeps its name."""
+    monkeypatch.setenv(sources.DATA_DIR_ENV, str(mnist_dir))  # the corrected setting: the form checks for data
     run = root / "nodata"
     run.mkdir()
     (run / runs.CONFIG_FILE).write_text(TrainConfig(data_dir="/nowhere").to_json())
@@ -535,20 +536,24 @@ def test_train_page_state_follows_the_launched_process(root):
         launcher._write_record(launcher.Launch(name="after", pid=sleeper.pid, started=time.time(),
                                                start_ticks=procs.start_ticks(sleeper.pid), argv=[], resume=True,
                                                root=root), root)
-        for pid, badge in [(sleeper.pid, "✅ done"), (sleeper.pid + 100000, "⏳ starting")]:
+        for pid, badge in [(sleeper.pid, ":material/check_circle: done"),
+                           (sleeper.pid + 100000, ":material/hourglass_top: starting")]:
             runs.write_status(run, pid=pid)
             at = app_test()
             at.session_state["cvae_selected_run"] = "after"
             at.run().switch_page("pages/1_Train.py").run()
             no_exceptions(at)
-            shown = [m.value for m in at.markdown if m.value.startswith("**") and "—" in m.value]
+            shown = [m.value for m in at.markdown if m.value.startswith("**:material/")]
             assert shown and shown[0].startswith(f"**{badge}**"), (pid, shown)
+            # One state per status line: while starting, the previous process's "finished" is not shown.
+            assert ("finished" in shown[0]) == badge.endswith("done"), shown
     finally:
         sleeper.kill()
         sleeper.wait()
 
 
-def test_train_form_preset_fills_the_fields_and_start_launches(root, no_launch):
+def test_train_form_preset_fills_the_fields_and_start_launches(root, no_launch, mnist_dir, monkeypatch):
+    monkeypatch.setenv(sources.DATA_DIR_ENV, str(mnist_dir))  # the form checks for data before it launches
     at = run_page("pages/1_Train.py")
     assert at.number_input(key="tr_epochs").value == 10 and at.text_input(key="tr_learning_rate").value == "0.0001"
     at.selectbox(key="tr_preset").set_value("fast").run()

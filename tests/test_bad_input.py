@@ -122,7 +122,7 @@ def test_corrupt_weights_in_the_app(corrupt_root):
     table = at.dataframe[0].value
     for kind, phrase in expect.items():
         assert phrase in table[table["run"] == kind].iloc[0]["problem"], kind
-    assert table[table["run"] == "good"].iloc[0]["problem"] == ""
+    assert table[table["run"] == "good"].iloc[0]["problem"] == "–"  # an empty cell, not "None"
     at.selectbox(key="run_picker").set_value("good").run()
     for page in MODEL_PAGES:
         at.switch_page(page).run()
@@ -317,7 +317,8 @@ FORM_CASES = [  # (widget key without 'tr_', kind, value, words of the error)
 ]
 
 
-def test_train_form_refuses_every_bad_value_and_launches_nothing(root, no_launch):
+def test_train_form_refuses_every_bad_value_and_launches_nothing(root, no_launch, mnist_dir, monkeypatch):
+    monkeypatch.setenv("CVAE_DATA_DIR", str(mnist_dir))  # data is there: the form's other checks are under test
     at = app_test().run()
     at.switch_page("pages/1_Train.py").run()
     no_exceptions(at)

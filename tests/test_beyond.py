@@ -212,7 +212,7 @@ def test_runs_page_shows_the_iwae_column(root):
         "-151.23 (k = 1000, 10,000 images) · ELBO -155.00, epoch 3"  # the ELBO of the same weights, named
     import pandas as pd
 
-    assert pd.isna(table[table["run"] == "plain"].iloc[0]["log p(x) (IWAE k)"])  # None: shown empty
+    assert table[table["run"] == "plain"].iloc[0]["log p(x) (IWAE k)"] == "–"  # an empty cell, not "None"
 
 
 def test_reconstruct_iwae_k_selector(root):

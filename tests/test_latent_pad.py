@@ -247,7 +247,8 @@ def test_manifold_cell_click_opens_the_code_on_the_pad(root):
     q = normal_quantiles(20, 0.05, 0.95)
     click_map(at, "mf_image", 5 * 28 + 14, 2 * 28 + 14)  # column 5, row 2
     assert not at.exception, [e.value for e in at.exception]
-    assert pad_data(at)["z"] == pytest.approx([q[5], q[2]], abs=1e-6)  # z1 by column, z2 by row
+    # z1 by column; z2 by row, row 0 at the top = the highest z2 (the grid is oriented like the map, #13)
+    assert pad_data(at)["z"] == pytest.approx([q[5], q[-3]], abs=1e-6)
     assert "Chosen z" in all_text(at)
 
 

@@ -39,6 +39,14 @@ class Callback:
         """Called once with the final state: done, stopped or failed."""
 
 
+def chunk_loss(trainer: "Trainer", losses: np.ndarray) -> float:
+    """The mean loss per image over a chunk (its steps' batch means weighted by their batch sizes)."""
+    w = getattr(trainer, "chunk_weights", None)
+    if w is None or len(w) != len(losses):
+        return float(np.mean(losses))
+    return float(np.average(losses, weights=w))
+
+
 class RunWriter(Callback):
     """Writes metrics.jsonl, status.json, per-epoch images, weights and checkpoints of one run.
 
@@ -107,7 +115,7 @@ class RunWriter(Callback):
             self._save_frame(trainer, 0)
 
     def on_steps(self, trainer: Trainer, epoch: int, step: int, losses: np.ndarray) -> None:
-        row = {"kind": "step", "epoch": epoch, "step": step, "loss": float(np.mean(losses)),
+        row = {"kind": "step", "epoch": epoch, "step": step, "loss": chunk_loss(trainer, losses),
                "elapsed_seconds": round(trainer.elapsed, 3), "time": time.time()}
         self._submit(self._write_step, row, trainer.step_in_epoch, trainer.steps_per_epoch)
 

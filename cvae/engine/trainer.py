@@ -127,6 +127,7 @@ class Trainer:
         self.sample_eps = np.random.default_rng(SAMPLE_SEED).standard_normal((n, config.latent_dim)).astype(np.float32)
         self.eval_eps = eval_noise(len(data.test), config.latent_dim)
         self._sample_cache: tuple[int, np.ndarray] | None = None  # (global_step, sample_probs())
+        self.chunk_weights = np.ones(0, np.float32)  # images per step of the latest chunk (losses are per-batch means)
 
     # -- compiled functions
 
@@ -235,16 +236,21 @@ class Trainer:
                 s = self.step_in_epoch
                 if s < n_full:
                     # Chunks end on multiples of `chunk` so logged steps line up across resumes.
-                    idx = batches[s: min(n_full, (s // chunk + 1) * chunk)]
+                    parts = [batches[s: min(n_full, (s // chunk + 1) * chunk)]]
+                    if s + len(parts[0]) == n_full and tail.size:
+                        # The short last batch joins the epoch's last chunk, weighted by its images: logged on
+                        # its own it was a point of its own, a dip in the loss curve at every epoch end.
+                        parts.append(tail[None, :])
                 else:
-                    idx = tail[None, :]
-                losses = self._train_chunk(idx).numpy()
+                    parts = [tail[None, :]]  # a checkpoint taken just before the tail (older runs)
+                losses = np.concatenate([self._train_chunk(idx).numpy() for idx in parts])
+                self.chunk_weights = np.concatenate([np.full(len(idx), idx.shape[1], np.float32) for idx in parts])
                 bad = np.flatnonzero(~np.isfinite(losses))
                 if bad.size:
                     raise NonFiniteLoss(self.global_step + int(bad[0]) + 1, float(losses[bad[0]]), epoch)
-                self.step_in_epoch += len(idx)
-                self.global_step += len(idx)
-                trained_images += idx.size
+                self.step_in_epoch += len(losses)
+                self.global_step += len(losses)
+                trained_images += int(self.chunk_weights.sum())
                 for cb in callbacks:
                     cb.on_steps(self, epoch, self.global_step, losses)
                 failpoint("step")  # fault injection (cvae.store.faults): a no-op unless $CVAE_FAILPOINTS says so

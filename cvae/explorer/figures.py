@@ -9,11 +9,17 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..store.latent_means import MAP_DIGITS
+from .i18n import translate
 from .latent import PCA2, PRIOR_HIGH, PRIOR_LOW
 
 MAP_POINTS = MAP_DIGITS  # one map everywhere: the first 2,000 test digits (all of them if the test set is smaller)
-CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+# Colour-blind-safe: Okabe & Ito's palette (its black swapped for grey, visible on a dark theme) plus two of Paul
+# Tol's muted colours; every class also has its own marker symbol, so no class differs by colour alone.
+CLASS_COLORS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2",
+                "#D55E00", "#CC79A7", "#999999", "#882255", "#44AA99")
+CLASS_SYMBOLS = ("circle", "square", "diamond", "cross", "x",
+                 "triangle-up", "triangle-down", "triangle-left", "triangle-right", "hexagon")
+MAP_UIREVISION = "latent-map"  # constant: plotly keeps legend clicks (hidden classes) across reruns
 SLIDER_LOW = round(PRIOR_LOW, 2)
 SLIDER_HIGH = round(PRIOR_HIGH, 2)
 
@@ -110,11 +116,13 @@ def map_ranges(xy: np.ndarray, d: int) -> tuple[tuple[float, float], tuple[float
 
 
 def latent_map_figure(xy: np.ndarray, labels: np.ndarray, names: Sequence[str], *, current: Sequence[float] | None,
-                      axis_titles: tuple[str, str], ranges, height: int = 560, marker_size: float = 4.0,
-                      click_grid: int = 0, legend: bool = True, strip: bool = False, webgl: bool = True) -> go.Figure:
-    """Scatter of encoded test digits coloured by class, the current code as a star, and (click_grid > 0) an
-    invisible grid of clickable points so a click anywhere reports its position (heatmaps and empty space send
-    no click events)."""
+                      axis_titles: tuple[str, str], ranges, height: int = 560, marker_size: float = 6.0,
+                      click_grid: int = 0, legend: bool = True, strip: bool = False, webgl: bool = True,
+                      lang: str = "en") -> go.Figure:
+    """Scatter of encoded test digits, a colour and a symbol per class, the current code as a star, and
+    (click_grid > 0) an invisible grid of clickable points so a click anywhere reports its position (heatmaps and
+    empty space send no click events). One unit is as long on both axes (except the d=1 strip)."""
+    tr = lambda text: translate(text, lang)  # noqa: E731
     fig = go.Figure()
     Scatter = go.Scattergl if webgl else go.Scatter  # noqa: N806 (WebGL for thousands of points)
     (x0, x1), (y0, y1) = ranges
@@ -123,11 +131,11 @@ def latent_map_figure(xy: np.ndarray, labels: np.ndarray, names: Sequence[str], 
         gx = np.linspace(x0, x1, click_grid)
         xx, yy = np.meshgrid(gx, gy)
         fig.add_trace(Scatter(
-            x=np.round(xx.ravel(), 3), y=np.round(yy.ravel(), 3), mode="markers", name="click target",
+            x=np.round(xx.ravel(), 3), y=np.round(yy.ravel(), 3), mode="markers", name=tr("click target"),
             marker=dict(size=10, color="rgba(0,0,0,0)"), showlegend=False,  # invisible, still hoverable
             selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
-            hovertemplate=("click to decode z₁ = %{x:.2f}" if strip else
-                           f"click to decode ({axis_titles[0]} = %{{x:.2f}}, {axis_titles[1]} = %{{y:.2f}})")
+            hovertemplate=(tr("click to decode") + " z₁ = %{x:.2f}" if strip else
+                           tr("click to decode") + f" ({axis_titles[0]} = %{{x:.2f}}, {axis_titles[1]} = %{{y:.2f}})")
             + "<extra></extra>"))
     labels = np.asarray(labels)
     y_plot = xy[:, 1] if not strip else labels + np.random.default_rng(0).uniform(-0.35, 0.35, len(labels))
@@ -137,27 +145,29 @@ def latent_map_figure(xy: np.ndarray, labels: np.ndarray, names: Sequence[str], 
             continue
         fig.add_trace(Scatter(
             x=np.round(xy[m, 0], 3), y=np.round(y_plot[m], 3), mode="markers", name=str(names[c]),
-            marker=dict(size=marker_size, color=CLASS_COLORS[c % 10], opacity=0.75),
+            marker=dict(size=marker_size, color=CLASS_COLORS[c % 10], symbol=CLASS_SYMBOLS[c % 10], opacity=0.75),
             selected=dict(marker=dict(opacity=0.75)), unselected=dict(marker=dict(opacity=0.75)),
-            hovertemplate=f"class {names[c]}<br>μ = (%{{x:.2f}}, %{{y:.2f}})<extra></extra>" if not strip
-            else f"class {names[c]}<br>μ = %{{x:.2f}}<extra></extra>"))
+            hovertemplate=f"{tr('class')} {names[c]}<br>μ = (%{{x:.2f}}, %{{y:.2f}})<extra></extra>" if not strip
+            else f"{tr('class')} {names[c]}<br>μ = %{{x:.2f}}<extra></extra>"))
     if current is not None:
         cy = current[1] if not strip else -0.9
         # Same trace type as the dots: WebGL traces are drawn above SVG ones, which would hide the star.
         fig.add_trace(Scatter(
-            x=[float(current[0])], y=[float(cy)], mode="markers", name="current z", showlegend=legend,
+            x=[float(current[0])], y=[float(cy)], mode="markers", name=tr("current z"), showlegend=legend,
             marker=dict(symbol="star", size=22, color="#ffd500", line=dict(color="black", width=2)),
-            hovertemplate="current z<extra></extra>"))
+            hovertemplate=tr("current z") + "<extra></extra>"))
     fig.update_xaxes(title=axis_titles[0], range=[x0, x1], zeroline=True, zerolinecolor="#bbb")
     if strip:
-        fig.update_yaxes(title="class", range=[-1.4, 9.6], tickvals=list(range(len(names))),
+        fig.update_yaxes(title=tr("class"), range=[-1.4, 9.6], tickvals=list(range(len(names))),
                          ticktext=list(names))
     else:
-        fig.update_yaxes(title=axis_titles[1], range=[y0, y1], zeroline=True, zerolinecolor="#bbb")
+        fig.update_xaxes(constrain="domain")
+        fig.update_yaxes(title=axis_titles[1], range=[y0, y1], zeroline=True, zerolinecolor="#bbb",
+                         scaleanchor="x", scaleratio=1, constrain="domain")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=legend,
-                      legend=dict(title="class ", itemsizing="constant", font=dict(size=15), orientation="h",
+                      legend=dict(title=tr("class") + " ", itemsizing="constant", font=dict(size=15), orientation="h",
                                   y=1.01, yanchor="bottom", x=0, xanchor="left"),
-                      dragmode=False, hovermode="closest", clickmode="event+select")
+                      dragmode=False, hovermode="closest", clickmode="event+select", uirevision=MAP_UIREVISION)
     return fig
 
 
@@ -184,20 +194,23 @@ def map_coords(codes: np.ndarray, pca: PCA2 | None, strip: bool = False) -> np.n
 
 
 PATH_COLORS = ("#111111", "#e4007c")
+PATH_COLORS_DARK = ("#f2f2f2", "#ff5fb0")  # the same two paths, visible on a dark theme
 
 
-def add_paths_to_map(fig: go.Figure, paths: dict[str, np.ndarray], webgl: bool = True) -> go.Figure:
+def add_paths_to_map(fig: go.Figure, paths: dict[str, np.ndarray], webgl: bool = True,
+                     lang: str = "en", dark: bool = False) -> go.Figure:
     """Draw latent paths (label -> (N, 2) map positions) over a latent_map_figure, with A and B marked at the
     ends. Same trace type as the map's dots (WebGL traces are drawn above SVG ones)."""
     Scatter = go.Scattergl if webgl else go.Scatter  # noqa: N806
+    colors = PATH_COLORS_DARK if dark else PATH_COLORS
     for i, (label, xy) in enumerate(paths.items()):
         fig.add_trace(Scatter(x=np.round(xy[:, 0], 3), y=np.round(xy[:, 1], 3), mode="lines+markers", name=label,
-                              line=dict(color=PATH_COLORS[i % 2], width=3, dash="solid" if i == 0 else "dot"),
-                              marker=dict(size=6, color=PATH_COLORS[i % 2]), hoverinfo="skip"))
+                              line=dict(color=colors[i % 2], width=3, dash="solid" if i == 0 else "dot"),
+                              marker=dict(size=6, color=colors[i % 2]), hoverinfo="skip"))
     first = next(iter(paths.values()))
     fig.add_trace(Scatter(x=[float(first[0, 0]), float(first[-1, 0])], y=[float(first[0, 1]), float(first[-1, 1])],
-                          mode="markers+text", text=["A", "B"], textposition="top center", name="endpoints",
-                          textfont=dict(size=20, color="black"),
+                          mode="markers+text", text=["A", "B"], textposition="top center",
+                          name=translate("endpoints", lang), textfont=dict(size=20),
                           marker=dict(symbol="star", size=20, color="#ffd500", line=dict(color="black", width=2)),
                           hovertemplate="%{text}<extra></extra>"))
     return fig

@@ -11,11 +11,12 @@ import numpy as np
 from PIL import Image
 
 from ..store.images import gif_bytes, grid_image
+from .i18n import N_
 from .colour import squeeze_grey
 from .latent import lerp, slerp
 
 PATHS = {"lerp": lerp, "slerp": slerp}
-PATH_LABELS = {"lerp": "straight line (lerp)", "slerp": "spherical path (slerp)"}
+PATH_LABELS = {"lerp": N_("straight line (lerp)"), "slerp": N_("spherical path (slerp)")}
 MAX_FRAMES = 60
 
 
@@ -80,4 +81,4 @@ def endpoints_caption(z0: np.ndarray, z1: np.ndarray, shown: int = 6) -> str:
         return "(" + ", ".join(f"{v:+.2f}" for v in z[:shown]) + (", …" if len(z) > shown else "") + ")"
 
     return (f"z_A = {fmt(z0)}  \nz_B = {fmt(z1)}  \n|z_A| = {np.linalg.norm(z0):.2f}, "
-            f"|z_B| = {np.linalg.norm(z1):.2f}, angle {angle_degrees(z0, z1):.0f}°")
+            f"|z_B| = {np.linalg.norm(z1):.2f}, ∠ {angle_degrees(z0, z1):.0f}°")

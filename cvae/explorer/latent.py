@@ -85,3 +85,13 @@ class PCA2:
     def inverse(self, points: np.ndarray) -> np.ndarray:
         """(N, 2) plane coordinates -> (N, d) codes on the principal plane."""
         return (np.asarray(points, np.float64) @ self.components + self.mean).astype(np.float32)
+
+
+def separated_range(low: float, high: float, gap: float = 0.05, lo: float = 0.01, hi: float = 0.99
+                    ) -> tuple[float, float]:
+    """(low, high) sorted and at least `gap` apart inside [lo, hi]: a range control can never collapse."""
+    low, high = sorted((float(low), float(high)))
+    if high - low >= gap:
+        return round(low, 2), round(high, 2)
+    mid = min(max((low + high) / 2, lo + gap / 2), hi - gap / 2)
+    return round(mid - gap / 2, 2), round(mid + gap / 2, 2)

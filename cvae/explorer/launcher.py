@@ -149,7 +149,8 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
         child_env["PYTHONPATH"] = os.pathsep.join(
             [str(PROJECT_ROOT), *filter(None, [child_env.get("PYTHONPATH")])])
         with open_append_nofollow(log) as out:
-            out.write(f"$ {' '.join(argv[1:])}\n".encode())
+            # The command as one would type it: 'python -m cvae train …' (the interpreter's name, not its path).
+            out.write(f"$ python {' '.join(argv[1:])}\n".encode())
             out.flush()
             proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True, env=child_env,

@@ -27,7 +27,8 @@ def add_cell_targets(fig: go.Figure, q: Sequence[float], dims: tuple[int, int]) 
     fig.add_trace(go.Scatter(
         x=(jj.ravel() * CELL + CELL / 2), y=(ii.ravel() * CELL + CELL / 2), mode="markers", name="open on the pad",
         marker=dict(size=max(6, min(40, 600 // n)), color="rgba(0,0,0,0)"), showlegend=False,
-        customdata=np.stack([np.asarray(q)[jj.ravel()], np.asarray(q)[ii.ravel()]], axis=1).round(4),
+        # Row 0 is the top of the grid: the highest z of dims[1] (the Manifold is oriented like the map, z₂ up).
+        customdata=np.stack([np.asarray(q)[jj.ravel()], np.asarray(q)[::-1][ii.ravel()]], axis=1).round(4),
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
         hovertemplate=(f"z{dims[0] + 1} = %{{customdata[0]:.2f}}, z{dims[1] + 1} = %{{customdata[1]:.2f}}"
                        "<br>click: open this code on the latent pad<extra></extra>")))
@@ -46,7 +47,7 @@ def clicked_code(selection: object, q: Sequence[float], dims: tuple[int, int], l
     if not (0 <= col < n and 0 <= row < n):
         return None
     z = [0.0] * latent_dim
-    z[dims[0]], z[dims[1]] = float(q[col]), float(q[row])
+    z[dims[0]], z[dims[1]] = float(q[col]), float(q[n - 1 - row])  # row 0 = top = highest (z₂ up)
     return z
 
 

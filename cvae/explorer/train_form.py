@@ -8,7 +8,9 @@ from typing import Any, Mapping
 import streamlit as st
 
 from ..store.config import FIELD_SPECS, TrainConfig, settable_fields, validate_run_name
-from ..store.errors import ConfigError
+from ..data.sources import load_dataset
+from ..store.errors import ConfigError, DataError
+from .i18n import N_, _
 
 PREFIX = "tr_"  # session-state key prefix of the form's widgets
 COLUMNS = 4
@@ -87,29 +89,30 @@ def name_error(name: str) -> str | None:
 def _field_ui(col, name: str, slots: dict) -> None:
     spec = FIELD_SPECS[name]
     key = PREFIX + name
+    label, help_ = _(spec.label), _(spec.help)
     if spec.choices:
-        col.selectbox(spec.label, spec.choices, key=key, help=spec.help)
+        col.selectbox(label, spec.choices, key=key, help=help_)
     elif spec.slider_step:
-        col.slider(spec.label, min_value=spec.slider_step, max_value=float(spec.high), step=spec.slider_step,
-                   key=key, help=spec.help)
+        col.slider(label, min_value=spec.slider_step, max_value=float(spec.high), step=spec.slider_step,
+                   key=key, help=help_)
     elif spec.kind is int:
         if spec.optional:
-            col.number_input(spec.label, key=key, step=1, value=None, placeholder="all", help=spec.help)
+            col.number_input(label, key=key, step=1, value=None, placeholder=_("all"), help=help_)
         else:
-            col.number_input(spec.label, key=key, step=1, help=spec.help)
+            col.number_input(label, key=key, step=1, help=help_)
     else:
-        col.text_input(spec.label, key=key, help=spec.help)
+        col.text_input(label, key=key, help=help_)
     slots[name] = col.empty()
 
 
-def fields_ui(slots: dict, more_label: str = "More settings") -> None:
+def fields_ui(slots: dict, more_label: str = N_("More settings")) -> None:
     """Every settable field's widget, main ones first, the rest under an expander; error slots into `slots`."""
     main = [n for n in settable_fields() if not FIELD_SPECS[n].more]
     more = [n for n in settable_fields() if FIELD_SPECS[n].more]
     for i in range(0, len(main), COLUMNS):
         for col, name in zip(st.columns(COLUMNS), main[i:i + COLUMNS]):
             _field_ui(col, name, slots)
-    with st.expander(more_label):
+    with st.expander(_(more_label)):
         for i in range(0, len(more), COLUMNS):
             for col, name in zip(st.columns(COLUMNS), more[i:i + COLUMNS]):
                 _field_ui(col, name, slots)
@@ -118,3 +121,17 @@ def fields_ui(slots: dict, more_label: str = "More settings") -> None:
 def widget_state(state: Mapping[str, Any]) -> dict[str, Any]:
     """The form's widget values out of st.session_state."""
     return {name: state.get(PREFIX + name) for name in settable_fields()}
+
+
+def data_problem(config: TrainConfig) -> str | None:
+    """Why training could not find its data on this server (checked before launching, without downloading),
+    pointing at the form's own Data directory field; None when the data is there."""
+    try:
+        load_dataset(config.dataset, config.data_dir, allow_download=False)
+    except (DataError, OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if config.data_dir:
+            return _("The data directory can't be used: {problem}", problem=first)
+        return _("No {dataset} data on this server. Enter the folder that holds the four IDX files (or the .npz "
+                 "file) in **Data directory** above, then start again.", dataset=config.dataset)
+    return None

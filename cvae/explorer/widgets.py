@@ -19,40 +19,27 @@ from ..store.errors import DataError, RunError
 from ..store.evaluations import best_evaluation, format_evaluation_cell
 from ..store.files import read_file_nofollow
 from ..store.runs import RunInfo
-from . import launcher
+from . import classroom, launcher
+from .i18n import N_, _
+from .classroom import PAGES, hidden_page, hidden_when_presenting_ui, page_title_ui  # noqa: F401
+from .classroom import source_label
+from .states import STATE_ICONS, STATE_WORDS, state_badge, state_word  # noqa: F401 (the pages use ui.*)
 from .figures import MAP_POINTS, image_figure, z_from_click
 from .latent import PCA2
 from .numpy_model import NumpyCVAE, load_numpy_model
 
-APP_TITLE = "CVAE explorer"
+APP_TITLE = N_("CVAE explorer")
 SELECTED_KEY = "cvae_selected_run"  # persists across pages (a widget's own key would not)
 PICKER_KEY = "run_picker"
-
-PAGES = {
-    "home": ("app.py", "Home", "🏠"),
-    "train": ("pages/1_Train.py", "Train", "🏋️"),
-    "plane": ("pages/2_Latent_plane.py", "Latent plane", "🧭"),
-    "recon": ("pages/3_Reconstruct.py", "Reconstruct", "🔁"),
-    "manifold": ("pages/4_Manifold.py", "Manifold", "🗺️"),
-    "runs": ("pages/5_Runs.py", "Runs", "🗂️"),
-    "interp": ("pages/6_Interpolate.py", "Interpolate", "🎞️"),
-    "digit": ("pages/7_Your_digit.py", "Your digit", "✍️"),
-    "diag": ("pages/8_Diagnostics.py", "Diagnostics", "🩺"),
-}
-
-STATE_BADGES = {
-    "running": "🟢 running", "done": "✅ done", "stopped": "⏸️ stopped", "failed": "❌ failed",
-    "interrupted": "⚠️ interrupted", "unknown": "❔ unknown", "broken": "💥 broken", "starting": "⏳ starting",
-    "unresponsive": "🧊 not responding", "damaged": "🩹 damaged",
-}
-
 
 # ---------------------------------------------------------------------------------------------- page chrome
 
 
 def page_setup(title: str, icon: str) -> None:
-    """Page title, icon and the wide layout every page uses."""
+    """Page title, icon and the wide layout every page uses; the language and presenter mode; the page list."""
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
+    classroom.seed_from_url()
+    classroom.css_ui()
     nav_ui()
 
 
@@ -60,16 +47,19 @@ def nav_ui() -> None:
     """The sidebar's page list. Streamlit's own list would call the home page "app" (its file name), so it is
     hidden in .streamlit/config.toml (client.showSidebarNavigation) and drawn here with proper labels."""
     with st.sidebar:
-        st.markdown(f"## 🔢 {APP_TITLE}")
-        for path, label, icon in PAGES.values():
-            st.page_link(path, label=label, icon=icon)
+        st.markdown(f"## :material/scatter_plot: {_(APP_TITLE)}")
+        for page, (path, label, icon) in PAGES.items():
+            if hidden_page(page):
+                continue
+            st.page_link(path, label=_(label), icon=icon)
+        classroom.controls_ui()
         st.divider()
 
 
 def page_link_ui(page: str, description: str | None = None) -> None:
     """A link to one of the app's pages, optionally with a one-line description under it."""
     path, label, icon = PAGES[page]
-    st.page_link(path, label=label, icon=icon)
+    st.page_link(path, label=_(label), icon=icon)
     if description:
         st.caption(description)
 
@@ -78,17 +68,17 @@ def show_error(error: BaseException | str, prefix: str | None = None) -> None:
     """An expected error as one red line (plus its extra lines, if any, folded away); never a traceback."""
     text = str(error).strip() or type(error).__name__
     first, *rest = text.splitlines()
-    st.error(f"{prefix}: {first}" if prefix else first, icon="⚠️")
+    st.error(f"{prefix}: {first}" if prefix else first, icon=":material/error:")
     if rest:
-        with st.expander("Details"):
+        with st.expander(_("Details")):
             st.code("\n".join(rest), language=None)
 
 
 def no_runs_ui() -> None:
     """The friendly message of a page that needs a trained model when there is none."""
-    st.info("There is no trained model yet. Start one on the **Train** page: with the tutorial's "
-            "settings it takes a few minutes on a laptop CPU, and the pages fill in after its first epoch.",
-            icon="👋")
+    st.info(_("There is no trained model yet. Start one on the **Train** page: with the tutorial's "
+              "settings it takes a few minutes on a laptop CPU, and the pages fill in after its first epoch."),
+            icon=":material/waving_hand:")
     page_link_ui("train")
 
 
@@ -100,7 +90,7 @@ def list_runs_ui() -> list[RunInfo]:
     try:
         return runs.list_runs()
     except OSError as e:
-        show_error(e, "Runs directory")
+        show_error(e, _("Runs directory"))
         return []
 
 
@@ -129,11 +119,12 @@ def _on_pick() -> None:
     st.session_state[SELECTED_KEY] = st.session_state.get(PICKER_KEY)
 
 
-def run_label(info: RunInfo | None, name: str) -> str:
-    """'name · state · z=2' for the picker."""
+def run_label(info: RunInfo | None, name: str, words: dict[str, str] | None = None) -> str:
+    """'name · state · z=2' for the picker (`words`: state words in the page's language, fixed at render time)."""
+    words = words or {}
     if info is None:
-        return f"{name} · ⏳ starting"
-    state = STATE_BADGES.get(info.state, info.state)
+        return f"{name} · {words.get('starting', 'starting')}"
+    state = words.get(info.state, info.state)
     z = f" · z={info.config.latent_dim}" if info.config else ""
     return f"{name} · {state}{z}"
 
@@ -148,9 +139,9 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
         starting = []
     options = [r.name for r in infos] + starting
     sb = st.sidebar
-    sb.markdown("### Model")
+    sb.markdown(f"### {_('Model')}")
     if not options:
-        sb.info("No runs yet: train one on the Train page.")
+        sb.info(_("No runs yet: train one on the Train page."))
         select_run(None)
         return None
     chosen = selected_run_name()
@@ -159,17 +150,17 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
         select_run(chosen)
     # Always (re)seed the widget: its id differs per page, so its own state doesn't follow page switches.
     st.session_state[PICKER_KEY] = chosen
-    sb.selectbox("Run", options, key=PICKER_KEY, on_change=_on_pick,
-                 format_func=lambda n: run_label(by_name.get(n), n),
-                 help="Every page shows this run. Newest first; runs live in " + str(runs.runs_root()))
+    sb.selectbox(_("Run"), options, key=PICKER_KEY, on_change=_on_pick,
+                 format_func=lambda n, w={s: state_word(s) for s in STATE_WORDS}: run_label(by_name.get(n), n, w),
+                 help=_("Every page shows this run. Newest first."))
     info = by_name.get(chosen)
     if info is not None and info.config is not None:
         c = info.config
         elbo = f"{info.best_test_elbo:.1f}" if info.best_test_elbo is not None else "–"
-        sb.caption(f"{c.dataset} · latent_dim {c.latent_dim} · epochs {info.epochs_done}/{c.epochs} · "
-                   f"best test ELBO {elbo}")
+        sb.caption(_("{dataset} · latent_dim {d} · epochs {done}/{total} · best test ELBO {elbo}",
+                     dataset=c.dataset, d=c.latent_dim, done=info.epochs_done, total=c.epochs, elbo=elbo))
     elif info is not None:
-        sb.caption(f"broken: {info.error}")
+        sb.caption(_("broken: {error}", error=info.error))
     return info
 
 
@@ -177,26 +168,26 @@ def require_model(info: RunInfo | None) -> tuple[NumpyCVAE, RunInfo]:
     """The selected run's model, or an explanation and st.stop() (sidebar and other pages stay usable)."""
     if info is None:
         if selected_run_name():
-            st.info(f"Run **{selected_run_name()}** is starting: its first weights come after epoch 1. "
-                    "Watch it on the Train page.", icon="⏳")
+            st.info(_("Run **{name}** is starting: its first weights come after epoch 1. "
+                      "Watch it on the Train page.", name=selected_run_name()), icon=":material/hourglass_top:")
             page_link_ui("train")
         else:
             no_runs_ui()
         st.stop()
     if info.config is None:
-        show_error(f"Run {info.name!r} can't be used: {info.error}")
-        st.caption("Pick another run in the sidebar, or delete this one on the Runs page.")
+        show_error(_("Run {name} can't be used: {error}", name=repr(info.name), error=info.error))
+        st.caption(_("Pick another run in the sidebar, or delete this one on the Runs page."))
         st.stop()
     if not info.has_weights:
-        st.info(f"Run **{info.name}** has no weights yet ({STATE_BADGES.get(info.state, info.state)}): "
-                "they are written at the end of each epoch.", icon="⏳")
+        st.info(_("Run **{name}** has no weights yet ({state}): they are written at the end of each epoch.",
+                  name=info.name, state=state_word(info.state)), icon=":material/hourglass_top:")
         page_link_ui("train")
         st.stop()
     try:
         return load_model(info.path), info
     except (RunError, ValueError, OSError) as e:
-        show_error(e, f"Run {info.name!r}")
-        st.caption("Pick another run in the sidebar, or delete this one on the Runs page.")
+        show_error(e, _("Run {name}", name=repr(info.name)))
+        st.caption(_("Pick another run in the sidebar, or delete this one on the Runs page."))
         st.stop()
     raise AssertionError("unreachable")
 
@@ -281,13 +272,16 @@ def load_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.n
 
 
 def test_data_ui(info: RunInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """load_test_data for the run's dataset (first array: what its model sees), or an error and st.stop()."""
+    """load_test_data for the run's dataset (first array: what its model sees; its source as a short label), or
+    an error and st.stop()."""
     try:
         if info.config.likelihood == "discretized_logistic":
-            return _levels_test_data(info.config.dataset, info.config.data_dir)
-        return load_test_data(info.config.dataset, info.config.data_dir)
+            *arrays, source = _levels_test_data(info.config.dataset, info.config.data_dir)
+        else:
+            *arrays, source = load_test_data(info.config.dataset, info.config.data_dir)
+        return (*arrays, source_label(source, info.config.dataset))
     except (DataError, ValueError, OSError) as e:
-        show_error(e, f"Test set ({info.config.dataset})")
+        show_error(e, _("Test set ({dataset})", dataset=info.config.dataset))
         st.stop()
     raise AssertionError("unreachable")
 

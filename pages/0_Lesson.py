@@ -1,0 +1,116 @@
+"""Lesson: six short steps through the CVAE for students, each with a live widget of the selected model."""
+
+import numpy as np
+import streamlit as st
+
+from cvae.explorer import classroom, figures
+from cvae.explorer import widgets as ui
+from cvae.explorer.i18n import N_, _, current_lang
+from cvae.store.images import png_bytes
+
+ui.page_setup("Lesson", ":material/school:")
+info = ui.run_picker_ui()
+ui.page_title_ui("lesson")
+model, info = ui.require_model(info)
+d = model.latent_dim
+binary, labels, originals, source = ui.test_data_ui(info)
+names = ui.class_names(info.config.dataset)
+
+STEPS = (N_("A code is two numbers"), N_("The decoder draws from a code"), N_("Similar digits get near codes"),
+         N_("The ELBO = reconstruction − KL"), N_("Sampling from the prior"), N_("Walking between two digits"))
+st.session_state.setdefault("ls_step", 0)
+if st.session_state["ls_step"] is None:  # a click on the selected segment deselects it: stay on that step
+    st.session_state["ls_step"] = st.session_state.get("ls_last_step", 0)
+head, picker = st.columns([1.4, 1], vertical_alignment="bottom")
+step = picker.segmented_control(_("Step"), range(len(STEPS)), key="ls_step", format_func=lambda i: str(i + 1))
+st.session_state["ls_last_step"] = step
+head.subheader(f"{step + 1}. {_(STEPS[step])}")
+
+
+def decode(z: np.ndarray) -> np.ndarray:
+    return model.decode(np.asarray(z, np.float32).reshape(-1, d), apply_sigmoid=True)[..., 0]
+
+
+def strip(images: np.ndarray, scale: int = 3) -> bytes:
+    from cvae.explorer.interpolate import strip_image
+
+    return png_bytes(strip_image(images, scale=scale))
+
+
+text, live_col = st.columns([1, 1.3], gap="large")
+live = live_col.container(key="ls_live")  # the step's widget: the main view of the page
+if step == 0:
+    text.markdown(_("The encoder squeezes a 28×28 image (784 pixels) into a **code** z. In this model the code "
+                    "has only {d} numbers — so every digit the model knows lives at a point of a plane, the "
+                    "**latent space**. Move the two numbers and see which digit they stand for.", d=d))
+    with live:
+        a, b = st.columns(2)
+        z = np.zeros(d, np.float32)
+        z[0] = a.slider("z₁", -3.0, 3.0, 0.0, 0.05, key="ls_z1")
+        if d > 1:
+            z[1] = b.slider("z₂", -3.0, 3.0, 0.0, 0.05, key="ls_z2")
+        ui.show_image_ui(decode(z)[0], key="ls_img0", height=300)
+elif step == 1:
+    text.markdown(_("The **decoder** is the half that draws: given any code, it paints a probability for every "
+                    "pixel. Keep z₂ fixed and let z₁ run from left to right: the drawing changes smoothly."))
+    with live:
+        z2 = st.slider("z₂", -3.0, 3.0, 0.0, 0.1, key="ls_row_z2") if d > 1 else 0.0
+        z = np.zeros((9, d), np.float32)
+        z[:, 0] = np.linspace(-2.5, 2.5, 9)
+        if d > 1:
+            z[:, 1] = z2
+        st.image(strip(decode(z)), width="stretch", caption="z₁ = −2.5 … 2.5")
+elif step == 2:
+    text.markdown(_("The **encoder** turns each test digit into a code μ. Pick a class: its digits sit close "
+                    "together on the map, and digits that look alike (4 and 9, 3 and 5) are neighbours."))
+    with live:
+        cls = st.selectbox(_("Class"), range(len(names)), format_func=lambda c: names[c], key="ls_class")
+        means, _lv = ui.encoded_test_set(model, info, limit=2000)
+        xy, pca, axis_titles = figures.map_projection(means)
+        lab = labels[:len(means)]
+        centre = xy[lab == cls].mean(axis=0) if (lab == cls).any() else np.zeros(2)
+        fig = figures.latent_map_figure(xy, lab, names, current=centre, axis_titles=axis_titles,
+                                        ranges=figures.map_ranges(xy, d), height=430, strip=(d == 1),
+                                        lang=current_lang())
+        st.plotly_chart(classroom.style_figure(fig), key="ls_map", width="stretch", config={"displayModeBar": False})
+        st.caption(_("The ★ is the average code of the class {name}.", name=names[cls]))
+elif step == 3:
+    text.markdown(_("Training maximises the **ELBO**. It has two parts: the **reconstruction** term rewards "
+                    "codes from which the decoder redraws the digit well; the **KL** term is a price for codes "
+                    "that stray from the prior N(0, I). Pick a digit and read both."))
+    text.latex(r"\mathrm{ELBO} = \mathbb{E}_q \log p(x\mid z) - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)")
+    with live:
+        i = int(st.number_input(_("Test index (0–{last})", last=len(labels) - 1), 0, len(labels) - 1, 0,
+                                key="ls_index"))
+        terms = model.elbo_terms(binary[[i]].astype(np.float32), rng=np.random.default_rng(0))
+        c1, c2, c3 = st.columns(3)
+        c1.metric(_("reconstruction"), f"{terms['logpx_z'][0]:.1f}")
+        c2.metric("KL", f"{terms['kl'][0]:.1f}")
+        c3.metric("ELBO", f"{terms['logpx_z'][0] - terms['kl'][0]:.1f}")
+        recon = decode(terms["mean"])[0]
+        st.image(strip(np.stack([binary[i].astype(np.float32), recon])), width=240,
+                 caption=_("input x and its reconstruction"))
+elif step == 4:
+    text.markdown(_("The prior p(z) is a standard normal. Draw codes from it and decode them: the model "
+                    "**generates** digits it has never seen."))
+    with live:
+        st.session_state.setdefault("ls_seed", 0)
+        if st.button(_("New samples"), key="ls_sample", icon=":material/casino:"):
+            st.session_state["ls_seed"] += 1
+        z = np.random.default_rng(st.session_state["ls_seed"]).standard_normal((8, d)).astype(np.float32)
+        st.image(strip(decode(z)), width="stretch", caption=_("8 codes z ~ N(0, I), decoded"))
+else:
+    text.markdown(_("Because near codes decode to similar pictures, the straight line between the codes of two "
+                    "digits is a smooth film from one to the other. Move t from 0 to 1."))
+    with live:
+        a, b = st.columns(2)
+        ca = a.selectbox(_("A: class"), range(len(names)), index=0, format_func=lambda c: names[c], key="ls_ca")
+        cb = b.selectbox(_("B: class"), range(len(names)), index=min(7, len(names) - 1),
+                         format_func=lambda c: names[c], key="ls_cb")
+        t = st.slider("t", 0.0, 1.0, 0.5, 0.05, key="ls_t")
+        ia = int(np.flatnonzero(labels == ca)[0]) if (labels == ca).any() else 0
+        ib = int(np.flatnonzero(labels == cb)[0]) if (labels == cb).any() else 0
+        mu, _lv = model.encode(binary[[ia, ib]].astype(np.float32))
+        z = (1 - t) * mu[0] + t * mu[1]
+        st.image(strip(np.stack([binary[ia].astype(np.float32), decode(z)[0], binary[ib].astype(np.float32)])),
+                 width=360, caption="A · (1 − t)·z_A + t·z_B · B")
