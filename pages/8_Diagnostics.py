@@ -4,7 +4,7 @@ traversals per dimension ordered by KL."""
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import diag_figures, diagnostics, figures
+from cvae.explorer import classroom, diag_figures, diagnostics, figures
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.latent import normal_quantiles
@@ -44,14 +44,14 @@ c3.metric(_("β (training KL weight)"), f"{beta:g}", help=_("The run trained on 
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader(_("KL per dimension"))
-    st.plotly_chart(diag_figures.kl_bar_figure(summary["kl_per_dim"], summary["activity"],
-                                                               lang=current_lang()), key="dg_kl",
+    st.plotly_chart(classroom.style_figure(diag_figures.kl_bar_figure(summary["kl_per_dim"], summary["activity"],
+                                                                        lang=current_lang())), key="dg_kl",
                     width="stretch", config={"displayModeBar": False})
 with right:
     st.subheader(_("Reconstruction vs KL, per epoch"))
     rows = epoch_rows(read_jsonl(info.path / runs.METRICS_FILE))
     if rows:
-        st.plotly_chart(diag_figures.split_figure(rows, lang=current_lang()), key="dg_split", width="stretch",
+        st.plotly_chart(classroom.style_figure(diag_figures.split_figure(rows, lang=current_lang())), key="dg_split", width="stretch",
                         config={"displayModeBar": False})
         last = rows[-1]
         st.caption(_("Epoch {epoch}, all {n} test digits: ELBO {elbo} = reconstruction {recon} − KL {kl} "
@@ -69,7 +69,7 @@ if d == 2:
     if show:
         n = min(MAX_ELLIPSES, len(means))
         diag_figures.add_ellipses(fig, means[:n], logvars[:n], labels[:n])
-    st.plotly_chart(fig, key="dg_map", width="stretch", config={"displayModeBar": False})
+    st.plotly_chart(classroom.style_figure(fig), key="dg_map", width="stretch", config={"displayModeBar": False})
     st.caption(_("Dots: μ of {n} test digits. Ellipses: μ ± σ of the first {k} — how uncertain the encoder is "
                  "about each code; the prior's 1-σ circle has radius 1.", n=f"{len(means):,}",
                  k=min(MAX_ELLIPSES, len(means))))
@@ -81,10 +81,11 @@ values = normal_quantiles(TRAVERSAL_STEPS, 0.05, 0.95)
 order = diagnostics.kl_order(np.asarray(summary["kl_per_dim"]))[:MAX_TRAVERSALS]
 codes = np.concatenate([diagnostics.traversal_codes(d, int(i), values) for i in order])
 strips = model.decode(codes, apply_sigmoid=True).reshape(len(order), TRAVERSAL_STEPS, 28, 28)
+strips_col = st.columns([3, 2])[0]  # as wide as fits: a phone stacks the columns (no fixed pixel width)
 for rank, i in enumerate(order):
     kl_i, act_i = summary["kl_per_dim"][i], summary["activity"][i]
     label = _("active") if act_i > diagnostics.ACTIVE_THRESHOLD else _("inactive")
-    st.image(figures.tile_images(strips[rank], TRAVERSAL_STEPS), clamp=True, width=TRAVERSAL_STEPS * 56,
+    strips_col.image(figures.tile_images(strips[rank], TRAVERSAL_STEPS), clamp=True, width="stretch",
              caption=f"z{i + 1}: KL {kl_i:.2f} nats, {label}")
 st.caption(_("Each strip moves one dimension through the prior's 5–95 % quantiles ({low} … {high}) with the "
              "others at 0. An inactive dimension changes nothing.", low=f"{values[0]:.2f}", high=f"{values[-1]:.2f}"))
