@@ -214,8 +214,6 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
     Returns the component result (`.z`: the last code the browser reported, or None)."""
     import streamlit as st
 
-    from .classroom import presenting
-
     sent: set[str] = st.session_state.setdefault(SENT_KEY, set())
 
     def on_need() -> None:
@@ -237,7 +235,7 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
         "seed": int(seed), "show_sample": bool(show_sample), "report_ms": max(0, int(report_ms)),
         "prior_centre": prior_centre(plane.get("mean"), plane.get("components")),
         "path": [[float(v) for v in code] for code in path] if path is not None else None, "report": bool(report),
-        "labels": pad_labels(), "compact": presenting(),  # a smaller pad that fits a 1280x720 projector
+        "labels": pad_labels(),
     }
     result = _component()(key=key, data=data, on_z_change=on_z_change or (lambda: None), on_need_change=on_need)
     sent.update(blobs)  # the message is on its way; the JS asks again ("need") if it ever misses one

@@ -557,8 +557,6 @@ class Pad {
     const missing = [data.map.version, ...data.models.map(m => m.version)].filter(v => !BLOBS.has(v));
     const ask = missing.filter(v => !this.requested.has(v));
     if (ask.length) { ask.forEach(v => this.requested.add(v)); api.setTriggerValue("need", ask); }
-    const lpRoot = this.el(".lp-root");
-    if (lpRoot) lpRoot.classList.toggle("lp-compact", !!data.compact);
     this.el(".lp-help").textContent = this.label("help", this.el(".lp-help").textContent);
     this.map.setAttribute("aria-label", this.label("map", this.map.getAttribute("aria-label")));
     this.status.textContent = missing.length ? this.label("loading", "Loading the decoder…") : "";
