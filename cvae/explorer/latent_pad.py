@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import classroom
 from .i18n import _
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -236,6 +237,7 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
         "prior_centre": prior_centre(plane.get("mean"), plane.get("components")),
         "path": [[float(v) for v in code] for code in path] if path is not None else None, "report": bool(report),
         "labels": pad_labels(),
+        "compact": classroom.presenting(),
     }
     result = _component()(key=key, data=data, on_z_change=on_z_change or (lambda: None), on_need_change=on_need)
     sent.update(blobs)  # the message is on its way; the JS asks again ("need") if it ever misses one

@@ -549,6 +549,7 @@ class Pad {
     this.api = api;
     const first = !this.data;
     this.data = data;
+    this.root.classList.toggle("lp-compact", !!data.compact); // presenter mode: the whole pad fits 1280x720
     for (const [version, blob] of Object.entries(data.blobs || {})) {
       if (BLOBS.has(version)) continue;
       try { BLOBS.set(version, loadBlob(blob)); }
