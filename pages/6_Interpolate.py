@@ -104,8 +104,8 @@ with right:
                      "higher dimensions, where the straight line passes through codes of unusually small norm."))
 
     if d >= 2:  # the decoder in the browser: every point of the path, not only the frames above
-        st.markdown(f"**Scrub along the {PATH_LABELS[gif_path]}** — drag on the map, the slider under the images, "
-                    "or the arrow keys: decoded in your browser, every frame.")
+        st.markdown(_("**Scrub along the {path}** — drag on the map, the slider under the images, or the arrow keys: "
+                      "decoded in your browser, every frame.", path=_(PATH_LABELS[gif_path])))
         interp_scrub.scrub_ui(info, model, z_a, z_b, gif_path, xy, labels[:len(means)], names, source, pca,
                               axis_titles, ranges)
 

@@ -7,6 +7,7 @@ from cvae.explorer import diag_figures, figures
 from cvae.explorer import own_digit as od
 from cvae.explorer import widgets as ui
 from cvae.explorer.canvas import canvas_ui
+from cvae.explorer.i18n import N_, _
 
 IWAE_K = 100
 N_NEAREST = 5
@@ -17,41 +18,42 @@ info = ui.run_picker_ui()
 ui.page_title_ui("digit")
 model, info = ui.require_model(info)
 d = model.latent_dim
-_, _, originals, _ = ui.test_data_ui(info)
+_binary, _labels, originals, _source = ui.test_data_ui(info)
 means, labels, source = ui.map_points(model, info)
 names = ui.class_names(info.config.dataset)
-st.caption("Put your own handwriting into the model. It is prepared the way MNIST was: white ink on black, the "
-           "digit's box scaled to 20 px and centred by its centre of mass in 28×28, then binarized like the "
-           "training images. Nothing is stored: images stay in memory.")
+st.caption(_("Put your own handwriting into the model. It is prepared the way MNIST was: white ink on black, the "
+             "digit's box scaled to 20 px and centred by its centre of mass in 28×28, then binarized like the "
+             "training images. Nothing is stored: images stay in memory."))
 
-how = st.radio("Your digit", ["Draw", "Upload", "Camera"], key="yd_source", horizontal=True)
+how = st.radio(_("Your digit"), [N_("Draw"), N_("Upload"), N_("Camera")], key="yd_source", horizontal=True,
+               format_func=_)
 data: bytes | None = None
 left, right = st.columns([1, 1.3], gap="large")
 with left:
     if how == "Draw":
         data = canvas_ui("yd_canvas")
-        st.caption("Draw one digit, large, with the mouse, a pen or a finger.")
+        st.caption(_("Draw one digit, large, with the mouse, a pen or a finger."))
     elif how == "Upload":
-        up = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key="yd_upload",
+        up = st.file_uploader(_("A PNG or JPEG of one digit"), type=["png", "jpg", "jpeg"], key="yd_upload",
                               max_upload_size=max(1, od.MAX_UPLOAD_BYTES // (1024 * 1024)))
         data = up.getvalue() if up is not None else None
     else:
-        shot = st.camera_input("Hold a digit written on paper up to the camera", key="yd_camera")
+        shot = st.camera_input(_("Hold a digit written on paper up to the camera"), key="yd_camera")
         data = shot.getvalue() if shot is not None else None
 
 if data is None:
-    st.info("Draw, upload or photograph a digit to see what the model makes of it.", icon="✍️")
+    st.info(_("Draw, upload or photograph a digit to see what the model makes of it."), icon="✍️")
     st.stop()
 try:
     steps = od.preprocess(od.decode_image(data))
 except od.ImageRejected as e:
-    st.error(f"This image can't be used: {e}", icon="🚫")
+    st.error(_("This image can't be used: {reason}", reason=e), icon="🚫")
     st.stop()
 
-st.subheader("Preprocessing, step by step")
-shown = [(steps.grey, "greyscale"), (steps.ink, "inverted" if steps.inverted else "ink (not inverted)"),
-         (steps.crop, "cropped to the ink"), (steps.scaled, "longer side 20 px"),
-         (steps.centred, "centred in 28×28"), (steps.binary, "binarized (what the model sees)")]
+st.subheader(_("Preprocessing, step by step"))
+shown = [(steps.grey, _("greyscale")), (steps.ink, _("inverted") if steps.inverted else _("ink (not inverted)")),
+         (steps.crop, _("cropped to the ink")), (steps.scaled, _("longer side 20 px")),
+         (steps.centred, _("centred in 28×28")), (steps.binary, _("binarized (what the model sees)"))]
 for col, (img, caption) in zip(st.columns(len(shown)), shown):
     pad = None if img is steps.grey else 0.0  # ink stages are white on black
     col.image(od.pad_square(np.clip(img, 0, 1), pad), caption=caption, width="stretch", clamp=True)
@@ -59,34 +61,34 @@ for col, (img, caption) in zip(st.columns(len(shown)), shown):
 out = od.describe(model, steps.binary, IWAE_K)
 mu, sigma = np.array(out["mu"]), np.array(out["sigma"])
 with right:
-    st.subheader("Where it lands")
+    st.subheader(_("Where it lands"))
     xy, pca, axis_titles = figures.map_projection(means)
     current = figures.map_coords(mu[None], pca, strip=(d == 1))[0]
     fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles,
                                     ranges=figures.map_ranges(xy, d), height=480, strip=(d == 1))
     if d == 2:
         diag_figures.add_ellipses(fig, mu[None], np.log(sigma[None] ** 2), np.zeros(1, int))
-        fig.data[-1].update(line=dict(color="black", width=3), opacity=1.0, name="your digit ±σ")
+        fig.data[-1].update(line=dict(color="black", width=3), opacity=1.0, name=_("your digit ±σ"))
     st.plotly_chart(fig, key="yd_map", width="stretch", config={"displayModeBar": False})
-    st.caption(f"★ μ of your digit{' with its 1-σ ellipse' if d == 2 else ''}; dots: μ of {len(means):,} test "
-               f"digits ({source}).")
+    st.caption((_("★ μ of your digit with its 1-σ ellipse; dots: μ of {n} test digits ({source}).") if d == 2 else
+                _("★ μ of your digit; dots: μ of {n} test digits ({source}).")).format(n=f"{len(means):,}", source=source))
 
 c1, c2, c3 = st.columns([1, 1, 1.4])
 with c1:
-    ui.show_image_ui(out["reconstruction"], key="yd_recon", height=260, title="Reconstruction p(x | z = μ)")
+    ui.show_image_ui(out["reconstruction"], key="yd_recon", height=260, title=_("Reconstruction p(x | z = μ)"))
 with c2:
-    ui.show_image_ui(out["sample"], key="yd_sample", height=260, title="A sample", hover="pixel")
+    ui.show_image_ui(out["sample"], key="yd_sample", height=260, title=_("A sample"), hover=_("pixel"))
 with c3:
-    st.metric("ELBO (single sample)", f"{out['elbo']:.1f} nats",
-              help="log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x).")
+    st.metric(_("ELBO (single sample)"), f"{out['elbo']:.1f} nats",
+              help=_("log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x)."))
     st.metric(f"IWAE log p(x), k = {IWAE_K}", f"{out[f'iwae_{IWAE_K}']:.1f} nats")
     st.markdown("μ = (" + ", ".join(f"{v:.2f}" for v in mu) + "), σ = (" + ", ".join(f"{v:.2f}" for v in sigma)
                 + ")")
 
 if len(originals) < len(means):
     st.stop()  # the test images behind the stored means are not available here (bundled sample only)
-st.subheader(f"The {N_NEAREST} nearest test digits in latent space")
+st.subheader(_("The {n} nearest test digits in latent space", n=N_NEAREST))
 near = od.nearest(means, mu, N_NEAREST)
 for col, i in zip(st.columns(N_NEAREST), near):
-    col.image(originals[i], caption=f"{names[labels[i]]} · distance {np.linalg.norm(means[i] - mu):.2f}",
+    col.image(originals[i], caption=_("{name} · distance {dist}", name=names[labels[i]], dist=f"{np.linalg.norm(means[i] - mu):.2f}"),
               width="stretch")

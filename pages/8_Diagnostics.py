@@ -4,8 +4,9 @@ traversals per dimension ordered by KL."""
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import diag_figures, diagnostics, figures
+from cvae.explorer import classroom, diag_figures, diagnostics, figures
 from cvae.explorer import widgets as ui
+from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.latent import normal_quantiles
 from cvae.store import runs
 from cvae.store.files import read_jsonl
@@ -21,66 +22,70 @@ info = ui.run_picker_ui()
 ui.page_title_ui("diag")
 model, info = ui.require_model(info)
 d = model.latent_dim
-_, labels, _, source = ui.test_data_ui(info)
+_binary, labels, _originals, source = ui.test_data_ui(info)
 means, logvars = ui.encoded_test_set(model, info)
 labels = labels[:len(means)]
 names = ui.class_names(info.config.dataset)
 summary = diagnostics.summarize(means, logvars)
-st.caption("Which latent dimensions does the model use? A dimension whose posterior q(z_i|x) is the prior N(0, 1) "
-           "for every x costs no KL and carries no information (posterior collapse). "
-           f"Figures from the run's latest weights over {len(means):,} test digits ({source}).")
+st.caption(_("Which latent dimensions does the model use? A dimension whose posterior q(z_i|x) is the prior N(0, 1) "
+             "for every x costs no KL and carries no information (posterior collapse). "
+             "Figures from the run's latest weights over {n} test digits ({source}).", n=f"{len(means):,}",
+             source=source))
 
 c1, c2, c3 = st.columns(3)
-c1.metric("Active units", f"{summary['active_units']} of {d}",
-          help="Burda et al. 2015: dimension i is active when Var over x of E_q[z_i] > 0.01.")
-c2.metric("KL(q(z|x) ‖ p(z))", f"{summary['kl']:.2f} nats", help="Closed form, averaged over the digits; "
-          "the bars below sum to it.")
+c1.metric(_("Active units"), _("{k} of {d}", k=summary["active_units"], d=d),
+          help=_("Burda et al. 2015: dimension i is active when Var over x of E_q[z_i] > 0.01."))
+c2.metric("KL(q(z|x) ‖ p(z))", f"{summary['kl']:.2f} nats", help=_("Closed form, averaged over the digits; "
+          "the bars below sum to it."))
 beta = info.config.beta
-c3.metric("β (training KL weight)", f"{beta:g}", help="The run trained on E[log p(x|z)] − β·KL; "
-          "β = 1 is the ELBO.")
+c3.metric(_("β (training KL weight)"), f"{beta:g}", help=_("The run trained on E[log p(x|z)] − β·KL; "
+          "β = 1 is the ELBO."))
 
 left, right = st.columns(2, gap="large")
 with left:
-    st.subheader("KL per dimension")
-    st.plotly_chart(diag_figures.kl_bar_figure(summary["kl_per_dim"], summary["activity"]), key="dg_kl",
+    st.subheader(_("KL per dimension"))
+    st.plotly_chart(classroom.style_figure(diag_figures.kl_bar_figure(summary["kl_per_dim"], summary["activity"],
+                                                                        lang=current_lang())), key="dg_kl",
                     width="stretch", config={"displayModeBar": False})
 with right:
-    st.subheader("Reconstruction vs KL, per epoch")
+    st.subheader(_("Reconstruction vs KL, per epoch"))
     rows = epoch_rows(read_jsonl(info.path / runs.METRICS_FILE))
     if rows:
-        st.plotly_chart(diag_figures.split_figure(rows), key="dg_split", width="stretch",
+        st.plotly_chart(classroom.style_figure(diag_figures.split_figure(rows, lang=current_lang())), key="dg_split", width="stretch",
                         config={"displayModeBar": False})
         last = rows[-1]
-        st.caption(f"Epoch {last['epoch']}, all {last.get('test_examples', '?')} test digits: ELBO "
-                   f"{last['test_elbo']:.2f} = reconstruction {last['test_logpx_z']:.2f} − KL {last['test_kl']:.2f} "
-                   "(single-sample; the KL is in closed form).")
+        st.caption(_("Epoch {epoch}, all {n} test digits: ELBO {elbo} = reconstruction {recon} − KL {kl} "
+                     "(single-sample; the KL is in closed form).", epoch=last["epoch"],
+                     n=last.get("test_examples", "?"), elbo=f"{last['test_elbo']:.2f}",
+                     recon=f"{last['test_logpx_z']:.2f}", kl=f"{last['test_kl']:.2f}"))
     else:
-        st.caption("No epoch has finished yet.")
+        st.caption(_("No epoch has finished yet."))
 
-st.subheader("The latent map with σ ellipses")
+st.subheader(_("The latent map with σ ellipses"))
 if d == 2:
-    show = st.toggle("Show 1-σ ellipses of q(z|x)", value=True, key="dg_ellipses")
+    show = st.toggle(_("Show 1-σ ellipses of q(z|x)"), value=True, key="dg_ellipses")
     fig = figures.latent_map_figure(means, labels, names, current=None, axis_titles=("z₁", "z₂"),
                                     ranges=figures.map_ranges(means, d), height=560)
     if show:
         n = min(MAX_ELLIPSES, len(means))
         diag_figures.add_ellipses(fig, means[:n], logvars[:n], labels[:n])
-    st.plotly_chart(fig, key="dg_map", width="stretch", config={"displayModeBar": False})
-    st.caption(f"Dots: μ of {len(means):,} test digits. Ellipses: μ ± σ of the first "
-               f"{min(MAX_ELLIPSES, len(means))} — how uncertain the encoder is about each code; the prior's 1-σ "
-               "circle has radius 1.")
+    st.plotly_chart(classroom.style_figure(fig), key="dg_map", width="stretch", config={"displayModeBar": False})
+    st.caption(_("Dots: μ of {n} test digits. Ellipses: μ ± σ of the first {k} — how uncertain the encoder is "
+                 "about each code; the prior's 1-σ circle has radius 1.", n=f"{len(means):,}",
+                 k=min(MAX_ELLIPSES, len(means))))
 else:
-    st.caption(f"σ ellipses are drawn on 2-D codes; this run has {d} dimensions (see the traversals below).")
+    st.caption(_("σ ellipses are drawn on 2-D codes; this run has {d} dimensions (see the traversals below).", d=d))
 
-st.subheader("Traversals, dimensions ordered by KL")
+st.subheader(_("Traversals, dimensions ordered by KL"))
 values = normal_quantiles(TRAVERSAL_STEPS, 0.05, 0.95)
 order = diagnostics.kl_order(np.asarray(summary["kl_per_dim"]))[:MAX_TRAVERSALS]
 codes = np.concatenate([diagnostics.traversal_codes(d, int(i), values) for i in order])
 strips = model.decode(codes, apply_sigmoid=True).reshape(len(order), TRAVERSAL_STEPS, 28, 28)
+strips_col = st.columns([3, 2])[0]  # as wide as fits: a phone stacks the columns (no fixed pixel width)
 for rank, i in enumerate(order):
     kl_i, act_i = summary["kl_per_dim"][i], summary["activity"][i]
-    label = "active" if act_i > diagnostics.ACTIVE_THRESHOLD else "inactive"
-    st.image(figures.tile_images(strips[rank], TRAVERSAL_STEPS), clamp=True, width=TRAVERSAL_STEPS * 56,
+    label = _("active") if act_i > diagnostics.ACTIVE_THRESHOLD else _("inactive")
+    strips_col.image(figures.tile_images(strips[rank], TRAVERSAL_STEPS), clamp=True, width="stretch",
              caption=f"z{i + 1}: KL {kl_i:.2f} nats, {label}")
-st.caption(f"Each strip moves one dimension through the prior's 5–95 % quantiles ({values[0]:.2f} … "
-           f"{values[-1]:.2f}) with the others at 0. An inactive dimension changes nothing.")
+st.caption(_("Each strip moves one dimension through the prior's 5–95 % quantiles ({low} … {high}) with the "
+             "others at 0. An inactive dimension changes nothing.", low=f"{values[0]:.2f}", high=f"{values[-1]:.2f}"))

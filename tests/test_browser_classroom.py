@@ -32,9 +32,8 @@ MAIN_VIEW = {
     "Interpolate": [keyed("ip_strips")],
 }
 PAGES = app_pages()
-# Known gaps of components merged after this test was written (#11's latent pad, #12's Diagnostics page): listed
-# here so the test keeps checking everything else; remove an entry once its page is adapted.
-KNOWN = (("latent_plane", "main view"), ("diagnostics", "wider than the phone"), ("diagnostics", "chart labels"))
+# Known layout gaps (page, problem), listed so the test keeps checking everything else; none left.
+KNOWN: tuple[tuple[str, str], ...] = ()
 
 
 @pytest.fixture(scope="module")

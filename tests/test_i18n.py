@@ -87,15 +87,7 @@ def ui_strings(at) -> list[str]:
     return [s for s in out if s]
 
 
-# Merged from #11/#12 after the catalogue was built, not converted yet: the latent pad (Latent plane), the
-# interpolation scrubber (Interpolate), Your digit and Diagnostics. strict: the mark must go once they are.
-NOT_CONVERTED = {"pages/2_Latent_plane.py", "pages/6_Interpolate.py", "pages/7_Your_digit.py",
-                 "pages/8_Diagnostics.py"}
-
-
-@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="merged English strings not yet in the catalogue")) if p in NOT_CONVERTED else p
-    for p in PAGES])
+@pytest.mark.parametrize("page", PAGES)
 def test_every_page_in_hindi_shows_no_english(root, page, monkeypatch):
     from test_app import app_test, make_run, no_exceptions
 

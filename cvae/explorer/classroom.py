@@ -100,7 +100,8 @@ def style_figure(fig: Any, marker_scale: float = 1.0) -> Any:
         fig.update_layout(legend_font_size=size)
         for trace in fig.data:
             marker = getattr(trace, "marker", None)
-            if marker is not None and isinstance(marker.size, (int, float)) and trace.mode == "markers":
+            if (marker is not None and getattr(trace, "mode", None) == "markers"  # bars have no marker size
+                    and isinstance(marker.size, (int, float))):
                 if trace.name != "_click":
                     marker.size = marker.size * 1.6 * marker_scale
     return fig

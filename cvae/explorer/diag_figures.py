@@ -9,35 +9,39 @@ import plotly.graph_objects as go
 
 from .diagnostics import ACTIVE_THRESHOLD, ellipse_path
 from .figures import CLASS_COLORS
+from .i18n import translate
 
 
-def kl_bar_figure(kl_per_dim: Sequence[float], activity: Sequence[float], height: int = 320) -> go.Figure:
+def kl_bar_figure(kl_per_dim: Sequence[float], activity: Sequence[float], height: int = 320,
+                  lang: str = "en") -> go.Figure:
     """KL per latent dimension as bars, ordered by dimension; active units (activity > 0.01) in colour."""
+    tr = lambda text: translate(text, lang)  # noqa: E731
     kl = np.asarray(kl_per_dim, np.float64)
     act = np.asarray(activity, np.float64)
     active = act > ACTIVE_THRESHOLD
     names = [f"z{i + 1}" for i in range(len(kl))]
     fig = go.Figure(go.Bar(
         x=names, y=np.round(kl, 4), marker_color=np.where(active, "#1f77b4", "#c7c7c7"),
-        customdata=np.stack([np.round(act, 4), np.where(active, "active", "inactive")], axis=1),
-        hovertemplate="%{x}: KL %{y:.3f} nats<br>Var of μ over x = %{customdata[0]} (%{customdata[1]})"
+        customdata=np.stack([np.round(act, 4), np.where(active, tr("active"), tr("inactive"))], axis=1),
+        hovertemplate="%{x}: KL %{y:.3f} nats<br>" + tr("Var of μ over x") + " = %{customdata[0]} (%{customdata[1]})"
                       "<extra></extra>"))
     fig.update_yaxes(title="KL(q(z_i|x) ‖ p(z_i)), nats", rangemode="tozero")
-    fig.update_xaxes(title="latent dimension (grey = inactive)")
+    fig.update_xaxes(title=tr("latent dimension (grey = inactive)"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=False)
     return fig
 
 
-def split_figure(epochs: Sequence[dict], height: int = 320) -> go.Figure:
+def split_figure(epochs: Sequence[dict], height: int = 320, lang: str = "en") -> go.Figure:
     """Per epoch: the test reconstruction term and the KL term (the ELBO is their difference)."""
+    tr = lambda text: translate(text, lang)  # noqa: E731
     ep = [r["epoch"] for r in epochs]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=ep, y=[-(r.get("test_logpx_z") or 0.0) for r in epochs],
-                         name="−E[log p(x|z)] (reconstruction)", marker_color="#ff7f0e"))
+                         name=tr("−E[log p(x|z)] (reconstruction)"), marker_color="#ff7f0e"))
     fig.add_trace(go.Bar(x=ep, y=[r.get("test_kl") for r in epochs], name="KL", marker_color="#9467bd"))
     fig.update_layout(barmode="stack", height=height, margin=dict(l=10, r=10, t=10, b=10),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, font=dict(size=14)))
-    fig.update_xaxes(title="epoch", dtick=1 if len(ep) <= 12 else None)
+    fig.update_xaxes(title=tr("epoch"), dtick=1 if len(ep) <= 12 else None)
     fig.update_yaxes(title="−ELBO = −recon + KL (nats)")
     return fig
 

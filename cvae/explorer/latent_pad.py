@@ -16,6 +16,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import classroom
+from .i18n import _
+
 STATIC = Path(__file__).resolve().parent / "static"
 COMPONENT_NAME = "cvae_latent_pad"
 # The decoder's arrays in the order the JS expects them (cvae/infer.py: NumpyCVAE._decode, expected_shapes).
@@ -38,6 +41,14 @@ HTML = """<div class="lp-root">
     <div class="lp-status"></div>
   </div>
 </div>"""
+
+
+def pad_labels() -> dict[str, str]:
+    """The pad's own texts (drawn by its JS) in the session's language."""
+    return {"help": _("Drag the ★ (mouse or touch), or focus the map and use the arrow keys (Shift: fine steps)."),
+            "map": _("latent code: drag, or use the arrow keys"), "sample": _("a sample x ~ p(x | z)"),
+            "prior": _("prior ±3σ"), "loading": _("Loading the decoder…"),
+            "scrub": _("position along the path from A to B")}
 
 
 # ---------------------------------------------------------------------------------------------- blobs
@@ -225,6 +236,8 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
         "seed": int(seed), "show_sample": bool(show_sample), "report_ms": max(0, int(report_ms)),
         "prior_centre": prior_centre(plane.get("mean"), plane.get("components")),
         "path": [[float(v) for v in code] for code in path] if path is not None else None, "report": bool(report),
+        "labels": pad_labels(),
+        "compact": classroom.presenting(),
     }
     result = _component()(key=key, data=data, on_z_change=on_z_change or (lambda: None), on_need_change=on_need)
     sent.update(blobs)  # the message is on its way; the JS asks again ("need") if it ever misses one

@@ -15,6 +15,7 @@ import streamlit as st
 from . import widgets as ui
 from .widgets import load_model as cached_numpy_model  # NumPy weights, cached per file version
 from . import figures
+from .i18n import _
 from .numpy_model import NumpyCVAE
 from ..store.arch import Architecture
 from .latent import PCA2
@@ -164,16 +165,16 @@ def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
     names = [r.name for r in others]
     if any(n not in names for n in st.session_state.get(COMPARE_KEY, [])):
         st.session_state[COMPARE_KEY] = [n for n in st.session_state[COMPARE_KEY] if n in names]
-    chosen = st.multiselect(f"Compare with other runs (latent_dim {d}) at the same z", names, key=COMPARE_KEY,
+    chosen = st.multiselect(_("Compare with other runs (latent_dim {d}) at the same z", d=d), names, key=COMPARE_KEY,
                             max_selections=MAX_COMPARE,
-                            help="One pad drives every chosen run's decoder, side by side, in the browser.")
+                            help=_("One pad drives every chosen run's decoder, side by side, in the browser."))
     entries = []
     by_name = {r.name: r for r in others}
     for name in chosen:
         try:
             entries.append(_model_entry(cached_numpy_model(by_name[name].path), by_name[name], name))
         except (ValueError, OSError) as e:  # RunError is a ValueError
-            ui.show_error(e, f"Run {name!r}")
+            ui.show_error(e, _("Run {name}", name=repr(name)))
     return entries
 
 
@@ -192,14 +193,14 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
     d = model.latent_dim
     pad_on = False  # a one-dimensional code has no plane to drag in: the classic strip view
     if d >= 2 and not browser_decodable(model):
-        st.caption("This run's network (its widths or image size) is decoded on the server: the in-browser pad "
-                   "runs the tutorial's 28×28 network.")
+        st.caption(_("This run's network (its widths or image size) is decoded on the server: the in-browser pad "
+                     "runs the tutorial's 28×28 network."))
     elif d >= 2:
         if MODE_KEY not in st.session_state:
             st.session_state[MODE_KEY] = st.query_params.get("view") != "sliders"
-        pad_on = st.toggle("⚡ Decode in the browser (latent pad)", key=MODE_KEY,
-                           help="On: drag through the latent space and the decoder runs in your browser, every "
-                                "frame. Off: the classic sliders, each change decoded on the server.")
+        pad_on = st.toggle(_("⚡ Decode in the browser (latent pad)"), key=MODE_KEY,
+                           help=_("On: drag through the latent space and the decoder runs in your browser, every "
+                                  "frame. Off: the classic sliders, each change decoded on the server."))
     _init_z(info, d)
     if not pad_on:
         _notes_ui()
@@ -209,8 +210,8 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
             _push_sliders(d)
         return False
     st.session_state.setdefault("lp_seed", 0)
-    st.caption("Drag the ★ anywhere on the map: the decoder runs **in your browser**, so the digit follows every "
-               "frame. The server only hears where you let go.")
+    st.caption(_("Drag the ★ anywhere on the map: the decoder runs **in your browser**, so the digit follows every "
+                 "frame. The server only hears where you let go."))
     _pad_fragment(info, model, means, labels, names, source, xy, pca, axis_titles, ranges)
     return True
 
@@ -236,7 +237,7 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
     _push_sliders(d)  # the sliders (d > 2) show the page's z, wherever it came from
     z = st.session_state[Z_KEY]
     if d > 2:
-        with st.expander(f"All {d} latent dimensions", expanded=False):
+        with st.expander(_("All {d} latent dimensions", d=d), expanded=False):
             per_row = 4
             for start in range(0, d, per_row):
                 cols = st.columns(per_row)
@@ -257,18 +258,20 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
     z = st.session_state[Z_KEY]
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="center")
     with c1.container(key="lp_readout"):
-        st.markdown(f"**Chosen z** = ({', '.join(f'{v:.2f}' for v in z)})")
-    c2.button("↺ Reset to z = 0", key="lp_reset", on_click=_reset, args=(d,))
-    c3.button("🎲 Resample", key="lp_resample", on_click=_resample)
+        st.markdown(_("**Chosen z** = ({z})", z=", ".join(f"{v:.2f}" for v in z)))
+    c2.button(_("↺ Reset to z = 0"), key="lp_reset", on_click=_reset, args=(d,))
+    c3.button(_("🎲 Resample"), key="lp_resample", on_click=_resample)
     n = len(means)
     if pca is None:
-        st.caption(f"Each dot is the encoder's mean μ for one of {n:,} test digits ({source}), coloured by its label; "
-                   "the dashed square is the prior's ±3σ. The sample is x = [u < p] for fixed noise u (🎲 draws new u).")
+        st.caption(_("Each dot is the encoder's mean μ for one of {n} test digits ({source}), coloured by its label; "
+                     "the dashed square is the prior's ±3σ. The sample is x = [u < p] for fixed noise u (🎲 draws "
+                     "new u).", n=f"{n:,}", source=source))
     else:
         ex = pca.explained
-        st.caption(f"The codes have {d} dimensions: the map shows the μ of {n:,} test digits ({source}) on their two "
-                   f"principal components ({ex[0]:.0%} and {ex[1]:.0%} of the variance). Dragging moves z within "
-                   "that plane through the current code (the other directions keep their values); the sliders set "
-                   "every dimension. The dashed square is the prior's ±3σ seen in that plane.")
+        st.caption(_("The codes have {d} dimensions: the map shows the μ of {n} test digits ({source}) on their two "
+                     "principal components ({a} and {b} of the variance). Dragging moves z within that plane "
+                     "through the current code (the other directions keep their values); the sliders set every "
+                     "dimension. The dashed square is the prior's ±3σ seen in that plane.", d=d, n=f"{n:,}",
+                     source=source, a=f"{ex[0]:.0%}", b=f"{ex[1]:.0%}"))
     st.session_state[SAVED] = ((info.name, d), list(z))
     _sync_url(info.name, z, pad_on=True)

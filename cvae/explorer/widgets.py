@@ -35,9 +35,14 @@ PICKER_KEY = "run_picker"
 # ---------------------------------------------------------------------------------------------- page chrome
 
 
+FAVICON = Path(__file__).resolve().parent / "static" / "favicon.png"
+
+
 def page_setup(title: str, icon: str) -> None:
     """Page title, icon and the wide layout every page uses; the language and presenter mode; the page list."""
-    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
+    # The tab icon is a local file: a ":material/...:" page_icon makes the browser fetch its SVG from the
+    # network, and classrooms are offline (tests/test_latent_pad.py checks that a page requests nothing else).
+    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide")
     classroom.seed_from_url()
     classroom.css_ui()
     nav_ui()

@@ -355,6 +355,7 @@ class Pad {
       aria-label="position along the path from A to B"><span>B</span>`;
     this.root.querySelector(".lp-side").insertBefore(box, this.readout);
     this.scrub = box.querySelector("input");
+    this.scrub.setAttribute("aria-label", this.label("scrub", "position along the path from A to B"));
     this.scrub.addEventListener("input", e => {
       this.pending = {t: Number(this.scrub.value) / 1000};
       if (this.firstEventTs === null) { this.firstEventTs = e.timeStamp; this.firstHandled = performance.now(); }
@@ -420,7 +421,7 @@ class Pad {
     ctx.setLineDash([6, 4]); ctx.strokeStyle = "#444"; ctx.lineWidth = 1.5;
     ctx.strokeRect(X(cx - 3), Y(cy + 3), X(cx + 3) - X(cx - 3), Y(cy - 3) - Y(cy + 3));
     ctx.setLineDash([]); ctx.fillStyle = "#444"; ctx.font = "12px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "top";
-    ctx.fillText("prior ±3σ", X(cx - 3) + 4, Y(cy + 3) + 4);
+    ctx.fillText(this.label("prior", "prior ±3σ"), X(cx - 3) + 4, Y(cy + 3) + 4);
     return c;
   }
 
@@ -460,8 +461,10 @@ class Pad {
       const tile = document.createElement("div");
       tile.className = "lp-tile";
       tile.innerHTML = `<div class="lp-title"></div><canvas class="lp-probs" width="28" height="28"></canvas>` +
-        (this.data.show_sample ? `<div class="lp-sub">a sample x ~ p(x | z)</div><canvas class="lp-sample" width="28" height="28"></canvas>` : "");
+        (this.data.show_sample ? `<div class="lp-sub"></div><canvas class="lp-sample" width="28" height="28"></canvas>` : "");
       tile.querySelector(".lp-title").textContent = models.length > 1 ? m.name : "p(pixel = 1 | z)";
+      const sub = tile.querySelector(".lp-sub");
+      if (sub) sub.textContent = this.label("sample", "a sample x ~ p(x | z)");
       this.outputs.appendChild(tile);
       const probs = tile.querySelector(".lp-probs"), sample = tile.querySelector(".lp-sample");
       return {probs, pctx: probs.getContext("2d"), sample, sctx: sample && sample.getContext("2d"),
@@ -536,10 +539,17 @@ class Pad {
     else if (!this.reportTimer) this.reportTimer = setTimeout(send, wait);
   }
 
+  // A user-visible text in the page's language (Python sends them translated; English if absent).
+  label(name, english) {
+    const text = this.data && this.data.labels && this.data.labels[name];
+    return typeof text === "string" && text ? text : english;
+  }
+
   update(data, api) {
     this.api = api;
     const first = !this.data;
     this.data = data;
+    this.root.classList.toggle("lp-compact", !!data.compact); // presenter mode: the whole pad fits 1280x720
     for (const [version, blob] of Object.entries(data.blobs || {})) {
       if (BLOBS.has(version)) continue;
       try { BLOBS.set(version, loadBlob(blob)); }
@@ -548,7 +558,9 @@ class Pad {
     const missing = [data.map.version, ...data.models.map(m => m.version)].filter(v => !BLOBS.has(v));
     const ask = missing.filter(v => !this.requested.has(v));
     if (ask.length) { ask.forEach(v => this.requested.add(v)); api.setTriggerValue("need", ask); }
-    this.status.textContent = missing.length ? "Loading the decoder…" : "";
+    this.el(".lp-help").textContent = this.label("help", this.el(".lp-help").textContent);
+    this.map.setAttribute("aria-label", this.label("map", this.map.getAttribute("aria-label")));
+    this.status.textContent = missing.length ? this.label("loading", "Loading the decoder…") : "";
     this.planePath = data.path ? data.path.map(z => toPlane(data.plane, z)) : null;
     this.ensureScrub();
     // Python moved z (URL, sliders, reset, a new path): adopt it, unless the user is dragging right now.
