@@ -521,6 +521,7 @@ def test_read_only_runs_root(tmp_path, mnist_dir, monkeypatch, capsys):
     make_run(root, "paused", state="stopped", created=1.0)
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
     monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "2")
+    monkeypatch.setenv("CVAE_DATA_DIR", str(mnist_dir))  # the form finds data: the read-only root is under test
     before = tree(root)
     out_png = tmp_path / "sample.png"
     with read_only(root, monkeypatch) as how:
