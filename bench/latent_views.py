@@ -7,9 +7,9 @@ ELBO figures are meaningful; timings do not depend on the weights.
   manifold   20x20 grid: the tutorial's plot_latent_images (400 calls of a @tf.function sample on one
              z each) vs one batched call: (a) the Keras decoder compiled with
              input_signature [None, latent_dim] (no retracing: checked with the tracing count),
-             (b) cvae.infer.NumpyCVAE.decode (what the app uses)
+             (b) cvae.explorer.numpy_model.NumpyCVAE.decode (what the app uses)
   test ELBO  10,000 test digits: the tutorial's loop (batch 32, eager compute_loss, keras Mean of batch
-             means) vs cvae.train.evaluate_elbo (compiled, batch 1000, per-example mean) vs
+             means) vs cvae.engine.evaluate.evaluate_elbo (compiled, batch 1000, per-example mean) vs
              NumpyCVAE.elbo_terms
   slider     one decode for a slider move: NumpyCVAE.decode of one z, p50/p95 in ms
              (plus the page's figure building when it can be imported without Streamlit)
@@ -68,7 +68,7 @@ def find_figure_builder():
     """The latent page's figure function, if some module provides one importable without Streamlit."""
     import sys
 
-    candidates = [("cvae.ui", ("decode_figure", "slider_figure", "digit_figure", "image_figure"))]
+    candidates = [("cvae.explorer.figures", ("decode_figure", "slider_figure", "digit_figure", "image_figure"))]
     for mod_name, attrs in candidates:
         before = "streamlit" in sys.modules
         try:
