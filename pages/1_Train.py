@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
-from cvae.explorer import cost, figures, launcher, map_animation, progress, train_form
+from cvae.explorer import classroom, cost, figures, launcher, map_animation, progress, train_figures, train_form
 from cvae.explorer import widgets as ui
-from cvae.explorer.i18n import N_, _
+from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store import runs
 from cvae.store.access import file_bytes_in_run
 from cvae.store.config import PRESETS, TrainConfig
@@ -62,43 +60,17 @@ st.session_state.setdefault(K + "name", suggest_name())
 # ---------------------------------------------------------------------------------------------- the monitor
 
 
-def progress_charts(metrics: MetricsView, beta: float = 1.0) -> go.Figure | None:
-    epochs = metrics.epochs
-    steps = len(metrics.step) > 0
-    if not steps and not epochs:
-        return None
-    # beta != 1 trains on recon - beta*KL: the loss is labelled as that, the test ELBO stays the true ELBO.
-    loss_title = (_("Training loss (−ELBO per image)") if beta == 1 else
-                  _("Training loss (−(reconstruction − {beta}·KL))", beta=f"{beta:g}"))
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, column_widths=[0.36, 0.36, 0.28],
-                        subplot_titles=(loss_title, _("Test ELBO and reconstruction"),
-                                        _("Test KL(q(z|x) ‖ p(z))")))
-    if steps:
-        x, y = metrics.chart_steps()  # validated rows, at most ~2,000 points (200k rows cost seconds per second)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines",
-                                 name=_("training loss"), line=dict(color="#0072B2")), row=1, col=1)
-    if epochs:
-        ep = [r["epoch"] for r in epochs]
-        fig.add_trace(go.Scatter(x=ep, y=[r.get("test_elbo") for r in epochs], mode="lines+markers",
-                                 name=_("test ELBO"), line=dict(color="#009E73", width=3)), row=1, col=2)
-        if beta != 1:
-            fig.add_trace(go.Scatter(x=ep, y=[r.get("test_objective") for r in epochs], mode="lines+markers",
-                                     name=_("test training objective (β = {beta})", beta=f"{beta:g}"),
-                                     line=dict(color="#D55E00", dash="dash")), row=1, col=2)
-        fig.add_trace(go.Scatter(x=ep, y=[r.get("test_logpx_z") for r in epochs], mode="lines+markers",
-                                 name=_("reconstruction") + " E[log p(x|z)]", line=dict(color="#E69F00", dash="dot")),
-                      row=1, col=2)
-        fig.add_trace(go.Scatter(x=ep, y=[r.get("test_kl") for r in epochs], mode="lines+markers",
-                                 name="KL", line=dict(color="#CC79A7", width=3)), row=1, col=3)
-        for col in (2, 3):
-            fig.update_xaxes(title_text=_("epoch"), row=1, col=col, dtick=1 if len(epochs) <= 12 else None)
-    fig.update_xaxes(title_text=_("step"), row=1, col=1)
-    fig.update_yaxes(title_text=_("nats per image"), row=1, col=1)
-    fig.update_yaxes(rangemode="tozero", row=1, col=3)
-    fig.update_annotations(font_size=16)
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.25, x=0.5, xanchor="center", font=dict(size=14)))
-    return fig
+def progress_charts_ui(metrics: MetricsView, name: str, beta: float = 1.0) -> bool:
+    """The three training charts side by side (stacked on a phone); False before the first logged row."""
+    steps = metrics.chart_steps() if len(metrics.step) else None  # ≤ ~2,000 points (200k rows cost seconds)
+    figs = train_figures.progress_figures(steps, metrics.epochs, beta, lang=current_lang())
+    if not figs:
+        return False
+    with st.container(key=f"train_curves_{name}"):
+        for col, part in zip(st.columns([0.36, 0.36, 0.28], gap="small"), train_figures.CHART_PARTS):
+            if part in figs:
+                col.plotly_chart(classroom.style_figure(figs[part]), key=f"train_{part}_{name}", width="stretch")
+    return True
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -112,27 +84,29 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
     try:
         stored = read_latent_means(info.path)
     except ValueError as e:
-        st.caption(f"Latent map: {e}")
+        st.caption(_("Latent map: {problem}", problem=str(e)))
         return
     if stored is None or info.config is None:
         return
     names = ui.class_names(info.config.dataset)
-    st.subheader("The latent map forming")
+    st.subheader(_("The latent map forming"))
     if live:
         epoch, means = stored.latest()
-        xy, _, titles = figures.map_projection(means)
+        xy, _pca, titles = figures.map_projection(means)
         fig = figures.latent_map_figure(xy, stored.labels, names, current=None, axis_titles=titles,
                                         ranges=figures.map_ranges(xy, means.shape[1]), height=480,
                                         strip=means.shape[1] == 1)
         st.plotly_chart(fig, key=f"tr_map_{name}", width="stretch", config={"displayModeBar": False})
-        st.caption(f"μ of the same {len(stored.labels):,} test digits after epoch {epoch}; it updates every epoch.")
+        st.caption(_("μ of the same {n} test digits after epoch {epoch}; it updates every epoch.",
+                     n=f"{len(stored.labels):,}", epoch=epoch))
         return
-    fig = map_animation.map_animation_figure(stored.epochs, stored.means, stored.labels, names)
+    fig = map_animation.map_animation_figure(stored.epochs, stored.means, stored.labels, names, lang=current_lang())
     st.plotly_chart(fig, key=f"tr_map_anim_{name}", width="stretch")
     gif = map_gif(str(info.path), int(stored.epochs[-1]), len(stored.epochs))
-    st.download_button("⬇️ Download the map's animation (GIF)", gif, file_name=f"{name}-latent-map.gif",
+    st.download_button(_("Download the map's animation (GIF)"), gif, icon=":material/download:", file_name=f"{name}-latent-map.gif",
                        mime="image/gif", key=f"tr_map_gif_{name}", on_click="ignore")
-    st.caption(f"μ of the same {len(stored.labels):,} test digits after each epoch: press ▶ or drag the slider.")
+    st.caption(_("μ of the same {n} test digits after each epoch: press ▶ or drag the slider.",
+                 n=f"{len(stored.labels):,}"))
 
 
 def monitor_state(name: str) -> tuple[str, runs.RunInfo | None]:
@@ -187,9 +161,7 @@ def monitor_body(name: str, shown_state: str) -> None:
                     text=_("{done} of {total} epochs done", done=info.epochs_done, total=info.total_epochs))
 
     beta = info.config.beta if info.config else 1.0
-    fig = progress_charts(metrics, beta)
-    if fig is not None:
-        st.plotly_chart(fig, key=f"train_curves_{name}", width="stretch")
+    if progress_charts_ui(metrics, name, beta):
         st.caption(_("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the "
                      "prior N(0, I). Higher ELBO is better; the training loss is the negative ELBO.") if beta == 1 else
                    _("ELBO = reconstruction − KL: the KL term is the price of keeping the codes close to the prior "

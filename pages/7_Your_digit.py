@@ -42,12 +42,12 @@ with left:
         data = shot.getvalue() if shot is not None else None
 
 if data is None:
-    st.info(_("Draw, upload or photograph a digit to see what the model makes of it."), icon="✍️")
+    st.info(_("Draw, upload or photograph a digit to see what the model makes of it."), icon=":material/draw:")
     st.stop()
 try:
     steps = od.preprocess(od.decode_image(data))
 except od.ImageRejected as e:
-    st.error(_("This image can't be used: {reason}", reason=e), icon="🚫")
+    st.error(_("This image can't be used: {reason}", reason=e), icon=":material/block:")
     st.stop()
 
 st.subheader(_("Preprocessing, step by step"))

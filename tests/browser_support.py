@@ -329,11 +329,10 @@ def plotly_ready(page, selector: str) -> bool:
 
 
 def plotly_point_count(page, selector: str) -> int:
-    """Total number of x values over all traces of the plotly chart under `selector` (0 if none yet)."""
+    """Total number of x values over all traces of every plotly chart under `selector` (0 if none yet)."""
     return int(page.evaluate(
-        """(sel) => { const gd = document.querySelector(sel + ' .js-plotly-plot');
-                      if (!gd || !gd.data) return 0;
-                      return gd.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0); }""", selector))
+        """(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')].reduce((n, gd) =>
+                      n + (gd.data || []).reduce((m, t) => m + (t.x ? t.x.length : 0), 0), 0)""", selector))
 
 
 def plotly_data_to_page(page, selector: str, x: float, y: float) -> tuple[float, float]:
@@ -389,10 +388,10 @@ def wait_images(page, timeout: float = 30.0) -> None:
 
 
 def plotly_trace_xy(page, selector: str, name: str) -> list[list[float]] | None:
-    """[[x...], [y...]] of the trace called `name` in the plotly chart under `selector` (None if absent)."""
+    """[[x...], [y...]] of the trace called `name` in the plotly charts under `selector` (None if absent)."""
     return page.evaluate(
-        """([sel, name]) => { const gd = document.querySelector(sel + ' .js-plotly-plot');
-                              const t = gd && gd.data && gd.data.find(t => t.name === name);
+        """([sel, name]) => { const t = [...document.querySelectorAll(sel + ' .js-plotly-plot')]
+                                  .flatMap(gd => gd.data || []).find(t => t.name === name);
                               return t ? [Array.from(t.x), Array.from(t.y)] : null; }""", [selector, name])
 
 

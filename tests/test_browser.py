@@ -134,7 +134,7 @@ def test_every_page_loads_without_exception(app_server, page):
             wait_idle(page)
         if key == "Train":
             assert status_badge(page) == "✅ done"
-            assert page.locator(keyed("train_curves_tutorial")).count() == 1
+            assert page.locator(keyed("train_curves_tutorial") + " .js-plotly-plot").count() == 3
             assert page.locator('[data-testid="stMain"] [data-testid="stImage"] img').count() >= 2  # samples + GIF
         full_page_screenshot(page, SCREENSHOTS / shot)
         assert_no_exception(page)

@@ -1,7 +1,7 @@
 """The classroom in a real browser: every page in both languages at 1440×900 and 390×844 (a phone), and in
 presenter mode at 1280×720 in light and dark; each view saved to test-artifacts/classroom/ (looked at by people).
 Presenter mode: the page's main view lies inside the projector's 1280×720 viewport, body text ≥ 18 px and chart
-labels ≥ 16 px. Phone: nothing wider than the screen, the map before the long text."""
+labels ≥ 16 px. Phone: nothing wider than the screen, the map before the long text, the training charts stacked."""
 
 from __future__ import annotations
 
@@ -125,6 +125,14 @@ def test_every_page_in_every_layout(app_server, page, lang):
             sample_y = page.locator(keyed("lp_sample")).bounding_box()["y"]
             if not map_y < sample_y:
                 problems.append(f"{lang}/{name}: on a phone the map comes after the sample")
+        if url == "Train":  # the three training charts stack, each as wide as the phone allows
+            charts = page.locator(keyed("train_curves_tutorial") + " .js-plotly-plot")
+            boxes = [charts.nth(i).bounding_box() for i in range(charts.count())]
+            if len(boxes) != 3:
+                problems.append(f"{lang}/{name}: {len(boxes)} training charts, expected 3")
+            elif not all(b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"] + 1 and b["width"] >= 300
+                         for b in boxes) or not all(a["y"] + a["height"] <= b["y"] + 1 for a, b in zip(boxes, boxes[1:])):
+                problems.append(f"{lang}/{name}: on a phone the training charts do not stack: {boxes}")
         full_page_screenshot(page, out / f"{name}_390x844.png", min_height=PHONE["height"])
         # Presenter mode on a 1280×720 projector, light and dark.
         page.set_viewport_size(PROJECTOR)

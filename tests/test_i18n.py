@@ -16,7 +16,7 @@ from cvae.store.config import FIELD_SPECS, settable_fields
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "cvae" / "explorer").glob("*.py"))]
 PAGES = ["app.py", *sorted(f"pages/{p.name}" for p in (REPO / "pages").glob("*.py"))]
-MARKERS = {"_", "t", "N_", "translate", "tr"}
+MARKERS = {"_", "t", "N_", "translate", "tr", "Msg"}
 # Kept in Latin script in Hindi teaching material (and in the Hindi tutorial): names, abbreviations, units of code.
 EXEMPT = {
     "ELBO", "KL", "IWAE", "CVAE", "VAE", "MNIST", "PNG", "GIF", "PCA", "lerp", "slerp", "TensorFlow", "Keras",
@@ -90,8 +90,9 @@ def ui_strings(at) -> list[str]:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_in_hindi_shows_no_english(root, page, monkeypatch):
     from test_app import app_test, make_run, no_exceptions
+    from test_instrument_pages import _stored_map
 
-    make_run(root, "x7")
+    _stored_map(make_run(root, "x7"))  # with the latent map of each epoch: the Train page shows its animation
     at = app_test()
     at.query_params["lang"] = "hi"
     at.run()
@@ -112,3 +113,31 @@ def test_a_bad_lang_parameter_is_ignored(root):
     at.run()
     no_exceptions(at)
     assert "The selected model at a glance" in texts(at)
+
+
+def _scope_nodes(scope: ast.AST) -> list[ast.AST]:
+    """The nodes of one scope (not of the functions, classes and comprehensions inside it)."""
+    out, todo = [], list(ast.iter_child_nodes(scope))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp,
+                             ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        out.append(node)
+        todo += ast.iter_child_nodes(node)
+    return out
+
+
+def test_no_scope_shadows_the_translation_function():
+    """`xy, _, t = ...` in a function that also calls _() makes _ local there: an UnboundLocalError in every
+    language (it hid the Train page's latent map section)."""
+    bad = []
+    for path in SOURCES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for scope in [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))]:
+            nodes = _scope_nodes(scope)
+            assigns = any(isinstance(n, ast.Name) and n.id == "_" and isinstance(n.ctx, ast.Store) for n in nodes)
+            calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_" for n in nodes)
+            if assigns and calls:
+                bad.append(f"{path.name}:{getattr(scope, 'name', '<module>')}")
+    assert not bad, bad

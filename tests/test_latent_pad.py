@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -193,6 +194,35 @@ def test_plane_page_notes_bad_url_values(root):
     text = all_text(at)
     assert "not a number" in text and "clamped" in text and "does not exist" in text
     assert pad_data(at)["z"] == [0.0, HIGH]
+
+
+def test_url_notes_follow_the_language_even_after_a_switch(root):
+    """Notes about bad ?run= / ?z= / ?view= values are in the viewer's language, also when it changes later."""
+    from test_i18n import EXEMPT, english_words
+
+    make_random_run(root, "two", 2)
+    at = plane_app(root, {"lang": "hi", "run": "nope", "z": "abc,1e999,3", "view": "<b>"})
+    assert not at.exception
+    notes = [str(c.value) for c in at.caption if str(c.value).startswith(":material/info:")]
+    assert len(notes) == 5, notes  # the run, the view, the count of values, the non-number, the clamp
+    assert all(re.search("[\u0900-\u097F]", n) for n in notes), notes
+    assert not [w for n in notes for w in english_words(n, EXEMPT | {"material", "info", "URL", "view", "pad",
+                                                                    "sliders", "nope", "abc", "e999"})], notes
+    at.query_params["lang"] = "en"  # what the sidebar's language switch does
+    at.run()
+    notes = [str(c.value) for c in at.caption if str(c.value).startswith(":material/info:")]
+    assert any("is not a number" in n for n in notes) and any("'nope'" in n for n in notes), notes
+
+
+def test_the_pad_draws_the_maps_palette_and_a_marker_per_class(root):
+    from cvae.explorer.figures import CLASS_COLORS, CLASS_SYMBOLS
+
+    make_random_run(root, "two", 2)
+    data = pad_data(plane_app(root, run="two"))
+    assert data["colors"] == list(CLASS_COLORS) and data["symbols"] == list(CLASS_SYMBOLS)
+    assert len(set(data["symbols"])) == len(data["names"]) == 10  # no class differs by colour alone
+    js = (REPO / "cvae" / "explorer" / "static" / "latent_pad.js").read_text()
+    assert all(f'"{sym}":' in js for sym in CLASS_SYMBOLS)  # the canvas knows every symbol's outline
 
 
 def test_plane_page_sliders_drive_the_pad_for_eight_dimensions(root):

@@ -172,7 +172,7 @@ def test_train_page_charts_skip_a_step_row_without_loss(root):
     at.session_state["cvae_selected_run"] = "r"
     at.run().switch_page("pages/1_Train.py").run()
     no_exceptions(at)
-    fig = charts(at)["train_curves_r"]
+    fig = charts(at)["train_loss_r"]
     assert list(fig["data"][0]["x"]) == [50, 100, 150, 200, 250, 300]  # the six valid step rows, not the bad one
 
 

@@ -23,10 +23,6 @@ BASE_CSS = """
 <style>
 .katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 4px; }
 [data-testid="stCaptionContainer"] { opacity: 0.85; }
-@media (max-width: 640px) {  /* a phone: the Train page's three side-by-side charts scroll instead of overlapping */
-  [class*="st-key-train_curves_"] { overflow-x: auto; }
-  [class*="st-key-train_curves_"] > div { min-width: 760px; }
-}
 </style>
 """
 PRESENT_CSS = """

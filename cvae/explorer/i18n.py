@@ -70,6 +70,22 @@ def _(text: str, /, **fields: Any) -> str:
 t = _
 
 
+class Msg(str):
+    """An English message that keeps its template and fields, so it can be shown later in the viewer's language."""
+
+    template: str
+    fields: dict[str, Any]
+
+    def __new__(cls, template: str, /, **fields: Any) -> "Msg":
+        obj = super().__new__(cls, template.format(**fields) if fields else template)
+        obj.template, obj.fields = template, fields
+        return obj
+
+    def shown(self, lang: str | None = None) -> str:
+        """The message in `lang` (default: the session's language)."""
+        return translate(self.template, lang or current_lang(), **self.fields)
+
+
 def N_(text: str, /) -> str:
     """Marks a literal for the catalogue where it is translated later (e.g. a table of labels)."""
     return text

@@ -17,15 +17,14 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import classroom
-from .i18n import _
+from .figures import CLASS_COLORS, CLASS_SYMBOLS  # one palette and one marker per class on every map
+from .i18n import Msg, _
 
 STATIC = Path(__file__).resolve().parent / "static"
 COMPONENT_NAME = "cvae_latent_pad"
 # The decoder's arrays in the order the JS expects them (cvae/infer.py: NumpyCVAE._decode, expected_shapes).
 DECODER_KEYS = ("dec_dense/kernel", "dec_dense/bias", "dec_deconv1/kernel", "dec_deconv1/bias",
                 "dec_deconv2/kernel", "dec_deconv2/bias", "dec_logits/kernel", "dec_logits/bias")
-CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")  # as cvae.ui.CLASS_COLORS (plotly's)
 MAX_URL_Z_CHARS = 600  # a z of 64 dimensions at full precision fits; anything longer is not a code
 SENT_KEY = "_latent_pad_sent"  # session state: blob versions this browser session already received
 
@@ -101,40 +100,43 @@ def version_string(*parts: object) -> str:
 # ---------------------------------------------------------------------------------------------- URL state
 
 
-def parse_z(text: str | None, latent_dim: int, low: float, high: float) -> tuple[list[float] | None, list[str]]:
+def parse_z(text: str | None, latent_dim: int, low: float, high: float) -> tuple[list[float] | None, list[Msg]]:
     """A code from the URL ('1.5,-2'): (z, notes). Bad parts are ignored (0) or clamped, with a note for each;
     (None, notes) when there is nothing usable. Never raises."""
     if text is None or not str(text).strip():
         return None, []
     text = str(text)
     if len(text) > MAX_URL_Z_CHARS:
-        return None, [f"z in the URL is {len(text)} characters long: ignored"]
+        return None, [Msg("z in the URL is {n} characters long: ignored", n=len(text))]
     parts = [p.strip() for p in text.split(",")]
-    notes: list[str] = []
+    notes: list[Msg] = []
     if len(parts) != latent_dim:
-        notes.append(f"z in the URL has {len(parts)} values for a {latent_dim}-dimensional code: "
-                     + ("the extra ones are ignored" if len(parts) > latent_dim else "the missing ones are 0"))
+        notes.append(Msg("z in the URL has {n} values for a {d}-dimensional code: the extra ones are ignored",
+                         n=len(parts), d=latent_dim) if len(parts) > latent_dim else
+                     Msg("z in the URL has {n} values for a {d}-dimensional code: the missing ones are 0",
+                         n=len(parts), d=latent_dim))
     z, usable = [], 0
     for i, part in enumerate(parts[:latent_dim]):
         try:
             v = float(part)
         except ValueError:
-            notes.append(f"z{i + 1} = {part[:20]!r} is not a number: ignored (0)")
+            notes.append(Msg("z{i} = {got} is not a number: ignored (0)", i=i + 1, got=repr(part[:20])))
             z.append(0.0)
             continue
         if math.isnan(v):
-            notes.append(f"z{i + 1} is NaN: ignored (0)")
+            notes.append(Msg("z{i} is NaN: ignored (0)", i=i + 1))
             z.append(0.0)
             continue
         if not low <= v <= high:
             clamped = min(high, max(low, v))
-            notes.append(f"z{i + 1} = {part[:20]} is outside {low:g}…{high:g}: clamped to {clamped:g}")
+            notes.append(Msg("z{i} = {got} is outside {low}…{high}: clamped to {clamped}", i=i + 1, got=part[:20],
+                             low=f"{low:g}", high=f"{high:g}", clamped=f"{clamped:g}"))
             v = clamped
         z.append(float(v))
         usable += 1
     z += [0.0] * (latent_dim - len(z))
     if not usable:
-        return None, notes + ["no usable value in z: the page keeps its own"]
+        return None, notes + [Msg("no usable value in z: the page keeps its own")]
     return z, notes
 
 
@@ -147,7 +149,7 @@ def format_z(z: Sequence[float]) -> str:
     return ",".join(out)
 
 
-def parse_run(text: str | None, names: Sequence[str]) -> tuple[str | None, list[str]]:
+def parse_run(text: str | None, names: Sequence[str]) -> tuple[str | None, list[Msg]]:
     """A run name from the URL: (name, []) if it is one of `names`, else (None, [a note])."""
     if text is None or text == "":
         return None, []
@@ -155,7 +157,7 @@ def parse_run(text: str | None, names: Sequence[str]) -> tuple[str | None, list[
     if text in names:
         return text, []
     shown = text[:40] + ("…" if len(text) > 40 else "")
-    return None, [f"run {shown!r} from the URL does not exist here: showing the selected run instead"]
+    return None, [Msg("run {name} from the URL does not exist here: showing the selected run instead", name=repr(shown))]
 
 
 def prior_centre(pca_mean: np.ndarray | None, components: np.ndarray | None) -> list[float]:
@@ -232,7 +234,8 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
         "map": {"version": map_version}, "blobs": blobs,
         "z": [float(v) for v in z], "z_rev": int(z_rev), "plane": dict(plane),
         "ranges": [[float(a), float(b)] for a, b in ranges], "axis_titles": list(axis_titles),
-        "names": [str(n) for n in names], "colors": list(CLASS_COLORS), "low": float(low), "high": float(high),
+        "names": [str(n) for n in names], "colors": list(CLASS_COLORS), "symbols": list(CLASS_SYMBOLS),
+        "low": float(low), "high": float(high),
         "seed": int(seed), "show_sample": bool(show_sample), "report_ms": max(0, int(report_ms)),
         "prior_centre": prior_centre(plane.get("mean"), plane.get("components")),
         "path": [[float(v) for v in code] for code in path] if path is not None else None, "report": bool(report),

@@ -4,18 +4,40 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
-from .figures import CLASS_COLORS, SLIDER_HIGH, SLIDER_LOW, map_projection, map_ranges
+from .figures import CLASS_COLORS, CLASS_SYMBOLS, SLIDER_HIGH, SLIDER_LOW, map_projection, map_ranges
+from .i18n import translate
 
 
 def _class_traces(xy: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> list[go.Scatter]:
     # SVG Scatter, not Scattergl: frames animate the same traces, one per class, always present (maybe empty).
     return [go.Scatter(x=np.round(xy[labels == c, 0], 3), y=np.round(xy[labels == c, 1], 3), mode="markers",
-                       name=str(names[c]), marker=dict(size=4, color=CLASS_COLORS[c % 10], opacity=0.75),
-                       hovertemplate=f"class {names[c]}<extra></extra>") for c in range(len(names))]
+                       name=str(names[c]), marker=dict(size=5, color=CLASS_COLORS[c % 10], opacity=0.75,
+                                                       symbol=CLASS_SYMBOLS[c % 10]),
+                       hovertemplate=f"{names[c]}<extra></extra>") for c in range(len(names))]
+
+
+def _regular(n: int, rot: float, r: float = 1.0) -> list[tuple[float, float]]:
+    return [(r * math.cos(rot + 2 * math.pi * k / n), r * math.sin(rot + 2 * math.pi * k / n)) for k in range(n)]
+
+
+def _plus(w: float) -> list[tuple[float, float]]:
+    return [(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1), (-w, 1), (-w, w), (-1, w), (-1, -w), (-w, -w)]
+
+
+# Unit outlines of CLASS_SYMBOLS (y down), as the latent pad draws them (static/latent_pad.js SHAPES).
+MARKER_SHAPES = {
+    "circle": _regular(16, 0), "square": _regular(4, math.pi / 4, 1.15), "diamond": _regular(4, 0, 1.25),
+    "cross": _plus(0.36), "x": [((x - y) * 0.85, (x + y) * 0.85) for x, y in _plus(0.36)],
+    "triangle-up": _regular(3, -math.pi / 2, 1.25), "triangle-down": _regular(3, math.pi / 2, 1.25),
+    "triangle-left": _regular(3, math.pi, 1.25), "triangle-right": _regular(3, 0, 1.25),
+    "hexagon": _regular(6, 0, 1.1),
+}
 
 
 def project_epochs(means: np.ndarray) -> np.ndarray:
@@ -32,8 +54,8 @@ def project_epochs(means: np.ndarray) -> np.ndarray:
 
 
 def map_animation_figure(epochs: Sequence[int], means: np.ndarray, labels: np.ndarray, names: Sequence[str],
-                         height: int = 560) -> go.Figure:
-    """One frame per epoch, an epoch slider and a play button."""
+                         height: int = 560, lang: str = "en") -> go.Figure:
+    """One frame per epoch, an epoch slider and a play button; equal units on both axes."""
     xy = project_epochs(means)
     labels = np.asarray(labels)
     d = np.shape(means)[2]
@@ -44,15 +66,16 @@ def map_animation_figure(epochs: Sequence[int], means: np.ndarray, labels: np.nd
         duration=0, redraw=False), transition=dict(duration=0))]) for e in epochs]
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=40, b=10), dragmode=False, hovermode="closest",
-        legend=dict(title="class ", itemsizing="constant", orientation="h", y=1.01, yanchor="bottom", x=0),
+        legend=dict(title=translate("class", lang) + " ", itemsizing="constant", orientation="h", y=1.01, yanchor="bottom", x=0),
         updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.08, xanchor="left", yanchor="top",
-                          buttons=[dict(label="▶ Play", method="animate", args=[None, dict(
+                          buttons=[dict(label="▶ " + translate("Play", lang), method="animate", args=[None, dict(
                               frame=dict(duration=500, redraw=False), transition=dict(duration=300),
                               fromcurrent=False, mode="immediate")])])],
         sliders=[dict(active=len(epochs) - 1, steps=steps, x=0.1, len=0.9, y=-0.05, yanchor="top",
-                      currentvalue=dict(prefix="epoch ", font=dict(size=16)))])
+                      currentvalue=dict(prefix=translate("epoch", lang) + " ", font=dict(size=16)))])
     fig.update_xaxes(range=[x0, x1], zeroline=True, zerolinecolor="#bbb", title="z₁" if d <= 2 else "PC 1")
-    fig.update_yaxes(range=[y0, y1], zeroline=True, zerolinecolor="#bbb", title="z₂" if d == 2 else "")
+    fig.update_yaxes(range=[y0, y1], zeroline=True, zerolinecolor="#bbb", title="z₂" if d == 2 else "",
+                     scaleanchor="x", scaleratio=1)  # a unit is as long across as up: distances read true
     return fig
 
 
@@ -72,7 +95,8 @@ def map_gif_frames(epochs: Sequence[int], means: np.ndarray, labels: np.ndarray,
         px = (xy[i, :, 0] - x0) / (x1 - x0) * (size - 1)
         py = (1 - (xy[i, :, 1] - y0) / (y1 - y0)) * (size - 1)
         for x, y, c in zip(px, py, np.asarray(labels)):
-            draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=colors[int(c) % 10])
+            shape = MARKER_SHAPES[CLASS_SYMBOLS[int(c) % 10]]
+            draw.polygon([(x + 2.5 * u, y + 2.5 * v) for u, v in shape], fill=colors[int(c) % 10])
         draw.text((6, 6), f"epoch {e}", fill="black")
         out.append(im)
     return out

@@ -15,7 +15,7 @@ import streamlit as st
 from . import widgets as ui
 from .widgets import load_model as cached_numpy_model  # NumPy weights, cached per file version
 from . import figures
-from .i18n import _
+from .i18n import Msg, _
 from .numpy_model import NumpyCVAE
 from ..store.arch import Architecture
 from .latent import PCA2
@@ -54,7 +54,7 @@ def apply_url_run() -> None:
         ui.select_run(name)
     st.session_state[NOTES_KEY] = notes
     if st.query_params.get("view") not in (None, "pad", "sliders"):
-        st.session_state[NOTES_KEY].append("view in the URL must be 'pad' or 'sliders': ignored")
+        st.session_state[NOTES_KEY].append(Msg("view in the URL must be 'pad' or 'sliders': ignored"))
 
 
 def _url_z(d: int) -> list[float] | None:
@@ -198,7 +198,7 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
     elif d >= 2:
         if MODE_KEY not in st.session_state:
             st.session_state[MODE_KEY] = st.query_params.get("view") != "sliders"
-        pad_on = st.toggle(_("⚡ Decode in the browser (latent pad)"), key=MODE_KEY,
+        pad_on = st.toggle(":material/bolt: " + _("Decode in the browser (latent pad)"), key=MODE_KEY,
                            help=_("On: drag through the latent space and the decoder runs in your browser, every "
                                   "frame. Off: the classic sliders, each change decoded on the server."))
     _init_z(info, d)
@@ -218,7 +218,7 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
 
 def _notes_ui() -> None:
     for note in st.session_state.get(NOTES_KEY, []):  # what the URL asked for and could not have
-        st.caption(f"ℹ️ {note}")
+        st.caption(":material/info: " + (note.shown() if isinstance(note, Msg) else str(note)))
 
 
 def _push_sliders(d: int) -> None:
@@ -259,13 +259,13 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="center")
     with c1.container(key="lp_readout"):
         st.markdown(_("**Chosen z** = ({z})", z=", ".join(f"{v:.2f}" for v in z)))
-    c2.button(_("↺ Reset to z = 0"), key="lp_reset", on_click=_reset, args=(d,))
-    c3.button(_("🎲 Resample"), key="lp_resample", on_click=_resample)
+    c2.button(_("Reset to z = 0"), key="lp_reset", on_click=_reset, args=(d,), icon=":material/restart_alt:")
+    c3.button(_("Resample"), key="lp_resample", on_click=_resample, icon=":material/casino:")
     n = len(means)
     if pca is None:
-        st.caption(_("Each dot is the encoder's mean μ for one of {n} test digits ({source}), coloured by its label; "
-                     "the dashed square is the prior's ±3σ. The sample is x = [u < p] for fixed noise u (🎲 draws "
-                     "new u).", n=f"{n:,}", source=source))
+        st.caption(_("Each dot is the encoder's mean μ for one of {n} test digits ({source}); colour and shape show "
+                     "its label. The dashed square is the prior's ±3σ. The sample is x = [u < p] for fixed noise u "
+                     "(Resample draws new u).", n=f"{n:,}", source=source))
     else:
         ex = pca.explained
         st.caption(_("The codes have {d} dimensions: the map shows the μ of {n} test digits ({source}) on their two "

@@ -336,9 +336,9 @@ def map_points(model: NumpyCVAE, info: RunInfo) -> tuple[np.ndarray, np.ndarray,
     except OSError:
         stored = None
     if stored is not None and stored[0].shape[1] == model.latent_dim:
-        return stored[0], stored[1], "stored by the trainer"
-    _, labels, _, source = test_data_ui(info)
-    means, _ = encoded_test_set(model, info)
+        return stored[0], stored[1], _("stored by the trainer")
+    _images, labels, _levels, source = test_data_ui(info)
+    means, _logvar = encoded_test_set(model, info)
     return means, labels[:len(means)], source
 
 

@@ -2,7 +2,7 @@
 //
 // The CVAE decoder runs here, in plain Float32Arrays, so dragging the point decodes and paints a new digit every
 // animation frame without asking the server. Python only hears the chosen code: on release, and (throttled) a few
-// times a second while the point moves. The maths mirrors cvae/infer.py's NumpyCVAE._decode exactly:
+// times a second while the point moves. The maths mirrors cvae/explorer/numpy_model.py's NumpyCVAE exactly:
 //   Dense(d -> 7*7*32) + ReLU -> reshape 7x7x32 -> Conv2DTranspose(64, 3, s2, same) + ReLU
 //   -> Conv2DTranspose(32, 3, s2, same) + ReLU -> Conv2DTranspose(1, 3, s1, same) -> logits -> sigmoid.
 //
@@ -17,6 +17,26 @@ const INSTANCES = G.__cvaeLatentPadInstances || (G.__cvaeLatentPadInstances = ne
 // it always hears the release, and a key press 300 ms after the last key. Every report is a server rerun.
 const KEY_DEBOUNCE_MS = 300;
 const STEP = 0.1, FINE_STEP = 0.01; // arrow keys; Shift+arrow
+
+// ------------------------------------------------------------------------------------------- class markers
+
+// One outline per class, as plotly's marker symbols on the other maps (cvae/explorer/figures.py CLASS_SYMBOLS), so no
+// class differs by colour alone. Unit polygons, y down (canvas and SVG).
+const regular = (n, rot, r = 1) => Array.from({length: n}, (_, k) =>
+  [r * Math.cos(rot + 2 * Math.PI * k / n), r * Math.sin(rot + 2 * Math.PI * k / n)]);
+const plus = w => [[-w, -1], [w, -1], [w, -w], [1, -w], [1, w], [w, w], [w, 1], [-w, 1], [-w, w], [-1, w], [-1, -w], [-w, -w]];
+const SHAPES = {
+  "circle": regular(16, 0), "square": regular(4, Math.PI / 4, 1.15), "diamond": regular(4, 0, 1.25),
+  "cross": plus(0.36), "x": plus(0.36).map(([x, y]) => [(x - y) * 0.85, (x + y) * 0.85]),
+  "triangle-up": regular(3, -Math.PI / 2, 1.25), "triangle-down": regular(3, Math.PI / 2, 1.25),
+  "triangle-left": regular(3, Math.PI, 1.25), "triangle-right": regular(3, 0, 1.25), "hexagon": regular(6, 0, 1.1),
+};
+const shapeOf = name => SHAPES[name] || SHAPES.circle;
+
+function markerSVG(symbol, color) {
+  const pts = shapeOf(symbol).map(([x, y]) => `${x.toFixed(3)},${y.toFixed(3)}`).join(" ");
+  return `<svg class="lp-mark" viewBox="-1.3 -1.3 2.6 2.6" aria-hidden="true"><polygon points="${pts}" fill="${color}"/></svg>`;
+}
 
 // ------------------------------------------------------------------------------------------- decoding blobs
 
@@ -401,10 +421,18 @@ class Pad {
     const mp = BLOBS.get(d.map.version);
     if (mp) {
       ctx.save(); ctx.beginPath(); ctx.rect(g.left, g.top, g.w, g.h); ctx.clip();
-      ctx.globalAlpha = 0.65;
-      for (let i = 0; i < mp.labels.length; i++) {
-        ctx.fillStyle = d.colors[mp.labels[i] % d.colors.length];
-        ctx.fillRect(X(mp.points[2 * i]) - 1.5, Y(mp.points[2 * i + 1]) - 1.5, 3, 3);
+      ctx.globalAlpha = 0.7;
+      const r = d.compact ? 3.6 : 3.0, n = d.colors.length;
+      for (let c = 0; c < n; c++) { // one fill per class: its colour and its own marker shape
+        const shape = shapeOf((d.symbols || [])[c]);
+        ctx.fillStyle = d.colors[c]; ctx.beginPath();
+        for (let i = 0; i < mp.labels.length; i++) {
+          if (mp.labels[i] % n !== c) continue;
+          const px = X(mp.points[2 * i]), py = Y(mp.points[2 * i + 1]);
+          shape.forEach(([u, v], k) => (k ? ctx.lineTo(px + r * u, py + r * v) : ctx.moveTo(px + r * u, py + r * v)));
+          ctx.closePath();
+        }
+        ctx.fill();
       }
       ctx.restore();
     }
@@ -573,7 +601,7 @@ class Pad {
       this.legendKey = data.names.join();
       this.legend.replaceChildren(...data.names.map((n, i) => {
         const s = document.createElement("span");
-        s.innerHTML = `<i style="background:${data.colors[i % data.colors.length]}"></i>`;
+        s.innerHTML = markerSVG((data.symbols || [])[i % data.colors.length], data.colors[i % data.colors.length]);
         s.append(String(n));
         return s;
       }));
