@@ -201,7 +201,59 @@ def running_server(*args, **kwargs) -> Iterator[AppServer]:
         stop_server(server)
 
 
+@contextmanager
+def tutorial_app(base: Path, mnist_dir: Path | str | None, *, timeout: float = 90.0,
+                 prepare: Callable[[Path], object] | None = None, **kwargs) -> Iterator[AppServer]:
+    """A real `streamlit run` on base/checkpoints holding a copy of the shipped tutorial run (plus what
+    `prepare(runs_root)` adds); stopped, with every trainer it launched, on exit. The browser modules' server."""
+    root = base / "checkpoints"  # shown on the Runs page (and in its screenshot)
+    root.mkdir()
+    copy_tutorial_run(root)
+    if prepare is not None:
+        prepare(root)
+    with running_server(root, mnist_dir, base / "streamlit.log", timeout=timeout, **kwargs) as server:
+        yield server
+
+
 # ---------------------------------------------------------------------------------------------- the browser
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """One headless Chromium for a test module (module scope: Playwright's sync API runs an event loop while it is
+    open, and other test modules start their own)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_browser(p)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def page_for_test(owner, request, server: AppServer, **context_args) -> Iterator[object]:
+    """A page for one test, from a browser (in a new context with `context_args`, closed after) or a shared context.
+    When the test fails, its screenshot and the server's log tail are kept in test-artifacts/browser/."""
+    ctx = owner.new_context(**{"viewport": VIEWPORT, "device_scale_factor": 1, **context_args}) \
+        if hasattr(owner, "new_context") else None
+    page = (ctx or owner).new_page()
+    page.set_default_timeout(30_000)
+    failed_before = request.session.testsfailed
+    try:
+        yield page
+    finally:
+        if request.session.testsfailed > failed_before:
+            out = REPO / "test-artifacts" / "browser"
+            out.mkdir(parents=True, exist_ok=True)
+            try:
+                page.screenshot(path=str(out / f"{request.node.name}.png"))
+                (out / f"{request.node.name}.server.log").write_text(server.log_tail(200))
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+        (ctx or page).close()
+
 
 
 def launch_browser(playwright):

@@ -21,17 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import (REPO, VIEWPORT, app_pages, click_plotly, copy_tutorial_run, exceptions,
-                             fill_train_form, full_page_screenshot, keyed, launch_browser, main_text, open_page,
-                             pixel_difference, plotly_point_count, plotly_trace_xy, poll, progress_text,
-                             screenshot_array, slider_thumb, slider_values, stable_screenshot, start_server,
-                             status_badge, stop_server, training_pids, wait_idle, wait_images, wait_plotly_charts)
+from browser_support import (REPO, VIEWPORT, app_pages, chromium, click_plotly, exceptions, fill_train_form,
+                             full_page_screenshot, keyed, main_text, open_page, page_for_test, pixel_difference,
+                             plotly_point_count, plotly_trace_xy, poll, progress_text, screenshot_array, slider_thumb,
+                             slider_values, stable_screenshot, status_badge, training_pids, tutorial_app, wait_idle,
+                             wait_images, wait_plotly_charts)
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = REPO / ("docs/screenshots" if os.environ.get("CVAE_UPDATE_SCREENSHOTS") == "1"
                       else "test-artifacts/screenshots")
-ARTIFACTS = REPO / "test-artifacts" / "browser"
 LOAD_TIMEOUT = 90.0  # a cold page (test set + encoding 5,000 digits) on two busy cores
 PIXEL_THRESHOLD = 0.02  # mean |difference| (0..1 per channel) of two decoded digits; identical renders give 0
 
@@ -44,50 +43,26 @@ PIXEL_THRESHOLD = 0.02  # mean |difference| (0..1 per channel) of two decoded di
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory, mnist_dir):
     base = tmp_path_factory.mktemp("browser")
-    root = base / "checkpoints"  # shown on the Runs page (and in its screenshot)
-    root.mkdir()
-    copy_tutorial_run(root)
     # Trainers launched by this server sleep 0.5 s per logged chunk of steps: the training tests watch a tiny run
     # grow live and stop one midway, which a fast machine would otherwise finish between two monitor refreshes.
-    server = start_server(root, mnist_dir, base / "streamlit.log", timeout=LOAD_TIMEOUT,
-                          env={"CVAE_TRAINER_FAILPOINTS": "step=sleep:0.5"})
-    try:
+    with tutorial_app(base, mnist_dir, timeout=LOAD_TIMEOUT,
+                      env={"CVAE_TRAINER_FAILPOINTS": "step=sleep:0.5"}) as server:
         yield server
-    finally:
-        stop_server(server)
-    assert not training_pids(root), "a training process survived the server"
+    assert not training_pids(base / "checkpoints"), "a training process survived the server"
 
 
 @pytest.fixture(scope="module")
 def browser_context():
     """One Chromium and one context for the module (its HTTP cache keeps plotly's bundle): each test opens its
     own page, and each page load is a new Streamlit session, so no state leaks between tests."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch_browser(p)
-        try:
-            yield browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
 
 
 @pytest.fixture
 def page(browser_context, request, app_server):
-    pg = browser_context.new_page()
-    pg.set_default_timeout(30_000)
-    failed_before = request.session.testsfailed
-    try:
+    with page_for_test(browser_context, request, app_server) as pg:
         yield pg
-    finally:
-        if request.session.testsfailed > failed_before:  # this test failed: keep what the browser showed
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            try:
-                pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
-                (ARTIFACTS / f"{request.node.name}.server.log").write_text(app_server.log_tail(200))
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-        pg.close()
 
 
 def assert_no_exception(page) -> None:

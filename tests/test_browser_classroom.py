@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import (REPO, app_pages, copy_tutorial_run, exceptions, full_page_screenshot, keyed,
-                             launch_browser, open_page, start_server, stop_server, wait_idle, wait_images,
-                             wait_plotly_charts)
+from browser_support import (REPO, app_pages, chromium, exceptions, full_page_screenshot, keyed, open_page,
+                             tutorial_app, wait_idle, wait_images, wait_plotly_charts)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,29 +37,16 @@ KNOWN: tuple[tuple[str, str], ...] = ()
 
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory, mnist_dir):
-    base = tmp_path_factory.mktemp("classroom")
-    root = base / "checkpoints"
-    root.mkdir()
-    copy_tutorial_run(root)
-    server = start_server(root, mnist_dir, base / "streamlit.log", timeout=LOAD_TIMEOUT)
-    try:
+    with tutorial_app(tmp_path_factory.mktemp("classroom"), mnist_dir, timeout=LOAD_TIMEOUT) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 @pytest.fixture(scope="module")
 def page(app_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch_browser(p)
-        try:
-            pg = browser.new_context(viewport=LAPTOP, device_scale_factor=1).new_page()
-            pg.set_default_timeout(30_000)
-            yield pg
-        finally:
-            browser.close()
+    with chromium() as browser:
+        pg = browser.new_context(viewport=LAPTOP, device_scale_factor=1).new_page()
+        pg.set_default_timeout(30_000)
+        yield pg
 
 
 def load(page, server, url: str, query: str) -> None:

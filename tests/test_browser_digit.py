@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_support import (REPO, VIEWPORT, copy_tutorial_run, exceptions, full_page_screenshot, keyed,
-                             launch_browser, main_text, open_page, plotly_trace_xy, poll, start_server, stop_server,
-                             wait_idle, wait_images, wait_plotly_charts)
+from browser_support import (REPO, VIEWPORT, chromium, exceptions, full_page_screenshot, keyed, main_text,
+                             open_page, page_for_test, plotly_trace_xy, poll, tutorial_app, wait_idle, wait_images,
+                             wait_plotly_charts)
 
 pytestmark = pytest.mark.browser
 
@@ -26,37 +26,20 @@ LOAD_TIMEOUT = 90.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, mnist_dir):
-    base = tmp_path_factory.mktemp("browser_digit")
-    root = base / "checkpoints"
-    root.mkdir()
-    copy_tutorial_run(root)
-    srv = start_server(root, mnist_dir, base / "streamlit.log", timeout=LOAD_TIMEOUT)
-    try:
+    with tutorial_app(tmp_path_factory.mktemp("browser_digit"), mnist_dir, timeout=LOAD_TIMEOUT) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 @pytest.fixture(scope="module")
 def context():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch_browser(p)
-        try:
-            yield browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
 
 
 @pytest.fixture
-def page(context, server):
-    pg = context.new_page()
-    pg.set_default_timeout(30_000)
-    try:
+def page(context, request, server):
+    with page_for_test(context, request, server) as pg:
         yield pg
-    finally:
-        pg.close()
 
 
 def your_digit_marker(page) -> list[list[float]] | None:

@@ -299,55 +299,30 @@ def test_interpolate_page_mounts_a_scrubber_on_the_path(root):
 
 @pytest.fixture(scope="module")
 def pad_server(tmp_path_factory, mnist_dir):
-    from browser_support import copy_tutorial_run, start_server, stop_server
+    from browser_support import tutorial_app
 
-    base = tmp_path_factory.mktemp("pad")
-    root = base / "runs"
-    root.mkdir()
-    copy_tutorial_run(root)
-    make_random_run(root, "eight", 8, seed=3)
-    make_random_run(root, "other2", 2, seed=4)  # a second 2-D run to compare with
-    server = start_server(root, mnist_dir, base / "streamlit.log", timeout=120)
-    try:
+    def more_runs(root: Path) -> None:
+        make_random_run(root, "eight", 8, seed=3)
+        make_random_run(root, "other2", 2, seed=4)  # a second 2-D run to compare with
+
+    with tutorial_app(tmp_path_factory.mktemp("pad"), mnist_dir, timeout=120, prepare=more_runs) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from browser_support import chromium
 
-    from browser_support import launch_browser
-
-    with sync_playwright() as p:
-        b = launch_browser(p)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
 def page(browser, request, pad_server):
-    from browser_support import VIEWPORT
+    from browser_support import page_for_test
 
-    ctx = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-    pg = ctx.new_page()
-    pg.set_default_timeout(30_000)
-    failed = request.session.testsfailed
-    try:
+    with page_for_test(browser, request, pad_server) as pg:
         yield pg
-    finally:
-        if request.session.testsfailed > failed:
-            out = REPO / "test-artifacts" / "browser"
-            out.mkdir(parents=True, exist_ok=True)
-            try:
-                pg.screenshot(path=str(out / f"{request.node.name}.png"))
-                (out / f"{request.node.name}.server.log").write_text(pad_server.log_tail(200))
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-        ctx.close()
 
 
 def open_pad(page, server, query: str = "", ready_z: list[float] | None = None) -> None:

@@ -209,3 +209,39 @@ def test_presenter_mode_hides_train_and_runs(root):
     assert "hidden in presenter mode" in texts(at) and not at.get("form")
     at.toggle(key="cl_present").set_value(False).run()
     assert "Train" in [p.proto.label for p in at.get("page_link")]
+
+
+def test_training_charts_are_three_figures_that_can_stack():
+    """Phone: the Train page's three charts are separate figures (Streamlit columns stack them under 640 px), each
+    with its own title; β ≠ 1 adds the objective trained on and says so in the loss title."""
+    from cvae.explorer import train_figures
+
+    epochs = [{"epoch": e, "test_elbo": -200.0 + e, "test_logpx_z": -190.0 + e, "test_kl": 10.0 - e,
+               "test_objective": -195.0 + e} for e in (1, 2, 3)]
+    assert train_figures.progress_figures(None, []) == {}
+    only_steps = train_figures.progress_figures(([1, 2, 3], [300.0, 250.0, 220.0]), [])
+    assert list(only_steps) == ["loss"] and list(only_steps["loss"].data[0].y) == [300.0, 250.0, 220.0]
+    figs = train_figures.progress_figures(([1, 2], [300.0, 250.0]), epochs, beta=1.0)
+    assert list(figs) == list(train_figures.CHART_PARTS)
+    assert [t.name for t in figs["elbo"].data] == ["test ELBO", "reconstruction E[log p(x|z)]"]
+    assert list(figs["kl"].data[0].y) == [9.0, 8.0, 7.0] and figs["kl"].layout.yaxis.rangemode == "tozero"
+    assert all(f.layout.title.text for f in figs.values())
+    weighted = train_figures.progress_figures(([1, 2], [300.0, 250.0]), epochs, beta=4.0, lang="hi")
+    assert "4·KL" in weighted["loss"].layout.title.text and "प्रशिक्षण" in weighted["loss"].layout.title.text
+    assert list(weighted["elbo"].data[1].y) == [-194.0, -193.0, -192.0]  # the β-objective, dashed
+
+
+def test_the_map_animation_is_accessible_too():
+    """The Train page's latent-map animation: a marker per class, equal units, translated controls."""
+    from cvae.explorer import map_animation
+
+    rng = np.random.default_rng(1)
+    means = rng.normal(size=(3, 200, 2)).astype(np.float32)
+    fig = map_animation.map_animation_figure([1, 2, 3], means, np.arange(200) % 10, [str(i) for i in range(10)],
+                                             lang="hi")
+    assert len({t.marker.symbol for t in fig.data}) == 10 and len({t.marker.color for t in fig.data}) == 10
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
+    assert "चलाएँ" in fig.layout.updatemenus[0].buttons[0].label and fig.layout.legend.title.text.strip() == "वर्ग"
+    frame = np.asarray(map_animation.map_gif_frames([1], means[:1], np.full(200, 3), size=120)[0])
+    yellow = np.all(np.abs(frame.astype(int) - [0xF0, 0xE4, 0x42]) < 8, axis=2)  # class 3's colour, its cross
+    assert 0 < yellow.sum() < frame.shape[0] * frame.shape[1] / 4

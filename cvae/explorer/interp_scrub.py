@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import streamlit as st
 
 from . import widgets as ui
 from .numpy_model import NumpyCVAE

@@ -139,20 +139,26 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return list(_iter_jsonl(path))
 
 
+def jsonl_values(data: bytes) -> Iterator[Any]:
+    """The JSON value of each non-blank line of `data`; BAD_LINE for a torn or garbage line (callers count them)."""
+    for raw in data.split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            yield json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            yield BAD_LINE
+
+
+BAD_LINE = object()  # what jsonl_values yields for a line that is not JSON
+
+
 def _iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
     try:
         data = read_file_nofollow(path)
     except (FileNotFoundError, NotRegularFile):
         return
-    for raw in data.split(b"\n"):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(row, dict):
-            yield row
+    yield from (row for row in jsonl_values(data) if isinstance(row, dict))
 
 
 def repair_jsonl(path: str | os.PathLike) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .files import atomic_write_bytes, read_jsonl, repair_jsonl
+from .files import BAD_LINE, atomic_write_bytes, jsonl_values, read_jsonl, repair_jsonl
 from .schema import metrics_row_problem
 
 CHART_POINTS = 2000  # step rows drawn per chart at most: a browser line needs no more, and 200k cost seconds
@@ -66,15 +66,8 @@ class _Tail:
         self.bad = 0
 
     def add(self, data: bytes) -> None:
-        for raw in data.split(b"\n"):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                self.bad += 1
-                continue
-            if metrics_row_problem(row) is not None:
+        for row in jsonl_values(data):
+            if row is BAD_LINE or metrics_row_problem(row) is not None:
                 self.bad += 1
             elif row["kind"] == "epoch":
                 self.by_epoch[row["epoch"]] = row
