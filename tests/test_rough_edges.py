@@ -242,6 +242,10 @@ def test_the_map_animation_is_accessible_too():
     assert len({t.marker.symbol for t in fig.data}) == 10 and len({t.marker.color for t in fig.data}) == 10
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
     assert "चलाएँ" in fig.layout.updatemenus[0].buttons[0].label and fig.layout.legend.title.text.strip() == "वर्ग"
+    wide = means * 3  # a later epoch spread past the prior's box: the animation's axes still hold it
+    spec = map_animation.map_animation_figure([1, 2, 3], wide, np.arange(200) % 10, [str(i) for i in range(10)])
+    (x0, x1), (y0, y1) = spec.layout.xaxis.range, spec.layout.yaxis.range
+    assert x0 <= np.percentile(wide[..., 0], 1) and x1 >= np.percentile(wide[..., 0], 99) and y0 <= -3.09 <= 3.09 <= y1
     frame = np.asarray(map_animation.map_gif_frames([1], means[:1], np.full(200, 3), size=120)[0])
     yellow = np.all(np.abs(frame.astype(int) - [0xF0, 0xE4, 0x42]) < 8, axis=2)  # class 3's colour, its cross
     assert 0 < yellow.sum() < frame.shape[0] * frame.shape[1] / 4

@@ -53,13 +53,22 @@ def project_epochs(means: np.ndarray) -> np.ndarray:
     return np.stack([pca.transform(m) for m in means])
 
 
+def animation_ranges(xy: np.ndarray, d: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Ranges holding every epoch's codes (0.5–99.5 %, padded) and, for d ≤ 2, at least the latent plane's ±3.09:
+    early epochs sit in the prior's box, later ones can spread past it."""
+    (x0, x1), (y0, y1) = map_ranges(xy.reshape(-1, 2), 3)
+    if d <= 2:
+        x0, y0, x1, y1 = min(x0, SLIDER_LOW), min(y0, SLIDER_LOW), max(x1, SLIDER_HIGH), max(y1, SLIDER_HIGH)
+    return (x0, x1), (y0, y1)
+
+
 def map_animation_figure(epochs: Sequence[int], means: np.ndarray, labels: np.ndarray, names: Sequence[str],
                          height: int = 560, lang: str = "en") -> go.Figure:
     """One frame per epoch, an epoch slider and a play button; equal units on both axes."""
     xy = project_epochs(means)
     labels = np.asarray(labels)
     d = np.shape(means)[2]
-    (x0, x1), (y0, y1) = map_ranges(xy.reshape(-1, 2), d if d > 2 else 2)
+    (x0, x1), (y0, y1) = animation_ranges(xy, d)
     frames = [go.Frame(data=_class_traces(xy[i], labels, names), name=str(e)) for i, e in enumerate(epochs)]
     fig = go.Figure(data=_class_traces(xy[-1], labels, names), frames=frames)
     steps = [dict(method="animate", label=str(e), args=[[str(e)], dict(mode="immediate", frame=dict(
@@ -73,9 +82,11 @@ def map_animation_figure(epochs: Sequence[int], means: np.ndarray, labels: np.nd
                               fromcurrent=False, mode="immediate")])])],
         sliders=[dict(active=len(epochs) - 1, steps=steps, x=0.1, len=0.9, y=-0.05, yanchor="top",
                       currentvalue=dict(prefix=translate("epoch", lang) + " ", font=dict(size=16)))])
-    fig.update_xaxes(range=[x0, x1], zeroline=True, zerolinecolor="#bbb", title="z₁" if d <= 2 else "PC 1")
+    # A unit is as long across as up (distances read true); the plot narrows rather than widening the range.
+    fig.update_xaxes(range=[x0, x1], zeroline=True, zerolinecolor="#bbb", title="z₁" if d <= 2 else "PC 1",
+                     constrain="domain")
     fig.update_yaxes(range=[y0, y1], zeroline=True, zerolinecolor="#bbb", title="z₂" if d == 2 else "",
-                     scaleanchor="x", scaleratio=1)  # a unit is as long across as up: distances read true
+                     scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
@@ -83,10 +94,10 @@ def map_gif_frames(epochs: Sequence[int], means: np.ndarray, labels: np.ndarray,
     """The map of each epoch rasterized (dots in the class colours, the epoch written in a corner), for a GIF."""
     xy = project_epochs(means)
     d = np.shape(means)[2]
-    if d <= 2:
-        (x0, x1), (y0, y1) = (SLIDER_LOW, SLIDER_HIGH), (SLIDER_LOW, SLIDER_HIGH)
-    else:
-        (x0, x1), (y0, y1) = map_ranges(xy.reshape(-1, 2), d)
+    (x0, x1), (y0, y1) = animation_ranges(xy, d)
+    side = max(x1 - x0, y1 - y0)  # one scale for both axes (a square image), centred
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    (x0, x1), (y0, y1) = (cx - side / 2, cx + side / 2), (cy - side / 2, cy + side / 2)
     colors = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in CLASS_COLORS]
     out = []
     for i, e in enumerate(epochs):
