@@ -40,21 +40,27 @@ def problem(r) -> str:
 NONE = "–"  # an empty cell: a table would print Python's None  # the full load check (cached per weights file): truncated, other shapes, NaN...
 
 
+# Column names and state words translated once, not per row: each _() reads the session state (1,000 runs).
 BEST = _("best test ELBO")
+RUN, STATE, EPOCHS, CREATED, DATASET, PRESET, PROBLEM = (_("run"), _("state"), _("epochs"), _("created"),
+                                                         _("dataset"), _("preset"), _("problem"))
+state_words: dict[str, str] = {}
 rows = []
 for r in infos:
     c = r.config
+    if r.state not in state_words:
+        state_words[r.state] = ui.state_badge(r.state, icon=False)
     rows.append({
-        _("run"): r.name,
-        _("state"): ui.state_badge(r.state, icon=False),
-        _("epochs"): f"{r.epochs_done}/{c.epochs}" if c else f"{r.epochs_done}/?",
+        RUN: r.name,
+        STATE: state_words[r.state],
+        EPOCHS: f"{r.epochs_done}/{c.epochs}" if c else f"{r.epochs_done}/?",
         BEST: f"{r.best_test_elbo:.2f}" if r.best_test_elbo is not None else NONE,
         ui.IWAE_COLUMN: ui.iwae_cell(r),
-        _("created"): fmt_time(r.created),
-        _("dataset"): c.dataset if c else NONE,
+        CREATED: fmt_time(r.created),
+        DATASET: c.dataset if c else NONE,
         "latent_dim": str(c.latent_dim) if c else NONE,
-        _("preset"): c.preset if c else NONE,
-        _("problem"): problem(r) or NONE,
+        PRESET: c.preset if c else NONE,
+        PROBLEM: problem(r) or NONE,
     })
 if not any(row[ui.IWAE_COLUMN] for row in rows):  # shown once some run has been evaluated
     for row in rows:

@@ -692,3 +692,24 @@ def test_launch_real_training_once(tmp_path, mnist_dir, monkeypatch):
         launcher.launch_training("tiny", runs_dir=root, resume=True)
     with pytest.raises(errors.RunError, match="already exists"):
         launcher.launch_training("tiny", cfg, root)
+
+
+def test_runs_are_listed_once_per_page_run_and_afresh_on_the_next(root, monkeypatch):
+    """Listing the runs root costs a few stats per run (1,000 runs: milliseconds): once per page run, not once per
+    widget that needs it; the next run sees a run created meanwhile."""
+    calls = []
+    real = runs.list_runs
+    monkeypatch.setattr(runs, "list_runs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    make_run(root, "a1")
+    make_run(root, "a2")  # a second 2-D run: the pad's "compare with" list needs the listing too
+    at = app_test()
+    at.session_state["cvae_selected_run"] = "a1"
+    at.run().switch_page("pages/2_Latent_plane.py").run()
+    no_exceptions(at)
+    calls.clear()
+    at.run()
+    assert len(calls) == 1
+    make_run(root, "a3")
+    at.run()
+    no_exceptions(at)
+    assert len(calls) == 2 and any("a3" in option for option in at.selectbox(key="run_picker").options)

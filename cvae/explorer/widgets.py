@@ -30,6 +30,7 @@ from .numpy_model import NumpyCVAE, load_numpy_model
 
 APP_TITLE = N_("CVAE explorer")
 SELECTED_KEY = "cvae_selected_run"  # persists across pages (a widget's own key would not)
+LISTING_KEY = "_cvae_runs_listing"  # this page run's list of runs (list_runs_ui)
 PICKER_KEY = "run_picker"
 
 # ---------------------------------------------------------------------------------------------- page chrome
@@ -43,6 +44,7 @@ def page_setup(title: str, icon: str) -> None:
     # The tab icon is a local file: a ":material/...:" page_icon makes the browser fetch its SVG from the
     # network, and classrooms are offline (tests/test_latent_pad.py checks that a page requests nothing else).
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide")
+    st.session_state.pop(LISTING_KEY, None)  # a new page run lists the runs afresh (once: list_runs_ui)
     classroom.seed_from_url()
     classroom.css_ui()
     nav_ui()
@@ -91,12 +93,18 @@ def no_runs_ui() -> None:
 
 
 def list_runs_ui() -> list[RunInfo]:
-    """Every run (newest first); a runs root that can't be read shows an error and yields none."""
+    """Every run (newest first), listed once per page run (page_setup starts a new listing; a fragment's rerun
+    reuses its page's); a runs root that can't be read shows an error and yields none."""
+    listed = st.session_state.get(LISTING_KEY)
+    if listed is not None:
+        return list(listed)
     try:
-        return runs.list_runs()
+        listed = runs.list_runs()
     except OSError as e:
         show_error(e, _("Runs directory"))
         return []
+    st.session_state[LISTING_KEY] = listed
+    return list(listed)
 
 
 def default_run(infos: Sequence[RunInfo]) -> str | None:

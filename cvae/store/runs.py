@@ -202,9 +202,10 @@ _MAX_SUMMARIES = 8192
 
 def _files_key(run_dir: str) -> tuple:
     key = []
+    prefix = run_dir + os.sep  # not os.path.join: this runs 5 times per run on every rerun of every page
     for name in SUMMARY_FILES:
         try:
-            st = os.stat(os.path.join(run_dir, name), follow_symlinks=False)
+            st = os.stat(prefix + name, follow_symlinks=False)
             key.append((st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode))
         except OSError:
             key.append(None)
