@@ -61,6 +61,18 @@ with right:
     else:
         st.caption(_("No epoch has finished yet."))
 
+st.subheader(_("KL per dimension, epoch by epoch"))
+kl_epochs = diag_figures.kl_epochs_figure(rows, height=120 + 26 * d, lang=current_lang()) if rows else None
+if kl_epochs is not None:
+    st.plotly_chart(classroom.style_figure(kl_epochs), key="dg_kl_epochs", width="stretch",
+                    config={"displayModeBar": False})
+    units = [r.get("test_active_units") for r in rows if r.get("test_kl_per_dim")]
+    st.caption(_("Measured by the trainer on all test digits after each epoch. Active units per epoch: {units}. "
+                 "A dimension that fades to 0 has collapsed to the prior.",
+                 units=" → ".join(str(u) for u in units)))
+else:
+    st.caption(_("This run's epochs have no per-dimension figures (trained before they were recorded)."))
+
 st.subheader(_("The latent map with σ ellipses"))
 if d == 2:
     show = st.toggle(_("Show 1-σ ellipses of q(z|x)"), value=True, key="dg_ellipses")

@@ -551,6 +551,11 @@ def test_train_run_writes_tensorboard_summaries(tmp_path):
     rows = runs.run_info(tmp_path / "tb").epoch_rows
     logged = [float(tf.make_ndarray(v.tensor)) for _, v in tags["epoch/test_elbo"]]
     np.testing.assert_allclose(logged, [r["test_elbo"] for r in rows], rtol=1e-6)
+    for i in (1, 2):  # KL per latent dimension, per epoch, summing to the test KL
+        assert [s for s, _ in tags[f"kl_per_dim/z{i}"]] == [1, 2]
+    per_dim = sum(np.array([float(tf.make_ndarray(v.tensor)) for _, v in tags[f"kl_per_dim/z{i}"]]) for i in (1, 2))
+    np.testing.assert_allclose(per_dim, [r["test_kl"] for r in rows], rtol=1e-4)
+    assert "epoch/test_active_units" in tags
     assert plugins["samples"] == "images"
     width, height, png = tf.make_ndarray(tags["samples"][-1][1].tensor)
     assert png.startswith(b"\x89PNG") and (int(width), int(height)) == (4 * 28, 4 * 28)

@@ -24,6 +24,40 @@ def test_diagnostics_page_shows_kl_per_dimension_active_units_and_ellipses(root)
     assert "σ ellipses are drawn on 2-D codes" in texts(at)
 
 
+def test_diagnostics_page_plots_kl_per_dimension_epoch_by_epoch(root):
+    """The trainer's per-epoch KL per dimension as a heatmap (dimensions × epochs); a collapsing dimension shows;
+    a row with a broken per-dimension list is skipped like any bad row; an old run without them gets a caption."""
+    from cvae.store import runs
+    from cvae.store.files import append_jsonl
+
+    run = make_run(root, "r3", latent_dim=3, epochs=2)
+    for e, kl in ((3, [3.0, 1.0, 0.2]), (4, [3.5, 1.2, 0.001])):
+        append_jsonl(run / runs.METRICS_FILE, {
+            "kind": "epoch", "epoch": e, "step": e * 150, "test_elbo": -180.0, "test_logpx_z": -175.0,
+            "test_kl": sum(kl), "test_kl_per_dim": kl, "test_activity": [1.0, 0.5, 0.02 if e == 3 else 0.001],
+            "test_active_units": 3 if e == 3 else 2, "time": 1.7e9 + e})
+    append_jsonl(run / runs.METRICS_FILE, {"kind": "epoch", "epoch": 5, "step": 750, "test_elbo": -170.0,
+                                           "test_kl_per_dim": ["x", 1.0, 2.0], "time": 1.7e9 + 5})
+    at = app_test()
+    at.session_state["cvae_selected_run"] = "r3"
+    at.run().switch_page("pages/8_Diagnostics.py").run()
+    no_exceptions(at)
+    heat = charts(at)["dg_kl_epochs"]["data"][0]
+    from test_app import array
+
+    assert heat["type"] == "heatmap" and list(heat["x"]) == [3, 4] and list(heat["y"]) == ["z1", "z2", "z3"]
+    z = array(heat["z"])
+    assert z.shape == (3, 2) and z[2, 1] == 0.001 and z[0, 1] == 3.5
+    assert heat["customdata"][2][1] == "inactive" and heat["customdata"][2][0] == "active"
+    assert "Active units per epoch: 3 → 2" in texts(at)
+
+    make_run(root, "old", latent_dim=2)
+    at.session_state["cvae_selected_run"] = "old"
+    at.run()
+    no_exceptions(at)
+    assert "dg_kl_epochs" not in charts(at) and "no per-dimension figures" in texts(at)
+
+
 def test_diagnostics_ellipses_toggle_on_a_2d_run(root):
     make_run(root, "r2", latent_dim=2)
     at = app_test().run()

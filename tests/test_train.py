@@ -110,6 +110,9 @@ def test_end_to_end_real_mnist(tmp_path, mnist_dir):
         assert r["test_examples"] == 500
         assert r["test_elbo_analytic"] == pytest.approx(r["test_logpx_z"] - r["test_kl"], rel=1e-9)
         assert r["test_kl"] > 0 and r["images_per_second"] > 0
+        assert len(r["test_kl_per_dim"]) == len(r["test_activity"]) == 2  # one per latent dimension
+        assert sum(r["test_kl_per_dim"]) == pytest.approx(r["test_kl"], rel=1e-4)
+        assert r["test_active_units"] == sum(a > 0.01 for a in r["test_activity"])
 
     # Files of the run.
     assert runs.read_config(run) == config
@@ -156,7 +159,7 @@ def test_evaluate_elbo_weights_every_example_equally():
     x[6:] = (rng.random((4, 28, 28, 1)) > 0.5).astype(np.float32)
     eval_fn = make_eval_fn(model)
     eps = eval_noise(10, 2)
-    elbo, logpx_z, kl = (t.numpy().astype(np.float64) for t in eval_fn(x, eps))
+    elbo, logpx_z, kl, kl_dims, mean = (t.numpy().astype(np.float64) for t in eval_fn(x, eps))
     per_example_mean = elbo.mean()
     batch_means = [elbo[i:i + 3].mean() for i in range(0, 10, 3)]  # sizes 3, 3, 3, 1
     assert abs(np.mean(batch_means) - per_example_mean) > 1.0  # the tutorial's estimate is biased here
@@ -167,6 +170,19 @@ def test_evaluate_elbo_weights_every_example_equally():
         assert out["test_logpx_z"] == pytest.approx(logpx_z.mean(), rel=1e-6)
         assert out["test_kl"] == pytest.approx(kl.mean(), rel=1e-5)
         assert out["test_elbo_analytic"] == pytest.approx((logpx_z - kl).mean(), rel=1e-6)
+        # Per dimension: sums to the KL; activity is the variance of μ over the examples (Burda et al. 2015).
+        assert sum(out["test_kl_per_dim"]) == pytest.approx(out["test_kl"], rel=1e-4)
+        assert out["test_activity"] == pytest.approx(mean.var(axis=0), rel=1e-4, abs=1e-6)
+        assert out["test_active_units"] == int((mean.var(axis=0) > 0.01).sum())
+    # The per-dimension KL is the closed-form KL of each coordinate (tfp's Normal KL as the reference).
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    tfd = tfp.distributions
+    m, lv = model.encode(tf.constant(x))
+    ref = tfd.kl_divergence(tfd.Normal(m, tf.exp(0.5 * lv)), tfd.Normal(0.0, 1.0)).numpy()
+    np.testing.assert_allclose(kl_dims, ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(kl_dims.sum(axis=1), kl, rtol=1e-5, atol=1e-4)
     # Different noise gives a different single-sample estimate: eps is really used.
     other = evaluate_elbo(eval_fn, x, 3, eps=np.random.default_rng(9).standard_normal((10, 2)).astype(np.float32))
     assert other["test_elbo"] != pytest.approx(per_example_mean, rel=1e-6)

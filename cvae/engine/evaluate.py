@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from ..store.metrics import ACTIVE_THRESHOLD
 from .likelihoods import log_likelihood
 from .objectives import elbo_terms
 
@@ -108,13 +109,15 @@ def iwae_per_example(model, images: np.ndarray, k: int, batch_size: int | None =
 
 
 def make_eval_fn(model):
-    """Compiled per-example (elbo, log p(x|z), closed-form KL) for given eps; no retracing for any batch size."""
+    """Compiled per-example (elbo, log p(x|z), closed-form KL, closed-form KL per dimension, μ of q(z|x)) for given
+    eps; no retracing for any batch size."""
 
     @tf.function(input_signature=[tf.TensorSpec([None, *model.arch.image_shape], tf.float32),
                                   tf.TensorSpec([None, model.latent_dim], tf.float32)])
     def eval_fn(x, eps):
         terms = elbo_terms(model, x, eps, decode=model.decode_fast)
-        return terms.elbo, terms.logpx_z, terms.kl
+        kl_dims = 0.5 * (tf.exp(terms.logvar) + tf.square(terms.mean) - 1.0 - terms.logvar)
+        return terms.elbo, terms.logpx_z, terms.kl, kl_dims, terms.mean
 
     return eval_fn
 
@@ -131,8 +134,14 @@ def evaluate_elbo(eval_fn, test: np.ndarray, batch_size: int = 1000, eps: np.nda
     if eps is None:
         eps = eval_noise(len(test), int(eval_fn.input_signature[1].shape[-1]))
     parts = [eval_fn(test[i:i + batch_size], eps[i:i + batch_size]) for i in range(0, len(test), batch_size)]
-    elbo, logpx_z, kl = (np.concatenate([p[j].numpy() for p in parts]).astype(np.float64) for j in range(3))
+    elbo, logpx_z, kl, kl_dims, mean = (np.concatenate([p[j].numpy() for p in parts]).astype(np.float64)
+                                        for j in range(5))
+    # Per dimension (Burda et al. 2015 activity: Var over x of E_q[z_i]); what the Diagnostics page plots per epoch.
+    activity = mean.var(axis=0)
     return {"test_elbo": float(elbo.mean()), "test_logpx_z": float(logpx_z.mean()), "test_kl": float(kl.mean()),
             "test_elbo_analytic": float((logpx_z - kl).mean()), "test_examples": int(len(test)),
+            "test_kl_per_dim": [round(float(v), 6) for v in kl_dims.mean(axis=0)],
+            "test_activity": [round(float(v), 6) for v in activity],
+            "test_active_units": int((activity > ACTIVE_THRESHOLD).sum()),
             **({} if beta is None else {"beta": float(beta),
                                         "test_objective": float((logpx_z - beta * (logpx_z - elbo)).mean())})}

@@ -14,13 +14,15 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 class ElboTerms(NamedTuple):
-    """Per-example terms of the single-sample Monte Carlo ELBO, float32, shape (batch,)."""
+    """Per-example terms of the single-sample Monte Carlo ELBO, float32, shape (batch,) (mean, logvar: (batch, d))."""
 
     elbo: tf.Tensor
     logpx_z: tf.Tensor
     logpz: tf.Tensor
     logqz_x: tf.Tensor
     kl: tf.Tensor  # KL(q(z|x) || p(z)) in closed form: the test-set figures report it
+    mean: tf.Tensor  # q(z|x)'s mean and log-variance, (batch, latent_dim): per-dimension diagnostics
+    logvar: tf.Tensor
 
 
 def log_normal_pdf(sample, mean, logvar, raxis: int = 1):
@@ -42,7 +44,7 @@ def elbo_terms(model, x, eps=None, decode=None) -> ElboTerms:
     logpx_z = log_likelihood(model.arch.likelihood, x, (decode or model.decode)(z))
     logpz = log_normal_pdf(z, 0.0, 0.0)
     logqz_x = log_normal_pdf(z, mean, logvar)
-    return ElboTerms(logpx_z + logpz - logqz_x, logpx_z, logpz, logqz_x, analytic_kl(mean, logvar))
+    return ElboTerms(logpx_z + logpz - logqz_x, logpx_z, logpz, logqz_x, analytic_kl(mean, logvar), mean, logvar)
 
 
 def beta_objective(terms: ElboTerms, beta: float = 1.0):

@@ -67,9 +67,12 @@ class TensorBoardWriter(Callback):
         grid = grid_image(trainer.sample_probs(), math.isqrt(len(trainer.sample_images)), scale=1)
         step = row["epoch"]
         with self.writer.as_default(step=step):
-            for key in ("test_elbo", "test_logpx_z", "test_kl", "images_per_second", "epoch_seconds"):
+            for key in ("test_elbo", "test_logpx_z", "test_kl", "test_active_units", "images_per_second",
+                        "epoch_seconds"):
                 if key in row:
                     write_scalar(f"epoch/{key}", row[key], step)
+            for i, kl in enumerate(row.get("test_kl_per_dim", [])):  # which dimensions carry information
+                write_scalar(f"kl_per_dim/z{i + 1}", kl, step)
             write_png("samples", png_bytes(grid), grid.width, grid.height, step)
         self.writer.flush()
 

@@ -46,6 +46,30 @@ def split_figure(epochs: Sequence[dict], height: int = 320, lang: str = "en") ->
     return fig
 
 
+def kl_epochs_figure(epochs: Sequence[dict], height: int = 300, lang: str = "en") -> go.Figure | None:
+    """KL per latent dimension after each epoch (the trainer's rows), as a heatmap: dimensions up, epochs across;
+    the hover says whether each dimension was active then. None when no row has the per-dimension figures."""
+    tr = lambda text: translate(text, lang)  # noqa: E731
+    rows = [r for r in epochs if r.get("test_kl_per_dim")]
+    if not rows:
+        return None
+    d = max(len(r["test_kl_per_dim"]) for r in rows)
+    kl = np.full((d, len(rows)), np.nan)
+    state = np.full((d, len(rows)), "", dtype=object)
+    for j, r in enumerate(rows):
+        kl[:len(r["test_kl_per_dim"]), j] = r["test_kl_per_dim"]
+        for i, a in enumerate(r.get("test_activity") or []):
+            state[i, j] = tr("active") if a > ACTIVE_THRESHOLD else tr("inactive")
+    fig = go.Figure(go.Heatmap(
+        z=np.round(kl, 4), x=[r["epoch"] for r in rows], y=[f"z{i + 1}" for i in range(d)], customdata=state,
+        colorscale="Viridis", zmin=0.0, colorbar=dict(title=dict(text="KL (nats)", side="right"), thickness=12),
+        hovertemplate=tr("epoch") + " %{x}, %{y}: KL %{z:.3f} nats %{customdata}<extra></extra>", xgap=1, ygap=1))
+    fig.update_xaxes(title=tr("epoch"), dtick=1 if len(rows) <= 20 else None)
+    fig.update_yaxes(title=tr("latent dimension"), autorange="reversed")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
 def add_ellipses(fig: go.Figure, mean: np.ndarray, logvar: np.ndarray, labels: np.ndarray, n_sigma: float = 1.0,
                  webgl: bool = True) -> go.Figure:
     """One n-σ ellipse of q(z|x) per code (2-D), one trace per class in the map's colours (None breaks lines)."""

@@ -17,6 +17,7 @@ import numpy as np
 from .files import BAD_LINE, atomic_write_bytes, jsonl_values, read_jsonl, repair_jsonl
 from .schema import metrics_row_problem
 
+ACTIVE_THRESHOLD = 0.01  # a latent dimension is active when Var_x(E_q[z_i]) exceeds this (Burda et al. 2015)
 CHART_POINTS = 2000  # step rows drawn per chart at most: a browser line needs no more, and 200k cost seconds
 
 

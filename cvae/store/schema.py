@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from .config import MAX_LATENT_DIM as MAX_LATENT
+
 # Sane wall-clock range for timestamps (Unix seconds): 1970 .. 2100-01-01. A created of 1e20 is refused here
 # instead of overflowing datetime/strftime in a page.
 TIME_MIN, TIME_MAX = 0.0, 4_102_444_800.0
@@ -72,6 +74,15 @@ def one_of(*choices: str) -> Check:
     return check
 
 
+def numbers(low: float, high: float, max_len: int) -> Check:
+    """A list of 1..max_len finite numbers in [low, high] (e.g. one per latent dimension)."""
+    def check(v: Any) -> str | None:
+        if isinstance(v, list) and 1 <= len(v) <= max_len and all(_is_num(x) and low <= x <= high for x in v):
+            return None
+        return f"expected a list of 1..{max_len} numbers in [{low:g}, {high:g}], got {_short(v)}"
+    return check
+
+
 def optional(check: Check) -> Check:
     """The check, or null."""
     return lambda v: None if v is None else check(v)
@@ -102,7 +113,11 @@ STEP_REQUIRED = ("step", "loss")
 EPOCH_ROW: dict[str, Check] = {**_ROW_COMMON, "epoch": integer(0, MAX_EPOCHS), "step": integer(0, MAX_STEPS),
                                "test_elbo": optional(NATS), "test_logpx_z": optional(NATS), "test_kl": optional(NATS),
                                "train_loss": optional(NATS), "epoch_seconds": SECONDS, "train_seconds": SECONDS,
-                               "images_per_second": number(0.0, 1e12)}
+                               "images_per_second": number(0.0, 1e12), "beta": number(0.0, 1e6),
+                               "test_objective": optional(NATS), "test_examples": integer(1, MAX_COUNT),
+                               "test_kl_per_dim": numbers(0.0, MAX_ABS_NATS, MAX_LATENT),
+                               "test_activity": numbers(0.0, 1e12, MAX_LATENT),
+                               "test_active_units": integer(0, MAX_LATENT)}
 EPOCH_REQUIRED = ("epoch",)
 
 EVALUATION_ROW: dict[str, Check] = {
