@@ -335,7 +335,7 @@ if submitted:
     wait = bool(slow) and st.session_state.get("tr_slow_ack") != config.to_json()
     if wait:
         st.session_state["tr_slow_ack"] = config.to_json()  # the same config submitted again starts
-        errors["_form"].warning(slow, icon="⏱️")
+        errors["_form"].warning(slow, icon=":material/timer:")
     if not errs and not wait:
         new_name = st.session_state[K + "name"].strip()
         try:

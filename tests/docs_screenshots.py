@@ -1,5 +1,6 @@
 """Make the README's screenshots that need freshly trained runs: docs/screenshots/train_latent_map.png (the Train
-page of a 2-D run with the latent map's animation) and latent_plane_d8.png (the Latent plane of an 8-D run). Both
+page of a 2-D run with the latent map's animation), latent_plane_d8.png (the Latent plane of an 8-D run) and
+diagnostics_epochs.png (the Diagnostics page of the 8-D run: KL per dimension epoch by epoch). Both
 runs: `--preset fast`, real MNIST, a few epochs (a couple of minutes on two cores).
 
     PYTHONPATH=. .venv/bin/python tests/docs_screenshots.py --data-dir ../shared/data/mnist [--epochs 3]
@@ -53,7 +54,13 @@ def main() -> None:
             wait_plotly_charts(page)
             wait_idle(page)
             full_page_screenshot(page, out / "latent_plane_d8.png")
-    print(f"wrote {out / 'train_latent_map.png'} and {out / 'latent_plane_d8.png'}")
+            open_page(page, server.page_url("Diagnostics"))  # the picker keeps fast-8d (the session's run)
+            poll(lambda: page.locator(keyed("dg_kl_epochs")).count() == 1, 90, 0.2, "the KL-per-epoch heatmap")
+            wait_plotly_charts(page)
+            wait_images(page)
+            wait_idle(page)
+            full_page_screenshot(page, out / "diagnostics_epochs.png")
+    print(f"wrote train_latent_map.png, latent_plane_d8.png and diagnostics_epochs.png in {out}")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ def test_diagnostics_page_plots_kl_per_dimension_epoch_by_epoch(root):
     z = array(heat["z"])
     assert z.shape == (3, 2) and z[2, 1] == 0.001 and z[0, 1] == 3.5
     assert heat["customdata"][2][1] == "inactive" and heat["customdata"][2][0] == "active"
+    assert heat["zmin"] == 0 and heat["zmax"] == 3.5  # the colour scale starts at 0: a collapsed row is dark
     assert "Active units per epoch: 3 → 2" in texts(at)
 
     make_run(root, "old", latent_dim=2)

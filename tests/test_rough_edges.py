@@ -249,3 +249,20 @@ def test_the_map_animation_is_accessible_too():
     frame = np.asarray(map_animation.map_gif_frames([1], means[:1], np.full(200, 3), size=120)[0])
     yellow = np.all(np.abs(frame.astype(int) - [0xF0, 0xE4, 0x42]) < 8, axis=2)  # class 3's colour, its cross
     assert 0 < yellow.sum() < frame.shape[0] * frame.shape[1] / 4
+
+
+def test_no_emoji_in_the_app():
+    """Icons and labels use Streamlit's Material icons (its own font): an emoji is an empty box on a classroom
+    machine without an emoji font. ★ and ▶ (Unicode symbols every text font has) are allowed."""
+    import re
+
+    repo = Path(__file__).resolve().parent.parent
+    emoji = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u23E9-\u23FA\uFE0F]")
+    allowed = {"★"}
+    found = []
+    for path in [repo / "app.py", *(repo / "pages").glob("*.py"), *(repo / "cvae" / "explorer").rglob("*.py"),
+                 *(repo / "cvae" / "explorer").rglob("*.js"), *(repo / "cvae" / "explorer" / "locales").glob("*.json")]:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0] if path.suffix == ".py" else line
+            found += [f"{path.name}:{n}: {ch!r}" for ch in emoji.findall(code) if ch not in allowed]
+    assert not found, found

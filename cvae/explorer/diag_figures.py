@@ -62,7 +62,8 @@ def kl_epochs_figure(epochs: Sequence[dict], height: int = 300, lang: str = "en"
             state[i, j] = tr("active") if a > ACTIVE_THRESHOLD else tr("inactive")
     fig = go.Figure(go.Heatmap(
         z=np.round(kl, 4), x=[r["epoch"] for r in rows], y=[f"z{i + 1}" for i in range(d)], customdata=state,
-        colorscale="Viridis", zmin=0.0, colorbar=dict(title=dict(text="KL (nats)", side="right"), thickness=12),
+        colorscale="Viridis", zmin=0.0, zmax=max(float(np.nanmax(kl)), 1e-3),  # from 0: a collapsed row is dark
+        colorbar=dict(title=dict(text="KL (nats)", side="right"), thickness=12),
         hovertemplate=tr("epoch") + " %{x}, %{y}: KL %{z:.3f} nats %{customdata}<extra></extra>", xgap=1, ygap=1))
     fig.update_xaxes(title=tr("epoch"), dtick=1 if len(rows) <= 20 else None)
     fig.update_yaxes(title=tr("latent dimension"), autorange="reversed")
