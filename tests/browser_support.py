@@ -381,9 +381,11 @@ def plotly_ready(page, selector: str) -> bool:
 
 
 def plotly_point_count(page, selector: str) -> int:
-    """Total number of x values over all traces of every plotly chart under `selector` (0 if none yet)."""
+    """Total number of x values over all traces of every plotly chart under `selector` (0 if none yet); charts of
+    a previous script run that Streamlit still shows while the new one draws (data-stale) are not counted."""
     return int(page.evaluate(
-        """(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')].reduce((n, gd) =>
+        """(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')]
+                      .filter(gd => !gd.closest('[data-stale="true"]')).reduce((n, gd) =>
                       n + (gd.data || []).reduce((m, t) => m + (t.x ? t.x.length : 0), 0), 0)""", selector))
 
 
@@ -443,6 +445,7 @@ def plotly_trace_xy(page, selector: str, name: str) -> list[list[float]] | None:
     """[[x...], [y...]] of the trace called `name` in the plotly charts under `selector` (None if absent)."""
     return page.evaluate(
         """([sel, name]) => { const t = [...document.querySelectorAll(sel + ' .js-plotly-plot')]
+                                  .filter(gd => !gd.closest('[data-stale="true"]'))
                                   .flatMap(gd => gd.data || []).find(t => t.name === name);
                               return t ? [Array.from(t.x), Array.from(t.y)] : null; }""", [selector, name])
 

@@ -81,8 +81,11 @@ def test_analytic_kl_matches_tfp():
 def test_elbo_terms_are_per_example_and_sum_up(images):
     model = wide_q_model()
     terms = objectives.elbo_terms(model, images)
-    for t in terms:
+    for t in (terms.elbo, terms.logpx_z, terms.logpz, terms.logqz_x, terms.kl):
         assert t.shape == (len(images),) and t.dtype == tf.float32
+    assert terms.mean.shape == terms.logvar.shape == (len(images), 2)  # q(z|x) itself, for per-dimension figures
+    np.testing.assert_allclose(terms.kl, 0.5 * np.sum(np.exp(terms.logvar) + np.square(terms.mean) - 1.0
+                                                      - terms.logvar, axis=1), rtol=1e-5)
     np.testing.assert_allclose(terms.elbo, terms.logpx_z + terms.logpz - terms.logqz_x, rtol=1e-6)
     # Per example: one image's ELBO does not depend on the others in the batch (same eps).
     eps = np.random.default_rng(3).standard_normal((len(images), 2)).astype(np.float32)

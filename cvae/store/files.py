@@ -139,6 +139,9 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return list(_iter_jsonl(path))
 
 
+BAD_LINE = object()  # what jsonl_values yields for a line that is not JSON
+
+
 def jsonl_values(data: bytes) -> Iterator[Any]:
     """The JSON value of each non-blank line of `data`; BAD_LINE for a torn or garbage line (callers count them)."""
     for raw in data.split(b"\n"):
@@ -148,9 +151,6 @@ def jsonl_values(data: bytes) -> Iterator[Any]:
             yield json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             yield BAD_LINE
-
-
-BAD_LINE = object()  # what jsonl_values yields for a line that is not JSON
 
 
 def _iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
