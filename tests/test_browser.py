@@ -200,11 +200,15 @@ def test_train_a_short_run(app_server, page):
     t0 = start_run(page, app_server, name, {
         "epochs": 3, "batch_size": 32, "max_train_examples": 256, "max_test_examples": 64, "log_every_steps": 2})
     chart = keyed(f"train_curves_{name}")
-    counts, texts, badges = [], [], []
+    counts, texts, badges, live_maps = [], [], [], []
     deadline = t0 + 90
     while True:
         assert_no_exception(page)
         counts.append(plotly_point_count(page, chart))
+        live_maps.append(page.evaluate(  # the latent map of the newest epoch: dots of the ten classes' traces
+            """(sel) => { const gd = document.querySelector(sel + ' .js-plotly-plot');
+                          return gd && gd._fullData ? gd._fullData.filter(t => /^[0-9]$/.test(t.name))
+                              .reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0; }""", keyed(f"tr_map_{name}")))
         texts.append(progress_text(page))
         badges.append(status_badge(page))
         if badges[-1] == "✅ done" and counts[-1]:
@@ -228,6 +232,15 @@ def test_train_a_short_run(app_server, page):
     assert "🟢 running" in badges
     assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
     assert "3 of 3 epochs done" in (progress_text(page) or "")
+    # The latent map formed live (the 64 test digits' μ after an epoch, while training) and, once done, animates
+    # over the three epochs.
+    assert 64 in live_maps, f"no live latent map while training: {sorted(set(live_maps))}"
+    frames = poll(lambda: page.evaluate(
+        """(sel) => { const gd = document.querySelector(sel + ' .js-plotly-plot');
+                      const f = gd && gd._transitionData && gd._transitionData._frames;
+                      return f && f.length ? f.map(x => x.name) : null; }""", keyed(f"tr_map_anim_{name}")),
+        30, 0.2, "the latent map's animation")
+    assert frames == ["1", "2", "3"]
     assert_no_exception(page)
 
 
