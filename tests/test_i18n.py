@@ -92,7 +92,14 @@ def test_every_page_in_hindi_shows_no_english(root, page, monkeypatch):
     from test_app import app_test, make_run, no_exceptions
     from test_instrument_pages import _stored_map
 
-    _stored_map(make_run(root, "x7"))  # with the latent map of each epoch: the Train page shows its animation
+    run = make_run(root, "x7")
+    _stored_map(run)  # with the latent map of each epoch: the Train page shows its animation
+    from cvae.store import runs
+    from cvae.store.files import append_jsonl
+
+    append_jsonl(run / runs.METRICS_FILE, {  # an epoch with per-dimension figures: the Diagnostics heatmap
+        "kind": "epoch", "epoch": 4, "step": 600, "test_elbo": -170.0, "test_logpx_z": -165.0, "test_kl": 5.0,
+        "test_kl_per_dim": [3.0, 2.0], "test_activity": [1.0, 0.005], "test_active_units": 1, "time": 1.7e9})
     at = app_test()
     at.query_params["lang"] = "hi"
     at.run()
