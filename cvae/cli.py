@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .store.config import FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
+from . import __version__
+from .store.config import DATASETS, FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
 from .store.errors import ConfigError, CvaeError, DataNotFound, RunError, RunNotFound
 from .store.fmt import fmt_seconds
 
@@ -87,7 +88,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per settable TrainConfig field, from its FieldSpec (default None: 'not given')."""
     for name in settable_fields():
         spec = FIELD_SPECS[name]
-        kw: dict[str, Any] = {"help": f"{spec.help} Allowed: {spec.allowed}.", "dest": name}
+        # argparse %-formats help strings: a literal % in a field's help (e.g. "2%") must be doubled.
+        help_text = f"{spec.help} Allowed: {spec.allowed}.".replace("%", "%%")
+        kw: dict[str, Any] = {"help": help_text, "dest": name}
         if spec.choices:
             kw["choices"] = spec.choices
         elif spec.kind is int:
@@ -99,19 +102,23 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag_of(name), **kw)
 
 
+RUNS_DIR_HELP = ("runs root (default: $CVAE_RUNS_DIR, else the checkout's checkpoints/ folder, or for an installed "
+                 "package ~/.local/share/cvae-explorer/runs, which starts with a copy of the shipped tutorial run)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = _OneLineParser(prog="python -m cvae", description="Train and explore a convolutional VAE.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp, data=True):
-        sp.add_argument("--runs-dir", help="runs root (default: ./checkpoints or $CVAE_RUNS_DIR)")
+        sp.add_argument("--runs-dir", help=RUNS_DIR_HELP)
         if data:
             sp.add_argument("--data-dir", help="directory with the four IDX files (or $CVAE_DATA_DIR)")
 
     t = sub.add_parser("train", help="train a new run, or continue one with --resume")
     t.add_argument("--name", required=True, help="run name: letters, digits, - _ .")
-    t.add_argument("--runs-dir", help="runs root (default: ./checkpoints or $CVAE_RUNS_DIR)")
+    t.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     t.add_argument("--preset", choices=list(PRESETS), default=None, help="named settings (default: tutorial)")
     add_config_flags(t)
     t.add_argument("--resume", action="store_true",
@@ -165,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list runs")
     common(ls, data=False)
+
+    d = sub.add_parser("data", help="say where a dataset is found; --download fetches MNIST into the Keras cache")
+    d.add_argument("--dataset", choices=list(DATASETS), default="mnist")
+    d.add_argument("--data-dir", help="directory with the four IDX files (or $CVAE_DATA_DIR)")
+    d.add_argument("--download", action="store_true",
+                   help="fetch mnist.npz (11 MB) as Keras does, verify its SHA-256, and put it in ~/.keras/datasets/")
+
+    ap = sub.add_parser("app", help="start the explorer (streamlit run app.py); other arguments go to streamlit",
+                        prefix_chars="-")
+    ap.add_argument("streamlit_args", nargs=argparse.REMAINDER,
+                    help="passed to `streamlit run`, e.g. --server.address 0.0.0.0 --server.port 8502")
     return p
 
 
@@ -207,6 +225,8 @@ def cmd_train(a) -> int:
         check_resume_epochs(run_path(a.name, a.runs_dir), config.epochs)
     else:
         config = _config_from_args(a)
+    # Which code trains, in the run's log: a trainer launched by the app must run the app's own checkout.
+    print(f"cvae {__version__} from {Path(__file__).resolve().parent}", flush=True)
     _import_tensorflow_quietly()
     from .engine.callbacks import ProgressBar
     from .engine.train import train_run  # TensorFlow loads only once the arguments are known to be good
@@ -354,13 +374,54 @@ def cmd_gif(a) -> int:
 
 
 def cmd_list(a) -> int:
-    from .store.runs import list_runs
+    from .store.runs import list_runs, runs_root
 
-    for r in list_runs(a.runs_dir):
+    found = list_runs(a.runs_dir)
+    if not found:
+        print(f"no runs in {runs_root(a.runs_dir)}", file=sys.stderr)
+    for r in found:
         best = f"{r.best_test_elbo:.2f}" if r.best_test_elbo is not None else "-"
         total = r.total_epochs if r.total_epochs is not None else "?"
         print(f"{r.name:30s} {r.state:12s} epochs {r.epochs_done}/{total}  best test ELBO {best}")
     return 0
+
+
+def cmd_data(a) -> int:
+    from .data.download import MNIST, download
+    from .data.sources import load_dataset
+
+    if a.download:
+        if a.dataset != "mnist":
+            raise ConfigError("--dataset", a.dataset, "mnist with --download (others: see `python -m cvae data`)")
+        last, step = [-100], 1 if sys.stderr.isatty() else 25  # a log file gets four lines, a terminal a bar
+
+        def progress(done: int, total: int) -> None:
+            pct = 100 * done // max(total, 1)
+            if pct - last[0] >= step or (pct == 100 and last[0] != 100):
+                end = "" if sys.stderr.isatty() else "\n"
+                print(f"\rdownloading mnist.npz: {pct:3d}% of {total / 2**20:.1f} MB", end=end, file=sys.stderr)
+                last[0] = pct
+
+        path = download(MNIST, progress=progress)
+        print(file=sys.stderr)
+        print(f"mnist: downloaded to {path} (SHA-256 verified)")
+        return 0
+    ds = load_dataset(a.dataset, a.data_dir, allow_download=False)
+    print(f"{a.dataset}: {len(ds.train_images):,} training and {len(ds.test_images):,} test images from {ds.source}")
+    return 0
+
+
+def cmd_app(a) -> int:
+    from .store.locations import app_dir
+
+    where = app_dir()
+    if where is None:
+        raise RunError("the app's files (app.py, pages/) are not in this installation; reinstall the package")
+    argv = [sys.executable, "-m", "streamlit", "run", str(where / "app.py"), *a.streamlit_args]
+    # Streamlit reads .streamlit/config.toml from the working directory: start it where app.py is.
+    os.chdir(where)
+    os.execv(sys.executable, argv)
+    return 0  # not reached
 
 
 def cmd_stop(a) -> int:
@@ -380,7 +441,8 @@ def cmd_stop(a) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "manifold": cmd_manifold,
-            "encode": cmd_encode, "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list}
+            "encode": cmd_encode, "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list,
+            "data": cmd_data, "app": cmd_app}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
