@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
-from .store.config import DATASETS, FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
+from . import first_run
+from .store.config import FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
 from .store.errors import ConfigError, CvaeError, DataNotFound, RunError, RunNotFound
 from .store.fmt import fmt_seconds
 
@@ -173,16 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list runs")
     common(ls, data=False)
 
-    d = sub.add_parser("data", help="say where a dataset is found; --download fetches MNIST into the Keras cache")
-    d.add_argument("--dataset", choices=list(DATASETS), default="mnist")
-    d.add_argument("--data-dir", help="directory with the four IDX files (or $CVAE_DATA_DIR)")
-    d.add_argument("--download", action="store_true",
-                   help="fetch mnist.npz (11 MB) as Keras does, verify its SHA-256, and put it in ~/.keras/datasets/")
-
-    ap = sub.add_parser("app", help="start the explorer (streamlit run app.py); other arguments go to streamlit",
-                        prefix_chars="-")
-    ap.add_argument("streamlit_args", nargs=argparse.REMAINDER,
-                    help="passed to `streamlit run`, e.g. --server.address 0.0.0.0 --server.port 8502")
+    first_run.add_parsers(sub)
     return p
 
 
@@ -225,8 +216,6 @@ def cmd_train(a) -> int:
         check_resume_epochs(run_path(a.name, a.runs_dir), config.epochs)
     else:
         config = _config_from_args(a)
-    # Which code trains, in the run's log: a trainer launched by the app must run the app's own checkout.
-    print(f"cvae {__version__} from {Path(__file__).resolve().parent}", flush=True)
     _import_tensorflow_quietly()
     from .engine.callbacks import ProgressBar
     from .engine.train import train_run  # TensorFlow loads only once the arguments are known to be good
@@ -386,44 +375,6 @@ def cmd_list(a) -> int:
     return 0
 
 
-def cmd_data(a) -> int:
-    from .data.download import MNIST, download
-    from .data.sources import load_dataset
-
-    if a.download:
-        if a.dataset != "mnist":
-            raise ConfigError("--dataset", a.dataset, "mnist with --download (others: see `python -m cvae data`)")
-        last, step = [-100], 1 if sys.stderr.isatty() else 25  # a log file gets four lines, a terminal a bar
-
-        def progress(done: int, total: int) -> None:
-            pct = 100 * done // max(total, 1)
-            if pct - last[0] >= step or (pct == 100 and last[0] != 100):
-                end = "" if sys.stderr.isatty() else "\n"
-                print(f"\rdownloading mnist.npz: {pct:3d}% of {total / 2**20:.1f} MB", end=end, file=sys.stderr)
-                last[0] = pct
-
-        path = download(MNIST, progress=progress)
-        print(file=sys.stderr)
-        print(f"mnist: downloaded to {path} (SHA-256 verified)")
-        return 0
-    ds = load_dataset(a.dataset, a.data_dir, allow_download=False)
-    print(f"{a.dataset}: {len(ds.train_images):,} training and {len(ds.test_images):,} test images from {ds.source}")
-    return 0
-
-
-def cmd_app(a) -> int:
-    from .store.locations import app_dir
-
-    where = app_dir()
-    if where is None:
-        raise RunError("the app's files (app.py, pages/) are not in this installation; reinstall the package")
-    argv = [sys.executable, "-m", "streamlit", "run", str(where / "app.py"), *a.streamlit_args]
-    # Streamlit reads .streamlit/config.toml from the working directory: start it where app.py is.
-    os.chdir(where)
-    os.execv(sys.executable, argv)
-    return 0  # not reached
-
-
 def cmd_stop(a) -> int:
     from .store.errors import NotTraining
     from .store.runs import force_stop, is_locked, request_stop
@@ -442,12 +393,17 @@ def cmd_stop(a) -> int:
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "manifold": cmd_manifold,
             "encode": cmd_encode, "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list,
-            "data": cmd_data, "app": cmd_app}
+            "data": first_run.cmd_data, "app": first_run.cmd_app}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; known errors print one line to stderr and exit 2 (usage) or 1 (everything else)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "app":  # `cvae app --server.port 8502`: Streamlit's own options pass through
+        args.streamlit_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -114,7 +114,7 @@ def test_a_trainer_launched_by_the_app_runs_the_apps_own_code(clone, home, mnist
         "from cvae.store.config import TrainConfig\n"
         f"cfg = TrainConfig(epochs=1, max_train_examples=64, data_dir={str(mnist_dir)!r})\n"
         f"pid = launcher.launch_training('which-code', cfg, runs_dir={str(runs_dir)!r})\n"
-        "print(json.dumps({'pid': pid, 'app_code': launcher.__file__}))\n"
+        "print(json.dumps({'pid': pid.pid, 'app_code': launcher.__file__}))\n"
     )
     r = subprocess.run([sys.executable, "-c", snippet], cwd=clone, env=user_env(home), capture_output=True,
                        text=True, timeout=120)
@@ -127,7 +127,7 @@ def test_a_trainer_launched_by_the_app_runs_the_apps_own_code(clone, home, mnist
         for log in logs:
             try:
                 for line in log.read_text(errors="replace").splitlines():
-                    if line.startswith("cvae ") and " from " in line:
+                    if line.startswith("code: cvae ") and " from " in line:
                         return line
             except OSError:
                 pass

@@ -1,4 +1,4 @@
-"""Tests for cvae.runs: safe run paths, listing, states, the cross-process lock, deletion, broken runs."""
+"""Tests for cvae.store.runs: safe run paths, listing, states, the cross-process lock, deletion, broken runs."""
 
 from __future__ import annotations
 

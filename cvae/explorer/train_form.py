@@ -160,7 +160,7 @@ def data_missing_ui(missing: DataNotFound) -> None:
         st.code("\n".join(missing.looked), language=None)
         if missing.dataset == "mnist":
             st.markdown(_("**Online?** Download MNIST (11 MB) as Keras does — the same file, its SHA-256 checked — "
-                          "into the Keras cache ({where}), where this app and Keras find it from then on.",
+                          "into the Keras cache (`{where}`), where this app and Keras find it from then on.",
                           where=str(download.keras_cache_dir())))
             if st.button(_("Download MNIST"), key="tr_download", icon=":material/download:", type="primary"):
                 bar = st.progress(0.0, text=_("Downloading MNIST…"))

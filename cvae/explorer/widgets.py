@@ -1,7 +1,7 @@
 """Shared Streamlit pieces of the app: run picker, cached loaders, image and map figures, error display.
 
 All Streamlit code of the project lives here and in app.py / pages/. Nothing here imports TensorFlow:
-the app runs the NumPy model of cvae.infer (see its docstring for why).
+the app runs the NumPy model of cvae.explorer.numpy_model (see its docstring for why).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def epoch_images(run_dir: Path) -> list[Path]:
 
 
 # Everything the trainer writes in a run directory: none of it may be a symbolic link (writes would follow it).
-# ("tensorboard": cvae.tensorboard's event files, written by TensorFlow, which follows links.)
+# ("tensorboard": cvae.engine.tensorboard's event files, written by TensorFlow, which follows links.)
 RUN_ENTRIES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, LOCK_FILE, STOP_FILE, LOG_FILE, IMAGES_DIR,
                CKPT_DIR, GIF_FILE, "tensorboard")
 
