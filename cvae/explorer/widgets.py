@@ -136,6 +136,7 @@ def _on_pick() -> None:
 
 
 URL_RUN_NOTE = "cvae_url_run_note"
+URL_RUN_SEEN = "cvae_url_run_seen"
 
 
 def seed_run_from_url() -> None:
@@ -143,6 +144,11 @@ def seed_run_from_url() -> None:
     here is ignored with a note (shown by the run picker)."""
     text = st.query_params.get("run")
     st.session_state.pop(URL_RUN_NOTE, None)
+    # Only an address that changed since this session last wrote or read it (a pasted or shared link, Back and
+    # Forward) selects a run; otherwise the session's own choice (picker, Start, Resume) stands.
+    if text == st.session_state.get(URL_RUN_SEEN):
+        return
+    st.session_state[URL_RUN_SEEN] = text
     if not text or text == selected_run_name():
         return
     try:
@@ -203,6 +209,7 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
     # The address names the run shown. Written on every page run, even when unchanged: Streamlit puts the page's
     # own path in the address only when the page writes its query parameters (a sidebar link alone leaves "/").
     st.query_params["run"] = chosen
+    st.session_state[URL_RUN_SEEN] = chosen
     info = by_name.get(chosen)
     if info is not None and info.config is not None:
         c = info.config
