@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from cvae.explorer import classroom, manifold_link
+from cvae.explorer import classroom, diagnostics, manifold_link, plane_pad
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _
 from cvae.explorer.latent import manifold_codes, normal_quantiles, separated_range
@@ -37,25 +37,39 @@ low, high = right.slider(_("Quantile range of the prior"), 0.01, 0.99, step=0.01
                          help=_("Codes sit at evenly spaced probabilities of N(0, 1), so the grid covers the prior "
                                 "evenly in probability — as in the tutorial."))
 dims = (0, 1)
+base = None
 if d > 2:
-    dx = right.selectbox(_("Horizontal dimension"), list(range(d)), format_func=lambda i: f"z{i + 1}", key="mf_dx")
+    # Default plane: the two dimensions that carry the most KL (an inactive z1 would draw one digit n² times).
+    means, logvars = ui.encoded_test_set(model, info)
+    top = [int(i) for i in diagnostics.kl_order(diagnostics.kl_per_dim(means, logvars))[:2]]
+    if st.session_state.get("mf_owner") != (info.name, d):
+        st.session_state.update(mf_owner=(info.name, d), mf_dx=top[0], mf_dy=top[1])
+    dx = right.selectbox(_("Horizontal dimension"), list(range(d)), format_func=lambda i: f"z{i + 1}", key="mf_dx",
+                         help=_("Default: the two dimensions with the most KL."))
+    if st.session_state.get("mf_dy") == dx:
+        st.session_state["mf_dy"] = next(i for i in top + list(range(d)) if i != dx)
     dy = right.selectbox(_("Vertical dimension"), [i for i in range(d) if i != dx],
                          format_func=lambda i: f"z{i + 1}", key="mf_dy")
     dims = (dx, dy)
+    current = st.session_state.get(plane_pad.Z_KEY)
+    if st.session_state.get(plane_pad.ZOWNER_KEY) == (info.name, d) and current and len(current) == d:
+        if right.toggle(_("Hold the others at the Latent plane's z"), value=True, key="mf_hold"):
+            base = tuple(float(v) for v in current)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def decode_grid(_model, run: str, stamp: tuple, n: int, low: float, high: float, dims: tuple[int, int]):
+def decode_grid(_model, run: str, stamp: tuple, n: int, low: float, high: float, dims: tuple[int, int],
+                base: tuple[float, ...] | None = None):
     q = normal_quantiles(n, low, high)
     if _model.latent_dim == 1:
         z = q[:, None]
-    else:
-        z = manifold_codes(q, q[::-1], _model.latent_dim, dims)  # top row = highest z₂: oriented like the map
+    else:  # top row = highest z₂: oriented like the map
+        z = manifold_codes(q, q[::-1], _model.latent_dim, dims, None if base is None else np.asarray(base))
     return q, _model.decode(z, apply_sigmoid=True)  # the whole grid in one batched call
 
 
 try:
-    q, probs = decode_grid(model, str(info.path), ui.weights_stamp(info.path), n, low, high, dims)
+    q, probs = decode_grid(model, str(info.path), ui.weights_stamp(info.path), n, low, high, dims, base)
 except ValueError as e:
     ui.show_error(e)
     st.stop()
@@ -101,8 +115,13 @@ with right:
                       low=f"{low:.0%}", high=f"{high:.0%}"))
         if d > 2:
             others = ", ".join(f"z{i + 1}" for i in range(d) if i not in dims)
-            st.caption(_("The other {k} dimensions ({others}) are fixed at 0, the prior mean.", k=d - 2,
-                         others=others))
+            if base is None:
+                st.caption(_("The other {k} dimensions ({others}) are fixed at 0, the prior mean.", k=d - 2,
+                             others=others))
+            else:
+                st.caption(_("The other {k} dimensions ({others}) are held at the Latent plane's current z: {z}.",
+                             k=d - 2, others=others,
+                             z=", ".join(f"z{i + 1} = {base[i]:.2f}" for i in range(d) if i not in dims)))
     if not present:
         st.caption(_("Neighbouring images have nearby codes: the decoder is smooth, so digits morph gradually "
                      "into each other, and every class gets its own region."))
