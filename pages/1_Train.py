@@ -96,7 +96,7 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
         xy, _pca, titles = figures.map_projection(means)
         fig = figures.latent_map_figure(xy, stored.labels, names, current=None, axis_titles=titles,
                                         ranges=figures.map_ranges(xy, means.shape[1]), height=480,
-                                        strip=means.shape[1] == 1)
+                                        strip=means.shape[1] == 1, lang=current_lang())
         st.plotly_chart(fig, key=f"tr_map_{name}", width="stretch", config={"displayModeBar": False})
         st.caption(_("μ of the same {n} test digits after epoch {epoch}; it updates every epoch.",
                      n=f"{len(stored.labels):,}", epoch=epoch))

@@ -7,7 +7,7 @@ from cvae.explorer import diag_figures, figures
 from cvae.explorer import own_digit as od
 from cvae.explorer import widgets as ui
 from cvae.explorer.canvas import canvas_ui
-from cvae.explorer.i18n import N_, _
+from cvae.explorer.i18n import N_, _, current_lang
 
 IWAE_K = 100
 N_NEAREST = 5
@@ -65,7 +65,7 @@ with right:
     xy, pca, axis_titles = figures.map_projection(means)
     current = figures.map_coords(mu[None], pca, strip=(d == 1))[0]
     fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles,
-                                    ranges=figures.map_ranges(xy, d), height=480, strip=(d == 1))
+                                    ranges=figures.map_ranges(xy, d), height=480, strip=(d == 1), lang=current_lang())
     if d == 2:
         diag_figures.add_ellipses(fig, mu[None], np.log(sigma[None] ** 2), np.zeros(1, int))
         fig.data[-1].update(line=dict(color="black", width=3), opacity=1.0, name=_("your digit ±σ"))
@@ -79,9 +79,9 @@ with c1:
 with c2:
     ui.show_image_ui(out["sample"], key="yd_sample", height=260, title=_("A sample"), hover=_("pixel"))
 with c3:
-    st.metric(_("ELBO (single sample)"), f"{out['elbo']:.1f} nats",
+    st.metric(_("ELBO (single sample)"), _("{v} nats", v=f"{out['elbo']:.1f}"),
               help=_("log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x)."))
-    st.metric(f"IWAE log p(x), k = {IWAE_K}", f"{out[f'iwae_{IWAE_K}']:.1f} nats")
+    st.metric(f"IWAE log p(x), k = {IWAE_K}", _("{v} nats", v=f"{out[f'iwae_{IWAE_K}']:.1f}"))
     st.markdown("μ = (" + ", ".join(f"{v:.2f}" for v in mu) + "), σ = (" + ", ".join(f"{v:.2f}" for v in sigma)
                 + ")")
 

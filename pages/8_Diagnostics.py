@@ -101,7 +101,7 @@ else:
     plane_means, plane_logvars = means[:, plane], logvars[:, plane]
     fig = figures.latent_map_figure(plane_means, labels, names, current=None,
                                     axis_titles=(f"z{plane[0] + 1}", f"z{plane[1] + 1}"),
-                                    ranges=figures.map_ranges(plane_means, 2), height=560)
+                                    ranges=figures.map_ranges(plane_means, 2), height=560, lang=current_lang())
     if show:
         n = min(MAX_ELLIPSES, len(means))
         diag_figures.add_ellipses(fig, plane_means[:n], plane_logvars[:n], labels[:n])

@@ -7,6 +7,8 @@ import base64
 
 import streamlit as st
 
+from .i18n import _
+
 SIZE = 280  # CSS pixels; drawn 10x the model's 28
 MAX_DATA_URL = 2_000_000  # characters: a 280x280 PNG is a few kB
 
@@ -26,8 +28,11 @@ CSS = f"""
 
 JS = """
 export default function(component) {
-  const { parentElement, setStateValue } = component;
+  const { parentElement, setStateValue, data } = component;
   const canvas = parentElement.querySelector('.cv-pad');
+  const clear = parentElement.querySelector('.cv-clear');
+  if (data && data.clear && clear) { clear.textContent = data.clear; }  // the page's language
+  if (data && data.label && canvas) { canvas.setAttribute('aria-label', data.label); }
   if (!canvas || canvas.dataset.ready) { return; }
   canvas.dataset.ready = '1';
   const ctx = canvas.getContext('2d');
@@ -65,7 +70,8 @@ _canvas = st.components.v2.component("cvae_draw_canvas", html=HTML, css=CSS, js=
 
 def canvas_ui(key: str) -> bytes | None:
     """The canvas; the PNG bytes of the drawing so far (None before the first stroke or after Clear)."""
-    result = _canvas(key=key, default={"image": ""}, on_image_change=lambda: None, height=SIZE + 50)
+    labels = {"clear": _("Clear"), "label": _("drawing canvas")}
+    result = _canvas(key=key, data=labels, default={"image": ""}, on_image_change=lambda: None, height=SIZE + 50)
     return png_from_data_url(getattr(result, "image", "") or "")
 
 

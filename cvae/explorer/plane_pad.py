@@ -167,7 +167,7 @@ def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
     if any(n not in names for n in st.session_state.get(COMPARE_KEY, [])):
         st.session_state[COMPARE_KEY] = [n for n in st.session_state[COMPARE_KEY] if n in names]
     chosen = st.multiselect(_("Compare with other runs (latent_dim {d}) at the same z", d=d), names, key=COMPARE_KEY,
-                            max_selections=MAX_COMPARE,
+                            max_selections=MAX_COMPARE, placeholder=_("Choose runs"),
                             help=_("One pad drives every chosen run's decoder, side by side, in the browser."))
     entries = []
     by_name = {r.name: r for r in others}
