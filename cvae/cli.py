@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the k-sample IWAE bound on log p(x), saved to <run>/evaluations.jsonl")
     e.add_argument("--iwae-seed", type=_count, default=0, help="seed of the IWAE samples")
     e.add_argument("--max-test-examples", type=_count)
+    e.add_argument("--exact", action="store_true",
+                   help="also log p(x) by numerical integration over the 2-D latent plane (exact_logpx, its error "
+                        "estimate, the exact ELBO and the approximation/amortization gaps), saved to "
+                        "<run>/evaluations.jsonl; latent sizes > 2 fall back to IWAE with k = 5000")
     e.add_argument("--diagnostics", action="store_true",
                    help="also kl_per_dim (one value per latent dimension, summing to test_kl), activity and "
                         "active_units (Burda et al. 2015: Var over x of E_q[z_i] > 0.01)")
@@ -226,6 +230,7 @@ def cmd_eval(a) -> int:
     ds = load_dataset(stored.dataset, a.data_dir or stored.data_dir)
     test = model_input(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images,
                        stored.likelihood)
+    labels = ds.test_labels[:len(test)]
     _import_tensorflow_quietly()
     from .engine.checkpoints import load_run_model
     from .engine.evaluate import evaluate_elbo, make_eval_fn
@@ -243,6 +248,13 @@ def cmd_eval(a) -> int:
         mean, logvar = (np.concatenate([p[j].numpy() for p in parts]) for j in range(2))
         diag = summarize(mean, logvar)
         out.update(kl_per_dim=diag["kl_per_dim"], activity=diag["activity"], active_units=diag["active_units"])
+    if a.exact and config.latent_dim != 2:
+        print(f"exact log p(x) needs a 2-D latent space and this run has {config.latent_dim} dimensions: "
+              f"falling back to the IWAE bound with k = {a.iwae_k or EXACT_FALLBACK_K}", file=sys.stderr)
+        a.iwae_k = a.iwae_k or EXACT_FALLBACK_K
+        out.update(exact_logpx=None, exact_fallback=f"iwae_{a.iwae_k}")
+    elif a.exact:
+        out.update(_exact(a, run_dir, model, test, labels, meta, out["test_elbo"]))
     if a.iwae_k:
         from .engine.evaluate import iwae_per_example
         from .store.evaluations import append_evaluation, evaluation_row
@@ -264,27 +276,65 @@ def cmd_eval(a) -> int:
     return 0
 
 
+EXACT_FALLBACK_K = 5000  # importance samples when --exact meets a latent space of more than 2 dimensions
+
+
+def _exact(a, run_dir, model, test, labels, meta, elbo: float) -> dict:
+    """exact_* fields: log p(x) by quadrature per digit (the Keras decoder feeds cvae.explorer.posterior), a row
+    in evaluations.jsonl."""
+    import numpy as np
+
+    from .engine.evaluate import make_log_joint_fn
+    from .explorer.numpy_model import load_numpy_model
+    from .explorer.posterior import PlaneScan, gap_summary, test_set_gaps
+    from .store.evaluations import append_evaluation, exact_row
+
+    t0 = time.perf_counter()
+    fn = make_log_joint_fn(model)
+    parts = [model.encode(test[i:i + 1000]) for i in range(0, len(test), 1000)]
+    mean, logvar = (np.concatenate([p[j].numpy() for p in parts]).astype(np.float64) for j in range(2))
+    scan = PlaneScan(load_numpy_model(run_dir), decode=lambda z: model.decode_fast(z).numpy())
+
+    def log_joint_for(x):
+        return lambda z: fn(x, np.asarray(z, np.float32)).numpy().astype(np.float64)
+
+    rows = test_set_gaps(log_joint_for, test, mean, logvar, scan, progress=_EvalProgress("exact", every=10))
+    seconds = time.perf_counter() - t0
+    s = gap_summary(rows, labels)
+    append_evaluation(run_dir, exact_row(s["logpx"], s["error"], elbo, s["elbo"], s["approximation_gap"],
+                                         s["amortization_gap"], len(test), seconds, epoch=meta["epoch"],
+                                         step=meta["step"]))
+    return {"exact_logpx": s["logpx"], "exact_error": s["error"], "exact_elbo": s["elbo"],
+            "exact_kl": s["kl"], "exact_approximation_gap": s["approximation_gap"],
+            "exact_amortization_gap": s["amortization_gap"], "exact_seconds": round(seconds, 2),
+            "exact_per_class": s["per_class"], "exact_largest_gaps": s["largest_gaps"]}
+
+
 def bits_per_dim(nats_per_image: float, dims: int) -> float:
     """-log p(x) in bits per sub-pixel: -nats / (dims * ln 2)."""
     return -nats_per_image / (dims * math.log(2.0))
 
 
 class _EvalProgress:
-    """'iwae k=1000: 3,000/10,000 images, ETA 4:10' on stderr, at most every 10 s (long evaluations only)."""
+    """'iwae k=1000 [######--------------] 3,000/10,000 images, ETA 4:10' on stderr, at most every `every` seconds,
+    only for evaluations that take longer than that."""
 
-    def __init__(self, k: int, stream=sys.stderr):
-        self.k, self.stream = k, stream
+    def __init__(self, k: int | str, stream=None, every: float = 10.0):
+        self.label = f"iwae k={k}" if isinstance(k, int) else f"{k} log p(x)"
+        self.stream, self.every = stream or sys.stderr, every
         self.t0 = self.last = time.perf_counter()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
-        if now - self.last < 10 and done < total:
+        if now - self.last < self.every and done < total:
             return
-        if now - self.t0 < 10:
+        if now - self.t0 < self.every:
             return  # short evaluations print nothing
         self.last = now
         eta = (now - self.t0) / done * (total - done)
-        print(f"iwae k={self.k}: {done:,}/{total:,} images, ETA {fmt_seconds(eta)}", file=self.stream, flush=True)
+        filled = int(20 * done / max(total, 1))
+        print(f"{self.label} [{'#' * filled}{'-' * (20 - filled)}] {done:,}/{total:,} images, ETA {fmt_seconds(eta)}",
+              file=self.stream, flush=True)
 
 
 def _numpy_model(a):

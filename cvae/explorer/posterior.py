@@ -442,3 +442,40 @@ def gaps_from(res: ExactResult, mu: np.ndarray, log_sigma: np.ndarray, steps: in
         mu_s, ls_s, elbo_s = mu, log_sigma, elbo
     return Gaps(logpx=res.logpx, error=res.error, elbo=elbo, elbo_star=elbo_s, mu=mu, sigma=np.exp(log_sigma),
                 mu_star=mu_s, sigma_star=np.exp(ls_s), result=res)
+
+
+# --- over a test set ----------------------------------------------------------------------------------------------
+
+def test_set_gaps(log_joint_for: Callable[[np.ndarray], LogJoint], images: np.ndarray, mean: np.ndarray,
+                  logvar: np.ndarray, scan: PlaneScan | None = None, steps: int = 300,
+                  progress: Callable[[int, int], None] | None = None) -> list[Gaps]:
+    """Gaps of every image (N, H, W, C) given its encoder output; log_joint_for(x (1, H, W, C)) builds the integrand."""
+    out = []
+    for i in range(len(images)):
+        x = images[i:i + 1]
+        res = exact_log_marginal(log_joint_for(x), mean[i], np.exp(0.5 * logvar[i]), scan(x) if scan else None)
+        out.append(gaps_from(res, np.asarray(mean[i], np.float64), 0.5 * np.asarray(logvar[i], np.float64), steps))
+        if progress is not None:
+            progress(i + 1, len(images))
+    return out
+
+
+def gap_summary(rows: list[Gaps], labels: np.ndarray | None = None, largest: int = 10) -> dict:
+    """Means over the digits, per class, and the digits with the largest gaps (JSON-ready)."""
+    if not rows:
+        return {"examples": 0}
+    table = {k: np.array([r.as_dict()[k] for r in rows]) for k in rows[0].as_dict()}
+
+    def means(sel: np.ndarray) -> dict[str, float]:
+        return {k: round(float(v[sel].mean()), 4) for k, v in table.items()}
+
+    out = {"examples": len(rows), **means(np.ones(len(rows), bool))}
+    if labels is not None:
+        labels = np.asarray(labels)[:len(rows)]
+        out["per_class"] = {str(int(c)): {"n": int((labels == c).sum()), **means(labels == c)}
+                            for c in np.unique(labels)}
+    order = np.argsort(-table["kl"])[:largest]
+    out["largest_gaps"] = [{"index": int(i), **({"label": int(labels[i])} if labels is not None else {}),
+                            **{k: round(float(table[k][i]), 4) for k in ("logpx", "elbo", "kl", "approximation_gap",
+                                                                          "amortization_gap")}} for i in order]
+    return out
