@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from .store.config import FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
 from .store.errors import ConfigError, CvaeError, DataNotFound, RunError, RunNotFound
-from .store.fmt import fmt_seconds
+from .store.fmt import EvalProgress
 
 
 def _count(text: str) -> int:
@@ -260,7 +260,7 @@ def cmd_eval(a) -> int:
         from .store.evaluations import append_evaluation, evaluation_row
 
         t0 = time.perf_counter()
-        values = iwae_per_example(model, test, a.iwae_k, seed=a.iwae_seed, progress=_EvalProgress(a.iwae_k))
+        values = iwae_per_example(model, test, a.iwae_k, seed=a.iwae_seed, progress=EvalProgress(a.iwae_k))
         seconds = time.perf_counter() - t0
         iwae = float(values.mean())
         out[f"iwae_{a.iwae_k}"] = iwae
@@ -285,56 +285,25 @@ def _exact(a, run_dir, model, test, labels, meta, elbo: float) -> dict:
     import numpy as np
 
     from .engine.evaluate import make_log_joint_fn
+    from .explorer.gaps import gap_summary, test_set_gaps
     from .explorer.numpy_model import load_numpy_model
-    from .explorer.posterior import PlaneScan, gap_summary, test_set_gaps
+    from .explorer.posterior import PlaneScan
     from .store.evaluations import append_evaluation, exact_row
 
-    t0 = time.perf_counter()
-    fn = make_log_joint_fn(model)
-    parts = [model.encode(test[i:i + 1000]) for i in range(0, len(test), 1000)]
-    mean, logvar = (np.concatenate([p[j].numpy() for p in parts]).astype(np.float64) for j in range(2))
-    scan = PlaneScan(load_numpy_model(run_dir), decode=lambda z: model.decode_fast(z).numpy())
-
-    def log_joint_for(x):
-        return lambda z: fn(x, np.asarray(z, np.float32)).numpy().astype(np.float64)
-
-    rows = test_set_gaps(log_joint_for, test, mean, logvar, scan, progress=_EvalProgress("exact", every=10))
+    t0, fn, np_model = time.perf_counter(), make_log_joint_fn(model), load_numpy_model(run_dir)
+    scan = PlaneScan(np_model, decode=lambda z: model.decode_fast(z).numpy())
+    rows = test_set_gaps(lambda x: lambda z: fn(x, np.asarray(z, np.float32)).numpy().astype(np.float64), test,
+                         *np_model.encode(test), scan, progress=EvalProgress("exact", every=10))
     seconds = time.perf_counter() - t0
     s = gap_summary(rows, labels)
-    append_evaluation(run_dir, exact_row(s["logpx"], s["error"], elbo, s["elbo"], s["approximation_gap"],
-                                         s["amortization_gap"], len(test), seconds, epoch=meta["epoch"],
-                                         step=meta["step"]))
-    return {"exact_logpx": s["logpx"], "exact_error": s["error"], "exact_elbo": s["elbo"],
-            "exact_kl": s["kl"], "exact_approximation_gap": s["approximation_gap"],
-            "exact_amortization_gap": s["amortization_gap"], "exact_seconds": round(seconds, 2),
-            "exact_per_class": s["per_class"], "exact_largest_gaps": s["largest_gaps"]}
+    append_evaluation(run_dir, exact_row(s, elbo, len(test), seconds, epoch=meta["epoch"], step=meta["step"]))
+    return {**{f"exact_{k}": s[k] for k in ("logpx", "error", "elbo", "kl", "approximation_gap", "amortization_gap",
+                                            "per_class", "largest_gaps")}, "exact_seconds": round(seconds, 2)}
 
 
 def bits_per_dim(nats_per_image: float, dims: int) -> float:
     """-log p(x) in bits per sub-pixel: -nats / (dims * ln 2)."""
     return -nats_per_image / (dims * math.log(2.0))
-
-
-class _EvalProgress:
-    """'iwae k=1000 [######--------------] 3,000/10,000 images, ETA 4:10' on stderr, at most every `every` seconds,
-    only for evaluations that take longer than that."""
-
-    def __init__(self, k: int | str, stream=None, every: float = 10.0):
-        self.label = f"iwae k={k}" if isinstance(k, int) else f"{k} log p(x)"
-        self.stream, self.every = stream or sys.stderr, every
-        self.t0 = self.last = time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - self.last < self.every and done < total:
-            return
-        if now - self.t0 < self.every:
-            return  # short evaluations print nothing
-        self.last = now
-        eta = (now - self.t0) / done * (total - done)
-        filled = int(20 * done / max(total, 1))
-        print(f"{self.label} [{'#' * filled}{'-' * (20 - filled)}] {done:,}/{total:,} images, ETA {fmt_seconds(eta)}",
-              file=self.stream, flush=True)
 
 
 def _numpy_model(a):

@@ -4,7 +4,7 @@ traversals per dimension ordered by KL."""
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, diag_figures, diagnostics, figures
+from cvae.explorer import classroom, diag_figures, diagnostics, figures, posterior_ui
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.latent import normal_quantiles
@@ -87,6 +87,9 @@ if d == 2:
                  k=min(MAX_ELLIPSES, len(means))))
 else:
     st.caption(_("σ ellipses are drawn on 2-D codes; this run has {d} dimensions (see the traversals below).", d=d))
+
+st.subheader(_("Exact log p(x) and the inference gaps"))
+posterior_ui.test_set_section_ui(model, info.path, _binary, labels, names)
 
 st.subheader(_("Traversals, dimensions ordered by KL"))
 values = normal_quantiles(TRAVERSAL_STEPS, 0.05, 0.95)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cvae.explorer import gaps as G
 from cvae.explorer import posterior as P
 from cvae.explorer.numpy_model import load_numpy_model
 
@@ -95,12 +96,12 @@ def test_the_elbo_on_the_grid_and_q_star_match_the_closed_form_mean_field_optimu
     mu, sigma = lg.post_mean + np.array([0.02, -0.01]), np.sqrt(np.diag(lg.post_cov)) * 0.8  # the encoder's q
     res = P.exact_log_marginal(lg.log_joint, mu, sigma)
     grid = res.windows[0]
-    assert P.elbo_exact(res, mu, np.log(sigma)) == pytest.approx(lg.elbo(mu, sigma), abs=1e-4)
-    g = P.gaps_from(res, mu, np.log(sigma))
+    assert G.elbo_exact(res, mu, np.log(sigma)) == pytest.approx(lg.elbo(mu, sigma), abs=1e-4)
+    g = G.gaps_from(res, mu, np.log(sigma))
     assert g.elbo == pytest.approx(lg.elbo(mu, sigma), abs=1e-4)
     assert g.logpx == pytest.approx(lg.logpx(), abs=1e-3)
     # Mean field: the best diagonal Gaussian for N(m, P⁻¹) has mean m and variances 1 / P_jj.
-    mu_s, ls_s, trace = P.optimise_q(grid, mu, np.log(sigma), steps=400)
+    mu_s, ls_s, trace = G.optimise_q(grid, mu, np.log(sigma), steps=400)
     np.testing.assert_allclose(mu_s, lg.post_mean, atol=2e-3 * sigma.max())
     np.testing.assert_allclose(np.exp(2 * ls_s), 1 / np.diag(lg.precision), rtol=5e-3)
     best = lg.elbo(lg.post_mean, 1 / np.sqrt(np.diag(lg.precision)))
@@ -134,7 +135,7 @@ def test_the_gap_decomposition_sums_and_q_star_beats_the_encoder_on_95_percent_o
     model, x, _ = shipped
     improved, rows = 0, []
     for i in range(20):
-        g = P.gaps(model, x[i:i + 1])
+        g = G.gaps(model, x[i:i + 1])
         rows.append(g)
         assert g.kl == pytest.approx(g.approximation + g.amortization, abs=1e-9)
         assert g.logpx == pytest.approx(g.elbo + g.kl, abs=1e-9)
@@ -147,7 +148,7 @@ def test_the_gap_decomposition_sums_and_q_star_beats_the_encoder_on_95_percent_o
 
 def test_the_exact_elbo_of_the_encoder_equals_the_monte_carlo_average(shipped):
     model, x, _ = shipped
-    g = P.gaps(model, x[3:4])
+    g = G.gaps(model, x[3:4])
     terms = model.elbo_terms(np.repeat(x[3:4], 4000, axis=0), rng=np.random.default_rng(0))
     mc, se = terms["elbo"].mean(), terms["elbo"].std() / np.sqrt(4000)
     assert abs(g.elbo - mc) < 4 * se + 1e-3, (g.elbo, mc, se)

@@ -42,7 +42,8 @@ def test_eval_exact_adds_exact_logpx_its_error_and_the_gaps(runs_root, mnist_dir
 
 
 def test_exact_rows_are_validated_field_by_field():
-    good = exact_row(-145.4, 0.002, -150.1, -150.0, 0.05, 4.6, 20, 3.0, epoch=10, step=100)
+    summary = {"logpx": -145.4, "error": 0.002, "elbo": -150.0, "approximation_gap": 0.05, "amortization_gap": 4.6}
+    good = exact_row(summary, -150.1, 20, 3.0, epoch=10, step=100)
     assert evaluation_row_problem(good) is None
     assert "exact_logpx" in evaluation_row_problem({**good, "exact_logpx": "x"})
     assert "method" in evaluation_row_problem({**good, "method": "guess"})

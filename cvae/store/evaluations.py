@@ -20,13 +20,15 @@ def evaluation_row(k: int, iwae: float, elbo: float, n: int, seconds: float, epo
             "epoch": epoch, "step": step, "seed": int(seed), "time": time.time()}
 
 
-def exact_row(logpx: float, error: float, elbo: float, elbo_exact: float, approximation: float, amortization: float,
-              n: int, seconds: float, epoch: int | None = None, step: int | None = None) -> dict[str, Any]:
-    """One `eval --exact` line: the mean log p(x) by quadrature over n test digits, its mean error estimate, the
-    single-sample test ELBO (as in the IWAE rows), the exact ELBO and the mean approximation/amortization gaps."""
-    return {"method": "exact", "exact_logpx": float(logpx), "exact_error": float(error), "elbo": float(elbo),
-            "elbo_exact": float(elbo_exact), "approximation_gap": float(approximation),
-            "amortization_gap": float(amortization), "n": int(n), "seconds": round(float(seconds), 2),
+def exact_row(summary: dict[str, Any], elbo: float, n: int, seconds: float, epoch: int | None = None,
+              step: int | None = None) -> dict[str, Any]:
+    """One `eval --exact` line from a gap summary (cvae.explorer.gaps.gap_summary): the mean log p(x) by quadrature
+    over n test digits, its mean error estimate, the single-sample test ELBO (as in the IWAE rows), the exact ELBO
+    and the mean approximation/amortization gaps."""
+    return {"method": "exact", "exact_logpx": float(summary["logpx"]), "exact_error": float(summary["error"]),
+            "elbo": float(elbo), "elbo_exact": float(summary["elbo"]),
+            "approximation_gap": float(summary["approximation_gap"]),
+            "amortization_gap": float(summary["amortization_gap"]), "n": int(n), "seconds": round(float(seconds), 2),
             "epoch": epoch, "step": step, "time": time.time()}
 
 
