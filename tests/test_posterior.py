@@ -170,3 +170,13 @@ def test_exact_log_px_agrees_with_an_independent_keras_uniform_grid_and_beats_iw
     iwae = iwae_per_example(tf_model, x[:3], 5000, seed=1)
     assert exact.mean() >= iwae.mean() - 0.01
     assert exact.mean() - iwae.mean() < 1.0  # and IWAE is a tight bound there: the two are near
+
+
+def test_gap_summary_means_per_class_and_largest_gaps():
+    rows = [{"logpx": -100.0 - i, "error": 0.001, "elbo": -105.0 - 2 * i, "elbo_star": -100.5 - i, "kl": 5.0 + i,
+             "approximation_gap": 0.5, "amortization_gap": 4.5 + i} for i in range(4)]
+    s = G.gap_summary(rows, np.array([1, 0, 1, 0]), largest=2)
+    assert s["examples"] == 4 and s["logpx"] == pytest.approx(-101.5) and s["kl"] == pytest.approx(6.5)
+    assert s["per_class"]["1"] == {**{k: pytest.approx(v) for k, v in s["per_class"]["1"].items()}, "n": 2}
+    assert s["per_class"]["0"]["amortization_gap"] == pytest.approx(6.5)  # digits 1 and 3
+    assert [r["index"] for r in s["largest_gaps"]] == [3, 2] and s["largest_gaps"][0]["label"] == 0

@@ -151,23 +151,25 @@ def gaps_from(res: ExactResult, mu: np.ndarray, log_sigma: np.ndarray, steps: in
 
 def test_set_gaps(log_joint_for: Callable[[np.ndarray], LogJoint], images: np.ndarray, mean: np.ndarray,
                   logvar: np.ndarray, scan: PlaneScan | None = None, steps: int = 300,
-                  progress: Callable[[int, int], None] | None = None) -> list[Gaps]:
-    """Gaps of every image (N, H, W, C) given its encoder output; log_joint_for(x (1, H, W, C)) builds the integrand."""
+                  progress: Callable[[int, int], None] | None = None) -> list[dict[str, float]]:
+    """The gaps (Gaps.as_dict: numbers only, no grids) of every image (N, H, W, C) given its encoder output;
+    log_joint_for(x (1, H, W, C)) builds the integrand."""
     out = []
     for i in range(len(images)):
         x = images[i:i + 1]
         res = exact_log_marginal(log_joint_for(x), mean[i], np.exp(0.5 * logvar[i]), scan(x) if scan else None)
-        out.append(gaps_from(res, np.asarray(mean[i], np.float64), 0.5 * np.asarray(logvar[i], np.float64), steps))
+        out.append(gaps_from(res, np.asarray(mean[i], np.float64), 0.5 * np.asarray(logvar[i], np.float64),
+                             steps).as_dict())
         if progress is not None:
             progress(i + 1, len(images))
     return out
 
 
-def gap_summary(rows: list[Gaps], labels: np.ndarray | None = None, largest: int = 10) -> dict:
-    """Means over the digits, per class, and the digits with the largest gaps (JSON-ready)."""
+def gap_summary(rows: list[dict[str, float]], labels: np.ndarray | None = None, largest: int = 10) -> dict:
+    """Means over the digits (rows: Gaps.as_dict), per class, and the digits with the largest gaps (JSON-ready)."""
     if not rows:
         return {"examples": 0}
-    table = {k: np.array([r.as_dict()[k] for r in rows]) for k in rows[0].as_dict()}
+    table = {k: np.array([r[k] for r in rows]) for k in rows[0]}
 
     def means(sel: np.ndarray) -> dict[str, float]:
         return {k: round(float(v[sel].mean()), 4) for k, v in table.items()}

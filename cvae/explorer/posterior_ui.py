@@ -84,7 +84,7 @@ def _test_set_gaps(model: NumpyCVAE, run_dir: str, stamp: tuple[int, int], x: np
     for i in range(n):
         xi = x[i:i + 1]
         res = exact_log_marginal(model_log_joint(model, xi), mean[i], np.exp(0.5 * logvar[i]), scan(xi))
-        rows.append(gaps_from(res, mean[i].astype(np.float64), 0.5 * logvar[i].astype(np.float64)))
+        rows.append(gaps_from(res, mean[i].astype(np.float64), 0.5 * logvar[i].astype(np.float64)).as_dict())
         bar.progress((i + 1) / n, text=_("Integrating {n} test digits…", n=n))
     bar.empty()
     return {**gap_summary(rows, labels[:n]), "seconds": time.perf_counter() - t0}
