@@ -180,3 +180,42 @@ def test_gap_summary_means_per_class_and_largest_gaps():
     assert s["per_class"]["1"] == {**{k: pytest.approx(v) for k, v in s["per_class"]["1"].items()}, "n": 2}
     assert s["per_class"]["0"]["amortization_gap"] == pytest.approx(6.5)  # digits 1 and 3
     assert [r["index"] for r in s["largest_gaps"]] == [3, 2] and s["largest_gaps"][0]["label"] == 0
+
+
+# --- map layers ----------------------------------------------------------------------------------------------------
+
+def test_aggregate_posterior_equal_to_the_prior_has_zero_kl_and_ratio():
+    from cvae.explorer import latent_layers as L
+
+    layer = L.aggregate_layer(np.zeros((5, 2)), np.zeros((5, 2)), samples=500)
+    assert layer.kl == pytest.approx(0.0, abs=1e-12) and np.abs(layer.log_ratio).max() < 1e-12
+
+
+def test_aggregate_kl_of_one_gaussian_matches_the_closed_form_within_its_standard_error():
+    from cvae.explorer import latent_layers as L
+
+    mu, sigma = np.array([[0.8, -0.5]]), np.array([[0.3, 0.6]])
+    layer = L.aggregate_layer(mu, 2 * np.log(sigma), samples=4000, seed=1)
+    closed = 0.5 * float(np.sum(sigma ** 2 + mu ** 2 - 1 - 2 * np.log(sigma)))
+    assert abs(layer.kl - closed) < 4 * layer.kl_stderr + 1e-9
+    # A mixture that uses only part of the plane leaves holes: log q/p far below 0 where the prior has mass.
+    assert layer.log_ratio[len(layer.axis) // 2, 0] < -5
+
+
+class _LinearDecoder:
+    latent_dim = 2
+
+    def __init__(self):
+        self.a = np.random.default_rng(0).normal(size=(784, 2))
+
+    def decode(self, z, apply_sigmoid=False):
+        return (np.asarray(z, np.float64) @ self.a.T).reshape(-1, 28, 28, 1)
+
+
+def test_magnification_of_a_linear_decoder_is_sqrt_det_ata_everywhere():
+    from cvae.explorer import latent_layers as L
+
+    dec = _LinearDecoder()
+    axis, mag = L.magnification_layer(dec, points=9)
+    np.testing.assert_allclose(mag, np.sqrt(np.linalg.det(dec.a.T @ dec.a)), rtol=1e-5)  # z passes as float32
+    assert mag.shape == (9, 9) and axis[0] == -L.LAYER_HALF

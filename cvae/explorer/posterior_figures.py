@@ -98,3 +98,26 @@ def gaps_by_class_figure(summary: dict, names: Sequence[str], height: int = 320,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     fig.update_yaxes(title=tr("nats (mean over the digits)"), rangemode="tozero")
     return fig
+
+
+LAYERS = ("none", "holes", "magnification")
+
+
+def add_layer(fig: go.Figure, axis: np.ndarray, values: np.ndarray, kind: str, lang: str = "en") -> go.Figure:
+    """Put a map layer under the points: log q(z)/p(z) (diverging: red where the prior's mass goes unused) or the
+    decoder's magnification (log scale)."""
+    tr = lambda text: translate(text, lang)  # noqa: E731
+    if kind == "holes":
+        lim = 6.0
+        trace = go.Heatmap(x=axis, y=axis, z=np.clip(values, -lim, lim), zmin=-lim, zmax=lim, colorscale="RdBu",
+                           opacity=0.55, colorbar=dict(title=dict(text="log q(z)/p(z)"), len=0.6),
+                           name=tr("aggregate posterior vs prior"),
+                           hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>log q(z)/p(z) = %{z:.2f}<extra></extra>")
+    else:
+        trace = go.Heatmap(x=axis, y=axis, z=np.log10(np.maximum(values, 1e-6)), colorscale="Viridis",
+                           opacity=0.6, colorbar=dict(title=dict(text="log₁₀ √det(JᵀJ)"), len=0.6),
+                           name=tr("decoder magnification"),
+                           hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>log₁₀ √det(JᵀJ) = %{z:.2f}<extra></extra>")
+    fig.add_trace(trace)
+    fig.data = (fig.data[-1],) + fig.data[:-1]  # under the points
+    return fig
