@@ -81,7 +81,10 @@ if d == 2:
     if show:
         n = min(MAX_ELLIPSES, len(means))
         diag_figures.add_ellipses(fig, means[:n], logvars[:n], labels[:n])
+    layer_caption = posterior_ui.map_layer_ui(fig, model, info.path, means, logvars, key="dg_layer")
     st.plotly_chart(classroom.style_figure(fig), key="dg_map", width="stretch", config={"displayModeBar": False})
+    if layer_caption:
+        st.caption(layer_caption)
     st.caption(_("Dots: μ of {n} test digits. Ellipses: μ ± σ of the first {k} — how uncertain the encoder is "
                  "about each code; the prior's 1-σ circle has radius 1.", n=f"{len(means):,}",
                  k=min(MAX_ELLIPSES, len(means))))

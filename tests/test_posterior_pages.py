@@ -62,3 +62,26 @@ def test_diagnostics_integrates_test_digits_and_opens_the_largest_gap_on_reconst
     no_exceptions(at)
     assert at.session_state["rc_index"] == index and at.session_state["rc_mode"] == "By index"
     assert f"Test digit #{index}" in texts(at)
+
+
+def test_diagnostics_map_layers_and_the_lesson_step(root):
+    shutil.copytree(TUTORIAL, root / "tutorial")
+    at = app_test()
+    at.session_state["cvae_selected_run"] = "tutorial"
+    at.run().switch_page("pages/8_Diagnostics.py").run()
+    at.radio(key="dg_layer").set_value("holes").run()
+    no_exceptions(at)
+    heat = charts(at)["dg_map"]["data"][0]
+    assert heat["type"] == "heatmap" and heat["colorbar"]["title"]["text"] == "log q(z)/p(z)"
+    assert "KL(q(z) ‖ p(z)) ≈" in texts(at) and "Monte Carlo" in texts(at)
+    at.radio(key="dg_layer").set_value("magnification").run()
+    no_exceptions(at)
+    assert "√det(JᵀJ)" in charts(at)["dg_map"]["data"][0]["colorbar"]["title"]["text"]
+    at.switch_page("pages/0_Lesson.py").run()
+    at.session_state["ls_step"] = 6
+    at.run()
+    no_exceptions(at)
+    assert charts(at)["ls_posterior"]["data"][0]["type"] == "heatmap"
+    at.radio(key="ls_post_view").set_value("all").run()
+    no_exceptions(at)
+    assert charts(at)["ls_holes"]["data"][0]["type"] == "heatmap"

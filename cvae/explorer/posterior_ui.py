@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from . import classroom, posterior_figures
+from . import classroom, latent_layers, posterior_figures
 from . import widgets as ui
-from .i18n import _, current_lang
+from .i18n import N_, _, current_lang
 from .numpy_model import NumpyCVAE
 from .gaps import Gaps, gap_summary, gaps_from
 from .posterior import PlaneScan, exact_log_marginal, model_log_joint
@@ -140,3 +140,45 @@ def apply_goto() -> None:
     if isinstance(i, int):
         st.session_state["rc_mode"] = "By index"
         st.session_state["rc_index"] = i
+
+
+@st.cache_resource(max_entries=4, show_spinner="Computing the aggregate posterior…")
+def _aggregate(run_dir: str, stamp: tuple[int, int], n: int, _mean: np.ndarray, _logvar: np.ndarray):
+    return latent_layers.aggregate_layer(_mean, _logvar)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Measuring the decoder's magnification…")
+def _magnification(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int]):
+    return latent_layers.magnification_layer(_model)
+
+
+def aggregate(model: NumpyCVAE, run_dir: Path, means: np.ndarray, logvars: np.ndarray):
+    """The aggregate posterior layer of these codes (cached per run weights)."""
+    return _aggregate(str(run_dir), ui.weights_stamp(run_dir), len(means), means, logvars)
+
+
+LAYER_NAMES = {"none": N_("none"), "holes": N_("aggregate posterior vs prior"),
+               "magnification": N_("decoder magnification")}
+
+
+def map_layer_ui(fig, model: NumpyCVAE, run_dir: Path, means: np.ndarray, logvars: np.ndarray, key: str) -> str:
+    """A radio for the map's layer; adds it to fig (2-D runs); returns the caption that explains it ("" for none)."""
+    kind = st.radio(_("Map layer"), list(LAYER_NAMES), key=key, horizontal=True,
+                    format_func=lambda k: _(LAYER_NAMES[k]))
+    stamp = ui.weights_stamp(run_dir)
+    if kind == "holes":
+        layer = aggregate(model, run_dir, means, logvars)
+        posterior_figures.add_layer(fig, layer.axis, layer.log_ratio, "holes", lang=current_lang())
+        return _(
+            "Red: log q(z)/p(z) < 0, the prior puts mass where no digit's q(z|x) goes — samples from there decode "
+            "to nonsense; blue: the data crowds. KL(q(z) ‖ p(z)) ≈ {kl} ± {se} nats (Monte Carlo: {m} draws from "
+            "q(z), the mixture of the encoder's Gaussians of {n} test digits, log q(z) evaluated as that mixture).",
+            kl=f"{layer.kl:.3f}", se=f"{layer.kl_stderr:.3f}", m=f"{layer.n_samples:,}", n=f"{layer.n_digits:,}")
+    elif kind == "magnification":
+        axis, mag = _magnification(model, str(run_dir), stamp)
+        posterior_figures.add_layer(fig, axis, mag, "magnification", lang=current_lang())
+        return _(
+            "How much the decoded image changes per unit of area in z: √det(JᵀJ) of the Jacobian of the pixel "
+            "probabilities, by central differences on a {n}×{n} lattice. Bright ridges: a small move changes the "
+            "digit a lot (class boundaries); dark: the picture hardly changes.", n=len(axis))
+    return ""
