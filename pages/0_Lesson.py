@@ -141,8 +141,9 @@ else:
                             config={"displayModeBar": False})
         else:
             means, logvars = ui.encoded_test_set(model, info, limit=2000)
-            fig = figures.latent_map_figure(means, labels[:len(means)], names, current=None, axis_titles=("z₁", "z₂"),
-                                            ranges=figures.map_ranges(means, d), height=430, lang=current_lang())
+            fig = figures.latent_map_figure(means, labels[:len(means)], names, current=None,
+                                            axis_titles=("z₁", "z₂"), ranges=figures.map_ranges(means, d),
+                                            height=430, lang=current_lang())
             layer = posterior_ui.aggregate(model, info.path, means, logvars)
             posterior_figures.add_layer(fig, layer.axis, layer.log_ratio, "holes", lang=current_lang())
             st.plotly_chart(classroom.style_figure(fig), key="ls_holes", width="stretch",

@@ -1,6 +1,6 @@
-"""The inference gaps of one digit (Cremer, Li & Duvenaud 2018): log p(x) = ELBO + KL(q(z|x) ‖ p(z|x)), the gap split
-into the approximation gap (log p(x) − ELBO of q*, the best diagonal Gaussian) and the amortization gap (ELBO of q* −
-ELBO of the encoder's q).
+"""The inference gaps of one digit (Cremer, Li & Duvenaud 2018): log p(x) = ELBO + KL(q(z|x) ‖ p(z|x)), the gap
+split into the approximation gap (log p(x) − ELBO of q*, the best diagonal Gaussian) and the amortization gap
+(ELBO of q* − ELBO of the encoder's q).
 
 The ELBO of a diagonal Gaussian q is E_q[log p(x|z) + log p(z)] + H(q), the expectation summed on the quadrature grid
 that resolves q (cvae.explorer.posterior); q* maximises it by Adam with analytic gradients on the fine posterior

@@ -119,8 +119,8 @@ def _box(centre, scale) -> Grid:
 
 
 def _coarse(log_joint: LogJoint, centre: np.ndarray, sigma: np.ndarray, tries: int = 8) -> list[Grid]:
-    """Step 2: boxes of ±COARSE_HALF σ, re-centred and widened while the edge holds mass, narrowed while the mass falls
-    between points; every box evaluated (the first one is q's own grid), the last one resolves the posterior."""
+    """Step 2: boxes of ±COARSE_HALF σ, re-centred and widened while the edge holds mass, narrowed while the mass
+    falls between points; every box evaluated (the first one is q's own grid), the last one resolves the posterior."""
     centre = np.asarray(centre, np.float64)
     half = COARSE_HALF * np.maximum(sigma, MIN_SCALE)
     grids = []

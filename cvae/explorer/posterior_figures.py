@@ -76,7 +76,7 @@ def posterior_figure(g: Gaps, height: int = 460, lang: str = "en") -> go.Figure:
     fig.add_trace(go.Scatter(x=[g.mu[0], g.mu_star[0]], y=[g.mu[1], g.mu_star[1]], mode="markers",
                              marker=dict(color=["#d95f02", "#1b9e77"], size=9, symbol=["x", "cross"]),
                              showlegend=False, hovertemplate="(%{x:.3f}, %{y:.3f})<extra></extra>"))
-    fig.update_xaxes(title="z₁", constrain="domain")
+    fig.update_xaxes(title="z₁")
     fig.update_yaxes(title="z₂", scaleanchor="x", scaleratio=1)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
                       legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
@@ -110,14 +110,17 @@ def add_layer(fig: go.Figure, axis: np.ndarray, values: np.ndarray, kind: str, l
     if kind == "holes":
         lim = 6.0
         trace = go.Heatmap(x=axis, y=axis, z=np.clip(values, -lim, lim), zmin=-lim, zmax=lim, colorscale="RdBu",
+                           zsmooth="best",
                            opacity=0.55, colorbar=dict(title=dict(text="log q(z)/p(z)"), len=0.6),
                            name=tr("aggregate posterior vs prior"),
                            hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>log q(z)/p(z) = %{z:.2f}<extra></extra>")
     else:
         trace = go.Heatmap(x=axis, y=axis, z=np.log10(np.maximum(values, 1e-6)), colorscale="Viridis",
+                           zsmooth="best",
                            opacity=0.6, colorbar=dict(title=dict(text="log₁₀ √det(JᵀJ)"), len=0.6),
                            name=tr("decoder magnification"),
-                           hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>log₁₀ √det(JᵀJ) = %{z:.2f}<extra></extra>")
+                           hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>log₁₀ √det(JᵀJ) = %{z:.2f}"
+                                         "<extra></extra>")
     fig.add_trace(trace)
     fig.data = (fig.data[-1],) + fig.data[:-1]  # under the points
     return fig
