@@ -85,3 +85,28 @@ def test_diagnostics_map_layers_and_the_lesson_step(root):
     at.radio(key="ls_post_view").set_value("all").run()
     no_exceptions(at)
     assert charts(at)["ls_holes"]["data"][0]["type"] == "heatmap"
+
+
+def test_the_lesson_step_and_the_map_layers_in_hindi_show_no_english(root):
+    from test_i18n import EXEMPT, english_words, ui_strings
+
+    shutil.copytree(TUTORIAL, root / "tutorial")
+    at = app_test()
+    at.query_params["lang"] = "hi"
+    at.session_state["cvae_selected_run"] = "tutorial"
+    at.run().switch_page("pages/0_Lesson.py").run()
+    at.session_state["ls_step"] = 6
+    at.run()
+    seen = ui_strings(at)
+    at.session_state["ls_post_view"] = "all"  # (AppTest looks radio options up by their English labels)
+    at.run()
+    seen += ui_strings(at)
+    at.switch_page("pages/8_Diagnostics.py")
+    at.session_state["dg_layer"] = "holes"
+    at.run()
+    seen += ui_strings(at)
+    assert any("KL(q(z) ‖ p(z)) ≈" in s for s in seen)
+    no_exceptions(at)
+    found = {w: s for s in seen for w in english_words(s, EXEMPT)}
+    assert not found, list(found.items())[:8]
+    assert "एनकोडर का अनुमान बनाम सच" in "\n".join(seen)

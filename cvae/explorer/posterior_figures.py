@@ -78,7 +78,7 @@ def posterior_figure(g: Gaps, height: int = 460, lang: str = "en") -> go.Figure:
                              showlegend=False, hovertemplate="(%{x:.3f}, %{y:.3f})<extra></extra>"))
     fig.update_xaxes(title="z₁")
     fig.update_yaxes(title="z₂", scaleanchor="x", scaleratio=1)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="#f7fbff",  # Blues at 0
                       legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
     return fig
 
