@@ -30,7 +30,7 @@ def main() -> None:
     from cvae.explorer.gaps import gaps_from
     from cvae.explorer.numpy_model import load_numpy_model
     from cvae.explorer.posterior import PlaneScan, exact_log_marginal, model_log_joint
-    from cvae.explorer.posterior_ui import APP_SCAN_POINTS
+    from cvae.explorer.posterior_ui import APP_REFINE_ABOVE, APP_SCAN_POINTS
 
     info = machine_header()
     print_header("exact log p(x) per digit in the app (NumPy)", info)
@@ -46,7 +46,7 @@ def main() -> None:
         for i in range(len(x)):
             t = time.perf_counter()
             res = exact_log_marginal(model_log_joint(model, x[i:i + 1]), mean[i], np.exp(0.5 * logvar[i]),
-                                     scan(x[i:i + 1]))
+                                     scan(x[i:i + 1]), refine_above=APP_REFINE_ABOVE)
             gaps_from(res, mean[i].astype(np.float64), 0.5 * logvar[i].astype(np.float64))
             out.append(time.perf_counter() - t)
         return {"median_s": median(out), "max_s": max(out), "all": out}

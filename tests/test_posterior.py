@@ -164,9 +164,12 @@ def test_exact_log_px_agrees_with_an_independent_keras_uniform_grid_and_beats_iw
     tf_model = load_run_model(TUTORIAL)[0]
     scan = P.PlaneScan(model)
     exact = np.array([P.exact_logpx(model, x[i:i + 1], scan).logpx for i in range(3)])
+    app = np.array([P.exact_logpx(model, x[i:i + 1], P.PlaneScan(model, points=41), refine_above=0.05).logpx
+                    for i in range(3)])  # the app's settings (cvae/explorer/posterior_ui.py)
     mean, _lv = model.encode(x[:3])
     ref = np.array([log_marginal_uniform_grid(tf_model, x[i:i + 1], mean[i]) for i in range(3)])
     np.testing.assert_allclose(exact, ref, atol=0.05)
+    np.testing.assert_allclose(app, ref, atol=0.05)
     iwae = iwae_per_example(tf_model, x[:3], 5000, seed=1)
     assert exact.mean() >= iwae.mean() - 0.01
     assert exact.mean() - iwae.mean() < 1.0  # and IWAE is a tight bound there: the two are near
