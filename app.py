@@ -71,14 +71,16 @@ st.subheader(_("Explore"))
 descriptions = {
     "lesson": N_("A guided lesson in six steps, each with the real model to play with."),
     "train": N_("Start a training run and watch the loss, the ELBO and the samples improve live."),
-    "plane": N_("Move through the latent space with sliders — or click the map — and see what the decoder draws."),
+    "plane": N_("Drag a point over the map of the latent space: the decoder draws it in your browser, every frame."),
     "recon": N_("Encode test digits, decode them again, and see their ELBO and where they land in z-space."),
     "manifold": N_("A whole grid of decoded codes at once: how digits morph into each other."),
     "runs": N_("Compare, download and delete runs."),
     "interp": N_("Walk the straight line or the spherical path between two digits' codes, as frames and a GIF."),
+    "digit": N_("Draw or photograph a digit of your own and see where the encoder puts it."),
+    "diag": N_("Is the posterior collapsing? KL and activity per dimension, σ ellipses, traversals."),
 }
-descriptions = {p: text for p, text in descriptions.items() if not ui.hidden_page(p)}
-cols = st.columns(len(descriptions))
-for col, (page, text) in zip(cols, descriptions.items()):
-    with col:
-        ui.page_link_ui(page, _(text))
+descriptions = list((p, text) for p, text in descriptions.items() if not ui.hidden_page(p))
+for start in range(0, len(descriptions), 3):  # rows of three: readable on a laptop, stacked on a phone
+    for col, (page, text) in zip(st.columns(3), descriptions[start:start + 3]):
+        with col:
+            ui.page_link_ui(page, _(text))

@@ -10,7 +10,7 @@ Code shape kept from https://www.tensorflow.org/tutorials/generative/cvae :
     (eager compute_loss per batch, a mean of batch means), elbo = -loss.result()
   * once per epoch: generate_and_save_images on 16 test digits (here decoded and written as a PNG
     with Pillow instead of a matplotlib figure, which would only make the baseline slower)
-The architecture is the tutorial's, so cvae.model.build_model is reused (same layers, same init).
+The architecture is the tutorial's, so cvae.engine.model.build_model is reused (same layers, same init).
 
 Run on its own (one tutorial run, printing the tutorial's per-epoch line):
     .venv/bin/python -m bench.baseline [--epochs 10] [--data-dir DIR]
@@ -90,9 +90,17 @@ class TutorialRun:
         self.test_sample = test_images[:num_examples_to_generate]
         self.out_dir = Path(out_dir) if out_dir else None
         self.n_train = train_size
+        self.batch_size = batch_size
         # The tutorial's module-level @tf.function serves its one model; a benchmark builds several in one
         # process, and a traced step may create the optimizer's variables only once: one function per model.
         self._train_step = tf.function(train_step.python_function)
+
+    def warm_up(self, train_images) -> None:
+        """Trace this run's own step (the one train_epoch times) for a full batch and the epoch's short last one."""
+        n, bs = len(train_images), self.batch_size
+        shapes = [bs] + ([n % bs] if n % bs else [])
+        for size in shapes:
+            self._train_step(self.model, tf.constant(train_images[:size]), self.optimizer)
 
     def train_epoch(self) -> int:
         """One pass over train_dataset; returns the number of images trained on."""

@@ -80,7 +80,7 @@ def find_figure_builder():
         for a in attrs:
             if callable(getattr(mod, a, None)):
                 return getattr(mod, a), f"{mod_name}.{a}"
-    return None, "no figure builder found in cvae.ui"
+    return None, "no figure builder found in cvae.explorer.figures"
 
 
 def main(argv=None) -> None:

@@ -77,7 +77,7 @@ class BaselineEpoch:
     def __init__(self, train: np.ndarray, test: np.ndarray, out_dir: Path):
         out_dir.mkdir(parents=True, exist_ok=True)
         self.run = B.TutorialRun(train, test, out_dir=out_dir)
-        B.train_step(self.run.model, tf.constant(train[:32]), self.run.optimizer)  # trace, untimed
+        self.run.warm_up(train)  # trace the very step function the epochs time (full and tail batch), untimed
         self.run.generate_and_save_images(0)
         self.epoch = 0
 

@@ -6,7 +6,7 @@
   baseline  the tutorial loop (bench/baseline.py) at the tutorial's settings, test ELBO every epoch,
             up to --max-epochs (15); time counts from building the pipelines and the model to the end of
             the first epoch (training + the tutorial's evaluation + its image) whose ELBO >= target
-  fast      the project's 'fast' preset through the real cvae.train.train_run into a temporary runs
+  fast      the project's 'fast' preset through the real cvae.engine.train.train_run into a temporary runs
             dir (config.json, status.json, metrics.jsonl, epoch images, weights, checkpoints, GIF);
             time counts from calling train_run (data preparation, model build and tracing included)
             to the end of its first epoch whose test ELBO >= target (the epoch's files written)

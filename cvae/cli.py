@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import first_run
 from .store.config import FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
 from .store.errors import ConfigError, CvaeError, DataNotFound, RunError, RunNotFound
 from .store.fmt import EvalProgress
@@ -87,7 +88,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per settable TrainConfig field, from its FieldSpec (default None: 'not given')."""
     for name in settable_fields():
         spec = FIELD_SPECS[name]
-        kw: dict[str, Any] = {"help": f"{spec.help} Allowed: {spec.allowed}.", "dest": name}
+        # argparse %-formats help strings: a literal % in a field's help (e.g. "2%") must be doubled.
+        help_text = f"{spec.help} Allowed: {spec.allowed}.".replace("%", "%%")
+        kw: dict[str, Any] = {"help": help_text, "dest": name}
         if spec.choices:
             kw["choices"] = spec.choices
         elif spec.kind is int:
@@ -99,19 +102,23 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag_of(name), **kw)
 
 
+RUNS_DIR_HELP = ("runs root (default: $CVAE_RUNS_DIR, else the checkout's checkpoints/ folder, or for an installed "
+                 "package ~/.local/share/cvae-explorer/runs, which starts with a copy of the shipped tutorial run)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = _OneLineParser(prog="python -m cvae", description="Train and explore a convolutional VAE.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp, data=True):
-        sp.add_argument("--runs-dir", help="runs root (default: ./checkpoints or $CVAE_RUNS_DIR)")
+        sp.add_argument("--runs-dir", help=RUNS_DIR_HELP)
         if data:
             sp.add_argument("--data-dir", help="directory with the four IDX files (or $CVAE_DATA_DIR)")
 
     t = sub.add_parser("train", help="train a new run, or continue one with --resume")
     t.add_argument("--name", required=True, help="run name: letters, digits, - _ .")
-    t.add_argument("--runs-dir", help="runs root (default: ./checkpoints or $CVAE_RUNS_DIR)")
+    t.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     t.add_argument("--preset", choices=list(PRESETS), default=None, help="named settings (default: tutorial)")
     add_config_flags(t)
     t.add_argument("--resume", action="store_true",
@@ -169,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list runs")
     common(ls, data=False)
+
+    first_run.add_parsers(sub)
     return p
 
 
@@ -373,9 +382,12 @@ def cmd_gif(a) -> int:
 
 
 def cmd_list(a) -> int:
-    from .store.runs import list_runs
+    from .store.runs import list_runs, runs_root
 
-    for r in list_runs(a.runs_dir):
+    found = list_runs(a.runs_dir)
+    if not found:
+        print(f"no runs in {runs_root(a.runs_dir)}", file=sys.stderr)
+    for r in found:
         best = f"{r.best_test_elbo:.2f}" if r.best_test_elbo is not None else "-"
         total = r.total_epochs if r.total_epochs is not None else "?"
         print(f"{r.name:30s} {r.state:12s} epochs {r.epochs_done}/{total}  best test ELBO {best}")
@@ -399,12 +411,18 @@ def cmd_stop(a) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "manifold": cmd_manifold,
-            "encode": cmd_encode, "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list}
+            "encode": cmd_encode, "gif": cmd_gif, "stop": cmd_stop, "list": cmd_list,
+            "data": first_run.cmd_data, "app": first_run.cmd_app}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; known errors print one line to stderr and exit 2 (usage) or 1 (everything else)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "app":  # `cvae app --server.port 8502`: Streamlit's own options pass through
+        args.streamlit_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -114,7 +114,7 @@ elif step == 5:
         mu, _lv = model.encode(binary[[ia, ib]].astype(np.float32))
         z = (1 - t) * mu[0] + t * mu[1]
         st.image(strip(np.stack([binary[ia].astype(np.float32), decode(z)[0], binary[ib].astype(np.float32)])),
-                 width=360, caption="A · (1 − t)·z_A + t·z_B · B")
+                 width=360, caption="A · (1 − t)·z(A) + t·z(B) · B")
 else:
     text.markdown(_("The encoder only **guesses** where a digit's code is: q(z|x), an ellipse. With two latent "
                     "numbers we can compute the **truth**, p(z|x) ∝ p(x|z) p(z), by adding up p(x|z) p(z) over "

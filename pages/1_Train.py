@@ -294,6 +294,11 @@ with st.expander(_("Start a new training run"), expanded=not infos or not name, 
                    icon=":material/traffic:")
     elif active:
         st.caption(_("Training now: {names} (at most {cap} at once).", names=", ".join(active), cap=cap))
+    _chosen = st.session_state.get(K + "dataset") or TrainConfig.from_preset(
+        st.session_state.get(K + "preset") or "tutorial").dataset
+    missing = train_form.missing_data(_chosen, str(st.session_state.get(K + "data_dir") or "").strip() or None)
+    if missing is not None:
+        train_form.data_missing_ui(missing)
     pc1, pc2 = st.columns([1, 2])
     pc1.selectbox(_("Preset"), list(PRESETS), key=K + "preset", on_change=fill_from_preset,
                   help=_("Fills in every field below; you can still change any of them."))

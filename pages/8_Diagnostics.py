@@ -61,6 +61,20 @@ with right:
     else:
         st.caption(_("No epoch has finished yet."))
 
+st.subheader(_("Which dimensions collapsed, and why"))
+table = diagnostics.dimension_table(summary, logvars)
+STATUS_WORDS = {"active": _("active"), "collapsed": _("collapsed"), "low_activity": _("low activity, still carries KL")}
+st.dataframe(
+    [{_("dimension"): f"z{r['dim']}", _("KL (nats)"): round(r["kl"], 4), _("activity Var μ"): round(r["activity"], 5),
+      _("mean σ"): round(r["mean_sigma"], 3), _("status"): STATUS_WORDS[r["status"]]} for r in table],
+    hide_index=True, key="dg_table", width="stretch")
+st.caption(_("Active: activity Var_x μ_i above {threshold} (Burda et al. 2015). Collapsed: activity at most {threshold} "
+             "and KL under {kl} nats — q(z_i|x) is the prior for every digit. Low activity: under the threshold but "
+             "still carrying KL, so not collapsed: the encoder moves σ, or the means vary only a little.",
+             threshold=diagnostics.ACTIVE_THRESHOLD, kl=diagnostics.COLLAPSED_KL))
+st.download_button(_("Download the table (CSV)"), diagnostics.table_csv(table), file_name=f"{info.name}_dimensions.csv",
+                   mime="text/csv", key="dg_csv", icon=":material/download:")
+
 st.subheader(_("KL per dimension, epoch by epoch"))
 kl_epochs = diag_figures.kl_epochs_figure(rows, height=120 + 26 * d, lang=current_lang()) if rows else None
 if kl_epochs is not None:
@@ -74,22 +88,31 @@ else:
     st.caption(_("This run's epochs have no per-dimension figures (trained before they were recorded)."))
 
 st.subheader(_("The latent map with σ ellipses"))
-if d == 2:
-    show = st.toggle(_("Show 1-σ ellipses of q(z|x)"), value=True, key="dg_ellipses")
-    fig = figures.latent_map_figure(means, labels, names, current=None, axis_titles=("z₁", "z₂"),
-                                    ranges=figures.map_ranges(means, d), height=560)
+plane = [0, 1]
+if d > 2:  # a chosen plane of two dimensions (default: the two with the most KL)
+    top = [r["dim"] - 1 for r in table[:2]]
+    pc1, pc2, _pc3 = st.columns([1, 1, 3])
+    plane = [pc1.selectbox(_("horizontal"), range(d), index=top[0], format_func=lambda i: f"z{i + 1}", key="dg_dim_x"),
+             pc2.selectbox(_("vertical"), range(d), index=top[1], format_func=lambda i: f"z{i + 1}", key="dg_dim_y")]
+show = st.toggle(_("Show 1-σ ellipses of q(z|x)"), value=True, key="dg_ellipses")
+if plane[0] == plane[1]:
+    st.caption(_("Pick two different dimensions."))
+else:
+    plane_means, plane_logvars = means[:, plane], logvars[:, plane]
+    fig = figures.latent_map_figure(plane_means, labels, names, current=None,
+                                    axis_titles=(f"z{plane[0] + 1}", f"z{plane[1] + 1}"),
+                                    ranges=figures.map_ranges(plane_means, 2), height=560)
     if show:
         n = min(MAX_ELLIPSES, len(means))
-        diag_figures.add_ellipses(fig, means[:n], logvars[:n], labels[:n])
-    layer_caption = posterior_ui.map_layer_ui(fig, model, info.path, means, logvars, key="dg_layer")
+        diag_figures.add_ellipses(fig, plane_means[:n], plane_logvars[:n], labels[:n])
+    layer_caption = posterior_ui.map_layer_ui(fig, model, info.path, means, logvars, key="dg_layer") \
+        if d == 2 else ""
     st.plotly_chart(classroom.style_figure(fig), key="dg_map", width="stretch", config={"displayModeBar": False})
     if layer_caption:
         st.caption(layer_caption)
-    st.caption(_("Dots: μ of {n} test digits. Ellipses: μ ± σ of the first {k} — how uncertain the encoder is "
-                 "about each code; the prior's 1-σ circle has radius 1.", n=f"{len(means):,}",
-                 k=min(MAX_ELLIPSES, len(means))))
-else:
-    st.caption(_("σ ellipses are drawn on 2-D codes; this run has {d} dimensions (see the traversals below).", d=d))
+st.caption(_("Dots: μ of {n} test digits. Ellipses: μ ± σ of the first {k} — how uncertain the encoder is "
+             "about each code; the prior's 1-σ circle has radius 1.", n=f"{len(means):,}",
+             k=min(MAX_ELLIPSES, len(means))))
 
 st.subheader(_("Exact log p(x) and the inference gaps"))
 posterior_ui.test_set_section_ui(model, info.path, _binary, labels, names)

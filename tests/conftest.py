@@ -1,4 +1,19 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures.
+
+What the suite sets that a user would not, and the tests that run each entry point without it:
+
+| set by the suite | where | a user's default, tested without it in |
+| --- | --- | --- |
+| `CVAE_RUNS_DIR` (a temporary runs root) | the `root` fixture, browser_support.start_server, many tests | tests/test_newcomer.py (checkout and package install), tests/test_first_run.py |
+| `CVAE_DATA_DIR` / `--data-dir` (real MNIST) | tests that train or evaluate; browser servers | tests/test_newcomer.py (`cvae data`, the Train page's no-data panel in tests/test_first_run.py) |
+| `CVAE_TEST_DATA_DIR` | .ci/run, read only by find_mnist() below | (test-only) |
+| `HOME`, `KERAS_HOME`, `SYSTEM_DIRS` (no dataset anywhere) | `isolated_data_env`, `root` | tests/test_newcomer.py uses an empty HOME too |
+| `CVAE_FAILPOINTS`, `CVAE_TRAINER_FAILPOINTS` | fault tests (tests/test_faults.py) | every other test runs without them |
+| `CVAE_HEARTBEAT_TIMEOUT` | frozen-trainer tests | every other test uses the default |
+| `CVAE_MAX_TRAINING`, `CVAE_TRAIN_NICE` | launcher tests | the `root` fixture removes CVAE_MAX_TRAINING; the default is tested in tests/test_app.py |
+| `CVAE_UPDATE_SCREENSHOTS=1` | by hand, to refresh the README's screenshots | (not a product setting) |
+| `CVAE_TEST_NO_MOUNT` | tests that need no tmpfs mount | (test-only) |
+"""
 
 from __future__ import annotations
 

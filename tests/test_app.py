@@ -1,4 +1,4 @@
-"""The Streamlit app, driven by streamlit.testing.v1.AppTest, plus the training launcher (cvae.appstate).
+"""The Streamlit app, driven by streamlit.testing.v1.AppTest, plus the training launcher (cvae.explorer.launcher).
 
 Runs are made on the fly in a temporary runs root ($CVAE_RUNS_DIR) from random weights (no TensorFlow); the
 test set is the bundled 1000-digit sample. One test launches a real (tiny) training subprocess.

@@ -1,4 +1,4 @@
-"""Tests for cvae.config: tutorial defaults, validation messages, JSON round trips, presets, run names."""
+"""Tests for cvae.store.config: tutorial defaults, validation messages, JSON round trips, presets, run names."""
 
 from __future__ import annotations
 

@@ -418,12 +418,13 @@ def test_nothing_found_lists_places_and_three_ways(isolated_data_env, name):
     expected_place = keras_dir / ("mnist.npz" if name == "mnist" else "fashion-mnist")
     for fragment in (
         f"no {name} data found", f"{expected_place}: not found", "$CVAE_DATA_DIR: not given",
-        "not attempted (allow_download=False)", "--data-dir DIR", "CVAE_DATA_DIR=DIR",
-        "train-images-idx3-ubyte", "be online so Keras downloads it",
+        "the download (tf.keras.datasets.", "not tried here", "--data-dir DIR", "CVAE_DATA_DIR=DIR",
+        "train-images-idx3-ubyte", "be online:",
     ):
         assert fragment in msg, f"{fragment!r} not in {msg!r}"
     if name == "mnist":
         assert "put mnist.npz in ~/.keras/datasets/" in msg
+        assert "python -m cvae data --download" in msg
     else:
         assert "apt-get install dataset-fashion-mnist" in msg
 

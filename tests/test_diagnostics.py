@@ -82,3 +82,30 @@ def test_cli_eval_diagnostics_adds_kl_per_dim_summing_to_the_test_kl(tmp_path, m
     mean, logvar = load_numpy_model(run).encode(x)
     np.testing.assert_allclose(diagnostics.kl_per_dim(mean, logvar), out["kl_per_dim"], rtol=1e-4)
     np.testing.assert_allclose(diagnostics.activity(mean), out["activity"], rtol=1e-4)
+
+
+def test_the_dimension_table_names_collapsed_and_low_activity_dimensions():
+    """A dimension under the activity threshold that still carries KL (issue #26: z7 of an 8-D β 4 run, 0.51 nats,
+    Var μ 0.0088) is not called collapsed; one whose posterior is the prior is; the CSV carries the figures."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    mean = np.zeros((n, 3))
+    logvar = np.zeros((n, 3))
+    mean[:, 0] = rng.normal(0, 1.0, n)            # active
+    logvar[:, 0] = np.log(0.05 ** 2)
+    mean[:, 1] = rng.normal(0, 0.09, n)           # Var μ ≈ 0.0081 < 0.01, but σ = 0.5: KL ≈ 0.32
+    logvar[:, 1] = np.log(0.5 ** 2)
+    mean[:, 2] = rng.normal(0, 0.001, n)          # the prior: collapsed
+    summary = diagnostics.summarize(mean, logvar)
+    table = diagnostics.dimension_table(summary, logvar)
+    by_dim = {r["dim"]: r for r in table}
+    assert [r["dim"] for r in table] == [1, 2, 3]  # ordered by KL
+    assert by_dim[1]["status"] == "active"
+    assert by_dim[2]["status"] == "low_activity" and by_dim[2]["activity"] < diagnostics.ACTIVE_THRESHOLD
+    assert by_dim[2]["kl"] == pytest.approx(0.5 * (0.25 + 0.0081 - 1 - np.log(0.25)), abs=0.01)
+    assert by_dim[3]["status"] == "collapsed" and by_dim[3]["kl"] < diagnostics.COLLAPSED_KL
+    assert by_dim[2]["mean_sigma"] == pytest.approx(0.5)
+    csv = diagnostics.table_csv(table).splitlines()
+    assert csv[0].startswith("dimension,kl_nats,activity_var_mu,mean_sigma,status")
+    assert csv[2].startswith("z2,") and csv[2].split(",")[4] == "low_activity"
+    assert float(csv[2].split(",")[1]) == pytest.approx(by_dim[2]["kl"], rel=1e-5)

@@ -1,4 +1,4 @@
-"""Tests for cvae.infer: the NumPy forward pass equals the Keras model; weights files are validated, never unpickled."""
+"""Tests for cvae.explorer.numpy_model: the NumPy forward pass equals the Keras model; weights files are validated, never unpickled."""
 
 from __future__ import annotations
 

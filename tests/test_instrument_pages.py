@@ -21,7 +21,9 @@ def test_diagnostics_page_shows_kl_per_dimension_active_units_and_ellipses(root)
     assert [m.label for m in at.metric][0] == "Active units"
     strips = [e for e in at.get("image")]
     assert len(strips) == 3  # one traversal strip per dimension
-    assert "σ ellipses are drawn on 2-D codes" in texts(at)
+    # 3-D: the σ-ellipse map in a chosen plane (default the two dimensions with the most KL), and the table
+    assert "dg_map" in figs
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3
 
 
 def test_diagnostics_page_plots_kl_per_dimension_epoch_by_epoch(root):

@@ -1,4 +1,4 @@
-"""Tests for cvae.io: atomic writes, the JSON-lines log, its repair after a crash."""
+"""Tests for cvae.store.files: atomic writes, the JSON-lines log, its repair after a crash."""
 
 from __future__ import annotations
 

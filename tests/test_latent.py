@@ -1,4 +1,4 @@
-"""Tests for cvae.latent: quantiles, the manifold grid's layout, interpolation, the PCA plane."""
+"""Tests for cvae.explorer.latent: quantiles, the manifold grid's layout, interpolation, the PCA plane."""
 
 from __future__ import annotations
 

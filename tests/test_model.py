@@ -1,4 +1,4 @@
-"""Tests for cvae.model: the tutorial's architecture, shapes, parameter counts, names, weights I/O, precision."""
+"""Tests for cvae.engine.model: the tutorial's architecture, shapes, parameter counts, names, weights I/O, precision."""
 
 from __future__ import annotations
 

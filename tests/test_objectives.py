@@ -1,4 +1,4 @@
-"""Tests for cvae.objectives against tensorflow_probability, and the ELBO / IWAE bounds' statistics."""
+"""Tests for cvae.engine.objectives against tensorflow_probability, and the ELBO / IWAE bounds' statistics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for cvae.runs: safe run paths, listing, states, the cross-process lock, deletion, broken runs."""
+"""Tests for cvae.store.runs: safe run paths, listing, states, the cross-process lock, deletion, broken runs."""
 
 from __future__ import annotations
 
@@ -67,7 +67,10 @@ def test_runs_root_precedence(tmp_path, monkeypatch):
     assert runs.runs_root(tmp_path / "arg") == (tmp_path / "arg").resolve()
     assert runs.runs_root() == (tmp_path / "env").resolve()
     monkeypatch.delenv(runs.RUNS_DIR_ENV)
-    assert runs.runs_root() == runs.DEFAULT_RUNS_DIR
+    # From this checkout, the default is its checkpoints/ folder: the one that holds the shipped run.
+    repo = Path(__file__).resolve().parent.parent
+    assert runs.runs_root() == repo / "checkpoints"
+    assert (runs.runs_root() / "tutorial" / "config.json").is_file()
 
 
 # ------------------------------------------------------------------------------------------- listing

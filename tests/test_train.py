@@ -1,4 +1,4 @@
-"""Tests for cvae.train: real training, the run directory, stop/resume (bit-for-bit), crashes, NaN, refusals."""
+"""Tests for cvae.engine.train: real training, the run directory, stop/resume (bit-for-bit), crashes, NaN, refusals."""
 
 from __future__ import annotations
 

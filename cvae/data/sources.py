@@ -13,6 +13,7 @@ from ..store.arch import IMAGE_SHAPES
 from ..store.config import DATASETS
 from ..store.errors import DataError, DataNotFound
 from . import cifar
+from .download import keras_cache_dir
 from .idx import (NUM_CLASSES, _as_uint8_labels, _check_counts, _check_images, _check_labels, _read_npz,
                   read_idx)
 
@@ -281,9 +282,7 @@ def _load_from_data_dir(path: Path, name: str, origin: str) -> Dataset:
 
 def _keras_datasets_dir() -> Path:
     """Keras's download cache: $KERAS_HOME/datasets, else ~/.keras/datasets."""
-    keras_home = os.environ.get("KERAS_HOME")
-    base = Path(keras_home).expanduser() if keras_home else Path.home() / ".keras"
-    return base / "datasets"
+    return keras_cache_dir()
 
 
 def _not_found_message(name: str, looked: list[str]) -> str:
@@ -307,7 +306,9 @@ def _not_found_message(name: str, looked: list[str]) -> str:
         f"  1. --data-dir DIR or {DATA_DIR_ENV}=DIR, where DIR holds the four IDX files "
         f"({files}; plain or .gz) or {name}.npz",
         f"  2. {cache_way}",
-        "  3. be online so Keras downloads it",
+        "  3. be online: `python -m cvae data --download` (or the Train page's Download button) fetches "
+        "mnist.npz into the Keras cache, checksum-verified; training also downloads it" if name == "mnist" else
+        "  3. be online: training downloads it with Keras into its cache",
     ]
     return "\n".join(lines)
 
@@ -359,9 +360,7 @@ def load_dataset(
         except Exception as exc:  # offline, blocked, corrupt download: report and fall through
             looked.append(f"Keras download (tf.keras.datasets.{name}): failed: {exc}")
     else:
-        looked.append(
-            f"Keras download (tf.keras.datasets.{name}): not attempted (allow_download=False)"
-        )
+        looked.append(f"the download (tf.keras.datasets.{name}): not tried here")
     raise DataNotFound(_not_found_message(name, looked), dataset=name, looked=looked)
 
 

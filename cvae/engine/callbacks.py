@@ -19,6 +19,7 @@ from ..store.files import append_jsonl
 from ..store.fmt import fmt_seconds
 from ..store.images import grid_image, save_png
 from ..store.weights import save_weights_npz
+from .. import __version__
 from .checkpoints import write_checkpoint
 from .model import get_weight_arrays
 
@@ -185,6 +186,8 @@ class ProgressBar(Callback):
         print(f"training {c.epochs} epochs x {trainer.steps_per_epoch} steps (batch {c.batch_size}, "
               f"lr {c.learning_rate:g}, latent_dim {c.latent_dim}, {c.precision}, preset {c.preset}); "
               f"data: {trainer.data.source}", file=self.stream, flush=True)
+        # Which code trains, in the run's log: a trainer launched by the app must run the app's own checkout.
+        print(f"code: cvae {__version__} from {Path(__file__).resolve().parent.parent}", file=self.stream, flush=True)
 
     def on_steps(self, trainer, epoch, step, losses) -> None:
         now = time.perf_counter()

@@ -49,6 +49,21 @@ def seed_from_url() -> None:
     if mode in ("present", "normal"):
         st.session_state[PRESENT_KEY] = mode == "present"
     st.session_state.setdefault(PRESENT_KEY, False)
+    # The address always says the language and mode in use, so a reload or a shared link keeps them.
+    for key, value in mode_params(with_defaults=True).items():
+        if qp.get(key) != value:
+            qp[key] = value
+
+
+def mode_params(with_defaults: bool = False) -> dict[str, str]:
+    """The URL parameters of the session's language and mode (defaults left out unless `with_defaults`)."""
+    lang, present = st.session_state.get(LANG_KEY, DEFAULT_LANG), presenting()
+    out = {}
+    if lang != DEFAULT_LANG or with_defaults and "lang" in st.query_params:
+        out["lang"] = lang
+    if present or with_defaults and "mode" in st.query_params:
+        out["mode"] = "present" if present else "normal"
+    return out
 
 
 def presenting() -> bool:

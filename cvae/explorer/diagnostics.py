@@ -64,3 +64,35 @@ def ellipse_path(mu: np.ndarray, sigma: np.ndarray, n_sigma: float = 1.0, points
     """The n-σ contour of an axis-aligned Gaussian in 2-D as a closed polyline: shape (points + 1, 2)."""
     t = np.linspace(0.0, 2.0 * np.pi, points + 1)
     return np.stack([mu[0] + n_sigma * sigma[0] * np.cos(t), mu[1] + n_sigma * sigma[1] * np.sin(t)], axis=1)
+
+
+COLLAPSED_KL = 0.01  # nats: below this a dimension's posterior is the prior for practical purposes
+
+
+def dimension_table(summary: dict[str, Any], logvar: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """One row per latent dimension, ordered by KL: its KL, activity (Var_x μ_i), mean σ_i and a status with the
+    figures that decide it: active; collapsed (KL and activity both tiny: q(z_i|x) ≈ the prior); or low-activity
+    (activity under the threshold, but the dimension still carries KL: not collapsed, the Burda test misses it)."""
+    kl = np.asarray(summary["kl_per_dim"], np.float64)
+    act = np.asarray(summary["activity"], np.float64)
+    sigma = (np.exp(0.5 * np.asarray(logvar, np.float64)).mean(axis=0) if logvar is not None
+             else np.full(len(kl), np.nan))
+    rows = []
+    for i in kl_order(kl):
+        if act[i] > ACTIVE_THRESHOLD:
+            status = "active"
+        elif kl[i] < COLLAPSED_KL:
+            status = "collapsed"
+        else:
+            status = "low_activity"
+        rows.append({"dim": int(i) + 1, "kl": float(kl[i]), "activity": float(act[i]),
+                     "mean_sigma": float(sigma[i]), "status": status})
+    return rows
+
+
+def table_csv(rows: list[dict[str, Any]]) -> str:
+    """The dimension table as CSV (the same numbers the page shows, full precision)."""
+    lines = [f"dimension,kl_nats,activity_var_mu,mean_sigma,status,active_threshold={ACTIVE_THRESHOLD},"
+             f"collapsed_kl={COLLAPSED_KL}"]
+    lines += [f"z{r['dim']},{r['kl']:.6g},{r['activity']:.6g},{r['mean_sigma']:.6g},{r['status']},," for r in rows]
+    return "\n".join(lines) + "\n"

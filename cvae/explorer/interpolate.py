@@ -1,6 +1,6 @@
 """Latent interpolation for the Interpolate page: endpoints, the two paths, their decoded frames, a strip and a GIF.
 
-NumPy and Pillow only (the app never imports TensorFlow); the paths are cvae.latent.lerp and cvae.latent.slerp.
+NumPy and Pillow only (the app never imports TensorFlow); the paths are cvae.explorer.latent.lerp and cvae.explorer.latent.slerp.
 """
 
 from __future__ import annotations

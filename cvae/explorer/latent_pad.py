@@ -22,7 +22,7 @@ from .i18n import Msg, _
 
 STATIC = Path(__file__).resolve().parent / "static"
 COMPONENT_NAME = "cvae_latent_pad"
-# The decoder's arrays in the order the JS expects them (cvae/infer.py: NumpyCVAE._decode, expected_shapes).
+# The decoder's arrays in the order the JS expects them (cvae/explorer/numpy_model.py: NumpyCVAE._decode, expected_shapes).
 DECODER_KEYS = ("dec_dense/kernel", "dec_dense/bias", "dec_deconv1/kernel", "dec_deconv1/bias",
                 "dec_deconv2/kernel", "dec_deconv2/bias", "dec_logits/kernel", "dec_logits/bias")
 MAX_URL_Z_CHARS = 600  # a z of 64 dimensions at full precision fits; anything longer is not a code

@@ -29,10 +29,11 @@ from ..store.config import TrainConfig, flag_of, format_value, settable_fields, 
 from ..store.errors import AlreadyTraining, ConfigError, LaunchError, NotTraining, RunExists, RunNotFound, ServerBusy
 from ..store.faults import FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV
 from ..store.files import open_append_nofollow
+from ..store.locations import code_root
 from .launches import (_CHILDREN, LAUNCH_DIR, Launch, _launch_dir, _launch_lock, _sweep,  # noqa: F401
                        _write_record, dismiss, pending, pid_alive, read_launches, sweep)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = code_root()  # the folder whose cvae/ is this package: the trainer imports this same code
 MAX_TRAINING_ENV = "CVAE_MAX_TRAINING"
 TRAIN_NICE_ENV = "CVAE_TRAIN_NICE"  # CPU niceness of launched trainers (default 10; 0 = same as the app)
 

@@ -85,7 +85,7 @@ def map_animation_figure(epochs: Sequence[int], means: np.ndarray, labels: np.nd
     # A unit is as long across as up (distances read true); the plot narrows rather than widening the range.
     fig.update_xaxes(range=[x0, x1], zeroline=True, zerolinecolor="#bbb", title="z₁" if d <= 2 else "PC 1",
                      constrain="domain")
-    fig.update_yaxes(range=[y0, y1], zeroline=True, zerolinecolor="#bbb", title="z₂" if d == 2 else "",
+    fig.update_yaxes(range=[y0, y1], zeroline=True, zerolinecolor="#bbb", title="z₂" if d == 2 else ("PC 2" if d > 2 else ""),
                      scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 

@@ -70,7 +70,7 @@ def log_normal_pdf(sample: np.ndarray, mean, logvar, axis: int = -1) -> np.ndarr
 
 
 class NumpyCVAE:
-    """Encode/decode with a trained CVAE's weights; same maths and outputs as cvae.model.CVAE."""
+    """Encode/decode with a trained CVAE's weights; same maths and outputs as cvae.engine.model.CVAE."""
 
     def __init__(self, arrays: dict[str, np.ndarray], latent_dim: int, arch: Architecture | None = None):
         self.latent_dim = int(latent_dim)
@@ -130,7 +130,7 @@ class NumpyCVAE:
 
     def elbo_terms(self, x: np.ndarray, eps: np.ndarray | None = None,
                    rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-        """Single-sample ELBO and its terms per example (same estimator as cvae.objectives)."""
+        """Single-sample ELBO and its terms per example (same estimator as cvae.engine.objectives)."""
         x = np.asarray(x, np.float32).reshape(-1, *self.arch.image_shape)
         mean, logvar = self.encode(x)
         z = self.reparameterize(mean, logvar, eps, rng)

@@ -8,8 +8,9 @@ from typing import Any, Mapping
 import streamlit as st
 
 from ..store.config import FIELD_SPECS, TrainConfig, settable_fields, validate_run_name
-from ..data.sources import load_dataset
-from ..store.errors import ConfigError, DataError
+from ..data import download
+from ..data.sources import clear_cache, load_dataset
+from ..store.errors import ConfigError, DataError, DataNotFound
 from .i18n import N_, _
 
 PREFIX = "tr_"  # session-state key prefix of the form's widgets
@@ -132,6 +133,56 @@ def data_problem(config: TrainConfig) -> str | None:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if config.data_dir:
             return _("The data directory can't be used: {problem}", problem=first)
-        return _("No {dataset} data on this server. Enter the folder that holds the four IDX files (or the .npz "
-                 "file) in **Data directory** above, then start again.", dataset=config.dataset)
+        return _("No {dataset} data on this server: see above the form for where it looked, the download and the "
+                 "offline ways, or enter the folder that holds it in **Data directory**.", dataset=config.dataset)
     return None
+
+
+def missing_data(dataset: str, data_dir: str | None) -> DataNotFound | None:
+    """Why `dataset` can't be found on this server without a download (None when it can, or when the problem is
+    another one, which the form reports on Start)."""
+    if data_dir:
+        return None
+    try:
+        load_dataset(dataset, None, allow_download=False)
+    except DataNotFound as e:
+        return e
+    except (DataError, OSError, ValueError):
+        return None
+    return None
+
+
+def data_missing_ui(missing: DataNotFound) -> None:
+    """Full width: where this server looked for the data, the download (MNIST, with progress), the offline ways."""
+    with st.container(border=True, key="tr_no_data"):
+        st.markdown("#### :material/database: " + _("No {dataset} data on this server yet", dataset=missing.dataset))
+        st.markdown(_("Training needs the dataset on this machine. It looked in:"))
+        st.code("\n".join(missing.looked), language=None)
+        if missing.dataset == "mnist":
+            st.markdown(_("**Online?** Download MNIST (11 MB) as Keras does — the same file, its SHA-256 checked — "
+                          "into the Keras cache (`{where}`), where this app and Keras find it from then on.",
+                          where=str(download.keras_cache_dir())))
+            if st.button(_("Download MNIST"), key="tr_download", icon=":material/download:", type="primary"):
+                bar = st.progress(0.0, text=_("Downloading MNIST…"))
+                try:
+                    download.download(download.MNIST, progress=lambda done, total: bar.progress(
+                        min(done / total, 1.0), text=_("Downloading MNIST… {done:.1f} of {total:.1f} MB",
+                                                       done=done / 2**20, total=total / 2**20)))
+                except download.DownloadError as e:
+                    bar.empty()
+                    st.error(_("The download failed: {problem}", problem=str(e)), icon=":material/cloud_off:")
+                else:
+                    clear_cache()
+                    st.session_state["tr_flash"] = _("MNIST downloaded and verified: you can start training.")
+                    st.rerun()
+        st.markdown(_("**Offline** (a classroom without internet), any of these works:"))
+        st.markdown("\n".join([
+            "- " + _("copy the four IDX files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, "
+                     "`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, plain or `.gz`) into a folder on this "
+                     "server and enter it as **Data directory** below (or start the app with `CVAE_DATA_DIR=folder`);"),
+            "- " + _("or copy `mnist.npz` from a machine that has it (`~/.keras/datasets/mnist.npz`) into the same "
+                     "place here;"),
+            "- " + _("Fashion-MNIST: `apt-get install dataset-fashion-mnist` (Debian, Ubuntu);"),
+            "- " + _("from the command line: `python -m cvae data` says where it looks, "
+                     "`python -m cvae data --download` downloads."),
+        ]))

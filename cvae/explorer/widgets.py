@@ -1,7 +1,7 @@
 """Shared Streamlit pieces of the app: run picker, cached loaders, image and map figures, error display.
 
 All Streamlit code of the project lives here and in app.py / pages/. Nothing here imports TensorFlow:
-the app runs the NumPy model of cvae.infer (see its docstring for why).
+the app runs the NumPy model of cvae.explorer.numpy_model (see its docstring for why).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def page_setup(title: str, icon: str) -> None:
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide")
     st.session_state.pop(LISTING_KEY, None)  # a new page run lists the runs afresh (once: list_runs_ui)
     classroom.seed_from_url()
+    seed_run_from_url()
     classroom.css_ui()
     nav_ui()
 
@@ -58,7 +59,7 @@ def nav_ui() -> None:
         for page, (path, label, icon) in PAGES.items():
             if hidden_page(page):
                 continue
-            st.page_link(path, label=_(label), icon=icon)
+            st.page_link(path, label=_(label), icon=icon, query_params=carried_params())
         classroom.controls_ui()
         st.divider()
 
@@ -66,7 +67,7 @@ def nav_ui() -> None:
 def page_link_ui(page: str, description: str | None = None) -> None:
     """A link to one of the app's pages, optionally with a one-line description under it."""
     path, label, icon = PAGES[page]
-    st.page_link(path, label=_(label), icon=icon)
+    st.page_link(path, label=_(label), icon=icon, query_params=carried_params())
     if description:
         st.caption(description)
 
@@ -130,6 +131,42 @@ def select_run(name: str | None) -> None:
 
 def _on_pick() -> None:
     st.session_state[SELECTED_KEY] = st.session_state.get(PICKER_KEY)
+    if st.session_state[SELECTED_KEY]:
+        st.query_params["run"] = st.session_state[SELECTED_KEY]  # before the rerun reads ?run= again
+
+
+URL_RUN_NOTE = "cvae_url_run_note"
+URL_RUN_SEEN = "cvae_url_run_seen"
+
+
+def seed_run_from_url() -> None:
+    """?run=NAME selects that run on any page (the address can be shared or reloaded); a name that is not a run
+    here is ignored with a note (shown by the run picker)."""
+    text = st.query_params.get("run")
+    st.session_state.pop(URL_RUN_NOTE, None)
+    # Only an address that changed since this session last wrote or read it (a pasted or shared link, Back and
+    # Forward) selects a run; otherwise the session's own choice (picker, Start, Resume) stands.
+    if text == st.session_state.get(URL_RUN_SEEN):
+        return
+    st.session_state[URL_RUN_SEEN] = text
+    if not text or text == selected_run_name():
+        return
+    try:
+        exists = runs.run_path(text).is_dir()
+    except RunError:
+        exists = False
+    if exists:
+        select_run(text)
+    else:
+        st.session_state[URL_RUN_NOTE] = text
+
+
+def carried_params() -> dict[str, str]:
+    """What every link to another page carries: the language, presenter mode and the selected run."""
+    out = classroom.mode_params()
+    if selected_run_name():
+        out["run"] = selected_run_name()
+    return out
 
 
 def run_label(info: RunInfo | None, name: str, words: dict[str, str] | None = None) -> str:
@@ -166,6 +203,13 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
     sb.selectbox(_("Run"), options, key=PICKER_KEY, on_change=_on_pick,
                  format_func=lambda n, w={s: state_word(s) for s in STATE_WORDS}: run_label(by_name.get(n), n, w),
                  help=_("Every page shows this run. Newest first."))
+    if st.session_state.get(URL_RUN_NOTE):
+        sb.caption(_("The address names run {name}, which is not here: showing {shown}.",
+                     name="`" + st.session_state[URL_RUN_NOTE][:80].replace("`", "'") + "`", shown=chosen))
+    # The address names the run shown. Written on every page run, even when unchanged: Streamlit puts the page's
+    # own path in the address only when the page writes its query parameters (a sidebar link alone leaves "/").
+    st.query_params["run"] = chosen
+    st.session_state[URL_RUN_SEEN] = chosen
     info = by_name.get(chosen)
     if info is not None and info.config is not None:
         c = info.config

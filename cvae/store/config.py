@@ -98,8 +98,8 @@ class TrainConfig:
                           "32x32 colour photos.",
                           "Dataset", kind=str, choices=DATASETS)
     data_dir: str | None = _field(
-        None, "A folder with the four IDX files (or mnist.npz; CIFAR-10: its six .bin files). Blank: $CVAE_DATA_DIR, the Keras cache, "
-        "Debian's package, the download.", "Data directory", kind=str, optional=True,
+        None, "A folder with the four IDX files (or mnist.npz; CIFAR-10: its six .bin files). Blank: $CVAE_DATA_DIR, the "
+        "Keras cache, Debian's package; with none of them, the Train page offers the download.", "Data directory", kind=str, optional=True,
         allowed_text="a directory path or null", more=True)
     latent_dim: int = _field(2, "Size of the code z. 2 lets you see the whole latent space as a plane.",
                              "Latent dimensions", low=1, high=MAX_LATENT_DIM)

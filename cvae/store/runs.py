@@ -16,10 +16,10 @@ from .lock import (HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_ENV, 
 from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound
 from .evaluations import EVALUATIONS_FILE, read_evaluations
 from .files import atomic_write_json, read_json
+from .locations import default_runs_root
 from .metrics import epoch_rows, read_metrics  # noqa: F401 (epoch_rows: part of this module's API)
 from .schema import status_problem, valid_status_fields
 
-DEFAULT_RUNS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 RUNS_DIR_ENV = "CVAE_RUNS_DIR"
 
 CONFIG_FILE = "config.json"
@@ -37,8 +37,9 @@ STATES = ("running", "stopped", "failed", "done")
 
 
 def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
-    """The runs root: the argument, else $CVAE_RUNS_DIR, else ./checkpoints of the project."""
-    return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR).resolve()
+    """The runs root: the argument, else $CVAE_RUNS_DIR, else the default (cvae.store.locations: the checkout's
+    checkpoints/, or for an installed package the user's data folder)."""
+    return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or default_runs_root()).expanduser().resolve()
 
 
 def run_path(name: str, runs_dir: str | os.PathLike | None = None) -> Path:
@@ -69,7 +70,7 @@ def epoch_images(run_dir: Path) -> list[Path]:
 
 
 # Everything the trainer writes in a run directory: none of it may be a symbolic link (writes would follow it).
-# ("tensorboard": cvae.tensorboard's event files, written by TensorFlow, which follows links.)
+# ("tensorboard": cvae.engine.tensorboard's event files, written by TensorFlow, which follows links.)
 RUN_ENTRIES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, LOCK_FILE, STOP_FILE, LOG_FILE, IMAGES_DIR,
                CKPT_DIR, GIF_FILE, "tensorboard")
 

@@ -70,7 +70,7 @@ function gatherKernel(k, kh, kw, cout, cin) {
 
 // For each output row (or column) y of a Conv2DTranspose(k=3, stride s, padding="same"): the kernel taps a and
 // input rows i with i*s + a - top = y. TensorFlow's SAME padding puts the smaller half first:
-// top = ((h-1)*s + k - h*s) // 2, as cvae/infer.py's _conv2d_transpose_same crops its full output.
+// top = ((h-1)*s + k - h*s) // 2, as cvae/explorer/numpy_model.py's _conv2d_transpose_same crops its full output.
 function taps(h, s) {
   const H = h * s, top = Math.max((h - 1) * s + 3 - H, 0) >> 1, out = [];
   for (let y = 0; y < H; y++) {
@@ -182,7 +182,7 @@ class Decoder {
     let x = h0;
     for (const L of this.layers) x = Decoder.deconv(x, L);
     const p = this.probs;
-    for (let i = 0; i < 784; i++) p[i] = 0.5 * (1 + Math.tanh(0.5 * x[i])); // as cvae.infer.sigmoid
+    for (let i = 0; i < 784; i++) p[i] = 0.5 * (1 + Math.tanh(0.5 * x[i])); // as cvae.explorer.numpy_model.sigmoid
     return p;
   }
 }
