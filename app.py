@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from cvae.explorer import selection
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _
 from cvae.store.fmt import fmt_time
@@ -27,8 +28,8 @@ st.caption(_("Like the tutorial, training uses one sample of z per image (the re
 st.divider()
 st.subheader(_("The selected model at a glance"))
 if info is None:
-    if ui.selected_run_name():
-        st.info(_("Run **{name}** is starting; watch it on the Train page.", name=ui.selected_run_name()),
+    if selection.selected_run_name():
+        st.info(_("Run **{name}** is starting; watch it on the Train page.", name=selection.selected_run_name()),
                 icon=":material/hourglass_top:")
         ui.page_link_ui("train")
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cvae.explorer import classroom, cost, figures, launcher, map_animation, progress, train_figures, train_form
+from cvae.explorer import selection
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store import runs
@@ -217,7 +218,7 @@ flash = st.session_state.pop("tr_flash", None)
 if flash:
     st.success(flash, icon=":material/rocket_launch:")
 
-name = ui.selected_run_name()
+name = selection.selected_run_name()
 if name:
     st.header(f"{_('Run')} `{name}`")
     try:
@@ -352,7 +353,7 @@ if submitted:
         except RunError as e:
             errs["_form"] = str(e)
         else:
-            ui.select_run(new_name)
+            selection.select_run(new_name)
             st.session_state["tr_flash"] = _("Started {name}. The first epoch's results appear in about a minute.",
                                              name=new_name)
             del st.session_state[K + "name"]  # a fresh suggestion next time

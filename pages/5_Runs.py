@@ -1,13 +1,14 @@
 """Runs: every run in a table, test-ELBO curves side by side, downloads and deletion."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from cvae.explorer import launcher
+from cvae.explorer import classroom, launcher, run_compare
+from cvae.explorer import selection
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _
 from cvae.store import runs
 from cvae.store.access import file_bytes_in_run
+from cvae.store.config import format_value
 from cvae.store.errors import RunError
 from cvae.store.fmt import fmt_time
 
@@ -41,6 +42,8 @@ NONE = "–"  # an empty cell: a table would print Python's None  # the full loa
 
 
 # Column names and state words translated once, not per row: each _() reads the session state (1,000 runs).
+DIFFERENT = run_compare.differing_fields([r.config for r in infos])  # a column for every field that differs
+CHANGED = _("changed")
 BEST = _("best test ELBO")
 RUN, STATE, EPOCHS, CREATED, DATASET, PRESET, PROBLEM = (_("run"), _("state"), _("epochs"), _("created"),
                                                          _("dataset"), _("preset"), _("problem"))
@@ -59,7 +62,8 @@ for r in infos:
         CREATED: fmt_time(r.created),
         DATASET: c.dataset if c else NONE,
         "latent_dim": str(c.latent_dim) if c else NONE,
-        PRESET: c.preset if c else NONE,
+        **{name: (format_value(getattr(c, name)) if c else NONE) for name in DIFFERENT if name != "latent_dim"},
+        PRESET: run_compare.preset_label(c, CHANGED) if c else NONE,
         PROBLEM: problem(r) or NONE,
     })
 if not any(row[ui.IWAE_COLUMN] for row in rows):  # shown once some run has been evaluated
@@ -70,26 +74,32 @@ else:
         row[ui.IWAE_COLUMN] = row[ui.IWAE_COLUMN] or NONE
 st.dataframe(rows, key="rn_table", hide_index=True, width="stretch", column_config={
     BEST: st.column_config.TextColumn(help=_("Highest test-set ELBO of any epoch")),
+    PROBLEM: st.column_config.TextColumn(width="large"),
+    PRESET: st.column_config.TextColumn(width="medium", help=_("The preset a run started from, and every setting "
+                                                                "in which it departs from it")),
     ui.IWAE_COLUMN: st.column_config.TextColumn(
         help=_("Importance-weighted estimate of the test-set log-likelihood with k samples (a tighter bound than "
                "the ELBO), from `python -m cvae eval RUN --iwae-k K`; the evaluation of the most test images, "
                "then the largest k, for the run's current weights")),
 })
 
-st.subheader(_("Test ELBO per epoch"))
+st.subheader(_("Compare runs, epoch by epoch"))
 with_curves = [r.name for r in infos if r.epoch_rows]
 default = [n for n in with_curves if selected and n == selected.name] or with_curves[:3]
-chosen = st.multiselect(_("Runs to compare"), with_curves, default=default, key="rn_compare")
+cc1, cc2 = st.columns([3, 2])
+chosen = cc1.multiselect(_("Runs to compare"), with_curves, default=default, key="rn_compare",
+                         placeholder=_("Choose runs"))
 if chosen:
-    fig = go.Figure()
     by_name = {r.name: r for r in infos}
-    for name in chosen:
-        er = by_name[name].epoch_rows
-        fig.add_trace(go.Scatter(x=[e["epoch"] for e in er], y=[e.get("test_elbo") for e in er],
-                                 mode="lines+markers", name=name, line=dict(width=3)))
-    fig.update_layout(height=380, xaxis_title=_("epoch"), yaxis_title=_("test ELBO (nats, higher is better)"),
-                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(font=dict(size=14)))
-    st.plotly_chart(fig, key="rn_curves", width="stretch")
+    series = {name: by_name[name].epoch_rows for name in chosen}
+    available = run_compare.epoch_figures(series)
+    figure = cc2.selectbox(_("Figure"), available, key="rn_figure",
+                           format_func=lambda k: _(run_compare.EPOCH_FIGURES[k][0]))
+    better = run_compare.EPOCH_FIGURES[figure][1]
+    y_title = _(run_compare.EPOCH_FIGURES[figure][0]) + (
+        "" if better is None else " — " + (_("higher is better") if better else _("lower is better")))
+    fig = run_compare.compare_figure(series, figure, x_title=_("epoch"), y_title=y_title)
+    st.plotly_chart(classroom.style_figure(fig), key="rn_curves", width="stretch")
 elif not with_curves:
     st.caption(_("No run has finished an epoch yet."))
 
@@ -134,7 +144,7 @@ with rm:
         except (RunError, OSError) as e:
             ui.show_error(e)
         else:
-            if ui.selected_run_name() == target.name:
-                ui.select_run(None)
+            if selection.selected_run_name() == target.name:
+                selection.select_run(None)
             st.session_state["rn_flash"] = _("Deleted {name}.", name=target.name)
             st.rerun()

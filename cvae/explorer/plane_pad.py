@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
+from . import selection
 from . import widgets as ui
 from .widgets import load_model as cached_numpy_model  # NumPy weights, cached per file version
 from . import figures
@@ -51,7 +52,7 @@ def apply_url_run() -> None:
     text = st.query_params.get("run")
     name, notes = parse_run(text, [r.name for r in ui.list_runs_ui()] if text else [])
     if name:
-        ui.select_run(name)
+        selection.select_run(name)
     st.session_state[NOTES_KEY] = notes
     if st.query_params.get("view") not in (None, "pad", "sliders"):
         st.session_state[NOTES_KEY].append(Msg("view in the URL must be 'pad' or 'sliders': ignored"))

@@ -20,6 +20,8 @@ from ..store.evaluations import best_evaluation, format_evaluation_cell
 from ..store.files import read_file_nofollow
 from ..store.runs import RunInfo
 from . import classroom, launcher
+from .selection import (PICKER_KEY, carried_params, on_pick, seed_run_from_url, select_run, selected_run_name,
+                        url_note, write_address)
 from .i18n import N_, _
 from .classroom import PAGES, hidden_page, hidden_when_presenting_ui, page_title_ui  # noqa: F401
 from .classroom import source_label
@@ -29,9 +31,7 @@ from .latent import PCA2
 from .numpy_model import NumpyCVAE, load_numpy_model
 
 APP_TITLE = N_("CVAE explorer")
-SELECTED_KEY = "cvae_selected_run"  # persists across pages (a widget's own key would not)
 LISTING_KEY = "_cvae_runs_listing"  # this page run's list of runs (list_runs_ui)
-PICKER_KEY = "run_picker"
 
 # ---------------------------------------------------------------------------------------------- page chrome
 
@@ -119,56 +119,6 @@ def default_run(infos: Sequence[RunInfo]) -> str | None:
     return infos[0].name if infos else None
 
 
-def selected_run_name() -> str | None:
-    """The run picked in the sidebar (persisted in session state across pages)."""
-    return st.session_state.get(SELECTED_KEY)
-
-
-def select_run(name: str | None) -> None:
-    """Make `name` the selected run (e.g. right after starting it)."""
-    st.session_state[SELECTED_KEY] = name
-
-
-def _on_pick() -> None:
-    st.session_state[SELECTED_KEY] = st.session_state.get(PICKER_KEY)
-    if st.session_state[SELECTED_KEY]:
-        st.query_params["run"] = st.session_state[SELECTED_KEY]  # before the rerun reads ?run= again
-
-
-URL_RUN_NOTE = "cvae_url_run_note"
-URL_RUN_SEEN = "cvae_url_run_seen"
-
-
-def seed_run_from_url() -> None:
-    """?run=NAME selects that run on any page (the address can be shared or reloaded); a name that is not a run
-    here is ignored with a note (shown by the run picker)."""
-    text = st.query_params.get("run")
-    st.session_state.pop(URL_RUN_NOTE, None)
-    # Only an address that changed since this session last wrote or read it (a pasted or shared link, Back and
-    # Forward) selects a run; otherwise the session's own choice (picker, Start, Resume) stands.
-    if text == st.session_state.get(URL_RUN_SEEN):
-        return
-    st.session_state[URL_RUN_SEEN] = text
-    if not text or text == selected_run_name():
-        return
-    try:
-        exists = runs.run_path(text).is_dir()
-    except RunError:
-        exists = False
-    if exists:
-        select_run(text)
-    else:
-        st.session_state[URL_RUN_NOTE] = text
-
-
-def carried_params() -> dict[str, str]:
-    """What every link to another page carries: the language, presenter mode and the selected run."""
-    out = classroom.mode_params()
-    if selected_run_name():
-        out["run"] = selected_run_name()
-    return out
-
-
 def run_label(info: RunInfo | None, name: str, words: dict[str, str] | None = None) -> str:
     """'name · state · z=2' for the picker (`words`: state words in the page's language, fixed at render time)."""
     words = words or {}
@@ -200,16 +150,13 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
         select_run(chosen)
     # Always (re)seed the widget: its id differs per page, so its own state doesn't follow page switches.
     st.session_state[PICKER_KEY] = chosen
-    sb.selectbox(_("Run"), options, key=PICKER_KEY, on_change=_on_pick,
+    sb.selectbox(_("Run"), options, key=PICKER_KEY, on_change=on_pick,
                  format_func=lambda n, w={s: state_word(s) for s in STATE_WORDS}: run_label(by_name.get(n), n, w),
                  help=_("Every page shows this run. Newest first."))
-    if st.session_state.get(URL_RUN_NOTE):
+    if url_note():
         sb.caption(_("The address names run {name}, which is not here: showing {shown}.",
-                     name="`" + st.session_state[URL_RUN_NOTE][:80].replace("`", "'") + "`", shown=chosen))
-    # The address names the run shown. Written on every page run, even when unchanged: Streamlit puts the page's
-    # own path in the address only when the page writes its query parameters (a sidebar link alone leaves "/").
-    st.query_params["run"] = chosen
-    st.session_state[URL_RUN_SEEN] = chosen
+                     name="`" + url_note()[:80].replace("`", "'") + "`", shown=chosen))
+    write_address(chosen)
     info = by_name.get(chosen)
     if info is not None and info.config is not None:
         c = info.config
