@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from . import first_run
 from .store.config import FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
 from .store.errors import ConfigError, CvaeError, DataNotFound, RunError, RunNotFound
-from .store.fmt import EvalProgress
+from .store.fmt import EvalProgress, bits_per_dim
 
 
 def _count(text: str) -> int:
@@ -132,10 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the k-sample IWAE bound on log p(x), saved to <run>/evaluations.jsonl")
     e.add_argument("--iwae-seed", type=_count, default=0, help="seed of the IWAE samples")
     e.add_argument("--max-test-examples", type=_count)
-    e.add_argument("--exact", action="store_true",
-                   help="also log p(x) by numerical integration over the 2-D latent plane (exact_logpx, its error "
-                        "estimate, the exact ELBO and the approximation/amortization gaps), saved to "
-                        "<run>/evaluations.jsonl; latent sizes > 2 fall back to IWAE with k = 5000")
+    e.add_argument("--exact", action="store_true", help="also log p(x) by quadrature over the 2-D latent plane, its "
+                   "error and the inference gaps (to evaluations.jsonl); other latent sizes: IWAE with k = 5000")
     e.add_argument("--diagnostics", action="store_true",
                    help="also kl_per_dim (one value per latent dimension, summing to test_kl), activity and "
                         "active_units (Burda et al. 2015: Var over x of E_q[z_i] > 0.01)")
@@ -239,7 +237,6 @@ def cmd_eval(a) -> int:
     ds = load_dataset(stored.dataset, a.data_dir or stored.data_dir)
     test = model_input(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images,
                        stored.likelihood)
-    labels = ds.test_labels[:len(test)]
     _import_tensorflow_quietly()
     from .engine.checkpoints import load_run_model
     from .engine.evaluate import evaluate_elbo, make_eval_fn
@@ -257,13 +254,13 @@ def cmd_eval(a) -> int:
         mean, logvar = (np.concatenate([p[j].numpy() for p in parts]) for j in range(2))
         diag = summarize(mean, logvar)
         out.update(kl_per_dim=diag["kl_per_dim"], activity=diag["activity"], active_units=diag["active_units"])
-    if a.exact and config.latent_dim != 2:
+    if a.exact and config.latent_dim != 2:  # falls back to IWAE with large k (5,000 unless --iwae-k says)
+        a.iwae_k = a.iwae_k or 5000
         print(f"exact log p(x) needs a 2-D latent space and this run has {config.latent_dim} dimensions: "
-              f"falling back to the IWAE bound with k = {a.iwae_k or EXACT_FALLBACK_K}", file=sys.stderr)
-        a.iwae_k = a.iwae_k or EXACT_FALLBACK_K
+              f"falling back to the IWAE bound with k = {a.iwae_k}", file=sys.stderr)
         out.update(exact_logpx=None, exact_fallback=f"iwae_{a.iwae_k}")
     elif a.exact:
-        out.update(_exact(a, run_dir, model, test, labels, meta, out["test_elbo"]))
+        out.update(_exact(run_dir, model, test, ds.test_labels[:len(test)], meta, out["test_elbo"]))
     if a.iwae_k:
         from .engine.evaluate import iwae_per_example
         from .store.evaluations import append_evaluation, evaluation_row
@@ -285,34 +282,20 @@ def cmd_eval(a) -> int:
     return 0
 
 
-EXACT_FALLBACK_K = 5000  # importance samples when --exact meets a latent space of more than 2 dimensions
-
-
-def _exact(a, run_dir, model, test, labels, meta, elbo: float) -> dict:
-    """exact_* fields: log p(x) by quadrature per digit (the Keras decoder feeds cvae.explorer.posterior), a row
-    in evaluations.jsonl."""
+def _exact(run_dir, model, test, labels, meta, elbo: float) -> dict:
+    """exact_* fields (the Keras decoder's integrand fed to cvae.explorer.gaps) and their evaluations.jsonl row."""
     import numpy as np
-
     from .engine.evaluate import make_log_joint_fn
-    from .explorer.gaps import gap_summary, test_set_gaps
+    from .explorer.gaps import exact_test_set
     from .explorer.numpy_model import load_numpy_model
-    from .explorer.posterior import PlaneScan
     from .store.evaluations import append_evaluation, exact_row
 
-    t0, fn, np_model = time.perf_counter(), make_log_joint_fn(model), load_numpy_model(run_dir)
-    scan = PlaneScan(np_model, decode=lambda z: model.decode_fast(z).numpy())
-    rows = test_set_gaps(lambda x: lambda z: fn(x, np.asarray(z, np.float32)).numpy().astype(np.float64), test,
-                         *np_model.encode(test), scan, progress=EvalProgress("exact", every=10))
-    seconds = time.perf_counter() - t0
-    s = gap_summary(rows, labels)
-    append_evaluation(run_dir, exact_row(s, elbo, len(test), seconds, epoch=meta["epoch"], step=meta["step"]))
-    return {**{f"exact_{k}": s[k] for k in ("logpx", "error", "elbo", "kl", "approximation_gap", "amortization_gap",
-                                            "per_class", "largest_gaps")}, "exact_seconds": round(seconds, 2)}
-
-
-def bits_per_dim(nats_per_image: float, dims: int) -> float:
-    """-log p(x) in bits per sub-pixel: -nats / (dims * ln 2)."""
-    return -nats_per_image / (dims * math.log(2.0))
+    fn = make_log_joint_fn(model)
+    s = exact_test_set(load_numpy_model(run_dir), test, labels, lambda x: lambda z: fn(x, z.astype(np.float32)).numpy(),
+                       decode=lambda z: model.decode_fast(z).numpy(), progress=EvalProgress("exact", every=10))
+    append_evaluation(run_dir, exact_row(s, elbo, len(test), s["seconds"], epoch=meta["epoch"], step=meta["step"]))
+    return {f"exact_{k}": s[k] for k in ("logpx", "error", "elbo", "kl", "approximation_gap", "amortization_gap",
+                                         "per_class", "largest_gaps", "seconds")}
 
 
 def _numpy_model(a):

@@ -23,6 +23,11 @@ def fmt_time(ts: float | None) -> str:
         return "–"
 
 
+def bits_per_dim(nats_per_image: float, dims: int) -> float:
+    """-log p(x) in bits per sub-pixel: -nats / (dims * ln 2)."""
+    return -nats_per_image / (dims * math.log(2.0))
+
+
 class EvalProgress:
     """'iwae k=1000 [######--------------] 3,000/10,000 images, ETA 4:10' on stderr, at most every `every` seconds,
     only for evaluations that take longer than that."""
