@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from . import first_run
 from .store.config import FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
 from .store.errors import ConfigError, CvaeError, DataNotFound, RunError, RunNotFound
-from .store.fmt import fmt_seconds
+from .store.fmt import EvalProgress, bits_per_dim
 
 
 def _count(text: str) -> int:
@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the k-sample IWAE bound on log p(x), saved to <run>/evaluations.jsonl")
     e.add_argument("--iwae-seed", type=_count, default=0, help="seed of the IWAE samples")
     e.add_argument("--max-test-examples", type=_count)
+    e.add_argument("--exact", action="store_true", help="also log p(x) by quadrature over the 2-D latent plane, its "
+                   "error and the inference gaps (to evaluations.jsonl); other latent sizes: IWAE with k = 5000")
     e.add_argument("--diagnostics", action="store_true",
                    help="also kl_per_dim (one value per latent dimension, summing to test_kl), activity and "
                         "active_units (Burda et al. 2015: Var over x of E_q[z_i] > 0.01)")
@@ -252,12 +254,19 @@ def cmd_eval(a) -> int:
         mean, logvar = (np.concatenate([p[j].numpy() for p in parts]) for j in range(2))
         diag = summarize(mean, logvar)
         out.update(kl_per_dim=diag["kl_per_dim"], activity=diag["activity"], active_units=diag["active_units"])
+    if a.exact and config.latent_dim != 2:  # falls back to IWAE with large k (5,000 unless --iwae-k says)
+        a.iwae_k = a.iwae_k or 5000
+        print(f"exact log p(x) needs a 2-D latent space and this run has {config.latent_dim} dimensions: "
+              f"falling back to the IWAE bound with k = {a.iwae_k}", file=sys.stderr)
+        out.update(exact_logpx=None, exact_fallback=f"iwae_{a.iwae_k}")
+    elif a.exact:
+        out.update(_exact(run_dir, model, test, ds.test_labels[:len(test)], meta, out["test_elbo"]))
     if a.iwae_k:
         from .engine.evaluate import iwae_per_example
         from .store.evaluations import append_evaluation, evaluation_row
 
         t0 = time.perf_counter()
-        values = iwae_per_example(model, test, a.iwae_k, seed=a.iwae_seed, progress=_EvalProgress(a.iwae_k))
+        values = iwae_per_example(model, test, a.iwae_k, seed=a.iwae_seed, progress=EvalProgress(a.iwae_k))
         seconds = time.perf_counter() - t0
         iwae = float(values.mean())
         out[f"iwae_{a.iwae_k}"] = iwae
@@ -273,27 +282,20 @@ def cmd_eval(a) -> int:
     return 0
 
 
-def bits_per_dim(nats_per_image: float, dims: int) -> float:
-    """-log p(x) in bits per sub-pixel: -nats / (dims * ln 2)."""
-    return -nats_per_image / (dims * math.log(2.0))
+def _exact(run_dir, model, test, labels, meta, elbo: float) -> dict:
+    """exact_* fields (the Keras decoder's integrand fed to cvae.explorer.gaps) and their evaluations.jsonl row."""
+    import numpy as np
+    from .engine.evaluate import make_log_joint_fn
+    from .explorer.gaps import exact_test_set
+    from .explorer.numpy_model import load_numpy_model
+    from .store.evaluations import append_evaluation, exact_row
 
-
-class _EvalProgress:
-    """'iwae k=1000: 3,000/10,000 images, ETA 4:10' on stderr, at most every 10 s (long evaluations only)."""
-
-    def __init__(self, k: int, stream=sys.stderr):
-        self.k, self.stream = k, stream
-        self.t0 = self.last = time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - self.last < 10 and done < total:
-            return
-        if now - self.t0 < 10:
-            return  # short evaluations print nothing
-        self.last = now
-        eta = (now - self.t0) / done * (total - done)
-        print(f"iwae k={self.k}: {done:,}/{total:,} images, ETA {fmt_seconds(eta)}", file=self.stream, flush=True)
+    fn = make_log_joint_fn(model)
+    s = exact_test_set(load_numpy_model(run_dir), test, labels, lambda x: lambda z: fn(x, z.astype(np.float32)).numpy(),
+                       decode=lambda z: model.decode_fast(z).numpy(), progress=EvalProgress("exact", every=10))
+    append_evaluation(run_dir, exact_row(s, elbo, len(test), s["seconds"], epoch=meta["epoch"], step=meta["step"]))
+    return {f"exact_{k}": s[k] for k in ("logpx", "error", "elbo", "kl", "approximation_gap", "amortization_gap",
+                                         "per_class", "largest_gaps", "seconds")}
 
 
 def _numpy_model(a):

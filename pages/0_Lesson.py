@@ -1,9 +1,9 @@
-"""Lesson: six short steps through the CVAE for students, each with a live widget of the selected model."""
+"""Lesson: seven short steps through the CVAE for students, each with a live widget of the selected model."""
 
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, figures
+from cvae.explorer import classroom, figures, posterior_figures, posterior_ui
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import png_bytes
@@ -17,7 +17,8 @@ binary, labels, originals, source = ui.test_data_ui(info)
 names = ui.class_names(info.config.dataset)
 
 STEPS = (N_("A code is two numbers"), N_("The decoder draws from a code"), N_("Similar digits get near codes"),
-         N_("The ELBO = reconstruction − KL"), N_("Sampling from the prior"), N_("Walking between two digits"))
+         N_("The ELBO = reconstruction − KL"), N_("Sampling from the prior"), N_("Walking between two digits"),
+         N_("The encoder's guess vs the truth"))
 st.session_state.setdefault("ls_step", 0)
 if st.session_state["ls_step"] is None:  # a click on the selected segment deselects it: stay on that step
     st.session_state["ls_step"] = st.session_state.get("ls_last_step", 0)
@@ -99,7 +100,7 @@ elif step == 4:
             st.session_state["ls_seed"] += 1
         z = np.random.default_rng(st.session_state["ls_seed"]).standard_normal((8, d)).astype(np.float32)
         st.image(strip(decode(z)), width="stretch", caption=_("8 codes z ~ N(0, I), decoded"))
-else:
+elif step == 5:
     text.markdown(_("Because near codes decode to similar pictures, the straight line between the codes of two "
                     "digits is a smooth film from one to the other. Move t from 0 to 1."))
     with live:
@@ -114,3 +115,38 @@ else:
         z = (1 - t) * mu[0] + t * mu[1]
         st.image(strip(np.stack([binary[ia].astype(np.float32), decode(z)[0], binary[ib].astype(np.float32)])),
                  width=360, caption="A · (1 − t)·z(A) + t·z(B) · B")
+else:
+    text.markdown(_("The encoder only **guesses** where a digit's code is: q(z|x), an ellipse. With two latent "
+                    "numbers we can compute the **truth**, p(z|x) ∝ p(x|z) p(z), by adding up p(x|z) p(z) over "
+                    "the whole plane. Blue is the truth, orange the guess, green the best ellipse for this one "
+                    "digit. How far the guess is from the truth, KL(q ‖ p(z|x)), is exactly how far the ELBO lies "
+                    "below log p(x). Then look at all digits together: red is where the prior sends samples but "
+                    "no digit lives."))
+    with live:
+        views = {"one": _("one digit"), "all": _("all digits")}
+        view = st.radio(_("Look at"), list(views), key="ls_post_view", horizontal=True, format_func=views.get)
+        if d != 2:
+            st.info(_("The true posterior and exact log p(x) need a 2-D latent space; this run has {d} dimensions. "
+                      "Here the IWAE bound (larger k = tighter) is the estimate of log p(x).", d=d))
+        elif view == "one":
+            i = int(st.number_input(_("Test index (0–{last})", last=len(labels) - 1), 0, len(labels) - 1, 0,
+                                    key="ls_post_index"))
+            g, _sec = posterior_ui.digit_gaps(model, info.path, binary[[i]].astype(np.float32))
+            c1, c2, c3 = st.columns(3)
+            c1.metric("log p(x)", f"{g.logpx:.1f}")
+            c2.metric("ELBO", f"{g.elbo:.1f}")
+            c3.metric("KL(q ‖ p(z|x))", f"{g.kl:.2f}")
+            fig = posterior_figures.posterior_figure(g, height=380, lang=current_lang())
+            st.plotly_chart(classroom.style_figure(fig), key="ls_posterior", width="stretch",
+                            config={"displayModeBar": False})
+        else:
+            means, logvars = ui.encoded_test_set(model, info, limit=2000)
+            fig = figures.latent_map_figure(means, labels[:len(means)], names, current=None,
+                                            axis_titles=("z₁", "z₂"), ranges=figures.map_ranges(means, d),
+                                            height=430, lang=current_lang())
+            layer = posterior_ui.aggregate(model, info.path, means, logvars)
+            posterior_figures.add_layer(fig, layer.axis, layer.log_ratio, "holes", lang=current_lang())
+            st.plotly_chart(classroom.style_figure(fig), key="ls_holes", width="stretch",
+                            config={"displayModeBar": False})
+            st.caption(_("Red: the prior's mass that no digit uses. KL(q(z) ‖ p(z)) ≈ {kl} nats.",
+                         kl=f"{layer.kl:.2f}"))

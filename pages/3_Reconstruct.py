@@ -5,7 +5,7 @@ import streamlit as st
 
 from cvae.explorer import classroom, figures
 from cvae.explorer import widgets as ui
-from cvae.explorer import colour
+from cvae.explorer import colour, posterior_ui
 from cvae.explorer.i18n import _, current_lang
 
 IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is a few seconds per digit)
@@ -13,6 +13,7 @@ IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1
 ui.page_setup("Reconstruct", ":material/autorenew:")
 info = ui.run_picker_ui()
 
+posterior_ui.apply_goto()
 ui.page_title_ui("recon")
 model, info = ui.require_model(info)
 d = model.latent_dim
@@ -118,6 +119,12 @@ map_note = {1: _("z₁ by class"), 2: _("the latent plane")}.get(
     d, _("the first two principal components of the {d}-D codes", d=d))
 st.caption(_("Right: the ★ is the digit's μ on {where}, among {n} encoded test digits.", where=map_note,
              n=f"{len(means):,}"))
+
+st.divider()
+st.subheader(_("The encoder's guess vs the truth"))
+pick = st.selectbox(_("Test digit"), idx, key="rc_post_digit", format_func=lambda i: f"#{i} ({names[labels[i]]})") \
+    if len(idx) > 1 else idx[0]
+posterior_ui.posterior_section_ui(model, info.path, load_binary([pick]), key="rc_posterior")
 
 st.divider()
 st.subheader(_("{n} digits at a glance", n=len(grid_idx)))

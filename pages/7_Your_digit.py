@@ -5,6 +5,7 @@ import streamlit as st
 
 from cvae.explorer import diag_figures, figures
 from cvae.explorer import own_digit as od
+from cvae.explorer import posterior_ui
 from cvae.explorer import widgets as ui
 from cvae.explorer.canvas import canvas_ui
 from cvae.explorer.i18n import N_, _, current_lang
@@ -84,6 +85,9 @@ with c3:
     st.metric(f"IWAE log p(x), k = {IWAE_K}", _("{v} nats", v=f"{out[f'iwae_{IWAE_K}']:.1f}"))
     st.markdown("μ = (" + ", ".join(f"{v:.2f}" for v in mu) + "), σ = (" + ", ".join(f"{v:.2f}" for v in sigma)
                 + ")")
+
+st.subheader(_("The encoder's guess vs the truth"))
+posterior_ui.posterior_section_ui(model, info.path, steps.binary, key="yd_posterior")
 
 if len(originals) < len(means):
     st.stop()  # the test images behind the stored means are not available here (bundled sample only)

@@ -4,7 +4,7 @@ traversals per dimension ordered by KL."""
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, diag_figures, diagnostics, figures
+from cvae.explorer import classroom, diag_figures, diagnostics, figures, posterior_ui
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.latent import normal_quantiles
@@ -105,10 +105,17 @@ else:
     if show:
         n = min(MAX_ELLIPSES, len(means))
         diag_figures.add_ellipses(fig, plane_means[:n], plane_logvars[:n], labels[:n])
+    layer_caption = posterior_ui.map_layer_ui(fig, model, info.path, means, logvars, key="dg_layer") \
+        if d == 2 else ""
     st.plotly_chart(classroom.style_figure(fig), key="dg_map", width="stretch", config={"displayModeBar": False})
+    if layer_caption:
+        st.caption(layer_caption)
 st.caption(_("Dots: μ of {n} test digits. Ellipses: μ ± σ of the first {k} — how uncertain the encoder is "
              "about each code; the prior's 1-σ circle has radius 1.", n=f"{len(means):,}",
              k=min(MAX_ELLIPSES, len(means))))
+
+st.subheader(_("Exact log p(x) and the inference gaps"))
+posterior_ui.test_set_section_ui(model, info.path, _binary, labels, names)
 
 st.subheader(_("Traversals, dimensions ordered by KL"))
 values = normal_quantiles(TRAVERSAL_STEPS, 0.05, 0.95)

@@ -57,3 +57,37 @@ def iwae_estimate(model, images: np.ndarray, k: int, batch_size: int | None = No
                   chunk: int = DEFAULT_CHUNK) -> float:
     """Mean k-sample importance-weighted bound on log p(x) over images."""
     return float(iwae_per_example(model, images, k, batch_size, seed, chunk).mean())
+
+
+def log_marginal_uniform_grid(model, x: np.ndarray, centre: np.ndarray, inner: float = 0.75, h: float = 0.0075,
+                              outer: float = 5.0, outer_h: float = 0.05, block: int = 4096) -> float:
+    """log p(x) = log ∫ p(x|z) p(z) dz for a 2-D Keras CVAE by a fixed, non-adaptive rule: a uniform grid of spacing h
+    over centre ± inner, plus a coarse uniform grid (spacing outer_h) over the rest of [-outer, outer]². The
+    densities are tfp.distributions objects; nothing is shared with cvae.explorer.posterior."""
+    import tensorflow_probability as tfp
+
+    tfd = tfp.distributions
+    prior = tfd.MultivariateNormalDiag(loc=tf.zeros(2), scale_diag=tf.ones(2))
+
+    def log_f(z: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(z), block):
+            zz = tf.constant(z[i:i + block], tf.float32)
+            logits = model.decode(zz)
+            px = tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32), 3)
+            out.append((px.log_prob(tf.repeat(tf.constant(x, tf.float32), len(zz), axis=0)) + prior.log_prob(zz))
+                       .numpy().astype(np.float64))
+        return np.concatenate(out)
+
+    def uniform(lo, hi, step):
+        t = [np.arange(lo[j], hi[j] + step / 2, step) for j in range(2)]
+        u, v = np.meshgrid(*t, indexing="ij")
+        return np.stack([u.ravel(), v.ravel()], axis=1)
+
+    centre = np.asarray(centre, np.float64)
+    z_in = uniform(centre - inner, centre + inner, h)
+    z_out = uniform(np.full(2, -outer), np.full(2, outer), outer_h)
+    z_out = z_out[np.any(np.abs(z_out - centre) > inner + outer_h / 2, axis=1)]
+    terms = np.concatenate([log_f(z_in) + np.log(h * h), log_f(z_out) + np.log(outer_h * outer_h)])
+    m = terms.max()
+    return float(m + np.log(np.exp(terms - m).sum()))

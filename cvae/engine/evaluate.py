@@ -145,3 +145,25 @@ def evaluate_elbo(eval_fn, test: np.ndarray, batch_size: int = 1000, eps: np.nda
             "test_active_units": int((activity > ACTIVE_THRESHOLD).sum()),
             **({} if beta is None else {"beta": float(beta),
                                         "test_objective": float((logpx_z - beta * (logpx_z - elbo)).mean())})}
+
+
+def make_log_joint_fn(model):
+    """A compiled fn(x (1,H,W,C), z (M,d)) -> log p(x|z) + log p(z) (M,), with tfp densities: the integrand of
+    log p(x) = log ∫ p(x|z) p(z) dz that `python -m cvae eval --exact` integrates (cvae.explorer.posterior)."""
+    tfd = tfp.distributions
+    d = int(model.latent_dim)
+    shape = list(model.arch.image_shape)
+    likelihood = model.arch.likelihood
+
+    @tf.function(input_signature=[tf.TensorSpec([1, *shape], tf.float32), tf.TensorSpec([None, d], tf.float32)])
+    def log_joint_fn(x, z):
+        params = model.decode_fast(z)
+        x_rep = tf.repeat(x, tf.shape(z)[0], axis=0)
+        if likelihood == "bernoulli":
+            logpx_z = tfd.Independent(tfd.Bernoulli(logits=params, dtype=tf.float32), 3).log_prob(x_rep)
+        else:
+            logpx_z = log_likelihood(likelihood, x_rep, params)
+        pz = tfd.MultivariateNormalDiag(loc=tf.zeros([d]), scale_diag=tf.ones([d]))
+        return logpx_z + pz.log_prob(z)
+
+    return log_joint_fn

@@ -1,4 +1,5 @@
-"""evaluations.jsonl: one row per `python -m cvae eval --iwae-k K`, kept beside the weights it evaluated."""
+"""evaluations.jsonl: one row per `python -m cvae eval --iwae-k K` (and per `--exact`: method "exact"), kept beside
+the weights it evaluated."""
 
 from __future__ import annotations
 
@@ -19,6 +20,18 @@ def evaluation_row(k: int, iwae: float, elbo: float, n: int, seconds: float, epo
             "epoch": epoch, "step": step, "seed": int(seed), "time": time.time()}
 
 
+def exact_row(summary: dict[str, Any], elbo: float, n: int, seconds: float, epoch: int | None = None,
+              step: int | None = None) -> dict[str, Any]:
+    """One `eval --exact` line from a gap summary (cvae.explorer.gaps.gap_summary): the mean log p(x) by quadrature
+    over n test digits, its mean error estimate, the single-sample test ELBO (as in the IWAE rows), the exact ELBO
+    and the mean approximation/amortization gaps."""
+    return {"method": "exact", "exact_logpx": float(summary["logpx"]), "exact_error": float(summary["error"]),
+            "elbo": float(elbo), "elbo_exact": float(summary["elbo"]),
+            "approximation_gap": float(summary["approximation_gap"]),
+            "amortization_gap": float(summary["amortization_gap"]), "n": int(n), "seconds": round(float(seconds), 2),
+            "epoch": epoch, "step": step, "time": time.time()}
+
+
 def append_evaluation(run_dir: str | Path, row: dict[str, Any]) -> None:
     """Append one row to <run>/evaluations.jsonl (one write + fsync: a crash can only tear that line, and a
     torn last line from an earlier crash is dropped first so the new row starts on a line of its own)."""
@@ -36,11 +49,18 @@ def read_evaluations(run_dir: str | Path) -> list[dict[str, Any]]:
 def best_evaluation(rows: list[dict[str, Any]], epoch: int | None = None) -> dict[str, Any] | None:
     """The evaluation to show for a run: of the given epoch's weights (a row that does not say which epoch it
     evaluated is never shown beside an epoch's ELBO), most images, then largest k, then newest."""
+    rows = [r for r in rows if r.get("method", "iwae") == "iwae"]
     if epoch is not None:
         rows = [r for r in rows if r.get("epoch") == epoch]
     if not rows:
         return None
     return max(rows, key=lambda r: (r.get("n") or 0, r["k"], r.get("time") or 0.0))
+
+
+def best_exact(rows: list[dict[str, Any]], epoch: int | None = None) -> dict[str, Any] | None:
+    """The `eval --exact` row to show for the given epoch's weights: most digits, then newest."""
+    rows = [r for r in rows if r.get("method") == "exact" and (epoch is None or r.get("epoch") == epoch)]
+    return max(rows, key=lambda r: (r.get("n") or 0, r.get("time") or 0.0)) if rows else None
 
 
 def format_evaluation(row: dict[str, Any] | None) -> str | None:

@@ -126,6 +126,13 @@ EVALUATION_ROW: dict[str, Check] = {
     "seed": optional(integer(0, 2**63)), "time": optional(timestamp), "note": text(),
 }
 EVALUATION_REQUIRED = ("k", "iwae")
+EXACT_ROW: dict[str, Check] = {
+    "method": text(), "exact_logpx": NATS, "exact_error": NATS, "elbo": optional(NATS), "elbo_exact": optional(NATS),
+    "approximation_gap": optional(NATS), "amortization_gap": optional(NATS), "n": optional(integer(1, MAX_COUNT)),
+    "seconds": optional(SECONDS), "epoch": optional(integer(0, MAX_EPOCHS)), "step": optional(integer(0, MAX_STEPS)),
+    "time": optional(timestamp), "note": text(),
+}
+EXACT_REQUIRED = ("method", "exact_logpx", "exact_error")
 
 
 def problem(obj: Any, fields: dict[str, Check], required: tuple[str, ...], what: str) -> str | None:
@@ -164,5 +171,9 @@ def metrics_row_problem(row: Any) -> str | None:
 
 
 def evaluation_row_problem(row: Any) -> str | None:
-    """What is wrong with one evaluations.jsonl row."""
+    """What is wrong with one evaluations.jsonl row (an IWAE row, or an `eval --exact` row: method "exact")."""
+    if isinstance(row, dict) and "method" in row:
+        if row["method"] != "exact":
+            return f"evaluation row: field 'method': unknown value {str(row['method'])[:40]!r}"
+        return problem(row, EXACT_ROW, EXACT_REQUIRED, "exact evaluation row")
     return problem(row, EVALUATION_ROW, EVALUATION_REQUIRED, "evaluation row")
