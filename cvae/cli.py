@@ -197,7 +197,8 @@ def resume_config(name: str, stored: TrainConfig, given: dict[str, Any], preset:
 
 def cmd_train(a) -> int:
     from .store.config import validate_run_name
-    from .store.runs import check_can_start, check_resume_epochs, read_config, run_path
+    from .store.errors import AlreadyTraining
+    from .store.runs import RunLock, check_can_start, check_resume_epochs, read_config, run_path
 
     validate_run_name(a.name)
     # Fail fast, before the slow TensorFlow import (train_run checks again, under the lock).
@@ -207,12 +208,22 @@ def cmd_train(a) -> int:
         check_resume_epochs(run_path(a.name, a.runs_dir), config.epochs)
     else:
         config = _config_from_args(a)
-    _import_tensorflow_quietly()
-    from .engine.callbacks import ProgressBar
-    from .engine.train import train_run  # TensorFlow loads only once the arguments are known to be good
+    # The run's lock before the slow TensorFlow import: a starting trainer already holds it, so nothing (a delete
+    # from the app, a second trainer) sees the run as idle in those seconds.
+    path = run_path(a.name, a.runs_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(path)
+    if not lock.acquire():
+        raise AlreadyTraining(f"run {a.name!r} is already training (another process holds its lock)", run=a.name)
+    try:
+        _import_tensorflow_quietly()
+        from .engine.callbacks import ProgressBar
+        from .engine.train import train_run  # TensorFlow loads only once the arguments are known to be good
 
-    state = train_run(a.name, config, runs_dir=a.runs_dir, resume=a.resume, callbacks=[ProgressBar()],
-                      handle_signals=True)
+        state = train_run(a.name, config, runs_dir=a.runs_dir, resume=a.resume, callbacks=[ProgressBar()],
+                          handle_signals=True, lock=lock)
+    finally:
+        lock.release()
     return 0 if state in ("done", "stopped") else 1
 
 

@@ -67,6 +67,24 @@ def restore_latest(trainer, run_dir: Path) -> tuple[Path | None, list[str]]:
     return None, warnings
 
 
+def restore_weights_only(trainer, run_dir: Path) -> str | None:
+    """No checkpoint but weights.npz (a copy of the shipped run, which ships without its training state): continue
+    from those weights and the epoch they are from, with a fresh Adam; returns what was done, None if nothing."""
+    path = run_dir / runs.WEIGHTS_FILE
+    if not path.is_file():
+        return None
+    cfg = trainer.config
+    arrays, meta = read_weights(path, expected_shapes(cfg.latent_dim, architecture_of(cfg)))
+    epoch = meta["epoch"] if meta["epoch"] is not None else runs.run_info(run_dir).epochs_done
+    rows = [r for r in runs.read_metrics(run_dir / runs.METRICS_FILE).epochs if r["epoch"] == epoch]
+    set_weight_arrays(trainer.model, arrays)
+    trainer.epoch, trainer.step_in_epoch = epoch, 0
+    trainer.global_step = meta["step"] if meta["step"] is not None else epoch * trainer.steps_per_epoch
+    trainer.elapsed = float(rows[-1].get("elapsed_seconds") or 0.0) if rows else 0.0
+    trainer.last_row = rows[-1] if rows else None
+    return f"continued from {runs.WEIGHTS_FILE} (epoch {epoch}; no checkpoint, so Adam starts afresh)"
+
+
 def load_keras_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None):
     """Config + latest weights -> a ready Keras CVAE."""
     model, config, _ = load_run_model(name_or_dir, runs_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,9 +14,10 @@ from typing import Any
 from .config import TrainConfig, validate_run_name
 from .lock import (HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_ENV, LOCK_FILE, RunLock,  # noqa: F401
                    heartbeat_timeout, is_locked, responsive, trainer_pids)
-from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound
+from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound, RunReadOnly
 from .evaluations import EVALUATIONS_FILE, read_evaluations
-from .files import atomic_write_json, read_json
+from .files import NotRegularFile, atomic_write_bytes, atomic_write_json, read_file_nofollow, read_json
+from .launch_lock import launch_lock, starting_trainer
 from .metrics import epoch_rows, read_metrics  # noqa: F401 (epoch_rows: part of this module's API)
 from .schema import status_problem, valid_status_fields
 
@@ -32,6 +34,10 @@ IMAGES_DIR = "images"
 CKPT_DIR = "ckpt"
 GIF_FILE = "samples.gif"
 LAUNCH_DIR = ".launches"  # the app's launch records and staged logs, in the runs root
+# A run that ships with the project (checkpoints/tutorial) carries this marker: explorable, never deleted or trained
+# in place ("copy to train further"). Untrusted like every run file: see read_only_reason.
+READ_ONLY_FILE = "read_only.json"
+MAX_READ_ONLY_BYTES = 4096
 
 STATES = ("running", "stopped", "failed", "done")
 
@@ -115,6 +121,31 @@ def read_status(run_dir: str | os.PathLike) -> dict[str, Any]:
     return {**valid_status_fields(status), "state": "damaged", "stored_state": status["state"], "message": why}
 
 
+def read_only_reason(run_dir: str | os.PathLike) -> str | None:
+    """Why the run is read-only, or None. The marker is read as untrusted input: a regular file (no link) of at most
+    4 KB holding a JSON object whose "read_only" is true (false: not read-only). A marker that is present but
+    unreadable or malformed errs on the side of the run's data: the run is read-only, and the reason says so."""
+    path = Path(run_dir) / READ_ONLY_FILE
+    try:
+        raw = read_file_nofollow(path) if os.lstat(path).st_size <= MAX_READ_ONLY_BYTES else None
+    except FileNotFoundError:
+        return None
+    except (NotRegularFile, OSError):
+        return f"{READ_ONLY_FILE} is not a regular file; treated as read-only"
+    if raw is None:
+        return f"{READ_ONLY_FILE} is larger than {MAX_READ_ONLY_BYTES} bytes; treated as read-only"
+    try:
+        marker = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return f"{READ_ONLY_FILE} is not valid JSON; treated as read-only"
+    flag = marker.get("read_only") if isinstance(marker, dict) else None
+    if flag is False:
+        return None
+    if flag is not True:
+        return f"{READ_ONLY_FILE}: 'read_only' is not true or false; treated as read-only"
+    return "shipped with cvae-explorer"
+
+
 def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
     """Merge fields into status.json (atomically) and stamp 'updated'."""
     status = read_status(run_dir)
@@ -147,6 +178,7 @@ class RunInfo:
     bad_rows: int = 0  # metrics.jsonl rows skipped as malformed
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # file -> (mtime_ns, size) when read
     evaluations: list[dict] = field(default_factory=list)  # the valid rows of evaluations.jsonl
+    read_only: str | None = None  # why the run may not be deleted or trained in place (read_only_reason)
 
     @property
     def total_epochs(self) -> int | None:
@@ -154,7 +186,7 @@ class RunInfo:
 
     @property
     def resumable(self) -> bool:
-        return self.state in ("interrupted", "stopped", "failed") and self.config is not None
+        return self.state in ("interrupted", "stopped", "failed") and self.config is not None and not self.read_only
 
 
 def effective_state(run_dir: Path, status: dict[str, Any]) -> str:
@@ -180,22 +212,30 @@ def _read_run(run_dir: Path) -> RunInfo:
     view = read_metrics(run_dir / METRICS_FILE)
     rows = view.epochs
     elbos = [r["test_elbo"] for r in rows if r.get("test_elbo") is not None]
-    state = status.get("state", "unknown") if config else "broken"
     epoch = status.get("epoch")  # checked by the schema: an int in range, or absent
+    logged = max((r["epoch"] for r in rows), default=0)  # epochs metrics.jsonl holds
+    if epoch is not None and epoch > logged and status.get("state") in STATES:
+        # The status claims epochs the metrics do not hold (e.g. "epoch 12" of a 10-epoch run): the metrics count,
+        # and the status is damaged, naming the field. (Fewer is normal for a moment: the trainer appends the
+        # epoch's metrics row before it rewrites status.json.)
+        status = {**status, "state": "damaged", "stored_state": status["state"],
+                  "message": f"{STATUS_FILE}: 'epoch' says {epoch}, but {METRICS_FILE} holds {logged} epochs"}
+        epoch = logged
+    state = status.get("state", "unknown") if config else "broken"
     if epoch is None:
-        epoch = rows[-1]["epoch"] if rows else 0
+        epoch = logged
     return RunInfo(
         name=run_dir.name, path=run_dir, state=state, config=config, status=status,
         epochs_done=int(epoch), best_test_elbo=max(elbos) if elbos else None, created=status.get("created"),
         error=error or (status.get("message") if state in ("unknown", "damaged") else None),
         has_weights=(run_dir / WEIGHTS_FILE).is_file(), epoch_rows=rows, bad_rows=view.bad_rows,
-        evaluations=read_evaluations(run_dir),
+        evaluations=read_evaluations(run_dir), read_only=read_only_reason(run_dir),
     )
 
 
 # Per-run summaries, keyed by (mtime_ns, size) of the files they are read from: a rerun of a page with 1,000
 # runs stats their files instead of parsing them. Process-wide (every session shares it); bounded.
-SUMMARY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, EVALUATIONS_FILE)
+SUMMARY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, EVALUATIONS_FILE, READ_ONLY_FILE)
 _SUMMARIES: dict[str, tuple[tuple, RunInfo]] = {}
 _MAX_SUMMARIES = 8192
 
@@ -286,17 +326,27 @@ def check_can_start(run_dir: Path, resume: bool) -> None:
     A cheap pre-check (no TensorFlow): train_run asks it first, and takes the lock to be sure.
     """
     name = run_dir.name
+    check_writable(run_dir)
     if resume:
         if not (run_dir / CONFIG_FILE).exists():
             raise RunNotFound(f"run {name!r} does not exist in {run_dir.parent}; nothing to resume", run=name)
         if is_locked(run_dir):
             raise AlreadyTraining(f"run {name!r} is already training", run=name)
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):  # a lone .lock: a start
+        # that failed before it wrote anything
         if is_locked(run_dir):
             raise AlreadyTraining(f"run {name!r} is already training", run=name)
         if nothing_trained(run_dir):
             return  # e.g. its data was missing: starting it again, with corrected settings, replaces it
         raise RunExists(f"run {name!r} already exists; use --resume to continue it or choose another name", run=name)
+
+
+def check_writable(run_dir: Path) -> None:
+    """RunReadOnly for a read-only run (the shipped tutorial): it is explored, never trained in place."""
+    why = read_only_reason(run_dir) if run_dir.is_dir() else None
+    if why is not None:
+        raise RunReadOnly(f"run {run_dir.name!r} is read-only ({why}); copy it to train further", run=run_dir.name,
+                          reason=why)
 
 
 def check_resume_epochs(run_dir: str | os.PathLike, epochs: int | None) -> None:
@@ -322,16 +372,69 @@ def request_stop(name: str, runs_dir: str | os.PathLike | None = None) -> None:
 
 
 def delete_run(name: str, runs_dir: str | os.PathLike | None = None) -> None:
-    """Delete a run directory; refused while it trains."""
+    """Delete a run directory; refused for a read-only run and while a trainer for it is starting or running.
+
+    Checked under the launch lock the app's launcher holds while it starts a trainer and writes its record: a
+    trainer still importing TensorFlow holds no run lock yet, but its verified launch record is there."""
     path = run_path(name, runs_dir)
     if not path.is_dir():
         raise RunNotFound(f"run {name!r} does not exist", run=name)
-    if is_locked(path):
-        raise AlreadyTraining(f"run {name!r} is training; stop it before deleting", run=name)
-    # Rename first so a half-finished delete never looks like a run.
-    trash = path.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
-    os.rename(path, trash)
+    why = read_only_reason(path)
+    if why is not None:
+        raise RunReadOnly(f"run {name!r} is read-only ({why}); it cannot be deleted", run=name, reason=why)
+    root = path.parent
+    with launch_lock(root):
+        if is_locked(path):
+            raise AlreadyTraining(f"run {name!r} is training; stop it before deleting", run=name)
+        pid = starting_trainer(root, name)
+        if pid is not None:
+            raise AlreadyTraining(f"run {name!r} has a trainer starting (pid {pid}); stop it before deleting",
+                                  run=name)
+        # Rename first so a half-finished delete never looks like a run.
+        trash = path.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
+        os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+# What a copy of a run takes along (not its lock, STOP file, log, TensorBoard events, nor the read-only marker).
+COPY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, EVALUATIONS_FILE, GIF_FILE, "latent_means.npz")
+
+
+def copy_run(src: str, dst: str, runs_dir: str | os.PathLike | None = None) -> Path:
+    """Copy run `src` to a new run `dst` that can be trained further (e.g. the read-only tutorial): its files,
+    per-epoch images and checkpoints, regular files only (links are not followed). A finished copy trains further
+    by resuming it with more epochs."""
+    source, target = run_path(src, runs_dir), run_path(dst, runs_dir)
+    if not (source / CONFIG_FILE).is_file():
+        raise RunNotFound(f"run {src!r} does not exist", run=src)
+    if target.exists():
+        raise RunExists(f"run {dst!r} already exists: pick another name", run=dst)
+    staging = target.with_name(f".copying-{dst}-{os.getpid()}-{time.time_ns()}")
+    try:
+        staging.mkdir()
+        for name in COPY_FILES:
+            _copy_file(source / name, staging / name)
+        for sub in (IMAGES_DIR, CKPT_DIR):
+            if (source / sub).is_dir() and not (source / sub).is_symlink():
+                (staging / sub).mkdir()
+                for p in sorted((source / sub).iterdir()):
+                    _copy_file(p, staging / sub / p.name)
+        if read_status(staging).get("state") == "running":  # a copy has no trainer
+            write_status(staging, state="stopped", message=f"copied from {src} while it trained")
+        os.rename(staging, target)  # appears whole or not at all
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    """Copy one regular file (links, FIFOs and missing files are skipped)."""
+    try:
+        data = read_file_nofollow(src)
+    except (FileNotFoundError, NotRegularFile, IsADirectoryError):
+        return
+    atomic_write_bytes(dst, data)
 
 
 def force_stop(name: str, runs_dir: str | os.PathLike | None = None, wait: float = 10.0) -> list[int]:
