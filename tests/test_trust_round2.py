@@ -1,0 +1,303 @@
+"""Issue #20, "Trust nothing, round two": each finding of the second hostile review, as a test that failed on main at
+572ca2d and passes now (docs/reliability.md lists them; the ones that need the app are in test_trust_round2_app.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cvae.store import latent_means, runs
+from cvae.store.config import TrainConfig
+from cvae.store.errors import AlreadyTraining, RunReadOnly
+from cvae.store.files import append_jsonl, atomic_write_json
+from cvae.store.weights import expected_shapes, save_weights_npz
+
+REPO = Path(__file__).resolve().parent.parent
+TUTORIAL = REPO / "checkpoints" / "tutorial"
+
+
+def make_run(root: Path, name: str, state: str = "stopped", epochs: int = 3, status_epoch: int | None = None,
+             latent_dim: int = 2) -> Path:
+    """A small run: config, weights, metrics with `epochs` epoch rows, status claiming status_epoch."""
+    d = root / name
+    d.mkdir(parents=True)
+    (d / runs.CONFIG_FILE).write_text(TrainConfig(epochs=10, latent_dim=latent_dim).to_json())
+    rng = np.random.default_rng(0)
+    save_weights_npz({k: rng.normal(0, 0.05, s) for k, s in expected_shapes(latent_dim).items()},
+                     d / runs.WEIGHTS_FILE, epoch=epochs, step=epochs * 10)
+    for e in range(1, epochs + 1):
+        append_jsonl(d / runs.METRICS_FILE, {"kind": "epoch", "epoch": e, "step": e * 10, "test_elbo": -200.0 + e})
+    atomic_write_json(d / runs.STATUS_FILE, {"state": state, "created": 1.7e9,
+                                             "epoch": epochs if status_epoch is None else status_epoch})
+    return d
+
+
+def peak_bytes(fn) -> tuple[int, BaseException | None]:
+    """Peak of Python/NumPy allocations (tracemalloc) while fn runs, and what it raised."""
+    tracemalloc.start()
+    err = None
+    try:
+        fn()
+    except BaseException as e:  # noqa: BLE001 - the caller checks what was raised
+        err = e
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak, err
+
+
+def bomb_npz(path: Path, real: dict[str, np.ndarray], zeros: dict[str, tuple[str, tuple[int, ...]]]) -> None:
+    """An .npz holding `real` arrays plus members of zeros written in chunks (compressed: MBs on disk, hundreds of
+    MB once inflated), without ever holding the zeros in memory."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, arr in real.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asarray(arr))
+            zf.writestr(name + ".npy", buf.getvalue())
+        for name, (dtype, shape) in zeros.items():
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                          "fortran_order": False, "shape": shape})
+            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            with zf.open(name + ".npy", "w", force_zip64=True) as m:
+                m.write(header.getvalue())
+                chunk = bytes(1 << 20)
+                for _ in range(nbytes >> 20):
+                    m.write(chunk)
+                m.write(bytes(nbytes & ((1 << 20) - 1)))
+
+
+# ------------------------------------------------------------------- 1. a run deleted while its trainer starts
+
+
+FAKE_TRAINER = "import time\ntime.sleep(60)\n"  # `python -m cvae train …` that stays in its start-up phase
+
+
+def test_delete_is_refused_while_a_launched_trainer_is_still_starting(root, tmp_path, monkeypatch):
+    """Finding 1. The launcher starts `python -m cvae train --resume` (here a stand-in that never gets past its
+    start-up, as a trainer importing TensorFlow: it holds no run lock). Deleting the run in that window must be
+    refused, in the store, and the run and its launch record must stay. On 572ca2d the run directory was gone."""
+    from cvae.explorer import launcher
+
+    fake = tmp_path / "fake"
+    (fake / "cvae").mkdir(parents=True)
+    (fake / "cvae" / "__init__.py").write_text("")
+    (fake / "cvae" / "__main__.py").write_text(FAKE_TRAINER)
+    monkeypatch.setattr(launcher, "PROJECT_ROOT", fake)  # the child imports the stand-in package
+    make_run(root, "victim")
+    rec = launcher.launch_training("victim", runs_dir=root, resume=True)
+    try:
+        assert not runs.is_locked(root / "victim")  # starting: no run lock yet
+        with pytest.raises(AlreadyTraining, match="starting"):
+            runs.delete_run("victim", root)
+        assert (root / "victim" / runs.CONFIG_FILE).is_file()
+        assert "victim" in launcher.pending(root)
+    finally:
+        os.killpg(rec.pid, 9)
+        launcher.wait(rec, 10)
+    runs.delete_run("victim", root)  # once the trainer is gone, deleting works
+    assert not (root / "victim").exists()
+
+
+def test_a_planted_launch_record_does_not_block_deleting(root):
+    """A record naming a process that is not this run's trainer (here: this test process) is not authority."""
+    make_run(root, "victim")
+    (root / runs.LAUNCH_DIR).mkdir()
+    atomic_write_json(root / runs.LAUNCH_DIR / "victim.json", {"name": "victim", "pid": os.getpid(),
+                                                                "start_ticks": 0, "started": 1.7e9})
+    runs.delete_run("victim", root)
+    assert not (root / "victim").exists()
+
+
+@pytest.mark.slow
+def test_the_cli_trainer_holds_its_run_lock_before_tensorflow_loads(root):
+    """Finding 1, the trainer's side: `python -m cvae train` takes the run lock before the slow TensorFlow import,
+    so a trainer started from a terminal (no launch record) is never seen idle. On 572ca2d the lock came after."""
+    make_run(root, "victim")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "cvae", "train", "--name", "victim", "--resume", "--runs-dir",
+                             str(root)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not runs.is_locked(root / "victim") and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert runs.is_locked(root / "victim")
+        assert "tensorflow" not in maps, "the lock came only after TensorFlow had loaded"
+        with pytest.raises(AlreadyTraining):
+            runs.delete_run("victim", root)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ------------------------------------------------------------------- 2. the shipped run is read-only
+
+
+def test_the_shipped_tutorial_run_is_read_only(tmp_path):
+    """Finding 2. checkpoints/tutorial carries read_only.json: never deleted, never trained in place; a copy can be
+    trained further. On 572ca2d anyone could delete it from the Runs page."""
+    root = tmp_path / "runs"
+    shutil.copytree(TUTORIAL, root / "tutorial")
+    info = runs.run_info(root / "tutorial")
+    assert info.read_only and not info.resumable
+    with pytest.raises(RunReadOnly, match="read-only"):
+        runs.delete_run("tutorial", root)
+    with pytest.raises(RunReadOnly, match="copy it to train further"):
+        runs.check_can_start(root / "tutorial", resume=True)
+    assert (root / "tutorial" / runs.WEIGHTS_FILE).is_file()
+    copy = runs.copy_run("tutorial", "my-tutorial", root)
+    mine = runs.run_info(copy)
+    assert mine.read_only is None and mine.epochs_done == 10 and mine.has_weights
+    assert (copy / runs.WEIGHTS_FILE).read_bytes() == (TUTORIAL / runs.WEIGHTS_FILE).read_bytes()
+    runs.check_can_start(copy, resume=True)  # the copy can be trained
+    runs.delete_run("my-tutorial", root)
+
+
+def test_the_launcher_refuses_resuming_a_read_only_run(tmp_path):
+    from cvae.explorer import launcher
+    from cvae.store.errors import RunError
+
+    root = tmp_path / "runs"
+    shutil.copytree(TUTORIAL, root / "tutorial")
+    with pytest.raises(RunError, match="read-only"):
+        launcher.launch_training("tutorial", runs_dir=root, resume=True, epochs=11)
+    assert launcher.pending(root) == {}
+
+
+@pytest.mark.parametrize("marker, read_only", [
+    (b'{"read_only": true}', True), (b'{"read_only": false}', False), (b"not json", True),
+    (b'{"read_only": "yes"}', True), (b"[1]", True), (b" " * 5000, True), ("link", True)])
+def test_the_read_only_marker_is_validated(tmp_path, marker, read_only):
+    """The marker is untrusted input: a link, garbage or an oversized file never crashes, and errs on the side of
+    keeping the run; only an explicit false makes it writable."""
+    run = make_run(tmp_path, "r")
+    if marker == "link":
+        (run / runs.READ_ONLY_FILE).symlink_to("/etc/passwd")
+    else:
+        (run / runs.READ_ONLY_FILE).write_bytes(marker)
+    why = runs.read_only_reason(run)
+    assert (why is not None) == read_only and (why is None or "\n" not in why)
+
+
+# ------------------------------------------------------------------- 3. .npz bombs
+
+
+@pytest.fixture(scope="module")
+def weights_bomb(tmp_path_factory) -> Path:
+    """A 0.3 MB weights.npz: the real arrays plus one member of 256 MB of zeros."""
+    path = tmp_path_factory.mktemp("bomb") / "weights.npz"
+    rng = np.random.default_rng(0)
+    real = {k: rng.normal(0, 0.05, s).astype(np.float32) for k, s in expected_shapes(2).items()}
+    bomb_npz(path, real, {"dec_extra/kernel": ("<f4", (64, 1024, 1024))})
+    return path
+
+
+def test_a_weights_bomb_is_refused_from_its_headers(root, weights_bomb):
+    """Finding 3. The 256 MB member is refused from its .npy header, before it is decompressed: the reader's
+    peak stays under 16 MB. On 572ca2d everything was inflated first (peak > 256 MB), then checked."""
+    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.store.weights import read_weights
+
+    assert weights_bomb.stat().st_size < 2 * 2**20
+    run = make_run(root, "bomb")
+    shutil.copy(weights_bomb, run / runs.WEIGHTS_FILE)
+    for load in (lambda: load_numpy_model(run), lambda: read_weights(run / runs.WEIGHTS_FILE)):
+        peak, err = peak_bytes(load)
+        assert isinstance(err, ValueError) and "dec_extra/kernel" in str(err), err
+        assert peak < 16 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_an_oversized_weights_file_is_refused_by_its_size_before_reading(root):
+    """fstat first: a 200 MB (sparse) weights.npz is refused without reading it (572ca2d read it all)."""
+    from cvae.store.weights import read_weights
+
+    run = make_run(root, "huge")
+    with open(run / runs.WEIGHTS_FILE, "r+b") as f:
+        f.truncate(200 * 2**20)  # the largest network's weights in float64 are under 100 MB
+    peak, err = peak_bytes(lambda: read_weights(run / runs.WEIGHTS_FILE))
+    assert isinstance(err, ValueError) and "allowed" in str(err), err
+    assert peak < 4 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_a_latent_means_bomb_is_refused_from_its_headers(root):
+    """A 0.2 MB latent_means.npz whose means claim 400 epochs x 2,000 x 64 (205 MB) for a 10-epoch, 2-D run:
+    refused from the header against the run's config (572ca2d: inflated, 205 MB, then refused)."""
+    run = make_run(root, "lm")
+    bomb_npz(run / latent_means.FILE, {"epochs": np.arange(1, 401, dtype=np.int32),
+                                        "labels": np.zeros(2000, np.uint8)},
+             {"means": ("<f4", (400, 2000, 64))})
+    assert (run / latent_means.FILE).stat().st_size < 2 * 2**20
+    peak, err = peak_bytes(lambda: latent_means.read_latent_means(run))
+    assert isinstance(err, ValueError) and "latent_means.npz" in str(err), err
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_a_checkpoint_bomb_is_refused_from_its_headers(tmp_path):
+    pytest.importorskip("tensorflow")
+    from cvae.engine.checkpoints import read_checkpoint
+
+    path = tmp_path / "ckpt-00000010.npz"
+    bomb_npz(path, {"meta": np.array("{}")}, {"opt/000": ("<f4", (64, 1024, 1024))})
+    peak, err = peak_bytes(lambda: read_checkpoint(path))
+    assert isinstance(err, ValueError) and "opt/000" in str(err), err
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_a_data_npz_bomb_is_refused_from_its_headers(tmp_path):
+    """mnist.npz from --data-dir or the Keras cache: an image array larger than all of MNIST is refused from its
+    header (70,000 28x28 digits at most)."""
+    from cvae.data.sources import load_dataset
+    from cvae.store.errors import DataError
+
+    bomb_npz(tmp_path / "mnist.npz", {"y_train": np.zeros(10, np.uint8), "y_test": np.zeros(10, np.uint8),
+                                      "x_test": np.zeros((10, 28, 28), np.uint8)},
+             {"x_train": ("|u1", (400_000, 28, 28))})
+    peak, err = peak_bytes(lambda: load_dataset("mnist", data_dir=tmp_path))
+    assert isinstance(err, DataError) and "too large" in str(err), err
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_good_files_still_load(root):
+    """The bounds admit what the product writes: the shipped weights, a run's latent means."""
+    from cvae.explorer.numpy_model import load_numpy_model
+
+    load_numpy_model(TUTORIAL)
+    run = make_run(root, "ok")
+    latent_means.write_epoch(run, 1, np.zeros((2000, 2), np.float32), np.zeros(2000, np.uint8))
+    assert latent_means.read_latent_means(run).means.shape == (1, 2000, 2)
+
+
+# ------------------------------------------------------------------- 6. epochs from status.json alone
+
+
+@pytest.mark.parametrize("claimed", [12, 10_000])
+def test_a_status_claiming_more_epochs_than_the_metrics_is_damaged(root, claimed, capsys):
+    """Finding 6. status.json says epoch 12 (or 10,000), metrics.jsonl holds 10: the run shows 10 and is damaged,
+    naming the field, in `cvae list` too. On 572ca2d: "epochs 12/10"."""
+    from cvae import cli
+
+    make_run(root, "liar", state="done", epochs=10, status_epoch=claimed)
+    info = runs.run_info(root / "liar")
+    assert info.epochs_done == 10 and info.state == "damaged"
+    assert "'epoch'" in info.error and str(claimed) in info.error
+    assert cli.main(["list", "--runs-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "damaged" in out and "epochs 10/10" in out and f"{claimed}/" not in out
+
+
+def test_an_honest_status_is_not_damaged(root):
+    make_run(root, "ok", state="done", epochs=3)
+    info = runs.run_info(root / "ok")
+    assert info.state == "done" and info.epochs_done == 3
