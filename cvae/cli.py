@@ -27,12 +27,22 @@ def _count(text: str) -> int:
     return value
 
 
-def _positive(text: str) -> int:
-    """An integer >= 1 (--n of a grid)."""
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+# Caps on what one command decodes or samples (a MemoryError with a traceback before): stated in --help.
+MAX_IWAE_K = 10_000  # importance samples per image (eval decodes k x batch images at a time)
+MAX_SAMPLES = 1_024  # `sample --n`: a 32x32 grid
+MAX_MANIFOLD_N = 100  # `manifold --n`: 10,000 decoded codes (7.8 M pixels of MNIST)
+
+
+def _at_most(high: int, low: int = 1):
+    """An argparse type: an integer from low to high."""
+
+    def parse(text: str) -> int:
+        value = _count(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high:,}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _float(text: str) -> float:
@@ -121,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="print the test-set ELBO (and the IWAE log p(x) bound) of a run as JSON")
     e.add_argument("name")
     common(e)
-    e.add_argument("--iwae-k", type=_count, default=0,
-                   help="also the k-sample IWAE bound on log p(x), saved to <run>/evaluations.jsonl")
+    e.add_argument("--iwae-k", type=_at_most(MAX_IWAE_K, 0), default=0,
+                   help=f"also the k-sample IWAE bound on log p(x) (k <= {MAX_IWAE_K:,}), saved to "
+                        "<run>/evaluations.jsonl")
     e.add_argument("--iwae-seed", type=_count, default=0, help="seed of the IWAE samples")
     e.add_argument("--max-test-examples", type=_count)
     e.add_argument("--diagnostics", action="store_true",
@@ -133,14 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     common(s, data=False)
     s.add_argument("--out", required=True)
-    s.add_argument("--n", type=_positive, default=16, help="number of samples (a grid)")
+    s.add_argument("--n", type=_at_most(MAX_SAMPLES), default=16, help=f"number of samples (a grid; <= {MAX_SAMPLES:,})")
     s.add_argument("--seed", type=_count, default=0)
 
     m = sub.add_parser("manifold", help="decode an n x n grid at standard-normal quantiles to a PNG")
     m.add_argument("name")
     common(m, data=False)
     m.add_argument("--out", required=True)
-    m.add_argument("--n", type=_positive, default=20)
+    m.add_argument("--n", type=_at_most(MAX_MANIFOLD_N), default=20, help=f"codes per side (<= {MAX_MANIFOLD_N})")
     m.add_argument("--low", type=_float, default=0.05)
     m.add_argument("--high", type=_float, default=0.95)
 
@@ -148,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("name")
     common(en, data=False)
     en.add_argument("images", nargs="+", metavar="IMAGE")
-    en.add_argument("--iwae-k", type=_positive, default=100, help="importance samples of the IWAE estimate")
+    en.add_argument("--iwae-k", type=_at_most(MAX_IWAE_K), default=100,
+                    help=f"importance samples of the IWAE estimate (1 to {MAX_IWAE_K:,})")
     en.add_argument("--seed", type=_count, default=0)
 
     g = sub.add_parser("gif", help="animated GIF of the per-epoch sample grids")

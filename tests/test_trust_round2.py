@@ -301,3 +301,133 @@ def test_an_honest_status_is_not_damaged(root):
     make_run(root, "ok", state="done", epochs=3)
     info = runs.run_info(root / "ok")
     assert info.state == "done" and info.epochs_done == 3
+
+
+# ------------------------------------------------------------------- 5. phone photos sideways
+
+
+def upright_digit() -> "Image.Image":
+    """A dark '7' on white paper, 160x120 (asymmetric under every rotation and flip)."""
+    from PIL import Image
+
+    a = np.full((160, 120), 255, np.uint8)
+    a[20:34, 15:105] = 0  # the top bar
+    for y in range(34, 145):  # the stem, slanting down to the left
+        x = 95 - (y - 34) * 45 // 111
+        a[y, x - 7:x + 7] = 0
+    return Image.fromarray(a, "L")
+
+
+# EXIF orientation -> the transpose that turns the stored pixels upright (what a phone writes; Pillow's table)
+def stored_sideways(im, orientation: int):
+    from PIL import Image
+
+    undo = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+    return im.transpose(undo[orientation])
+
+
+def encoded(im, orientation: int | None, fmt: str = "PNG") -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    im.save(buf, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_applied_before_preprocessing(orientation):
+    """Finding 5. The same '7', stored turned with EXIF orientation 3, 6 or 8, preprocesses to exactly the upright
+    digit's 28x28 (572ca2d read the stored pixels as they are: a sideways or upside-down digit)."""
+    from cvae.explorer import own_digit as od
+
+    upright = od.preprocess(od.decode_image(encoded(upright_digit(), None))).binary
+    turned = stored_sideways(upright_digit(), orientation)
+    assert not np.array_equal(od.preprocess(od.decode_image(encoded(turned, None))).binary, upright)  # it matters
+    steps = od.preprocess(od.decode_image(encoded(turned, orientation)))
+    np.testing.assert_array_equal(steps.binary, upright)
+
+
+def test_cvae_encode_reads_a_sideways_phone_photo_upright(tmp_path):
+    """`cvae encode` goes through the same decoder: a JPEG stored turned (orientation 6) encodes like the upright
+    one."""
+    (tmp_path / "upright.jpg").write_bytes(encoded(upright_digit(), None, "JPEG"))
+    (tmp_path / "phone.jpg").write_bytes(encoded(stored_sideways(upright_digit(), 6), 6, "JPEG"))
+    out = subprocess.run([sys.executable, "-m", "cvae", "encode", "tutorial", str(tmp_path / "upright.jpg"),
+                          str(tmp_path / "phone.jpg"), "--runs-dir", str(TUTORIAL.parent), "--iwae-k", "10"],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    a, b = (json.loads(line) for line in out.stdout.splitlines())
+    assert np.allclose(a["mu"], b["mu"], atol=0.05), (a["mu"], b["mu"])
+
+
+# ------------------------------------------------------------------- 7 and 8. caps, with one clear line
+
+
+def test_iwae_k_is_capped_with_one_line(tmp_path):
+    """Finding 7: `cvae encode … --iwae-k 100000000000` ended in a MemoryError traceback on 572ca2d."""
+    (tmp_path / "d.png").write_bytes(encoded(upright_digit(), None))
+    for cmd in (["encode", "tutorial", str(tmp_path / "d.png")], ["eval", "tutorial"]):
+        out = subprocess.run([sys.executable, "-m", "cvae", *cmd, "--runs-dir", str(TUTORIAL.parent),
+                              "--iwae-k", "100000000000"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and "10,000" in out.stderr, out.stderr
+
+
+def test_decode_counts_are_capped():
+    from cvae import cli
+
+    for argv in (["sample", "x", "--out", "o.png", "--n", "5000"], ["manifold", "x", "--out", "o.png", "--n", "1000"]):
+        with pytest.raises(SystemExit) as e:
+            cli.build_parser().parse_args(argv)
+        assert e.value.code == 2
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels (8-bit grey) and holds no pixel data: all a bomb needs."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [60_000, 5_000])
+def test_a_huge_image_is_called_too_large(side):
+    """Finding 8: a 60000x60000 PNG was "not an image Pillow can read" (Pillow's own bomb limit); it is too large."""
+    from cvae.explorer import own_digit as od
+
+    with pytest.raises(od.ImageRejected, match="too large") as e:
+        od.decode_image(png_header_only(side, side))
+    assert "16,777,216" in str(e.value)
+
+
+def test_a_palette_png_of_the_largest_size_decodes_in_little_memory(tmp_path):
+    """Finding 8: a 23 kB 4096x4096 palette PNG peaked at +329 MB while decoding and preprocessing on 572ca2d (measured
+    by this test); it is reduced in 8-bit grey first. Max RSS of a fresh process, minus its RSS before decoding."""
+    script = tmp_path / "peak.py"
+    script.write_text('''
+import io, resource
+import numpy as np
+from PIL import Image
+px = np.zeros((4096, 4096), np.uint8); px[1000:3000, 1900:2200] = 1
+im = Image.fromarray(px, "P"); im.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+buf = io.BytesIO(); im.save(buf, "PNG", optimize=True); data = buf.getvalue()
+del im, px, buf
+from cvae.explorer import own_digit as od
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+steps = od.preprocess(od.decode_image(data))
+assert steps.binary.sum() > 20
+print(len(data), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)
+''')
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    size, extra_mb = map(int, out.stdout.split())
+    assert size < 64_000 and extra_mb < 100, f"{size} bytes, +{extra_mb} MB"
