@@ -38,6 +38,7 @@ LAUNCH_DIR = ".launches"  # the app's launch records and staged logs, in the run
 # in place ("copy to train further"). Untrusted like every run file: see read_only_reason.
 READ_ONLY_FILE = "read_only.json"
 MAX_READ_ONLY_BYTES = 4096
+SHIPPED_REASON = "shipped with cvae-explorer"  # read_only_reason of a valid marker
 
 STATES = ("running", "stopped", "failed", "done")
 
@@ -143,7 +144,7 @@ def read_only_reason(run_dir: str | os.PathLike) -> str | None:
         return None
     if flag is not True:
         return f"{READ_ONLY_FILE}: 'read_only' is not true or false; treated as read-only"
-    return "shipped with cvae-explorer"
+    return SHIPPED_REASON
 
 
 def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
