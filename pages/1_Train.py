@@ -6,7 +6,7 @@ import streamlit as st
 
 from cvae.explorer import classroom, cost, figures, launcher, map_animation, progress, train_figures, train_form
 from cvae.explorer import widgets as ui
-from cvae.explorer.text import md
+from cvae.explorer.text import code, md
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store import runs
 from cvae.store.access import file_bytes_in_run
@@ -149,7 +149,7 @@ def monitor_body(name: str, shown_state: str) -> None:
     message = status.get("message", "") if status.get("state") == state or state in ("interrupted",
                                                                                     "unresponsive") else ""
     # The trainer's words, or whatever status.json says (a damaged one names its bad field): shown as text.
-    st.markdown(f"**{ui.state_badge(state)}**" + (f" — {md(message)}" if message else ""))
+    st.markdown(f"**{ui.state_badge(state)}**" + (f" — {code(message)}" if message else ""))
     metrics = read_metrics(run_dir / runs.METRICS_FILE)  # incremental: only the appended rows are parsed
     if live:
         p = progress.progress(info, metrics.recent_steps(), metrics.epochs)
@@ -221,7 +221,7 @@ if flash:
 
 name = ui.selected_run_name()
 if name:
-    st.header(f"{_('Run')} {md(name)}")
+    st.header(f"{_('Run')} {code(name)}")
     try:
         run_dir = runs.run_path(name)
         shown_state, _info = monitor_state(name)

@@ -1,5 +1,6 @@
-"""Text from files, the URL or a user, shown as text: the one helper every page uses before such text reaches
-Streamlit's markdown (st.markdown, st.caption, st.error… and widget labels all render markdown).
+"""Text from files, the URL or a user, shown as text: the one module every page uses before such text reaches
+Streamlit's markdown (st.markdown, st.caption, st.error… and widget labels all render markdown). `md()` for text
+inside a sentence; `code()` for verbatim words shown in monospace (a trainer's status message, a run name).
 
 Streamlit escapes HTML but renders markdown: a status message `x` [Log in](https://…) ![](https://…) became a
 clickable link and a remote image for every viewer. `md()` backslash-escapes every character that can start a
@@ -35,3 +36,16 @@ def md(value: Any) -> str:
         end = m.end()
         return text[:end] + "\\" + text[end:]
     return m.group(1) + "\\" + text[len(m.group(1)):]
+
+
+_BACKTICKS = re.compile(r"`+")
+
+
+def code(value: Any) -> str:
+    """`value` as one inline code span that nothing inside can close: its fence is one backtick longer than the
+    longest run of backticks in it (CommonMark), padded with a space each side (which the parser strips). Inside
+    a code span markdown and HTML are not parsed, so the text shows verbatim."""
+    text = _CONTROL.sub("", str(value))
+    text = " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+    fence = "`" * (max((len(r) for r in _BACKTICKS.findall(text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
