@@ -27,15 +27,13 @@ def _count(text: str) -> int:
     return value
 
 
-# Caps on what one command decodes or samples (a MemoryError with a traceback before): stated in --help.
-MAX_IWAE_K = 10_000  # importance samples per image (eval decodes k x batch images at a time)
-MAX_SAMPLES = 1_024  # `sample --n`: a 32x32 grid
-MAX_MANIFOLD_N = 100  # `manifold --n`: 10,000 decoded codes (7.8 M pixels of MNIST)
+# Caps on what one command decodes or samples (a MemoryError with a traceback before), stated in --help: importance
+# samples per image; `sample --n` (a 32x32 grid); `manifold --n` (10,000 codes, 7.8 M pixels of MNIST).
+MAX_IWAE_K, MAX_SAMPLES, MAX_MANIFOLD_N = 10_000, 1_024, 100
 
 
 def _at_most(high: int, low: int = 1):
     """An argparse type: an integer from low to high."""
-
     def parse(text: str) -> int:
         value = _count(text)
         if not low <= value <= high:
@@ -209,8 +207,7 @@ def resume_config(name: str, stored: TrainConfig, given: dict[str, Any], preset:
 
 def cmd_train(a) -> int:
     from .store.config import validate_run_name
-    from .store.errors import AlreadyTraining
-    from .store.runs import RunLock, check_can_start, check_resume_epochs, read_config, run_path
+    from .store.runs import acquire_run_lock, check_can_start, check_resume_epochs, read_config, run_path
 
     validate_run_name(a.name)
     # Fail fast, before the slow TensorFlow import (train_run checks again, under the lock).
@@ -222,11 +219,7 @@ def cmd_train(a) -> int:
         config = _config_from_args(a)
     # The run's lock before the slow TensorFlow import: a starting trainer already holds it, so nothing (a delete
     # from the app, a second trainer) sees the run as idle in those seconds.
-    path = run_path(a.name, a.runs_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(path)
-    if not lock.acquire():
-        raise AlreadyTraining(f"run {a.name!r} is already training (another process holds its lock)", run=a.name)
+    lock = acquire_run_lock(run_path(a.name, a.runs_dir))
     try:
         _import_tensorflow_quietly()
         from .engine.callbacks import ProgressBar
@@ -241,6 +234,7 @@ def cmd_train(a) -> int:
 
 def cmd_eval(a) -> int:
     from .data.sources import load_dataset, model_input
+    from .store import runs
     from .store.runs import read_config
 
     _, run_dir = _numpy_model(a)  # config and weights checked before the slow TensorFlow import
@@ -281,8 +275,11 @@ def cmd_eval(a) -> int:
         # Kept beside the weights, so the Runs page shows it: one appended line per evaluation. Its epoch is the
         # one stored in the weights file it loaded (status.json may already be epochs ahead while the run trains);
         # weights from before that was stored say nothing: epoch null.
-        append_evaluation(run_dir, evaluation_row(a.iwae_k, iwae, out["test_elbo"], len(test), seconds,
-                                                  epoch=meta["epoch"], step=meta["step"], seed=a.iwae_seed))
+        if runs.read_only_reason(run_dir) is not None:  # the shipped run is not written to; its copies are
+            print(f"{a.name}: read-only run; this evaluation is not recorded in it", file=sys.stderr)
+        else:
+            append_evaluation(run_dir, evaluation_row(a.iwae_k, iwae, out["test_elbo"], len(test), seconds,
+                                                      epoch=meta["epoch"], step=meta["step"], seed=a.iwae_seed))
     print(json.dumps(out))
     return 0
 

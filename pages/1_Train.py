@@ -8,7 +8,7 @@ from cvae.explorer import classroom, cost, figures, launcher, map_animation, pro
 from cvae.explorer import widgets as ui
 from cvae.explorer.text import code, md
 from cvae.explorer.i18n import N_, _, current_lang
-from cvae.store import runs
+from cvae.store import copies, runs
 from cvae.store.access import file_bytes_in_run
 from cvae.store.config import PRESETS, TrainConfig
 from cvae.store.errors import AlreadyTraining, ConfigError, RunError, RunExists, ServerBusy
@@ -259,7 +259,7 @@ if name:
                          help=_("Copy this run (weights, metrics, images) under a new name; the copy can be "
                                 "trained further.")):
                 try:
-                    runs.copy_run(name, copy_name.strip())
+                    copies.copy_run(name, copy_name.strip())
                     ui.select_run(copy_name.strip())
                     st.session_state["tr_flash"] = _("Copied {name} to {copy}: train it further below.",
                                                      name=name, copy=copy_name.strip())
@@ -339,7 +339,7 @@ def form_errors() -> tuple[dict[str, str], TrainConfig | None]:
         errs["name"] = train_form.name_error(name)
     if not errs and name in {r.name for r in infos} and not runs.nothing_trained(runs.run_path(name)):
         errs["name"] = _("A run named {name} already exists: pick another name, or select it in the sidebar "
-                         "and Resume it.", name=repr(name))
+                         "and Resume it.", name=md(repr(name)))
     if not errs and config is not None:
         short = cost.memory_shortfall(config)  # refused with the figures: it would be killed for memory
         if short:
@@ -367,11 +367,11 @@ if submitted:
         try:
             launcher.launch_training(new_name, config)
         except ServerBusy as e:
-            errs["_form"] = str(e)
+            errs["_form"] = md(e)
         except (RunExists, AlreadyTraining) as e:
-            errs["name"] = str(e)
+            errs["name"] = md(e)
         except RunError as e:
-            errs["_form"] = str(e)
+            errs["_form"] = md(e)
         else:
             ui.select_run(new_name)
             st.session_state["tr_flash"] = _("Started {name}. The first epoch's results appear in about a minute.",
@@ -379,4 +379,4 @@ if submitted:
             del st.session_state[K + "name"]  # a fresh suggestion next time
             st.rerun()
     for field, msg in errs.items():
-        errors.get(field, errors["_form"]).error(md(msg), icon=":material/error:")  # may quote what was typed
+        errors.get(field, errors["_form"]).error(msg, icon=":material/error:")  # typed text inside is md()-escaped

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvae.store import latent_means, runs
+from cvae.store import copies, latent_means, runs
 from cvae.store.config import TrainConfig
 from cvae.store.errors import AlreadyTraining, RunReadOnly
 from cvae.store.files import append_jsonl, atomic_write_json
@@ -157,7 +157,7 @@ def test_the_shipped_tutorial_run_is_read_only(tmp_path):
     with pytest.raises(RunReadOnly, match="copy it to train further"):
         runs.check_can_start(root / "tutorial", resume=True)
     assert (root / "tutorial" / runs.WEIGHTS_FILE).is_file()
-    copy = runs.copy_run("tutorial", "my-tutorial", root)
+    copy = copies.copy_run("tutorial", "my-tutorial", root)
     mine = runs.run_info(copy)
     assert mine.read_only is None and mine.epochs_done == 10 and mine.has_weights
     assert (copy / runs.WEIGHTS_FILE).read_bytes() == (TUTORIAL / runs.WEIGHTS_FILE).read_bytes()

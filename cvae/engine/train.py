@@ -11,7 +11,7 @@ import tensorflow as tf
 from ..data.sources import binarize, load_dataset, model_input, unit_scale
 from ..store import runs
 from ..store.config import TrainConfig
-from ..store.errors import AlreadyTraining, RunExists, TrainingError
+from ..store.errors import RunExists, TrainingError
 from ..store.files import atomic_write_json, remove_temp_files
 from ..store import latent_means
 from ..store.images import save_gif
@@ -60,10 +60,7 @@ def train_run(
         raise TrainingError("a new run needs a config")
     if lock is None:
         runs.check_can_start(run_dir, resume)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = runs.RunLock(run_dir)
-        if not lock.acquire():
-            raise AlreadyTraining(f"run {name!r} is already training (another process holds its lock)", run=name)
+        lock = runs.acquire_run_lock(run_dir)
     try:
         runs.check_writable(run_dir)
         linked = runs.symlinked_entries(run_dir)

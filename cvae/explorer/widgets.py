@@ -24,7 +24,7 @@ from .i18n import N_, _
 from .classroom import PAGES, hidden_page, hidden_when_presenting_ui, page_title_ui  # noqa: F401
 from .classroom import source_label
 from .text import md
-from .states import STATE_ICONS, STATE_WORDS, state_badge, state_word  # noqa: F401 (the pages use ui.*)
+from .states import STATE_ICONS, STATE_WORDS, read_only_why, state_badge, state_word  # noqa: F401 (ui.*)
 from .figures import MAP_POINTS, image_figure, z_from_click
 from .latent import PCA2
 from .numpy_model import NumpyCVAE, load_numpy_model
@@ -177,12 +177,6 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
     elif info is not None:
         sb.caption(_("broken: {error}", error=md(info.error)))
     return info
-
-
-def read_only_why(info: RunInfo) -> str:
-    """Why a run is read-only, for the page: the shipped run's reason in the session's language, else the
-    marker's problem as text."""
-    return _("shipped with the app") if info.read_only == runs.SHIPPED_REASON else md(info.read_only or "")
 
 
 def require_model(info: RunInfo | None) -> tuple[NumpyCVAE, RunInfo]:

@@ -25,9 +25,14 @@ MAX_RECORD_BYTES = 64 * 1024
 
 
 @contextmanager
-def launch_lock(root: Path) -> Iterator[None]:
-    """Hold the runs root's launch lock (thread lock + flock on .launches/.lock)."""
+def launch_lock(root: Path, create: bool = True) -> Iterator[None]:
+    """Hold the runs root's launch lock (thread lock + flock on .launches/.lock). create=False: where no
+    .launches/ exists, no app has ever launched a trainer here (the launcher creates it, then locks, then checks
+    and launches), so there is nothing to wait for and nothing is created."""
     d = root / LAUNCH_DIR
+    if not create and not d.is_dir():
+        yield
+        return
     d.mkdir(parents=True, exist_ok=True)
     with _THREAD_LOCK:
         fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)

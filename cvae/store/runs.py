@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -16,8 +15,9 @@ from .lock import (HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_ENV, 
                    heartbeat_timeout, is_locked, responsive, trainer_pids)
 from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound, RunReadOnly
 from .evaluations import EVALUATIONS_FILE, read_evaluations
-from .files import NotRegularFile, atomic_write_bytes, atomic_write_json, read_file_nofollow, read_json
+from .files import atomic_write_json, read_json
 from .launch_lock import launch_lock, starting_trainer
+from .readonly import READ_ONLY_FILE, SHIPPED_REASON, read_only_reason  # noqa: F401 (part of this API)
 from .metrics import epoch_rows, read_metrics  # noqa: F401 (epoch_rows: part of this module's API)
 from .schema import status_problem, valid_status_fields
 
@@ -34,11 +34,6 @@ IMAGES_DIR = "images"
 CKPT_DIR = "ckpt"
 GIF_FILE = "samples.gif"
 LAUNCH_DIR = ".launches"  # the app's launch records and staged logs, in the runs root
-# A run that ships with the project (checkpoints/tutorial) carries this marker: explorable, never deleted or trained
-# in place ("copy to train further"). Untrusted like every run file: see read_only_reason.
-READ_ONLY_FILE = "read_only.json"
-MAX_READ_ONLY_BYTES = 4096
-SHIPPED_REASON = "shipped with cvae-explorer"  # read_only_reason of a valid marker
 
 STATES = ("running", "stopped", "failed", "done")
 
@@ -120,31 +115,6 @@ def read_status(run_dir: str | os.PathLike) -> dict[str, Any]:
     if why is None:
         return status
     return {**valid_status_fields(status), "state": "damaged", "stored_state": status["state"], "message": why}
-
-
-def read_only_reason(run_dir: str | os.PathLike) -> str | None:
-    """Why the run is read-only, or None. The marker is read as untrusted input: a regular file (no link) of at most
-    4 KB holding a JSON object whose "read_only" is true (false: not read-only). A marker that is present but
-    unreadable or malformed errs on the side of the run's data: the run is read-only, and the reason says so."""
-    path = Path(run_dir) / READ_ONLY_FILE
-    try:
-        raw = read_file_nofollow(path) if os.lstat(path).st_size <= MAX_READ_ONLY_BYTES else None
-    except FileNotFoundError:
-        return None
-    except (NotRegularFile, OSError):
-        return f"{READ_ONLY_FILE} is not a regular file; treated as read-only"
-    if raw is None:
-        return f"{READ_ONLY_FILE} is larger than {MAX_READ_ONLY_BYTES} bytes; treated as read-only"
-    try:
-        marker = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return f"{READ_ONLY_FILE} is not valid JSON; treated as read-only"
-    flag = marker.get("read_only") if isinstance(marker, dict) else None
-    if flag is False:
-        return None
-    if flag is not True:
-        return f"{READ_ONLY_FILE}: 'read_only' is not true or false; treated as read-only"
-    return SHIPPED_REASON
 
 
 def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
@@ -342,6 +312,17 @@ def check_can_start(run_dir: Path, resume: bool) -> None:
         raise RunExists(f"run {name!r} already exists; use --resume to continue it or choose another name", run=name)
 
 
+def acquire_run_lock(run_dir: Path) -> RunLock:
+    """The run's lock, taken now (the run directory created if needed); AlreadyTraining if another process holds
+    it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir)
+    if not lock.acquire():
+        raise AlreadyTraining(f"run {run_dir.name!r} is already training (another process holds its lock)",
+                              run=run_dir.name)
+    return lock
+
+
 def check_writable(run_dir: Path) -> None:
     """RunReadOnly for a read-only run (the shipped tutorial): it is explored, never trained in place."""
     why = read_only_reason(run_dir) if run_dir.is_dir() else None
@@ -384,7 +365,7 @@ def delete_run(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     if why is not None:
         raise RunReadOnly(f"run {name!r} is read-only ({why}); it cannot be deleted", run=name, reason=why)
     root = path.parent
-    with launch_lock(root):
+    with launch_lock(root, create=False):
         if is_locked(path):
             raise AlreadyTraining(f"run {name!r} is training; stop it before deleting", run=name)
         pid = starting_trainer(root, name)
@@ -395,47 +376,6 @@ def delete_run(name: str, runs_dir: str | os.PathLike | None = None) -> None:
         trash = path.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
         os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
-
-
-# What a copy of a run takes along (not its lock, STOP file, log, TensorBoard events, nor the read-only marker).
-COPY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, EVALUATIONS_FILE, GIF_FILE, "latent_means.npz")
-
-
-def copy_run(src: str, dst: str, runs_dir: str | os.PathLike | None = None) -> Path:
-    """Copy run `src` to a new run `dst` that can be trained further (e.g. the read-only tutorial): its files,
-    per-epoch images and checkpoints, regular files only (links are not followed). A finished copy trains further
-    by resuming it with more epochs."""
-    source, target = run_path(src, runs_dir), run_path(dst, runs_dir)
-    if not (source / CONFIG_FILE).is_file():
-        raise RunNotFound(f"run {src!r} does not exist", run=src)
-    if target.exists():
-        raise RunExists(f"run {dst!r} already exists: pick another name", run=dst)
-    staging = target.with_name(f".copying-{dst}-{os.getpid()}-{time.time_ns()}")
-    try:
-        staging.mkdir()
-        for name in COPY_FILES:
-            _copy_file(source / name, staging / name)
-        for sub in (IMAGES_DIR, CKPT_DIR):
-            if (source / sub).is_dir() and not (source / sub).is_symlink():
-                (staging / sub).mkdir()
-                for p in sorted((source / sub).iterdir()):
-                    _copy_file(p, staging / sub / p.name)
-        if read_status(staging).get("state") == "running":  # a copy has no trainer
-            write_status(staging, state="stopped", message=f"copied from {src} while it trained")
-        os.rename(staging, target)  # appears whole or not at all
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
-
-
-def _copy_file(src: Path, dst: Path) -> None:
-    """Copy one regular file (links, FIFOs and missing files are skipped)."""
-    try:
-        data = read_file_nofollow(src)
-    except (FileNotFoundError, NotRegularFile, IsADirectoryError):
-        return
-    atomic_write_bytes(dst, data)
 
 
 def force_stop(name: str, runs_dir: str | os.PathLike | None = None, wait: float = 10.0) -> list[int]:
