@@ -196,7 +196,7 @@ def test_the_read_only_marker_is_validated(tmp_path, marker, read_only):
 
 @pytest.fixture(scope="module")
 def weights_bomb(tmp_path_factory) -> Path:
-    """A 0.3 MB weights.npz: the real arrays plus one member of 256 MB of zeros."""
+    """A 1.4 MB weights.npz: the real arrays plus one member of 256 MB of zeros."""
     path = tmp_path_factory.mktemp("bomb") / "weights.npz"
     rng = np.random.default_rng(0)
     real = {k: rng.normal(0, 0.05, s).astype(np.float32) for k, s in expected_shapes(2).items()}
@@ -232,7 +232,7 @@ def test_an_oversized_weights_file_is_refused_by_its_size_before_reading(root):
 
 
 def test_a_latent_means_bomb_is_refused_from_its_headers(root):
-    """A 0.2 MB latent_means.npz whose means claim 400 epochs x 2,000 x 64 (205 MB) for a 10-epoch, 2-D run:
+    """A 0.9 MB latent_means.npz whose means claim 400 epochs x 2,000 x 64 (205 MB) for a 10-epoch, 2-D run:
     refused from the header against the run's config (572ca2d: inflated, 205 MB, then refused)."""
     run = make_run(root, "lm")
     bomb_npz(run / latent_means.FILE, {"epochs": np.arange(1, 401, dtype=np.int32),
@@ -267,6 +267,28 @@ def test_a_data_npz_bomb_is_refused_from_its_headers(tmp_path):
     peak, err = peak_bytes(lambda: load_dataset("mnist", data_dir=tmp_path))
     assert isinstance(err, DataError) and "too large" in str(err), err
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_corrupted_npz_files_fail_with_one_valueerror(tmp_path):
+    """The bounded reader turns every corruption (flipped bytes in headers, streams, the central directory;
+    truncations) into a ValueError naming the file: never another exception."""
+    from cvae.store.weights import read_weights
+
+    good = (TUTORIAL / runs.WEIGHTS_FILE).read_bytes()
+    rng = np.random.default_rng(0)
+    path = tmp_path / "w.npz"
+    for i in range(150):
+        data = bytearray(good)
+        if i % 3 == 0:
+            data = data[: int(rng.integers(0, len(data)))]
+        else:
+            for pos in rng.integers(0, len(data), size=int(rng.integers(1, 8))):
+                data[pos] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(data))
+        try:
+            read_weights(path)
+        except ValueError as e:
+            assert str(path) in str(e)
 
 
 def test_good_files_still_load(root):
@@ -431,3 +453,38 @@ print(len(data), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 
     assert out.returncode == 0, out.stderr
     size, extra_mb = map(int, out.stdout.split())
     assert size < 64_000 and extra_mb < 100, f"{size} bytes, +{extra_mb} MB"
+
+
+@pytest.mark.slow
+def test_a_copy_without_checkpoints_trains_further_from_its_weights(tmp_path, mnist_dir):
+    """Finding 2, the copy: the shipped run has weights but no checkpoints; its copy resumed for more epochs continues
+    from weights.npz and its epoch (a fresh Adam), keeping the history, instead of restarting from scratch."""
+    pytest.importorskip("tensorflow")
+    from cvae.data.sources import binarize, load_dataset
+    from cvae.engine.train import train_run
+    from cvae.engine.trainer import TrainData
+    from cvae.explorer.numpy_model import load_numpy_model
+
+    mnist = load_dataset("mnist", mnist_dir)
+    data = TrainData(train=binarize(mnist.train_images[:64]), test=binarize(mnist.test_images[:32]), source="subset")
+    config = TrainConfig(max_train_examples=64, max_test_examples=32, batch_size=32, epochs=2, learning_rate=1e-3,
+                         log_every_steps=2, num_examples_to_generate=4)
+    root = tmp_path / "runs"
+    assert train_run("shipped", config, runs_dir=root, data=data) == "done"
+    shutil.rmtree(root / "shipped" / runs.CKPT_DIR)  # as shipped: weights, metrics, images; no training state
+    atomic_write_json(root / "shipped" / runs.READ_ONLY_FILE, {"read_only": True})
+    with pytest.raises(RunReadOnly):
+        train_run("shipped", config.replace(epochs=3), runs_dir=root, resume=True, data=data)
+    before = [r for r in runs.run_info(root / "shipped").epoch_rows]
+    copies.copy_run("shipped", "mine", root)
+    x = binarize(mnist.test_images[:8]).astype(np.float32)
+    mu_before = load_numpy_model(root / "mine").encode(x)[0]
+    assert train_run("mine", config.replace(epochs=3), runs_dir=root, resume=True, data=data) == "done"
+    info = runs.run_info(root / "mine")
+    assert info.state == "done" and info.epochs_done == 3
+    assert [r["epoch"] for r in info.epoch_rows] == [1, 2, 3]
+    assert info.epoch_rows[:2] == before  # the shipped epochs kept as they were (a restart would redo them)
+    # trained further from the shipped weights, not from scratch: one more epoch moves the codes only a little
+    mu_after = load_numpy_model(root / "mine").encode(x)[0]
+    assert 0 < np.abs(mu_after - mu_before).max() < 2.0
+    assert (root / "shipped" / runs.WEIGHTS_FILE).is_file() and runs.run_info(root / "shipped").epochs_done == 2

@@ -10,6 +10,7 @@ import math
 import os
 import stat
 import zipfile
+import zlib
 from typing import Callable
 
 import numpy as np
@@ -19,7 +20,8 @@ from .files import NotRegularFile
 # A member check: (name without .npy, dtype, shape) -> None, or raise ValueError saying what is wrong.
 MemberCheck = Callable[[str, np.dtype, tuple[int, ...]], None]
 
-_HEADER_SLACK = 64 * 1024  # a .npy header is at most a few hundred bytes (numpy caps it at 10 kB by default)
+_HEADER_SLACK = 64 * 1024
+MAX_MEMBERS = 4096  # a run's checkpoint has ~50 arrays  # a .npy header is at most a few hundred bytes (numpy caps it at 10 kB by default)
 
 
 class NpzTooLarge(ValueError):
@@ -59,11 +61,15 @@ def read_npz(path: str | os.PathLike, *, max_file_bytes: int, max_total_bytes: i
         if st.st_size > max_file_bytes:
             raise NpzTooLarge("the file", st.st_size, max_file_bytes)
         try:
-            zf = zipfile.ZipFile(f)
+            with zipfile.ZipFile(f) as zf:
+                if len(zf.infolist()) > MAX_MEMBERS:
+                    raise ValueError(f"{len(zf.infolist()):,} members; at most {MAX_MEMBERS:,}")
+                return _read_members(zf, max_total_bytes, check, names)
         except zipfile.BadZipFile:
             raise ValueError("not a .npz archive (not a zip file)") from None
-        with zf:
-            return _read_members(zf, max_total_bytes, check, names)
+        except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error) as e:
+            # an unsupported compression method, an encrypted member, a corrupt stream...
+            raise ValueError(f"unreadable .npz archive ({type(e).__name__}: {e})") from None
 
 
 def _read_members(zf: zipfile.ZipFile, max_total: int, check: MemberCheck,
@@ -87,7 +93,7 @@ def _read_members(zf: zipfile.ZipFile, max_total: int, check: MemberCheck,
                     shape, _, dtype = np.lib.format.read_array_header_2_0(m, max_header_size=10_000)
                 else:
                     raise ValueError(f".npy format version {version}")
-            except (ValueError, EOFError, OSError, zipfile.BadZipFile) as e:
+            except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as e:
                 raise ValueError(f"{name!r}: not a .npy array ({e})") from None
         if dtype.hasobject:
             raise NpzPickled(name)
@@ -108,7 +114,7 @@ def _read_members(zf: zipfile.ZipFile, max_total: int, check: MemberCheck,
         with zf.open(info) as m:
             try:
                 out[name] = np.lib.format.read_array(m, allow_pickle=False)
-            except (ValueError, EOFError, OSError, zipfile.BadZipFile) as e:
+            except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as e:
                 raise ValueError(f"{name!r}: unreadable ({type(e).__name__}: {e})") from None
     return out
 
