@@ -231,7 +231,7 @@ if name:
         if shown_state == "unresponsive":
             b3.warning(_("The trainer of {name} has not reported for over {s} s (frozen: stopped with Ctrl-Z or "
                          "SIGSTOP?). Force stop kills it; the last checkpoint stays and Resume continues from "
-                         "there.", name=repr(name), s=f"{runs.heartbeat_timeout():.0f}"), icon=":material/ac_unit:")
+                         "there.", name=md(repr(name)), s=f"{runs.heartbeat_timeout():.0f}"), icon=":material/ac_unit:")
             if b1.button(_("Force stop"), key="tr_force_stop", type="primary", icon=":material/dangerous:",
                          help=_("Kill this run's trainer process now (verified by its lock and command line).")):
                 try:
