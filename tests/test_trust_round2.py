@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvae.store import copies, latent_means, runs
+from cvae.store import latent_means, runs
 from cvae.store.config import TrainConfig
 from cvae.store.errors import AlreadyTraining, RunReadOnly
 from cvae.store.files import append_jsonl, atomic_write_json
@@ -157,6 +157,8 @@ def test_the_shipped_tutorial_run_is_read_only(tmp_path):
     with pytest.raises(RunReadOnly, match="copy it to train further"):
         runs.check_can_start(root / "tutorial", resume=True)
     assert (root / "tutorial" / runs.WEIGHTS_FILE).is_file()
+    from cvae.store import copies
+
     copy = copies.copy_run("tutorial", "my-tutorial", root)
     mine = runs.run_info(copy)
     assert mine.read_only is None and mine.epochs_done == 10 and mine.has_weights
@@ -431,24 +433,27 @@ def test_a_huge_image_is_called_too_large(side):
 
 
 def test_a_palette_png_of_the_largest_size_decodes_in_little_memory(tmp_path):
-    """Finding 8: a 23 kB 4096x4096 palette PNG peaked at +329 MB while decoding and preprocessing on 572ca2d (measured
-    by this test); it is reduced in 8-bit grey first. Max RSS of a fresh process, minus its RSS before decoding."""
+    """Finding 8: a 23 kB 4096x4096 palette PNG peaked at +338 MB while decoding and preprocessing on 572ca2d (measured
+    by this test); now +51 MB: reduced in 8-bit grey first. Max RSS of a fresh process, minus its RSS before decoding."""
+    from PIL import Image
+
+    px = np.zeros((4096, 4096), np.uint8)
+    px[1000:3000, 1900:2200] = 1
+    im = Image.fromarray(px, "P")
+    im.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+    im.save(tmp_path / "palette.png", optimize=True)  # written here: the measuring process only reads it
     script = tmp_path / "peak.py"
     script.write_text('''
-import io, resource
-import numpy as np
-from PIL import Image
-px = np.zeros((4096, 4096), np.uint8); px[1000:3000, 1900:2200] = 1
-im = Image.fromarray(px, "P"); im.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
-buf = io.BytesIO(); im.save(buf, "PNG", optimize=True); data = buf.getvalue()
-del im, px, buf
+import resource, sys
 from cvae.explorer import own_digit as od
+data = open(sys.argv[1], "rb").read()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 steps = od.preprocess(od.decode_image(data))
 assert steps.binary.sum() > 20
 print(len(data), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)
 ''')
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "palette.png")], capture_output=True, text=True,
+                         timeout=120,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr
     size, extra_mb = map(int, out.stdout.split())
@@ -464,6 +469,7 @@ def test_a_copy_without_checkpoints_trains_further_from_its_weights(tmp_path, mn
     from cvae.engine.train import train_run
     from cvae.engine.trainer import TrainData
     from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.store import copies
 
     mnist = load_dataset("mnist", mnist_dir)
     data = TrainData(train=binarize(mnist.train_images[:64]), test=binarize(mnist.test_images[:32]), source="subset")
