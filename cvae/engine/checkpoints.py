@@ -68,8 +68,9 @@ def restore_latest(trainer, run_dir: Path) -> tuple[Path | None, list[str]]:
 
 
 def restore_weights_only(trainer, run_dir: Path) -> str | None:
-    """No checkpoint but weights.npz (a copy of the shipped run, which ships without its training state): continue
-    from those weights and the epoch they are from, with a fresh Adam; returns what was done, None if nothing."""
+    """A copy whose source had no checkpoint (the shipped run ships without its training state; status.json says
+    resume_from 'weights'): continue from weights.npz and the epoch it is from, with a fresh Adam; returns what was
+    done, None if there are no weights."""
     path = run_dir / runs.WEIGHTS_FILE
     if not path.is_file():
         return None

@@ -117,7 +117,8 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
         message = "training"
         if resume:
             restored, warnings = restore_latest(trainer, run_dir)
-            from_weights = restore_weights_only(trainer, run_dir) if restored is None and not warnings else None
+            from_weights = restore_weights_only(trainer, run_dir) if restored is None and not warnings and \
+                runs.read_status(run_dir).get("resume_from") == "weights" else None
             if restored is None and warnings:
                 # Restarting from scratch would overwrite weights.npz and drop the run's history: refuse.
                 raise TrainingError(f"run {name!r}: no usable checkpoint ({'; '.join(warnings)}); move "
@@ -128,7 +129,8 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
                        "no checkpoint found; restarted") + (
                 f" ({'; '.join(warnings)})" if warnings else "")
         runs.write_status(run_dir, state="running", message=message, epoch=trainer.epoch,
-                          steps_per_epoch=trainer.steps_per_epoch, source=data.source)
+                          steps_per_epoch=trainer.steps_per_epoch, source=data.source,
+                          resume_from=None)  # a copy's weights are used once; checkpoints follow
         try:
             state = trainer.run_epochs([writer, board, *callbacks], should_stop=stop)
         except BaseException:

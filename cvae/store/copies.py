@@ -37,6 +37,10 @@ def copy_run(src: str, dst: str, runs_dir: str | os.PathLike | None = None) -> P
                     _copy_file(p, staging / sub / p.name)
         if read_status(staging).get("state") == "running":  # a copy has no trainer
             write_status(staging, state="stopped", message=f"copied from {src} while it trained")
+        if not any((staging / CKPT_DIR).glob("ckpt-*.npz")) and (staging / "weights.npz").is_file():
+            # No training state to resume (the shipped run has none): its resume continues from weights.npz.
+            # Only a copy says so: a run that crashed before its first checkpoint replays from scratch.
+            write_status(staging, resume_from="weights")
         os.rename(staging, target)  # appears whole or not at all
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

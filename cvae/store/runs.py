@@ -303,10 +303,10 @@ def check_can_start(run_dir: Path, resume: bool) -> None:
             raise RunNotFound(f"run {name!r} does not exist in {run_dir.parent}; nothing to resume", run=name)
         if is_locked(run_dir):
             raise AlreadyTraining(f"run {name!r} is already training", run=name)
+    elif run_dir.exists() and is_locked(run_dir):  # (a trainer holds it from before it loads TensorFlow)
+        raise AlreadyTraining(f"run {name!r} is already training", run=name)
     elif run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):  # a lone .lock: a start
         # that failed before it wrote anything
-        if is_locked(run_dir):
-            raise AlreadyTraining(f"run {name!r} is already training", run=name)
         if nothing_trained(run_dir):
             return  # e.g. its data was missing: starting it again, with corrected settings, replaces it
         raise RunExists(f"run {name!r} already exists; use --resume to continue it or choose another name", run=name)
@@ -318,8 +318,7 @@ def acquire_run_lock(run_dir: Path) -> RunLock:
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir)
     if not lock.acquire():
-        raise AlreadyTraining(f"run {run_dir.name!r} is already training (another process holds its lock)",
-                              run=run_dir.name)
+        raise AlreadyTraining(f"run {run_dir.name!r} is already training", run=run_dir.name)
     return lock
 
 
