@@ -299,10 +299,10 @@ def check_can_start(run_dir: Path, resume: bool) -> None:
     name = run_dir.name
     check_writable(run_dir)
     if resume:
+        if is_locked(run_dir):  # first: a new run's trainer holds its lock before it writes config.json
+            raise AlreadyTraining(f"run {name!r} is already training", run=name)
         if not (run_dir / CONFIG_FILE).exists():
             raise RunNotFound(f"run {name!r} does not exist in {run_dir.parent}; nothing to resume", run=name)
-        if is_locked(run_dir):
-            raise AlreadyTraining(f"run {name!r} is already training", run=name)
     elif run_dir.exists() and is_locked(run_dir):  # (a trainer holds it from before it loads TensorFlow)
         raise AlreadyTraining(f"run {name!r} is already training", run=name)
     elif run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):  # a lone .lock: a start
