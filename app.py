@@ -5,6 +5,7 @@ import streamlit as st
 from cvae.explorer import selection
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _
+from cvae.explorer.text import code, md
 from cvae.store.fmt import fmt_time
 
 ui.page_setup("Home", ":material/home:")
@@ -29,7 +30,7 @@ st.divider()
 st.subheader(_("The selected model at a glance"))
 if info is None:
     if selection.selected_run_name():
-        st.info(_("Run **{name}** is starting; watch it on the Train page.", name=selection.selected_run_name()),
+        st.info(_("Run **{name}** is starting; watch it on the Train page.", name=md(selection.selected_run_name())),
                 icon=":material/hourglass_top:")
         ui.page_link_ui("train")
     else:
@@ -41,7 +42,7 @@ else:
     c = info.config
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.markdown(f"### {_('Run')} `{info.name}` — {ui.state_badge(info.state)}")
+        st.markdown(f"### {_('Run')} {code(info.name)} — {ui.state_badge(info.state)}")
         m2, m3, m4 = st.columns(3)
         m2.metric(_("Epochs"), f"{info.epochs_done} / {c.epochs}")
         rows = info.epoch_rows
@@ -56,8 +57,11 @@ else:
         st.caption(_("{dataset} · batch {batch} · learning rate {lr} ({schedule}) · preset {preset} · created {created}",
                      dataset=c.dataset, batch=c.batch_size, lr=f"{c.learning_rate:g}", schedule=c.lr_schedule,
                      preset=c.preset, created=fmt_time(info.created)))
-        if info.status.get("message"):
-            st.caption(_("Status: {message}", message=f"`{info.status['message']}`"))  # the trainer's own words
+        if info.status.get("message"):  # the trainer's own words, or whatever status.json says: shown as text
+            st.caption(_("Status: {message}", message=code(info.status["message"])))
+        if info.read_only:
+            st.caption(_(":material/lock: Read-only ({why}): explore it; to train it further, copy it on the "
+                         "Train page.", why=ui.read_only_why(info)))
     with right:
         sample = ui.latest_sample_image(info.path)
         if sample:

@@ -28,12 +28,20 @@ def _count(text: str) -> int:
     return value
 
 
-def _positive(text: str) -> int:
-    """An integer >= 1 (--n of a grid)."""
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+# Caps on what one command decodes or samples (a MemoryError with a traceback before), stated in --help: importance
+# samples per image; `sample --n` (a 32x32 grid); `manifold --n` (10,000 codes, 7.8 M pixels of MNIST).
+MAX_IWAE_K, MAX_SAMPLES, MAX_MANIFOLD_N = 10_000, 1_024, 100
+
+
+def _at_most(high: int, low: int = 1):
+    """An argparse type: an integer from low to high."""
+    def parse(text: str) -> int:
+        value = _count(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high:,}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _float(text: str) -> float:
@@ -128,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="print the test-set ELBO (and the IWAE log p(x) bound) of a run as JSON")
     e.add_argument("name")
     common(e)
-    e.add_argument("--iwae-k", type=_count, default=0,
-                   help="also the k-sample IWAE bound on log p(x), saved to <run>/evaluations.jsonl")
+    e.add_argument("--iwae-k", type=_at_most(MAX_IWAE_K, 0), default=0,
+                   help=f"also the k-sample IWAE bound on log p(x) (k <= {MAX_IWAE_K:,}), saved to "
+                        "<run>/evaluations.jsonl")
     e.add_argument("--iwae-seed", type=_count, default=0, help="seed of the IWAE samples")
     e.add_argument("--max-test-examples", type=_count)
     e.add_argument("--exact", action="store_true", help="also log p(x) by quadrature over the 2-D latent plane, its "
@@ -142,14 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     common(s, data=False)
     s.add_argument("--out", required=True)
-    s.add_argument("--n", type=_positive, default=16, help="number of samples (a grid)")
+    s.add_argument("--n", type=_at_most(MAX_SAMPLES), default=16, help=f"number of samples (a grid; <= {MAX_SAMPLES:,})")
     s.add_argument("--seed", type=_count, default=0)
 
     m = sub.add_parser("manifold", help="decode an n x n grid at standard-normal quantiles to a PNG")
     m.add_argument("name")
     common(m, data=False)
     m.add_argument("--out", required=True)
-    m.add_argument("--n", type=_positive, default=20)
+    m.add_argument("--n", type=_at_most(MAX_MANIFOLD_N), default=20, help=f"codes per side (<= {MAX_MANIFOLD_N})")
     m.add_argument("--low", type=_float, default=0.05)
     m.add_argument("--high", type=_float, default=0.95)
 
@@ -157,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("name")
     common(en, data=False)
     en.add_argument("images", nargs="+", metavar="IMAGE")
-    en.add_argument("--iwae-k", type=_positive, default=100, help="importance samples of the IWAE estimate")
+    en.add_argument("--iwae-k", type=_at_most(MAX_IWAE_K), default=100,
+                    help=f"importance samples of the IWAE estimate (1 to {MAX_IWAE_K:,})")
     en.add_argument("--seed", type=_count, default=0)
 
     g = sub.add_parser("gif", help="animated GIF of the per-epoch sample grids")
@@ -208,7 +218,7 @@ def resume_config(name: str, stored: TrainConfig, given: dict[str, Any], preset:
 
 def cmd_train(a) -> int:
     from .store.config import validate_run_name
-    from .store.runs import check_can_start, check_resume_epochs, read_config, run_path
+    from .store.runs import acquire_run_lock, check_can_start, check_resume_epochs, read_config, run_path
 
     validate_run_name(a.name)
     # Fail fast, before the slow TensorFlow import (train_run checks again, under the lock).
@@ -218,17 +228,24 @@ def cmd_train(a) -> int:
         check_resume_epochs(run_path(a.name, a.runs_dir), config.epochs)
     else:
         config = _config_from_args(a)
-    _import_tensorflow_quietly()
-    from .engine.callbacks import ProgressBar
-    from .engine.train import train_run  # TensorFlow loads only once the arguments are known to be good
+    # The run's lock before the slow TensorFlow import: a starting trainer already holds it, so nothing (a delete
+    # from the app, a second trainer) sees the run as idle in those seconds.
+    lock = acquire_run_lock(run_path(a.name, a.runs_dir))
+    try:
+        _import_tensorflow_quietly()
+        from .engine.callbacks import ProgressBar
+        from .engine.train import train_run  # TensorFlow loads only once the arguments are known to be good
 
-    state = train_run(a.name, config, runs_dir=a.runs_dir, resume=a.resume, callbacks=[ProgressBar()],
-                      handle_signals=True)
+        state = train_run(a.name, config, runs_dir=a.runs_dir, resume=a.resume, callbacks=[ProgressBar()],
+                          handle_signals=True, lock=lock)
+    finally:
+        lock.release()
     return 0 if state in ("done", "stopped") else 1
 
 
 def cmd_eval(a) -> int:
     from .data.sources import load_dataset, model_input
+    from .store import runs
     from .store.runs import read_config
 
     _, run_dir = _numpy_model(a)  # config and weights checked before the slow TensorFlow import
@@ -276,8 +293,11 @@ def cmd_eval(a) -> int:
         # Kept beside the weights, so the Runs page shows it: one appended line per evaluation. Its epoch is the
         # one stored in the weights file it loaded (status.json may already be epochs ahead while the run trains);
         # weights from before that was stored say nothing: epoch null.
-        append_evaluation(run_dir, evaluation_row(a.iwae_k, iwae, out["test_elbo"], len(test), seconds,
-                                                  epoch=meta["epoch"], step=meta["step"], seed=a.iwae_seed))
+        if runs.read_only_reason(run_dir) is not None:  # the shipped run is not written to; its copies are
+            print(f"{a.name}: read-only run; this evaluation is not recorded in it", file=sys.stderr)
+        else:
+            append_evaluation(run_dir, evaluation_row(a.iwae_k, iwae, out["test_elbo"], len(test), seconds,
+                                                      epoch=meta["epoch"], step=meta["step"], seed=a.iwae_seed))
     print(json.dumps(out))
     return 0
 

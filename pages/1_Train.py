@@ -7,8 +7,9 @@ import streamlit as st
 from cvae.explorer import classroom, cost, figures, launcher, map_animation, progress, train_figures, train_form
 from cvae.explorer import selection
 from cvae.explorer import widgets as ui
+from cvae.explorer.text import code, md
 from cvae.explorer.i18n import N_, _, current_lang
-from cvae.store import runs
+from cvae.store import copies, runs
 from cvae.store.access import file_bytes_in_run
 from cvae.store.config import PRESETS, TrainConfig
 from cvae.store.errors import AlreadyTraining, ConfigError, RunError, RunExists, ServerBusy
@@ -133,14 +134,14 @@ def monitor_body(name: str, shown_state: str) -> None:
     live = state in ("running", "starting")
     if info is None:
         if state == "starting":
-            st.info(_("Starting **{name}**: loading TensorFlow and the data (a few seconds)…", name=name),
+            st.info(_("Starting **{name}**: loading TensorFlow and the data (a few seconds)…", name=md(name)),
                     icon=":material/hourglass_top:")
             st.progress(0.0, text=ui.state_word("starting"))
             tail = launcher.log_tail(launcher.log_path(name), 5)
             if tail:
                 st.code(tail, language=None)
         else:
-            st.warning(_("Run {name} has no config.json.", name=repr(name)))
+            st.warning(_("Run {name} has no config.json.", name=md(repr(name))))
         return
 
     status = info.status
@@ -148,7 +149,8 @@ def monitor_body(name: str, shown_state: str) -> None:
     # file still says how the previous process ended).
     message = status.get("message", "") if status.get("state") == state or state in ("interrupted",
                                                                                     "unresponsive") else ""
-    st.markdown(f"**{ui.state_badge(state)}**" + (f" — `{message}`" if message else ""))  # the trainer's words
+    # The trainer's words, or whatever status.json says (a damaged one names its bad field): shown as text.
+    st.markdown(f"**{ui.state_badge(state)}**" + (f" — {code(message)}" if message else ""))
     metrics = read_metrics(run_dir / runs.METRICS_FILE)  # incremental: only the appended rows are parsed
     if live:
         p = progress.progress(info, metrics.recent_steps(), metrics.epochs)
@@ -206,21 +208,21 @@ def monitor_body(name: str, shown_state: str) -> None:
 
 for rec in failed_launches:
     if rec.stopped:
-        st.info(_("Run {name} was stopped before it started.", name=repr(rec.name)), icon=":material/stop_circle:")
+        st.info(_("Run {name} was stopped before it started.", name=md(repr(rec.name))), icon=":material/stop_circle:")
     else:
         ui.show_error(_("Starting {name} failed before the run was created: {problem}", name=repr(rec.name),
                         problem=(launcher.log_tail(rec.log, 1) or _("no output")).strip()))
-        with st.expander(_("Log of {name}", name=rec.name)):
+        with st.expander(_("Log of {name}", name=md(rec.name))):
             st.code(launcher.log_tail(rec.log), language=None)
     st.button(_("Dismiss"), key=f"tr_dismiss_{rec.name}", on_click=launcher.dismiss, args=(rec.name,))
 
 flash = st.session_state.pop("tr_flash", None)
 if flash:
-    st.success(flash, icon=":material/rocket_launch:")
+    st.success(md(flash), icon=":material/rocket_launch:")
 
 name = selection.selected_run_name()
 if name:
-    st.header(f"{_('Run')} `{name}`")
+    st.header(f"{_('Run')} {code(name)}")
     try:
         run_dir = runs.run_path(name)
         shown_state, _info = monitor_state(name)
@@ -230,11 +232,11 @@ if name:
         if shown_state == "unresponsive":
             b3.warning(_("The trainer of {name} has not reported for over {s} s (frozen: stopped with Ctrl-Z or "
                          "SIGSTOP?). Force stop kills it; the last checkpoint stays and Resume continues from "
-                         "there.", name=repr(name), s=f"{runs.heartbeat_timeout():.0f}"), icon=":material/ac_unit:")
+                         "there.", name=md(repr(name)), s=f"{runs.heartbeat_timeout():.0f}"), icon=":material/ac_unit:")
             if b1.button(_("Force stop"), key="tr_force_stop", type="primary", icon=":material/dangerous:",
                          help=_("Kill this run's trainer process now (verified by its lock and command line).")):
                 try:
-                    st.toast(launcher.force_stop(name))
+                    st.toast(md(launcher.force_stop(name)))
                     st.rerun()
                 except RunError as e:
                     ui.show_error(e)
@@ -249,6 +251,22 @@ if name:
                     ui.show_error(e)
             if (run_dir / runs.STOP_FILE).exists():
                 b3.caption(_("Stop requested — waiting for the trainer to save and stop…"))
+        elif current is not None and current.read_only:
+            # The shipped run is everyone's: explored, never trained in place. A copy is yours to train further.
+            b3.caption(_(":material/lock: {name} is read-only ({why}). Copy it to train the copy further.",
+                         name=md(name), why=ui.read_only_why(current)))
+            copy_name = b1.text_input(_("Name of the copy"), value=f"my-{name}", key="tr_copy_name", max_chars=100)
+            if b2.button(_("Copy to train further"), key="tr_copy", icon=":material/content_copy:",
+                         help=_("Copy this run (weights, metrics, images) under a new name; the copy can be "
+                                "trained further.")):
+                try:
+                    copies.copy_run(name, copy_name.strip())
+                    selection.select_run(copy_name.strip())
+                    st.session_state["tr_flash"] = _("Copied {name} to {copy}: train it further below.",
+                                                     name=name, copy=copy_name.strip())
+                    st.rerun()
+                except (RunError, OSError) as e:
+                    ui.show_error(e)
         elif current is not None and current.resumable:
             if b1.button(_("Resume"), key="tr_resume", type="primary", icon=":material/play_arrow:",
                          help=_("Continue from the last checkpoint in a new training process.")):
@@ -291,10 +309,10 @@ with st.expander(_("Start a new training run"), expanded=not infos or not name, 
         st.warning((_("The server is busy: {names} is training (at most {cap} at once on this machine). Stop one, "
                       "or wait for it to finish.") if len(active) == 1 else
                     _("The server is busy: {names} are training (at most {cap} at once on this machine). Stop one, "
-                      "or wait for it to finish.")).format(names=", ".join(active), cap=cap),
+                      "or wait for it to finish.")).format(names=md(", ".join(active)), cap=cap),
                    icon=":material/traffic:")
     elif active:
-        st.caption(_("Training now: {names} (at most {cap} at once).", names=", ".join(active), cap=cap))
+        st.caption(_("Training now: {names} (at most {cap} at once).", names=md(", ".join(active)), cap=cap))
     _chosen = st.session_state.get(K + "dataset") or TrainConfig.from_preset(
         st.session_state.get(K + "preset") or "tutorial").dataset
     missing = train_form.missing_data(_chosen, str(st.session_state.get(K + "data_dir") or "").strip() or None)
@@ -327,7 +345,15 @@ def form_errors() -> tuple[dict[str, str], TrainConfig | None]:
         errs["name"] = train_form.name_error(name)
     if not errs and name in {r.name for r in infos} and not runs.nothing_trained(runs.run_path(name)):
         errs["name"] = _("A run named {name} already exists: pick another name, or select it in the sidebar "
-                         "and Resume it.", name=repr(name))
+                         "and Resume it.", name=md(repr(name)))
+    if not errs and config is not None:
+        short = cost.memory_shortfall(config)  # refused with the figures: it would be killed for memory
+        if short:
+            errs["batch_size"] = _("Too large for this machine: training needs about {need} GB of memory (batch "
+                                   "{batch}, filters {f1}/{f2}) and this machine has {total} GB. Use a smaller "
+                                   "batch size or narrower layers.", need=f"{short[0] / 1e9:,.1f}",
+                                   batch=f"{config.batch_size:,}", f1=config.filters1, f2=config.filters2,
+                                   total=f"{short[1] / 1e9:,.1f}")
     if not errs and config is not None:
         problem = train_form.data_problem(config)  # before launching: a trainer without data fails 40 s later
         if problem:
@@ -347,11 +373,11 @@ if submitted:
         try:
             launcher.launch_training(new_name, config)
         except ServerBusy as e:
-            errs["_form"] = str(e)
+            errs["_form"] = md(e)
         except (RunExists, AlreadyTraining) as e:
-            errs["name"] = str(e)
+            errs["name"] = md(e)
         except RunError as e:
-            errs["_form"] = str(e)
+            errs["_form"] = md(e)
         else:
             selection.select_run(new_name)
             st.session_state["tr_flash"] = _("Started {name}. The first epoch's results appear in about a minute.",
@@ -359,4 +385,4 @@ if submitted:
             del st.session_state[K + "name"]  # a fresh suggestion next time
             st.rerun()
     for field, msg in errs.items():
-        errors.get(field, errors["_form"]).error(msg, icon=":material/error:")
+        errors.get(field, errors["_form"]).error(msg, icon=":material/error:")  # typed text inside is md()-escaped

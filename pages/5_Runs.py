@@ -6,6 +6,7 @@ from cvae.explorer import classroom, launcher, run_compare
 from cvae.explorer import selection
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _
+from cvae.explorer.text import md
 from cvae.store import runs
 from cvae.store.access import file_bytes_in_run
 from cvae.store.config import format_value
@@ -23,7 +24,7 @@ st.caption(_("Every training run is a folder in the runs directory (`checkpoints
 
 flash = st.session_state.pop("rn_flash", None)
 if flash:
-    st.success(flash, icon=":material/delete:")
+    st.success(md(flash), icon=":material/delete:")
 
 if not infos:
     ui.no_runs_ui()
@@ -133,11 +134,15 @@ with dl:
 with rm:
     st.markdown(f"**{_('Delete')}**")
     busy = runs.is_locked(target.path) or target.name in launcher.pending()
+    if target.read_only:  # the shipped run: everyone explores it, nobody deletes it (the store refuses too)
+        st.info(_("{name} is read-only ({why}): it cannot be deleted. To train it further, copy it on the Train "
+                  "page.", name=md(target.name), why=ui.read_only_why(target)), icon=":material/lock:")
+        st.stop()
     if busy:
-        st.info(_("{name} is training: stop it on the Train page before deleting it.", name=target.name),
+        st.info(_("{name} is training: stop it on the Train page before deleting it.", name=md(target.name)),
                 icon=":material/lock:")
-    confirm = st.checkbox(_("Yes, delete **{name}** and all its files for good", name=target.name), key=f"rn_confirm_{target.name}",
-                          disabled=busy)
+    confirm = st.checkbox(_("Yes, delete **{name}** and all its files for good", name=md(target.name)),
+                          key=f"rn_confirm_{target.name}", disabled=busy)
     if st.button(_("Delete run"), icon=":material/delete:", key="rn_delete", type="primary", disabled=busy or not confirm):
         try:
             runs.delete_run(target.name)

@@ -48,7 +48,7 @@ if data is None:
 try:
     steps = od.preprocess(od.decode_image(data))
 except od.ImageRejected as e:
-    st.error(_("This image can't be used: {reason}", reason=e), icon=":material/block:")
+    st.error(_("This image can't be used: {reason}", reason=md(e)), icon=":material/block:")
     st.stop()
 
 st.subheader(_("Preprocessing, step by step"))

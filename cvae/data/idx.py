@@ -14,6 +14,7 @@ import numpy as np
 
 from ..store.errors import DataError
 from ..store.files import open_regular
+from ..store.npz import NpzPickled, NpzTooLarge, read_npz
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -156,47 +157,50 @@ def _as_uint8_labels(labels: np.ndarray, where: str) -> np.ndarray:
     return labels.astype(np.uint8)
 
 
+# Bounds of any .npz of digits (Keras' mnist.npz, the bundled sample), checked from the headers before anything is
+# decompressed: MNIST's 70,000 28x28 uint8 images and their labels (any integer width).
+MAX_NPZ_IMAGES = 70_000
+MAX_NPZ_BYTES = MAX_NPZ_IMAGES * (28 * 28 + 8) + 2**20
+
+
+def _npz_member_check(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    """No array bigger than all of MNIST's images (or one label per image)."""
+    if dtype.kind not in "iu":
+        return  # the checks after reading name the wrong dtype
+    if math.prod(shape) > MAX_NPZ_IMAGES * 28 * 28 or (len(shape) == 1 and shape[0] > MAX_NPZ_IMAGES):
+        raise NpzTooLarge(f"{name!r} (shape {shape})", math.prod(shape) * dtype.itemsize,
+                          MAX_NPZ_IMAGES * 28 * 28)
+
+
 def _read_npz(path: str | os.PathLike, keys: tuple[str, ...], layout: str) -> dict[str, np.ndarray]:
-    """Read `keys` from a .npz archive without unpickling; `layout` describes the expected keys."""
+    """Read `keys` from a .npz archive without unpickling, bounded (file size, then each header before it is
+    decompressed); `layout` describes the expected keys."""
     where = str(path)
-    arrays: dict[str, np.ndarray] = {}
     try:
-        # Our own handle: np.load leaks its file when a zip-looking file fails to open.
         with open_regular(path) as fh:
-            # allow_pickle=False always: a pickle in a downloaded file would run arbitrary code.
-            loaded = np.load(fh, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise DataError(f"{where}: is a single .npy array, expected a .npz archive")
-            with loaded as npz:
-                missing = [k for k in keys if k not in npz.files]
-                if missing:
-                    raise DataError(
-                        f"{where}: missing arrays {', '.join(missing)} ({layout}; "
-                        f"found {', '.join(npz.files) or 'none'})"
-                    )
-                for key in keys:
-                    try:
-                        arrays[key] = npz[key]
-                    except ValueError as exc:
-                        if "allow_pickle" in str(exc):
-                            raise DataError(
-                                f"{where}: refused {key}: it holds pickled Python objects "
-                                "(allow_pickle=False); re-save it as plain uint8 arrays"
-                            ) from None
-                        raise
+            magic = fh.read(6)
+        if magic.startswith(b"\x93NUMPY"):
+            raise DataError(f"{where}: is a single .npy array, expected a .npz archive")
+        if not magic.startswith(b"PK"):
+            raise DataError(f"{where}: not a valid .npz archive (neither zip nor .npy; unpickling it is refused)")
+        arrays = read_npz(path, max_file_bytes=MAX_NPZ_BYTES, max_total_bytes=MAX_NPZ_BYTES,
+                          check=_npz_member_check, follow_symlinks=True, names=keys)
     except DataError:
         raise
     except FileNotFoundError:
         raise DataError(f"{where}: file not found") from None
     except IsADirectoryError:
         raise DataError(f"{where}: is a directory, expected a .npz file") from None
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise DataError(
-                f"{where}: not a valid .npz archive (neither zip nor .npy; "
-                "unpickling it is refused)"
-            ) from None
+    except NpzPickled as e:
+        raise DataError(f"{where}: refused {e.member}: it holds pickled Python objects (allow_pickle=False); "
+                        "re-save it as plain uint8 arrays") from None
+    except NpzTooLarge as e:
+        raise DataError(f"{where}: too large: {e}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"{where}: not a valid .npz archive ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataError(f"{where}: not a valid .npz archive ({exc})") from None
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        with zipfile.ZipFile(path) as zf:  # names only (the central directory): nothing is decompressed
+            found = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+        raise DataError(f"{where}: missing arrays {', '.join(missing)} ({layout}; found {', '.join(found) or 'none'})")
     return arrays

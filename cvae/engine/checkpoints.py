@@ -12,9 +12,13 @@ import numpy as np
 from ..store import runs
 from ..store.arch import architecture_of
 from ..store.errors import RunError, RunNotFound
-from ..store.files import atomic_write_bytes, read_file_nofollow
-from ..store.weights import read_weights
+from ..store.files import atomic_write_bytes
+from ..store.npz import max_elements_check, read_npz
+from ..store.weights import MAX_ARRAY_ELEMENTS, MAX_WEIGHTS_BYTES, expected_shapes, read_weights
 from .model import build_model, set_weight_arrays
+
+
+MAX_CHECKPOINT_BYTES = 3 * MAX_WEIGHTS_BYTES + 2**20  # weights, Adam's m and v, RNG state and meta
 
 
 def checkpoint_paths(run_dir: Path) -> list[Path]:
@@ -42,8 +46,9 @@ def write_checkpoint(trainer, run_dir: Path) -> Path:
 def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
     """A checkpoint's arrays; never unpickles."""
     try:
-        with np.load(io.BytesIO(read_file_nofollow(path)), allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+        # Bounded like weights.npz: file size, then each header, before decompressing (weights + two Adam slots).
+        arrays = read_npz(path, max_file_bytes=MAX_CHECKPOINT_BYTES, max_total_bytes=MAX_CHECKPOINT_BYTES,
+                          check=max_elements_check(MAX_ARRAY_ELEMENTS, text=("meta",)))
         json.loads(str(arrays["meta"]))
         return arrays
     except Exception as e:
@@ -62,6 +67,25 @@ def restore_latest(trainer, run_dir: Path) -> tuple[Path | None, list[str]]:
     return None, warnings
 
 
+def restore_weights_only(trainer, run_dir: Path) -> str | None:
+    """A copy whose source had no checkpoint (the shipped run ships without its training state; status.json says
+    resume_from 'weights'): continue from weights.npz and the epoch it is from, with a fresh Adam; returns what was
+    done, None if there are no weights."""
+    path = run_dir / runs.WEIGHTS_FILE
+    if not path.is_file():
+        return None
+    cfg = trainer.config
+    arrays, meta = read_weights(path, expected_shapes(cfg.latent_dim, architecture_of(cfg)))
+    epoch = meta["epoch"] if meta["epoch"] is not None else runs.run_info(run_dir).epochs_done
+    rows = [r for r in runs.read_metrics(run_dir / runs.METRICS_FILE).epochs if r["epoch"] == epoch]
+    set_weight_arrays(trainer.model, arrays)
+    trainer.epoch, trainer.step_in_epoch = epoch, 0
+    trainer.global_step = meta["step"] if meta["step"] is not None else epoch * trainer.steps_per_epoch
+    trainer.elapsed = float(rows[-1].get("elapsed_seconds") or 0.0) if rows else 0.0
+    trainer.last_row = rows[-1] if rows else None
+    return f"continued from {runs.WEIGHTS_FILE} (epoch {epoch}; no checkpoint, so Adam starts afresh)"
+
+
 def load_keras_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None):
     """Config + latest weights -> a ready Keras CVAE."""
     model, config, _ = load_run_model(name_or_dir, runs_dir)
@@ -78,7 +102,8 @@ def load_run_model(name_or_dir: str | os.PathLike, runs_dir: str | os.PathLike |
     config = runs.read_config(run_dir)
     model = build_model(config.latent_dim, arch=architecture_of(config))
     try:
-        arrays, meta = read_weights(run_dir / runs.WEIGHTS_FILE)
+        arrays, meta = read_weights(run_dir / runs.WEIGHTS_FILE,
+                                    expected_shapes(config.latent_dim, architecture_of(config)))
         set_weight_arrays(model, arrays)
     except ValueError as e:
         raise RunError(f"{run_dir.name}: {e}", run=run_dir.name) from None

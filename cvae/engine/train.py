@@ -11,13 +11,13 @@ import tensorflow as tf
 from ..data.sources import binarize, load_dataset, model_input, unit_scale
 from ..store import runs
 from ..store.config import TrainConfig
-from ..store.errors import AlreadyTraining, RunExists, TrainingError
+from ..store.errors import RunExists, TrainingError
 from ..store.files import atomic_write_json, remove_temp_files
 from ..store import latent_means
 from ..store.images import save_gif
 from ..store.metrics import reconcile
 from .callbacks import Callback, RunWriter, StopFlag
-from .checkpoints import restore_latest, write_checkpoint
+from .checkpoints import restore_latest, restore_weights_only, write_checkpoint
 from .tensorboard import TensorBoardWriter
 from .trainer import NonFiniteLoss, TrainData, Trainer, bf16_supported
 
@@ -47,20 +47,22 @@ def train_run(
     stop: StopFlag | None = None,
     handle_signals: bool = False,
     strategy: tf.distribute.Strategy | None = None,
+    lock: runs.RunLock | None = None,
 ) -> str:
     """Create (or resume) run `name` and train it to its configured epochs; returns the final state.
 
     strategy: a tf.distribute strategy for the Trainer (default: default_strategy()).
+    lock: the run's lock, already held (the CLI takes it before importing TensorFlow: a starting trainer is then
+    never without it); released here.
     """
     run_dir = runs.run_path(name, runs_dir)
     if not resume and config is None:
         raise TrainingError("a new run needs a config")
-    runs.check_can_start(run_dir, resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = runs.RunLock(run_dir)
-    if not lock.acquire():
-        raise AlreadyTraining(f"run {name!r} is already training (another process holds its lock)", run=name)
+    if lock is None:
+        runs.check_can_start(run_dir, resume)
+        lock = runs.acquire_run_lock(run_dir)
     try:
+        runs.check_writable(run_dir)
         linked = runs.symlinked_entries(run_dir)
         if linked:  # the writes below would land wherever the links point
             raise TrainingError(f"run {name!r}: {', '.join(linked)} is a symbolic link; refusing to write through it")
@@ -115,16 +117,20 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
         message = "training"
         if resume:
             restored, warnings = restore_latest(trainer, run_dir)
+            from_weights = restore_weights_only(trainer, run_dir) if restored is None and not warnings and \
+                runs.read_status(run_dir).get("resume_from") == "weights" else None
             if restored is None and warnings:
                 # Restarting from scratch would overwrite weights.npz and drop the run's history: refuse.
                 raise TrainingError(f"run {name!r}: no usable checkpoint ({'; '.join(warnings)}); move "
                                     f"{runs.CKPT_DIR}/ out of the run directory to train it again from scratch")
             reconcile(run_dir / runs.METRICS_FILE, trainer.epoch, trainer.global_step, trainer.last_row)
             latent_means.truncate(run_dir, trainer.epoch)
-            message = (f"resumed from {restored.name}" if restored else "no checkpoint found; restarted") + (
+            message = (f"resumed from {restored.name}" if restored else from_weights or
+                       "no checkpoint found; restarted") + (
                 f" ({'; '.join(warnings)})" if warnings else "")
         runs.write_status(run_dir, state="running", message=message, epoch=trainer.epoch,
-                          steps_per_epoch=trainer.steps_per_epoch, source=data.source)
+                          steps_per_epoch=trainer.steps_per_epoch, source=data.source,
+                          resume_from=None)  # a copy's weights are used once; checkpoints follow
         try:
             state = trainer.run_epochs([writer, board, *callbacks], should_stop=stop)
         except BaseException:

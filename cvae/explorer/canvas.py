@@ -8,6 +8,7 @@ import base64
 import streamlit as st
 
 from .i18n import _
+from . import component_state
 
 SIZE = 280  # CSS pixels; drawn 10x the model's 28
 MAX_DATA_URL = 2_000_000  # characters: a 280x280 PNG is a few kB
@@ -65,6 +66,7 @@ export default function(component) {
 }
 """
 
+component_state.install()  # the browser's state is parsed with a nesting limit
 _canvas = st.components.v2.component("cvae_draw_canvas", html=HTML, css=CSS, js=JS)
 
 

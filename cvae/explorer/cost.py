@@ -60,3 +60,55 @@ def _fmt(seconds: float) -> str:
     if seconds < 7200:
         return f"~{seconds / 60:.0f} min"
     return f"~{seconds / 3600:.1f} h"
+
+
+# ---------------------------------------------------------------------------------------------- memory
+
+TRAINER_BASE_BYTES = 1_000_000_000  # a trainer's TensorFlow, Python and NumPy before any data (README: ~1 GB)
+TRAIN_ACTIVATION_FACTOR = 3  # activations kept for the backward pass, their gradients, and temporaries
+EVAL_ACTIVATION_FACTOR = 2  # the test ELBO: forward only, the layer being computed and the one before
+
+
+def activations_per_image(config: TrainConfig) -> int:
+    """Numbers one image produces through the network: input, every layer's output (encoder and decoder)."""
+    a = architecture_of(config)
+    e1, e2, s = (a.size - 3) // 2 + 1, a.enc_size, a.dec_size
+    return (a.size * a.size * a.channels + e1 * e1 * a.filters1 + e2 * e2 * a.filters2 + 2 * config.latent_dim
+            + s * s * a.filters1 + (2 * s) ** 2 * a.filters2 + (4 * s) ** 2 * a.filters1
+            + (4 * s) ** 2 * a.out_channels)
+
+
+def estimated_memory_bytes(config: TrainConfig) -> int:
+    """A lower estimate of a trainer's peak memory: TensorFlow itself, the dataset as float32, weights with their
+    gradients and Adam's two moments, and the activations of one training batch (or one evaluation batch)."""
+    from ..store.weights import expected_shapes
+
+    a = architecture_of(config)
+    pixels = a.size * a.size * a.channels
+    n_train = config.max_train_examples or TRAIN_IMAGES.get(config.dataset, 60_000)
+    n_test = config.max_test_examples or TEST_IMAGES
+    params = sum(int(np.prod(s)) for s in expected_shapes(config.latent_dim, a).values())
+    per_image = activations_per_image(config) * 4
+    batch = max(config.batch_size * per_image * TRAIN_ACTIVATION_FACTOR,
+                config.eval_batch_size * per_image * EVAL_ACTIVATION_FACTOR)
+    return TRAINER_BASE_BYTES + (n_train + n_test) * pixels * 4 + params * 4 * 4 + batch
+
+
+def machine_memory_bytes() -> int | None:
+    """This machine's memory (MemTotal of /proc/meminfo); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_shortfall(config: TrainConfig, total: int | None = None) -> tuple[int, int] | None:
+    """(bytes needed, bytes this machine has) when a configuration cannot fit in memory; None if it can (or the
+    machine's memory is unknown)."""
+    total = machine_memory_bytes() if total is None else total
+    need = estimated_memory_bytes(config)
+    return None if total is None or need <= total else (need, total)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import classroom
+from . import classroom, component_state
 from .figures import CLASS_COLORS, CLASS_SYMBOLS  # one palette and one marker per class on every map
 from .i18n import Msg, _
 
@@ -199,6 +199,7 @@ def _assets() -> tuple[str, str]:
 def _component() -> Callable[..., Any]:
     import streamlit as st
 
+    component_state.install()  # the browser's state is parsed with a nesting limit
     css, js = _assets()
     return st.components.v2.component(COMPONENT_NAME, html=HTML, css=css, js=js)
 

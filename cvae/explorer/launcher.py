@@ -127,6 +127,9 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
             info = runs.run_info(run_dir) if run_dir.is_dir() else None
             if info is None or info.config is None:
                 raise RunNotFound(f"run {name!r} has no readable config.json; nothing to resume", run=name)
+            if info.read_only:
+                raise LaunchError(f"run {name!r} is read-only ({info.read_only}): copy it to train further",
+                                  run=name)
             extending = epochs is not None and epochs > info.config.epochs
             runs.check_resume_epochs(run_dir, epochs)  # fewer epochs than done: refused here, in one line
             if not (info.resumable or extending):

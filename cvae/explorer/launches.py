@@ -8,24 +8,20 @@ are threads) and an flock (several app processes).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..store import checks, procs, runs
+from ..store.launch_lock import launch_lock
 from ..store.config import validate_run_name
 from ..store.errors import ConfigError
 from ..store.files import atomic_write_json, open_append_nofollow, read_file_nofollow
 
 LAUNCH_DIR = runs.LAUNCH_DIR
 
-_THREAD_LOCK = threading.Lock()
 _CHILDREN: dict[int, subprocess.Popen] = {}  # keeps Popen objects alive so they can be reaped
 
 
@@ -190,15 +186,4 @@ def pending(runs_dir: str | os.PathLike | None = None) -> dict[str, Launch]:
     return {rec.name: rec for rec in read_launches(runs_dir) if rec.alive}
 
 
-@contextmanager
-def _launch_lock(root: Path) -> Iterator[None]:
-    d = root / LAUNCH_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    with _THREAD_LOCK:
-        fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+_launch_lock = launch_lock  # the store's: deleting a run takes the same lock (cvae/store/runs.py: delete_run)

@@ -19,7 +19,7 @@ from .likelihood_np import bernoulli_log_likelihood, log_likelihood, mean_image 
 from ..store.config import TrainConfig
 from ..store.errors import RunError
 from ..store.runs import WEIGHTS_FILE, read_config
-from ..store.weights import expected_shapes, load_weights_npz
+from ..store.weights import expected_shapes, load_weights_npz, model_words
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 # Images per NumPy pass: small decode blocks keep the transposed convolutions' temporaries in the CPU cache, encoding
@@ -177,7 +177,9 @@ def load_numpy_model(run_dir: str | os.PathLike, config: TrainConfig | None = No
     if config is None:
         config = read_config(run_dir)
     try:
-        arrays = load_weights_npz(run_dir / WEIGHTS_FILE)
+        arch = architecture_of(config)
+        arrays = load_weights_npz(run_dir / WEIGHTS_FILE, expected_shapes(config.latent_dim, arch),
+                                  model_words(config.latent_dim, arch))
     except ValueError as e:
         raise RunError(str(e).replace(str(run_dir.parent) + os.sep, "")) from None
     try:

@@ -8,16 +8,19 @@ MNIST's recipe (LeCun et al.): white ink on black, the digit's bounding box scal
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 INK_THRESHOLD = 0.5  # of the (inverted) grey level: ink for the bounding box (the binarization's threshold)
 BOX = 20  # MNIST's longer side
+MAX_WORK_SIDE = 1024  # larger uploads are reduced to this longer side before preprocessing (memory)
+MAX_IWAE_K = 10_000  # importance samples of one digit's IWAE estimate (k x pixels x 8 bytes: 63 MB for MNIST)
 
 
 class ImageRejected(ValueError):
@@ -25,7 +28,8 @@ class ImageRejected(ValueError):
 
 
 def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Bytes of a PNG/JPEG (in memory) -> greyscale float32 in [0, 1], (H, W); ImageRejected if unusable."""
+    """Bytes of a PNG/JPEG (in memory) -> greyscale float32 in [0, 1], (H, W), upright as its EXIF orientation says
+    (phone photos store their pixels sideways); ImageRejected if unusable or too large."""
     if len(data) > max_bytes:
         raise ImageRejected(f"the file is {len(data) / 1e6:.1f} MB; at most {max_bytes / 1e6:.0f} MB")
     try:
@@ -33,21 +37,34 @@ def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int
             if im.format not in ("PNG", "JPEG"):
                 raise ImageRejected(f"not a PNG or JPEG image (found {im.format or 'an unknown format'})")
             if im.width * im.height > max_pixels:  # checked before decoding the pixels (decompression bombs)
-                raise ImageRejected(f"the image is {im.width}x{im.height} pixels; at most {max_pixels:,} pixels")
-            return to_grey(im)
+                raise ImageRejected(f"too large: the image is {im.width:,}x{im.height:,} pixels; at most "
+                                    f"{max_pixels:,} pixels")
+            if im.format == "JPEG":  # decoded at 1/2, 1/4 or 1/8 scale when that still leaves MAX_WORK_SIDE
+                im.draft("L", (MAX_WORK_SIDE, MAX_WORK_SIDE))
+            upright = ImageOps.exif_transpose(im)
+            return to_grey(upright)
     except ImageRejected:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow refuses it before reading its header's size to us
+        raise ImageRejected(f"too large: more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; at most "
+                            f"{max_pixels:,} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ImageRejected("not an image Pillow can read (PNG or JPEG expected)") from None
 
 
 def to_grey(im: Image.Image) -> np.ndarray:
-    """Greyscale in [0, 1]; transparent pixels become the background (white)."""
-    if im.mode in ("RGBA", "LA", "P"):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, rgba)
-    return np.asarray(im.convert("L"), np.float32) / 255.0
+    """Greyscale in [0, 1]; transparent pixels become the background (white). Large images are first reduced
+    (box average) to at most MAX_WORK_SIDE on their longer side, in 8-bit grey: a 4096x4096 palette PNG costs
+    tens of MB, not hundreds (the digit ends up 20 px tall anyway)."""
+    alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    im = im.convert("LA" if alpha else "L")
+    side = max(im.size)
+    if side > MAX_WORK_SIDE:
+        im = im.reduce(math.ceil(side / MAX_WORK_SIDE))
+    if not alpha:
+        return np.asarray(im, np.float32) / 255.0
+    la = np.asarray(im, np.float32) / 255.0
+    return la[..., 0] * la[..., 1] + (1.0 - la[..., 1])  # over white
 
 
 def ink_on_black(grey: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -142,6 +159,8 @@ def nearest(codes: np.ndarray, query: np.ndarray, k: int = 5) -> np.ndarray:
 
 def describe(model: Any, binary: np.ndarray, iwae_k: int = 100, seed: int = 0) -> dict[str, Any]:
     """mu, sigma, the single-sample ELBO and its split, the k-sample IWAE estimate, a reconstruction and a sample."""
+    if not 1 <= iwae_k <= MAX_IWAE_K:
+        raise ValueError(f"iwae_k: got {iwae_k}; allowed: 1 to {MAX_IWAE_K:,}")
     rng = np.random.default_rng(seed)
     x = np.asarray(binary, np.float32).reshape(1, 28, 28, 1)
     terms = model.elbo_terms(x, rng=rng)

@@ -15,6 +15,7 @@ import streamlit as st
 from . import selection
 from . import widgets as ui
 from .widgets import load_model as cached_numpy_model  # NumPy weights, cached per file version
+from .text import md
 from . import figures
 from .i18n import Msg, _
 from .numpy_model import NumpyCVAE
@@ -219,7 +220,7 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
 
 def _notes_ui() -> None:
     for note in st.session_state.get(NOTES_KEY, []):  # what the URL asked for and could not have
-        st.caption(":material/info: " + (note.shown() if isinstance(note, Msg) else str(note)))
+        st.caption(":material/info: " + md(note.shown() if isinstance(note, Msg) else note))  # quotes the URL
 
 
 def _push_sliders(d: int) -> None:

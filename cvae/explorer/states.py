@@ -3,7 +3,9 @@ in the session's language."""
 
 from __future__ import annotations
 
+from ..store.readonly import SHIPPED_REASON
 from .i18n import N_, _
+from .text import md
 
 STATE_ICONS = {
     "running": ":material/play_circle:", "done": ":material/check_circle:", "stopped": ":material/pause_circle:",
@@ -26,3 +28,9 @@ def state_word(state: str) -> str:
 def state_badge(state: str, icon: bool = True) -> str:
     """A run state with its Material icon (icon=False for places that draw no markdown: tables, selectboxes)."""
     return f"{STATE_ICONS.get(state, ':material/help:')} {state_word(state)}" if icon else state_word(state)
+
+
+def read_only_why(info) -> str:
+    """Why a run (a RunInfo) is read-only, for the page: the shipped run's reason in the session's language, else
+    the marker's problem as text."""
+    return _("shipped with the app") if info.read_only == SHIPPED_REASON else md(info.read_only or "")

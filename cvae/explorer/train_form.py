@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 import streamlit as st
 
+from .text import md
 from ..store.config import FIELD_SPECS, TrainConfig, settable_fields, validate_run_name
 from ..data import download
 from ..data.sources import clear_cache, load_dataset
@@ -47,21 +48,21 @@ def parse_values(widgets: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
             try:
                 raw = float(text)
             except ValueError:
-                errors[name] = f"{name}: got {text!r}; allowed: {spec.allowed}, e.g. 1e-4"
+                errors[name] = f"{name}: got {md(repr(text))}; allowed: {md(spec.allowed)}, e.g. 1e-4"
                 continue
         elif spec.kind is str and not spec.choices:
             raw = str(raw or "").strip() or None
         elif spec.kind is int and isinstance(raw, float) and raw.is_integer():
             raw = int(raw)
         if not spec.accepts(raw):
-            errors[name] = f"{name}: got {raw!r}; allowed: {spec.allowed}"
+            errors[name] = f"{name}: got {md(repr(raw))}; allowed: {md(spec.allowed)}"
             continue
         values[name] = raw
     data_dir = values.get("data_dir")
     if data_dir:
         path = Path(data_dir).expanduser()
         if not path.is_dir():
-            errors["data_dir"] = f"data_dir: {data_dir!r} is not a directory"
+            errors["data_dir"] = f"data_dir: {md(repr(data_dir))} is not a directory"
         else:
             values["data_dir"] = str(path.resolve())
     return values, errors
@@ -83,7 +84,7 @@ def name_error(name: str) -> str | None:
     try:
         validate_run_name(name)
     except ConfigError as e:
-        return str(e)
+        return md(e)  # quotes what was typed
     return None
 
 
@@ -132,7 +133,7 @@ def data_problem(config: TrainConfig) -> str | None:
     except (DataError, OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if config.data_dir:
-            return _("The data directory can't be used: {problem}", problem=first)
+            return _("The data directory can't be used: {problem}", problem=md(first))
         return _("No {dataset} data on this server: see above the form for where it looked, the download and the "
                  "offline ways, or enter the folder that holds it in **Data directory**.", dataset=config.dataset)
     return None

@@ -25,7 +25,8 @@ from .selection import (PICKER_KEY, carried_params, on_pick, seed_run_from_url, 
 from .i18n import N_, _
 from .classroom import PAGES, hidden_page, hidden_when_presenting_ui, page_title_ui  # noqa: F401
 from .classroom import source_label
-from .states import STATE_ICONS, STATE_WORDS, state_badge, state_word  # noqa: F401 (the pages use ui.*)
+from .text import md
+from .states import STATE_ICONS, STATE_WORDS, read_only_why, state_badge, state_word  # noqa: F401 (ui.*)
 from .figures import MAP_POINTS, image_figure, z_from_click
 from .latent import PCA2
 from .numpy_model import NumpyCVAE, load_numpy_model
@@ -76,7 +77,8 @@ def show_error(error: BaseException | str, prefix: str | None = None) -> None:
     """An expected error as one red line (plus its extra lines, if any, folded away); never a traceback."""
     text = str(error).strip() or type(error).__name__
     first, *rest = text.splitlines()
-    st.error(f"{prefix}: {first}" if prefix else first, icon=":material/error:")
+    # The text often quotes files or the URL (a status message, a run name): shown as text, never as markdown.
+    st.error(md(f"{prefix}: {first}" if prefix else first), icon=":material/error:")
     if rest:
         with st.expander(_("Details")):
             st.code("\n".join(rest), language=None)
@@ -164,7 +166,7 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
         sb.caption(_("{dataset} · latent_dim {d} · epochs {done}/{total} · best test ELBO {elbo}",
                      dataset=c.dataset, d=c.latent_dim, done=info.epochs_done, total=c.epochs, elbo=elbo))
     elif info is not None:
-        sb.caption(_("broken: {error}", error=info.error))
+        sb.caption(_("broken: {error}", error=md(info.error)))
     return info
 
 
@@ -173,7 +175,7 @@ def require_model(info: RunInfo | None) -> tuple[NumpyCVAE, RunInfo]:
     if info is None:
         if selected_run_name():
             st.info(_("Run **{name}** is starting: its first weights come after epoch 1. "
-                      "Watch it on the Train page.", name=selected_run_name()), icon=":material/hourglass_top:")
+                      "Watch it on the Train page.", name=md(selected_run_name())), icon=":material/hourglass_top:")
             page_link_ui("train")
         else:
             no_runs_ui()
@@ -184,7 +186,7 @@ def require_model(info: RunInfo | None) -> tuple[NumpyCVAE, RunInfo]:
         st.stop()
     if not info.has_weights:
         st.info(_("Run **{name}** has no weights yet ({state}): they are written at the end of each epoch.",
-                  name=info.name, state=state_word(info.state)), icon=":material/hourglass_top:")
+                  name=md(info.name), state=state_word(info.state)), icon=":material/hourglass_top:")
         page_link_ui("train")
         st.stop()
     try:

@@ -37,6 +37,14 @@ class AlreadyTraining(RunError):
     """The run's trainer is alive (or starting)."""
 
 
+class RunReadOnly(RunError):
+    """The run is read-only (the shipped `tutorial`): explore it, or copy it to train further; `reason` says why."""
+
+    def __init__(self, message: str, run: str | None = None, reason: str = ""):
+        self.reason = reason
+        super().__init__(message, run=run)
+
+
 class NotTraining(RunError):
     """Stop was asked for a run that has no trainer."""
 

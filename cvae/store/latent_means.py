@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import NotRegularFile, atomic_write_bytes, read_file_nofollow
+from .files import NotRegularFile, atomic_write_bytes
+from .npz import read_npz
 
 FILE = "latent_means.npz"
 MAP_DIGITS = 2000  # the map everywhere: the first 2,000 test digits
-MAX_BYTES = 256 * 1024 * 1024
+MAX_BYTES = 256 * 1024 * 1024  # whatever the run's config says, never more than this (file, or arrays inflated)
 
 
 @dataclass(frozen=True)
@@ -35,22 +36,49 @@ class LatentMeans:
         return int(self.epochs[-1]), self.means[-1]
 
 
-def read_latent_means(run_dir: str | os.PathLike) -> LatentMeans | None:
-    """The run's per-epoch means; None if there are none yet; ValueError naming the file if it is unusable."""
-    path = Path(run_dir) / FILE
+def _limits(run_dir: Path) -> tuple[int, int | None]:
+    """(most epochs, latent_dim) the run's config allows (10,000 and any size up to 64 when it is unreadable)."""
+    from .config import MAX_LATENT_DIM
+    from .runs import read_config
     try:
-        data = read_file_nofollow(path)
+        config = read_config(run_dir)
+    except (ValueError, OSError):
+        return 10_000, None
+    return config.epochs, min(config.latent_dim, MAX_LATENT_DIM)
+
+
+def read_latent_means(run_dir: str | os.PathLike) -> LatentMeans | None:
+    """The run's per-epoch means; None if there are none yet; ValueError naming the file if it is unusable.
+
+    Bounded before anything is decompressed: the file's size, then each array's header against the run's config
+    (at most config.epochs rows of MAP_DIGITS codes of config.latent_dim numbers), never over MAX_BYTES."""
+    path = Path(run_dir) / FILE
+    max_epochs, dim = _limits(Path(run_dir))
+    from .config import MAX_LATENT_DIM
+
+    def check(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        if name == "epochs" and not (dtype.kind in "iu" and len(shape) == 1 and shape[0] <= max_epochs):
+            raise ValueError(f"epochs: {dtype} {shape}, expected at most {max_epochs} integers (config.epochs)")
+        if name == "labels" and not (dtype.kind in "iu" and len(shape) == 1 and shape[0] <= MAP_DIGITS):
+            raise ValueError(f"labels: {dtype} {shape}, expected at most {MAP_DIGITS} integers")
+        if name == "means" and not (dtype == np.float32 and len(shape) == 3 and shape[0] <= max_epochs
+                                    and shape[1] <= MAP_DIGITS
+                                    and (shape[2] == dim if dim is not None else 1 <= shape[2] <= MAX_LATENT_DIM)):
+            raise ValueError(f"means: {dtype} {shape}, expected float32 (at most {max_epochs} epochs, "
+                             f"{MAP_DIGITS} digits, latent_dim {dim if dim is not None else '<= 64'})")
+
+    try:
+        arrays = read_npz(path, max_file_bytes=MAX_BYTES, max_total_bytes=MAX_BYTES, check=check,
+                          names=("epochs", "means", "labels"))
     except FileNotFoundError:
         return None
     except NotRegularFile as e:
         raise ValueError(f"{path.name}: {e.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise ValueError(f"{path.name}: larger than {MAX_BYTES // 2**20} MB")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as f:
-            arrays = {k: f[k] for k in ("epochs", "means", "labels")}
-    except Exception as e:  # BadZipFile, KeyError, pickled object...
-        raise ValueError(f"{path.name}: not a readable latent-means file ({type(e).__name__})") from None
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{path.name}: not a readable latent-means file ({e})") from None
+    missing = [k for k in ("epochs", "means", "labels") if k not in arrays]
+    if missing:
+        raise ValueError(f"{path.name}: not a readable latent-means file (missing {', '.join(missing)})")
     epochs, means, labels = arrays["epochs"], arrays["means"], arrays["labels"]
     if epochs.ndim != 1 or epochs.dtype.kind not in "iu" or len(epochs) == 0 or (epochs < 1).any() \
             or (np.diff(epochs) <= 0).any():

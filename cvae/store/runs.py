@@ -13,10 +13,12 @@ from typing import Any
 from .config import TrainConfig, validate_run_name
 from .lock import (HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_ENV, LOCK_FILE, RunLock,  # noqa: F401
                    heartbeat_timeout, is_locked, responsive, trainer_pids)
-from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound
+from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound, RunReadOnly
 from .evaluations import EVALUATIONS_FILE, read_evaluations
 from .files import atomic_write_json, read_json
 from .locations import default_runs_root
+from .launch_lock import launch_lock, starting_trainer
+from .readonly import READ_ONLY_FILE, SHIPPED_REASON, read_only_reason  # noqa: F401 (part of this API)
 from .metrics import epoch_rows, read_metrics  # noqa: F401 (epoch_rows: part of this module's API)
 from .schema import status_problem, valid_status_fields
 
@@ -148,6 +150,7 @@ class RunInfo:
     bad_rows: int = 0  # metrics.jsonl rows skipped as malformed
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # file -> (mtime_ns, size) when read
     evaluations: list[dict] = field(default_factory=list)  # the valid rows of evaluations.jsonl
+    read_only: str | None = None  # why the run may not be deleted or trained in place (read_only_reason)
 
     @property
     def total_epochs(self) -> int | None:
@@ -155,7 +158,7 @@ class RunInfo:
 
     @property
     def resumable(self) -> bool:
-        return self.state in ("interrupted", "stopped", "failed") and self.config is not None
+        return self.state in ("interrupted", "stopped", "failed") and self.config is not None and not self.read_only
 
 
 def effective_state(run_dir: Path, status: dict[str, Any]) -> str:
@@ -181,22 +184,30 @@ def _read_run(run_dir: Path) -> RunInfo:
     view = read_metrics(run_dir / METRICS_FILE)
     rows = view.epochs
     elbos = [r["test_elbo"] for r in rows if r.get("test_elbo") is not None]
-    state = status.get("state", "unknown") if config else "broken"
     epoch = status.get("epoch")  # checked by the schema: an int in range, or absent
+    logged = max((r["epoch"] for r in rows), default=0)  # epochs metrics.jsonl holds
+    if epoch is not None and epoch > logged and status.get("state") in STATES:
+        # The status claims epochs the metrics do not hold (e.g. "epoch 12" of a 10-epoch run): the metrics count,
+        # and the status is damaged, naming the field. (Fewer is normal for a moment: the trainer appends the
+        # epoch's metrics row before it rewrites status.json.)
+        status = {**status, "state": "damaged", "stored_state": status["state"],
+                  "message": f"{STATUS_FILE}: 'epoch' says {epoch}, but {METRICS_FILE} holds {logged} epochs"}
+        epoch = logged
+    state = status.get("state", "unknown") if config else "broken"
     if epoch is None:
-        epoch = rows[-1]["epoch"] if rows else 0
+        epoch = logged
     return RunInfo(
         name=run_dir.name, path=run_dir, state=state, config=config, status=status,
         epochs_done=int(epoch), best_test_elbo=max(elbos) if elbos else None, created=status.get("created"),
         error=error or (status.get("message") if state in ("unknown", "damaged") else None),
         has_weights=(run_dir / WEIGHTS_FILE).is_file(), epoch_rows=rows, bad_rows=view.bad_rows,
-        evaluations=read_evaluations(run_dir),
+        evaluations=read_evaluations(run_dir), read_only=read_only_reason(run_dir),
     )
 
 
 # Per-run summaries, keyed by (mtime_ns, size) of the files they are read from: a rerun of a page with 1,000
 # runs stats their files instead of parsing them. Process-wide (every session shares it); bounded.
-SUMMARY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, EVALUATIONS_FILE)
+SUMMARY_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, WEIGHTS_FILE, EVALUATIONS_FILE, READ_ONLY_FILE)
 _SUMMARIES: dict[str, tuple[tuple, RunInfo]] = {}
 _MAX_SUMMARIES = 8192
 
@@ -287,17 +298,37 @@ def check_can_start(run_dir: Path, resume: bool) -> None:
     A cheap pre-check (no TensorFlow): train_run asks it first, and takes the lock to be sure.
     """
     name = run_dir.name
+    check_writable(run_dir)
     if resume:
+        if is_locked(run_dir):  # first: a new run's trainer holds its lock before it writes config.json
+            raise AlreadyTraining(f"run {name!r} is already training", run=name)
         if not (run_dir / CONFIG_FILE).exists():
             raise RunNotFound(f"run {name!r} does not exist in {run_dir.parent}; nothing to resume", run=name)
-        if is_locked(run_dir):
-            raise AlreadyTraining(f"run {name!r} is already training", run=name)
-    elif run_dir.exists() and any(run_dir.iterdir()):
-        if is_locked(run_dir):
-            raise AlreadyTraining(f"run {name!r} is already training", run=name)
+    elif run_dir.exists() and is_locked(run_dir):  # (a trainer holds it from before it loads TensorFlow)
+        raise AlreadyTraining(f"run {name!r} is already training", run=name)
+    elif run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):  # a lone .lock: a start
+        # that failed before it wrote anything
         if nothing_trained(run_dir):
             return  # e.g. its data was missing: starting it again, with corrected settings, replaces it
         raise RunExists(f"run {name!r} already exists; use --resume to continue it or choose another name", run=name)
+
+
+def acquire_run_lock(run_dir: Path) -> RunLock:
+    """The run's lock, taken now (the run directory created if needed); AlreadyTraining if another process holds
+    it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir)
+    if not lock.acquire():
+        raise AlreadyTraining(f"run {run_dir.name!r} is already training", run=run_dir.name)
+    return lock
+
+
+def check_writable(run_dir: Path) -> None:
+    """RunReadOnly for a read-only run (the shipped tutorial): it is explored, never trained in place."""
+    why = read_only_reason(run_dir) if run_dir.is_dir() else None
+    if why is not None:
+        raise RunReadOnly(f"run {run_dir.name!r} is read-only ({why}); copy it to train further", run=run_dir.name,
+                          reason=why)
 
 
 def check_resume_epochs(run_dir: str | os.PathLike, epochs: int | None) -> None:
@@ -323,15 +354,27 @@ def request_stop(name: str, runs_dir: str | os.PathLike | None = None) -> None:
 
 
 def delete_run(name: str, runs_dir: str | os.PathLike | None = None) -> None:
-    """Delete a run directory; refused while it trains."""
+    """Delete a run directory; refused for a read-only run and while a trainer for it is starting or running.
+
+    Checked under the launch lock the app's launcher holds while it starts a trainer and writes its record: a
+    trainer still importing TensorFlow holds no run lock yet, but its verified launch record is there."""
     path = run_path(name, runs_dir)
     if not path.is_dir():
         raise RunNotFound(f"run {name!r} does not exist", run=name)
-    if is_locked(path):
-        raise AlreadyTraining(f"run {name!r} is training; stop it before deleting", run=name)
-    # Rename first so a half-finished delete never looks like a run.
-    trash = path.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
-    os.rename(path, trash)
+    why = read_only_reason(path)
+    if why is not None:
+        raise RunReadOnly(f"run {name!r} is read-only ({why}); it cannot be deleted", run=name, reason=why)
+    root = path.parent
+    with launch_lock(root, create=False):
+        if is_locked(path):
+            raise AlreadyTraining(f"run {name!r} is training; stop it before deleting", run=name)
+        pid = starting_trainer(root, name)
+        if pid is not None:
+            raise AlreadyTraining(f"run {name!r} has a trainer starting (pid {pid}); stop it before deleting",
+                                  run=name)
+        # Rename first so a half-finished delete never looks like a run.
+        trash = path.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
+        os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
 
 

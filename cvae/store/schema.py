@@ -103,6 +103,7 @@ STATUS_FIELDS: dict[str, Check] = {
     "failed_step": integer(0, MAX_STEPS),
     "test_elbo": optional(NATS), "elapsed_seconds": SECONDS,
     "message": text(), "source": text(), "failed_value": text(),
+    "resume_from": optional(one_of("weights")),  # a copy without checkpoints (cvae/store/copies.py)
 }
 STATUS_REQUIRED = ("state",)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .arch import Architecture
-from .files import NotRegularFile, atomic_write_bytes, read_file_nofollow
+from .arch import IMAGE_SHAPES, Architecture
+from .files import NotRegularFile, atomic_write_bytes
+from .npz import MemberCheck, read_npz
 
 
 def expected_shapes(latent_dim: int, arch: Architecture | None = None) -> dict[str, tuple[int, ...]]:
@@ -25,6 +27,21 @@ def expected_shapes(latent_dim: int, arch: Architecture | None = None) -> dict[s
         "dec_deconv2/kernel": (3, 3, f1, f2), "dec_deconv2/bias": (f1,),
         "dec_logits/kernel": (3, 3, a.out_channels, f1), "dec_logits/bias": (a.out_channels,),
     }
+
+
+def _largest() -> dict[str, tuple[int, ...]]:
+    """The shapes of the largest network a config allows (64-D code, 512/512 filters, colour, two parameters per
+    sub-pixel): no weights file of any run holds more."""
+    from .config import MAX_FILTERS, MAX_LATENT_DIM
+    size = max(s for s, _ in IMAGE_SHAPES.values())
+    channels = max(c for _, c in IMAGE_SHAPES.values())
+    return expected_shapes(MAX_LATENT_DIM, Architecture(size, channels, MAX_FILTERS, MAX_FILTERS,
+                                                        "discretized_logistic"))
+
+
+_LARGEST = _largest()
+MAX_ARRAY_ELEMENTS = max(math.prod(s) for s in _LARGEST.values())  # 3.2 M numbers: enc_dense of that network
+MAX_WEIGHTS_BYTES = sum(math.prod(s) for s in _LARGEST.values()) * 8 + 2**20  # 96 MB: float64 at most, + slack
 
 
 # Reserved names for what the weights are (int64 scalars in the same file, so they are read from the same file
@@ -46,10 +63,14 @@ def save_weights_npz(arrays: dict[str, np.ndarray], path: str | os.PathLike, epo
     atomic_write_bytes(path, buf.getvalue())
 
 
-def read_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, int | None]]:
+def read_weights(path: str | os.PathLike, shapes: dict[str, tuple[int, ...]] | None = None, for_what: str = ""
+                 ) -> tuple[dict[str, np.ndarray], dict[str, int | None]]:
     """(weight arrays, {'epoch', 'step'}) from one read of the file; meta None where the file does not say (older
-    weights) or says something out of range. ValueError naming the file on any failure."""
-    everything = _load_all(Path(path))
+    weights) or says something out of range. ValueError naming the file on any failure.
+
+    shapes: the run's expected_shapes; every array's header must match them before anything is decompressed
+    (without: the largest network a config allows bounds each array); for_what: ' for latent_dim 2, …'."""
+    everything = _load_all(Path(path), _member_check(shapes, for_what))
     meta: dict[str, int | None] = {}
     for field, key in META_KEYS.items():
         v = everything.pop(key, None)
@@ -59,21 +80,45 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
     return everything, meta
 
 
-def load_weights_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def load_weights_npz(path: str | os.PathLike, shapes: dict[str, tuple[int, ...]] | None = None,
+                     for_what: str = "") -> dict[str, np.ndarray]:
     """Read the named weight arrays (not the epoch/step meta); never unpickles; ValueError naming the file."""
-    return read_weights(path)[0]
+    return read_weights(path, shapes, for_what)[0]
 
 
-def _load_all(path: Path) -> dict[str, np.ndarray]:
+def model_words(latent_dim: int, arch: Architecture) -> str:
+    """' for latent_dim 2, filters 32/64': what a mismatching shape was expected for."""
+    return f" for latent_dim {latent_dim}, filters {arch.filters1}/{arch.filters2}"
+
+
+def _member_check(shapes: dict[str, tuple[int, ...]] | None, for_what: str = "") -> MemberCheck:
+    """Each array's header against the run's shapes (or the largest network's size); meta keys int64 scalars."""
+    meta = set(META_KEYS.values())
+
+    def check(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        if name in meta:  # read_weights believes only an integer scalar in range; anything small is read, ignored
+            if math.prod(shape) > 16:
+                raise ValueError(f"{name!r}: expected an integer scalar, got shape {shape}")
+            return
+        if dtype.kind not in "fiu":
+            raise ValueError(f"{name!r} is not a numeric array")
+        if shapes is not None:
+            if name not in shapes:
+                raise ValueError(f"unexpected arrays [{name[:60]!r}] (another architecture?)")
+            if shape != tuple(shapes[name]):
+                raise ValueError(f"{name} has shape {shape}, expected {tuple(shapes[name])}{for_what} (weights "
+                                 "from another model?)")
+        elif math.prod(shape) > MAX_ARRAY_ELEMENTS:
+            raise ValueError(f"{name!r} has shape {shape}: more than the largest network's {MAX_ARRAY_ELEMENTS:,} "
+                             "numbers per array")
+
+    return check
+
+
+def _load_all(path: Path, check: MemberCheck) -> dict[str, np.ndarray]:
     try:
-        # Read without following a symbolic link: a run's weights never live outside its directory.
-        with np.load(io.BytesIO(read_file_nofollow(path)), allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        # np.load returns a zip member that is not .npy as raw bytes: refuse anything but numbers.
-        for k, v in arrays.items():
-            if not isinstance(v, np.ndarray) or v.dtype.kind not in "fiu":
-                raise ValueError(f"{k!r} is not a numeric array")
-        return arrays
+        # Bounded: size by fstat, then every header, before anything is decompressed; never follows a link.
+        return read_npz(path, max_file_bytes=MAX_WEIGHTS_BYTES, max_total_bytes=MAX_WEIGHTS_BYTES, check=check)
     except FileNotFoundError:
         raise ValueError(f"{path}: weights file not found") from None
     except NotRegularFile as e:
