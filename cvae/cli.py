@@ -12,50 +12,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import first_run
+from .cli_args import MAX_IWAE_K, MAX_MANIFOLD_N, MAX_SAMPLES, OneLineParser, at_most, count_arg, float_arg
 from .store.config import FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
 from .store.errors import ConfigError, CvaeError, DataNotFound, RunError, RunNotFound
 from .store.fmt import EvalProgress, bits_per_dim
-
-
-def _count(text: str) -> int:
-    """An integer >= 0 (0 is 'off' for --iwae-k and a valid --seed; the config bounds each field itself)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:  # e.g. --iwae-k -1 reached TensorFlow and ended in a traceback
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-# Caps on what one command decodes or samples (a MemoryError with a traceback before), stated in --help: importance
-# samples per image; `sample --n` (a 32x32 grid); `manifold --n` (10,000 codes, 7.8 M pixels of MNIST).
-MAX_IWAE_K, MAX_SAMPLES, MAX_MANIFOLD_N = 10_000, 1_024, 100
-
-
-def _at_most(high: int, low: int = 1):
-    """An argparse type: an integer from low to high."""
-    def parse(text: str) -> int:
-        value = _count(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high:,}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line on stderr (the full usage is one --help away)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
 def _import_tensorflow_quietly() -> None:
@@ -102,9 +62,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if spec.choices:
             kw["choices"] = spec.choices
         elif spec.kind is int:
-            kw["type"], kw["metavar"] = _count, "N"
+            kw["type"], kw["metavar"] = count_arg, "N"
         elif spec.kind is float:
-            kw["type"], kw["metavar"] = _float, "X"
+            kw["type"], kw["metavar"] = float_arg, "X"
         else:
             kw["metavar"] = "DIR"
         parser.add_argument(flag_of(name), **kw)
@@ -116,7 +76,7 @@ RUNS_DIR_HELP = ("runs root (default: $CVAE_RUNS_DIR, else the checkout's checkp
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    p = _OneLineParser(prog="python -m cvae", description="Train and explore a convolutional VAE.")
+    p = OneLineParser(prog="python -m cvae", description="Train and explore a convolutional VAE.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp, data=True):
@@ -136,11 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="print the test-set ELBO (and the IWAE log p(x) bound) of a run as JSON")
     e.add_argument("name")
     common(e)
-    e.add_argument("--iwae-k", type=_at_most(MAX_IWAE_K, 0), default=0,
+    e.add_argument("--iwae-k", type=at_most(MAX_IWAE_K, 0), default=0,
                    help=f"also the k-sample IWAE bound on log p(x) (k <= {MAX_IWAE_K:,}), saved to "
                         "<run>/evaluations.jsonl")
-    e.add_argument("--iwae-seed", type=_count, default=0, help="seed of the IWAE samples")
-    e.add_argument("--max-test-examples", type=_count)
+    e.add_argument("--iwae-seed", type=count_arg, default=0, help="seed of the IWAE samples")
+    e.add_argument("--max-test-examples", type=count_arg)
     e.add_argument("--exact", action="store_true", help="also log p(x) by quadrature over the 2-D latent plane, its "
                    "error and the inference gaps (to evaluations.jsonl); other latent sizes: IWAE with k = 5000")
     e.add_argument("--diagnostics", action="store_true",
@@ -151,24 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     common(s, data=False)
     s.add_argument("--out", required=True)
-    s.add_argument("--n", type=_at_most(MAX_SAMPLES), default=16, help=f"number of samples (a grid; <= {MAX_SAMPLES:,})")
-    s.add_argument("--seed", type=_count, default=0)
+    s.add_argument("--n", type=at_most(MAX_SAMPLES), default=16, help=f"number of samples (a grid; <= {MAX_SAMPLES:,})")
+    s.add_argument("--seed", type=count_arg, default=0)
 
     m = sub.add_parser("manifold", help="decode an n x n grid at standard-normal quantiles to a PNG")
     m.add_argument("name")
     common(m, data=False)
     m.add_argument("--out", required=True)
-    m.add_argument("--n", type=_at_most(MAX_MANIFOLD_N), default=20, help=f"codes per side (<= {MAX_MANIFOLD_N})")
-    m.add_argument("--low", type=_float, default=0.05)
-    m.add_argument("--high", type=_float, default=0.95)
+    m.add_argument("--n", type=at_most(MAX_MANIFOLD_N), default=20, help=f"codes per side (<= {MAX_MANIFOLD_N})")
+    m.add_argument("--low", type=float_arg, default=0.05)
+    m.add_argument("--high", type=float_arg, default=0.95)
 
     en = sub.add_parser("encode", help="encode your own digit images (PNG/JPEG): one JSON object per image")
     en.add_argument("name")
     common(en, data=False)
     en.add_argument("images", nargs="+", metavar="IMAGE")
-    en.add_argument("--iwae-k", type=_at_most(MAX_IWAE_K), default=100,
+    en.add_argument("--iwae-k", type=at_most(MAX_IWAE_K), default=100,
                     help=f"importance samples of the IWAE estimate (1 to {MAX_IWAE_K:,})")
-    en.add_argument("--seed", type=_count, default=0)
+    en.add_argument("--seed", type=count_arg, default=0)
 
     g = sub.add_parser("gif", help="animated GIF of the per-epoch sample grids")
     g.add_argument("name")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from cvae.explorer.text import code
 from test_app import app_test, make_run
 
 PAGES = ["pages/3_Reconstruct.py", "pages/4_Manifold.py", "pages/8_Diagnostics.py", "pages/6_Interpolate.py"]
@@ -48,7 +49,7 @@ def test_an_unknown_run_is_ignored_with_a_note_and_the_address_follows_the_page(
     assert not at.exception
     assert picked(at) == "only"
     notes = [c.value for c in at.sidebar.caption if "not here" in c.value]
-    assert notes and "`[Log in](https://evil.example)`" in notes[0]  # in a code span: shown, never a link
+    assert notes and code("[Log in](https://evil.example)") in notes[0]  # in a code span: shown, never a link
     assert qp(at, "run") == "only"
 
 

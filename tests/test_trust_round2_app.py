@@ -107,10 +107,13 @@ def page(path: str, run: str | None, query: dict | None = None):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
     if run:
         at.session_state["cvae_selected_run"] = run
+    if path != "app.py":  # the address is the page's own: opened on that page, as a shared link is
+        at.run()
+        at.switch_page(path)
+        at.query_params.clear()
     for k, v in (query or {}).items():
         at.query_params[k] = v
-    at.run()
-    return at if path == "app.py" else at.switch_page(path).run()
+    return at.run()
 
 
 def test_markers_are_found_outside_code_spans_only():

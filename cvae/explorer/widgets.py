@@ -25,7 +25,7 @@ from .selection import (PICKER_KEY, carried_params, on_pick, seed_run_from_url, 
 from .i18n import N_, _
 from .classroom import PAGES, hidden_page, hidden_when_presenting_ui, page_title_ui  # noqa: F401
 from .classroom import source_label
-from .text import md
+from .text import code, md
 from .states import STATE_ICONS, STATE_WORDS, read_only_why, state_badge, state_word  # noqa: F401 (ui.*)
 from .figures import MAP_POINTS, image_figure, z_from_click
 from .latent import PCA2
@@ -157,7 +157,7 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
                  help=_("Every page shows this run. Newest first."))
     if url_note():
         sb.caption(_("The address names run {name}, which is not here: showing {shown}.",
-                     name="`" + url_note()[:80].replace("`", "'") + "`", shown=chosen))
+                     name=code(url_note()[:80]), shown=md(chosen)))
     write_address(chosen)
     info = by_name.get(chosen)
     if info is not None and info.config is not None:
