@@ -76,6 +76,8 @@ class NumpyCVAE:
         self.latent_dim = int(latent_dim)
         self.arch = arch or Architecture()
         self.w = {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}
+        layers = self.arch.layers(self.latent_dim)
+        self.specs = {part: tuple(s for s in layers if s.part == part) for part in ("encoder", "decoder")}
         expected = expected_shapes(self.latent_dim, self.arch)
         for key, shape in expected.items():
             if key not in self.w:
@@ -98,11 +100,28 @@ class NumpyCVAE:
         out = np.concatenate(outs)
         return out[:, :self.latent_dim], out[:, self.latent_dim:]
 
-    def _encode(self, x: np.ndarray) -> np.ndarray:
+    def _run(self, part: str, h: np.ndarray) -> np.ndarray:
+        """One part of the network, layer by layer as the description lists them."""
         w = self.w
-        h = _relu(_conv2d_valid(x, w["enc_conv1/kernel"], w["enc_conv1/bias"], 2))
-        h = _relu(_conv2d_valid(h, w["enc_conv2/kernel"], w["enc_conv2/bias"], 2))
-        return h.reshape(len(h), -1) @ w["enc_dense/kernel"] + w["enc_dense/bias"]
+        for spec in self.specs[part]:
+            if spec.kind == "flatten":
+                h = h.reshape(len(h), -1)
+            elif spec.kind == "reshape":
+                h = h.reshape(-1, *spec.out_shape)
+            elif spec.kind == "dense":
+                h = h @ w[f"{spec.name}/kernel"] + w[f"{spec.name}/bias"]
+            elif spec.kind == "conv":
+                h = _conv2d_valid(h, w[f"{spec.name}/kernel"], w[f"{spec.name}/bias"], spec.stride)
+            elif spec.kind == "deconv":
+                h = _conv2d_transpose_same(h, w[f"{spec.name}/kernel"], w[f"{spec.name}/bias"], spec.stride)
+            else:
+                raise ValueError(f"unknown layer kind {spec.kind!r}")
+            if spec.relu:
+                h = _relu(h)
+        return h
+
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        return self._run("encoder", x)
 
     def decode(self, z: np.ndarray, apply_sigmoid: bool = False) -> np.ndarray:
         """Parameters of p(x|z) (N,H,W,out_channels), or with apply_sigmoid the image in [0,1] (N,H,W,C)."""
@@ -113,12 +132,7 @@ class NumpyCVAE:
         return mean_image(self.arch.likelihood, logits) if apply_sigmoid else logits
 
     def _decode(self, z: np.ndarray) -> np.ndarray:
-        w = self.w
-        h = _relu(z @ w["dec_dense/kernel"] + w["dec_dense/bias"]).reshape(-1, self.arch.dec_size, self.arch.dec_size,
-                                                                       self.arch.filters1)
-        h = _relu(_conv2d_transpose_same(h, w["dec_deconv1/kernel"], w["dec_deconv1/bias"], 2))
-        h = _relu(_conv2d_transpose_same(h, w["dec_deconv2/kernel"], w["dec_deconv2/bias"], 2))
-        return _conv2d_transpose_same(h, w["dec_logits/kernel"], w["dec_logits/bias"], 1).astype(np.float32)
+        return self._run("decoder", z).astype(np.float32)
 
     @staticmethod
     def reparameterize(mean: np.ndarray, logvar: np.ndarray, eps: np.ndarray | None = None,
