@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.likelihoods import likelihood as likelihood_entry
 from ..store.arch import Architecture, architecture_of
-from .likelihood_np import bernoulli_log_likelihood, log_likelihood, mean_image  # noqa: F401 (re-exported)
 from ..store.config import TrainConfig
 from ..store.errors import RunError
 from ..store.runs import WEIGHTS_FILE, read_config
@@ -75,6 +75,7 @@ class NumpyCVAE:
     def __init__(self, arrays: dict[str, np.ndarray], latent_dim: int, arch: Architecture | None = None):
         self.latent_dim = int(latent_dim)
         self.arch = arch or Architecture()
+        self.likelihood = likelihood_entry(self.arch.likelihood)  # the registry's p(x|z): log-prob, mean image
         self.w = {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}
         layers = self.arch.layers(self.latent_dim)
         self.specs = {part: tuple(s for s in layers if s.part == part) for part in ("encoder", "decoder")}
@@ -129,7 +130,7 @@ class NumpyCVAE:
         outs = [self._decode(z[i:i + _DECODE_CHUNK]) for i in range(0, len(z), _DECODE_CHUNK)] or [
             np.zeros((0, self.arch.size, self.arch.size, self.arch.out_channels), np.float32)]
         logits = np.concatenate(outs)
-        return mean_image(self.arch.likelihood, logits) if apply_sigmoid else logits
+        return self.likelihood.mean_image(logits) if apply_sigmoid else logits
 
     def _decode(self, z: np.ndarray) -> np.ndarray:
         return self._run("decoder", z).astype(np.float32)
@@ -148,7 +149,7 @@ class NumpyCVAE:
         x = np.asarray(x, np.float32).reshape(-1, *self.arch.image_shape)
         mean, logvar = self.encode(x)
         z = self.reparameterize(mean, logvar, eps, rng)
-        logpx_z = log_likelihood(self.arch.likelihood, x, self.decode(z))
+        logpx_z = self.likelihood.log_likelihood(x, self.decode(z))
         logpz = log_normal_pdf(z, 0.0, 0.0)
         logqz_x = log_normal_pdf(z, mean, logvar)
         kl = 0.5 * np.sum(np.exp(logvar) + mean ** 2 - 1.0 - logvar, axis=1)
@@ -177,8 +178,7 @@ class NumpyCVAE:
         logpx_z = np.empty(n * k, np.float64)
         for i in range(0, n * k, _IWAE_BLOCK):
             rows = owner[i:i + _IWAE_BLOCK]
-            logpx_z[i:i + len(rows)] = log_likelihood(self.arch.likelihood, x[rows],
-                                                      self._decode(z_flat[i:i + len(rows)]))
+            logpx_z[i:i + len(rows)] = self.likelihood.log_likelihood(x[rows], self._decode(z_flat[i:i + len(rows)]))
         logw = (logpx_z.reshape(n, k) + log_normal_pdf(z, 0.0, 0.0)
                 - log_normal_pdf(z, mean[:, None], logvar[:, None]))
         m = logw.max(axis=1, keepdims=True)

@@ -12,12 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# Image shape (height = width, channels) of each dataset.
-IMAGE_SHAPES: dict[str, tuple[int, int]] = {"mnist": (28, 1), "fashion_mnist": (28, 1), "cifar10": (32, 3)}
-LIKELIHOODS = ("bernoulli", "discretized_logistic")
-# Discretized logistic on [0, 1]: value k/255 owns the bin [k/255 - HALF_BIN, k/255 + HALF_BIN], edge bins to +-inf.
-HALF_BIN = 0.5 / 255.0
-LOG_SCALE_MIN = -7.0  # as PixelCNN++: keeps the density finite while training
+from ..data.datasets import DEFAULT_DATASET, dataset_spec
+from ..data.likelihoods import DEFAULT_LIKELIHOOD, likelihood as likelihood_entry
+
 
 
 KERNEL = 3  # every convolution is 3x3
@@ -76,7 +73,7 @@ class Architecture:
     channels: int = 1
     filters1: int = 32
     filters2: int = 64
-    likelihood: str = "bernoulli"  # or "discretized_logistic": 8-bit values, (mean, log-scale) per sub-pixel
+    likelihood: str = DEFAULT_LIKELIHOOD  # a name in cvae/data/likelihoods.py's registry
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -85,8 +82,8 @@ class Architecture:
 
     @property
     def params_per_subpixel(self) -> int:
-        """Decoder outputs per sub-pixel: 1 Bernoulli logit, or the logistic's mean and log-scale."""
-        return 2 if self.likelihood == "discretized_logistic" else 1
+        """Decoder outputs per sub-pixel (the likelihood registry's: 1 Bernoulli logit, a logistic's mean and scale)."""
+        return likelihood_entry(self.likelihood).params_per_subpixel
 
     @property
     def out_channels(self) -> int:
@@ -96,9 +93,7 @@ class Architecture:
     @property
     def browser_mean(self) -> dict[str, Any]:
         """How the browser's decoder turns the output into the mean image and a sample (latent_pad.js)."""
-        if self.likelihood == "discretized_logistic":
-            return {"op": "clip", "sample": "logistic", "log_scale_min": LOG_SCALE_MIN}
-        return {"op": "sigmoid", "sample": "bernoulli"}
+        return dict(likelihood_entry(self.likelihood).browser)
 
     @property
     def enc_size(self) -> int:
@@ -146,6 +141,6 @@ class Architecture:
 
 def architecture_of(config: Any) -> Architecture:
     """The Architecture a TrainConfig describes (fields missing from older configs take the tutorial's values)."""
-    size, channels = IMAGE_SHAPES[getattr(config, "dataset", "mnist")]
-    return Architecture(size, channels, int(getattr(config, "filters1", 32)), int(getattr(config, "filters2", 64)),
-                        getattr(config, "likelihood", "bernoulli"))
+    spec = dataset_spec(getattr(config, "dataset", DEFAULT_DATASET))
+    return Architecture(spec.size, spec.channels, int(getattr(config, "filters1", 32)),
+                        int(getattr(config, "filters2", 64)), getattr(config, "likelihood", DEFAULT_LIKELIHOOD))
