@@ -108,7 +108,7 @@ def load_idx_dir(directory: str | os.PathLike, name: str = DEFAULT_DATASET) -> D
     for split in ("train", "test"):
         img_key, lab_key = f"{split}_images", f"{split}_labels"
         images, labels = arrays[img_key], arrays[lab_key]
-        _check_images(images, str(found[img_key]))
+        _check_images(images, str(found[img_key]), image_shape(name))
         _check_labels(labels, str(found[lab_key]))
         _check_counts(len(images), len(labels), str(found[img_key]), str(found[lab_key]))
     return Dataset(name=name, source=f"IDX files in {directory}", data_dir=str(directory.resolve()), **arrays)
@@ -122,7 +122,7 @@ def load_npz(path: str | os.PathLike, name: str = DEFAULT_DATASET) -> Dataset:
     for x_key, y_key in (("x_train", "y_train"), ("x_test", "y_test")):
         x_where, y_where = f"{where}[{x_key}]", f"{where}[{y_key}]"
         arrays[y_key] = _as_uint8_labels(arrays[y_key], y_where)
-        _check_images(arrays[x_key], x_where)
+        _check_images(arrays[x_key], x_where, image_shape(name))
         _check_labels(arrays[y_key], y_where)
         _check_counts(len(arrays[x_key]), len(arrays[y_key]), x_where, y_where)
     return Dataset(
