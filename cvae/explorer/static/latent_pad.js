@@ -768,13 +768,14 @@ class Pad {
     return [dec.decode(this.z), false];
   }
 
-  // After an exact image of a slow decoder, linearize there while nobody drags: the next drag starts at once.
+  // After an exact image of a slow decoder, linearize there once the point rests (400 ms without a new image, so
+  // held arrow keys are not slowed down): the next drag then starts at once.
   prepareDrag(decs) {
     clearTimeout(this.linTimer);
     this.linTimer = setTimeout(() => {
       if (this.dragging || !this.ready()) return;
       for (const dec of decs) if (dec && this.slow(dec)) this.linearization(dec, this.z);
-    }, 50);
+    }, 400);
   }
 
   paint() {
@@ -895,6 +896,7 @@ class Pad {
 
   destroy() {
     this.resizer.disconnect();
+    clearTimeout(this.linTimer);
     if (this.raf) cancelAnimationFrame(this.raf);
     clearTimeout(this.reportTimer);
   }
