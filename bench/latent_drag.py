@@ -18,6 +18,14 @@ Default mode, both paths in the same run:
           (each waits for its image), keydown -> heatmap image changed and painted; then a burst of arrow keys every
           16 ms for --seconds (the slider "dragged" at the pad's pace), counting script runs.
 
+networks (default mode, after the two paths above): the same pad drag on runs of random weights with other
+          networks: 128/128 filters, 512/512 filters, and CIFAR-10 colour 32x32x3 (discretized logistic, 32/64); each
+          gets pointer -> painted p50/p95, painted frames per second while dragging, how many frames were the
+          wide-decoder preview (the network's linearization at the drag's start), and release -> exact image
+          painted. The 512-wide run is dragged twice: with the preview (the default) and forced exact every frame.
+          Targets: p95 <= 16 ms for the tutorial's network, <= 33 ms for 128-wide and colour; 512-wide >= 10
+          painted frames/s while dragging.
+
 --contexts N: N browser contexts (one Chromium, localhost only), all on the pad, drag at once for --seconds. The drag
 is driven inside each page (synthetic pointer events from a requestAnimationFrame loop: one Python thread can not
 send N x 60 real mouse events a second). Reports the server's CPU seconds (utime+stime of /proc/<pid>/stat) per
@@ -139,10 +147,12 @@ def ws_counter(page) -> list[int]:
     return frames
 
 
-def pad_drag(page, server, runs: Runs, seconds: float) -> dict:
-    """Real mouse events along the path; the pad's own frame statistics."""
+def pad_drag(page, server, runs: Runs, seconds: float, run: str | None = None, exact: bool = False) -> dict:
+    """Real mouse events along the path; the pad's own frame statistics. exact: no preview for slow decoders."""
     received = ws_counter(page)
-    open_pad(page, server, "z=0,0")
+    if exact:
+        page.add_init_script("globalThis.__cvaeLatentPadSlowMs = 1e9;")
+    open_pad(page, server, "z=0,0" + (f"&run={run}" if run else ""))
     settle(page, runs)
     pad = "__cvaeLatentPad.pads()[0]"
     page.evaluate(f"() => {{ {pad}.stats.paints = []; {pad}.stats.handled = []; }}")
@@ -167,6 +177,8 @@ def pad_drag(page, server, runs: Runs, seconds: float) -> dict:
     handled = page.evaluate(f"() => {pad}.stats.handled")
     decode = page.evaluate(f"() => {pad}.stats.decodeMs.slice(-{len(paints) or 1})")
     f1, rep1 = page.evaluate(f"() => [{pad}.stats.frames, {pad}.stats.reports]")
+    previews, release, simd, warm = page.evaluate(f"() => {{ const p = {pad}, d = p.decoders()[0]; return "
+                                                  f"[p.stats.previews, p.stats.release, d.simd, d.decodeMs]; }}")
     reruns = runs.starts() - n0
     return {"frames": f1 - f0, "moves": moves, "drag_seconds": round(drag_s, 2),
             "p50_ms": round(percentile(paints, 50), 2), "p95_ms": round(percentile(paints, 95), 2),
@@ -174,7 +186,57 @@ def pad_drag(page, server, runs: Runs, seconds: float) -> dict:
             "handled_to_painted_p95_ms": round(percentile(handled, 95), 2), "decode_p50_ms": round(percentile(decode, 50), 2),
             "decode_p95_ms": round(percentile(decode, 95), 2), "server_reruns_during_drag": reruns,
             "reruns_per_s": round(reruns / drag_s, 2), "reports": rep1 - rep0,
-            "ws_bytes_during_drag": sum(received) - bytes0, "ws_bytes_page_load": bytes0}
+            "ws_bytes_during_drag": sum(received) - bytes0, "ws_bytes_page_load": bytes0,
+            "frames_per_s": round((f1 - f0) / drag_s, 1), "preview_frames": previews,
+            "release_to_exact_ms": round(release[-1], 1) if release else None, "wasm_simd": bool(simd),
+            "warmup_decode_ms": round(warm, 2)}
+
+
+NETWORKS = {"wide128": {"filters1": 128, "filters2": 128}, "wide512": {"filters1": 512, "filters2": 512},
+            "colour": {"dataset": "cifar10", "likelihood": "discretized_logistic"}}
+
+
+def add_networks(root: Path) -> None:
+    """Runs of random weights (fan-in scaled, so the images vary) for NETWORKS, with a stored latent map."""
+    import numpy as np
+
+    from cifar_support import make_cifar_dir
+    from cvae.store import latent_means
+    from cvae.store import runs as store_runs
+    from cvae.store.arch import architecture_of
+    from cvae.store.config import TrainConfig
+    from cvae.store.weights import save_weights_npz
+
+    rng = np.random.default_rng(0)
+    for name, extra in NETWORKS.items():
+        if extra.get("dataset") == "cifar10":
+            extra = {**extra, "data_dir": str(make_cifar_dir(root.parent / "cifar", 20, 120))}
+        config = TrainConfig(latent_dim=2, epochs=1, **extra)
+        run = root / name
+        (run / store_runs.IMAGES_DIR).mkdir(parents=True)
+        (run / store_runs.CONFIG_FILE).write_text(config.to_json())
+        arrays = {}
+        for key, shape in architecture_of(config).weight_shapes(2).items():
+            # conv kernels are (3, 3, in, out), transposed ones (3, 3, out, in): fan-in 9 * in; dense (in, out).
+            fan_in = 9 * shape[3 if "dec_" in key else 2] if len(shape) == 4 else shape[0]
+            arrays[key] = rng.normal(0.1 if key.endswith("bias") else 0.0,
+                                     0.1 if key.endswith("bias") else 1.4 / np.sqrt(fan_in), shape).astype(np.float32)
+        save_weights_npz(arrays, run / store_runs.WEIGHTS_FILE)
+        store_runs.write_status(run, state="done", created=1.0, epoch=1, total_epochs=1, step=10, steps_per_epoch=10,
+                                message="finished")
+        latent_means.write_epoch(run, 1, rng.normal(0, 1, (500, 2)).astype(np.float32), rng.integers(0, 10, 500))
+
+
+def networks_mode(ctx, server, runs: Runs, seconds: float) -> dict:
+    """The pad drag on each network of NETWORKS (the 512-wide one also forced exact), one fresh page each."""
+    out = {}
+    for name, exact in [(n, False) for n in NETWORKS] + [("wide512", True)]:
+        page = ctx.new_page()
+        page.set_default_timeout(180_000)
+        out[name + ("_exact" if exact else "")] = {k: v for k, v in pad_drag(page, server, runs, seconds, name, exact).items()
+                                                   if not k.startswith(("ws_", "server_", "reruns", "reports"))}
+        page.close()
+    return out
 
 
 def slider_path(page, server, runs: Runs, keys: int, seconds: float) -> dict:
@@ -269,6 +331,8 @@ def main(argv: list[str] | None = None) -> dict:
         root = work / "runs"
         root.mkdir()
         bs.copy_tutorial_run(root)
+        if not args.contexts:
+            add_networks(root)
         timings = work / "timings.jsonl"
         server = bs.start_server(root, args.data_dir, work / "server.log", timeout=180,
                                  env={"CVAE_BENCH_TIMINGS": str(timings)},
@@ -299,6 +363,14 @@ def main(argv: list[str] | None = None) -> dict:
                     out["rerun_ratio_vs_slider_per_image"] = (
                         round(out["slider_reruns_per_image"] / out["pad_reruns_per_image"], 1)
                         if out["pad_reruns_per_image"] else None)
+                    nets = out["networks"] = networks_mode(ctx, server, runs, args.seconds)
+                    out["targets"] = {
+                        "tutorial_p95_le_16ms": pad["p95_ms"] <= 16,
+                        "wide128_p95_le_33ms": nets["wide128"]["p95_ms"] <= 33,
+                        "colour_p95_le_33ms": nets["colour"]["p95_ms"] <= 33,
+                        "wide512_ge_10fps_dragging": nets["wide512"]["frames_per_s"] >= 10,
+                        "wide512_mode": "preview while dragging (linearization), exact on release"
+                                        if nets["wide512"]["preview_frames"] else "exact every frame"}
                 browser.close()
         except Exception:
             print(server.log_tail(60), file=sys.stderr)

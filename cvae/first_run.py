@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+from .data.datasets import dataset_spec
 from .store.config import DATASETS
 from .store.errors import ConfigError, RunError
 
@@ -27,7 +28,7 @@ def cmd_data(a) -> int:
     from .data.sources import load_dataset
 
     if a.download:
-        if a.dataset != "mnist":
+        if not dataset_spec(a.dataset).verified_download:
             raise ConfigError("--dataset", a.dataset, "mnist with --download (others: see `python -m cvae data`)")
         last, step = [-100], 1 if sys.stderr.isatty() else 25  # a log file gets four lines, a terminal a bar
 

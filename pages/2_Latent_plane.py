@@ -121,11 +121,11 @@ sample = colour.sample_images(model, z[None], rng)[0]
 with s1:
     ui.show_image_ui(sample, key="lp_sample", height=220, title=_("A sample x ~ p(x | z)"), hover="pixel")
 with s2:
-    if model.arch.likelihood == "discretized_logistic":
-        st.markdown(_("Each sub-pixel is an independent draw of one of its 256 values from a discretized logistic "
-                      "around the mean shown above: that is what the model *generates*."))
-    else:
+    if colour.binary_pixels(model):
         st.markdown(_("Each pixel is an independent coin flip with the probability shown above: "
                       "that is what the model *generates*. The smooth picture is its mean."))
+    else:
+        st.markdown(_("Each sub-pixel is an independent draw of one of its 256 values from a discretized logistic "
+                      "around the mean shown above: that is what the model *generates*."))
     st.button(_("Resample"), key="lp_resample", on_click=resample, icon=":material/casino:")
     st.caption(_("sample seed {seed}", seed=st.session_state["lp_seed"]))

@@ -6,7 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from cvae.engine.evaluate import DEFAULT_CHUNK, iwae_per_example
-from cvae.engine.objectives import bernoulli_log_likelihood, elbo_terms, log_normal_pdf
+from cvae.engine.likelihoods import bernoulli_log_likelihood
+from cvae.engine.objectives import elbo_terms, log_normal_pdf
 from cvae.explorer.latent import _check_range
 
 

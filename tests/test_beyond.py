@@ -28,7 +28,8 @@ from cvae.engine import trainer
 from cvae.explorer import widgets
 from cvae.store.config import TrainConfig
 from cvae.data.sources import binarize, load_dataset
-from cvae.explorer.numpy_model import NumpyCVAE, bernoulli_log_likelihood, log_normal_pdf
+from cvae.data.likelihoods import bernoulli_log_likelihood
+from cvae.explorer.numpy_model import NumpyCVAE, log_normal_pdf
 from cvae.store.weights import expected_shapes
 from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays
 from cvae.engine.callbacks import Callback

@@ -82,6 +82,13 @@ def test_latent_plane_decodes_rgb_and_the_legend_names_the_classes(colour_root):
     at.run()
     at.switch_page("pages/2_Latent_plane.py").run()
     no_exceptions(at)
+    # The colour run drags on the latent pad: its decoder goes to the browser, 32x32x3 with the logistic's mean.
+    pad = next(json.loads(e.proto.json) for e in at.get("bidi_component") if e.key == "lp_pad")
+    blob = pad["blobs"][pad["models"][0]["version"]]
+    assert blob["image"] == [32, 32, 3] and blob["mean"]["op"] == "clip" and blob["layers"][-1]["out_shape"] == [32, 32, 6]
+    # The classic server-side view, one toggle away.
+    at.toggle(key="lp_pad_on").set_value(False).run()
+    no_exceptions(at)
     figs = charts(at)
     decoded = _rgb_images(figs["lp_decoded"])
     assert decoded, "the decoded image is an RGB image trace"

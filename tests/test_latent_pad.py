@@ -21,7 +21,8 @@ import pytest
 
 from cvae.explorer import latent_pad as lp
 from cvae.explorer.numpy_model import NumpyCVAE, load_numpy_model
-from cvae.store import runs
+from cvae.store import latent_means, runs
+from cvae.store.arch import Architecture, architecture_of
 from cvae.store.config import TrainConfig
 from cvae.store.weights import expected_shapes, save_weights_npz
 
@@ -32,23 +33,32 @@ SCREENSHOT = REPO / ("docs/screenshots" if os.environ.get("CVAE_UPDATE_SCREENSHO
                      else "test-artifacts/screenshots") / "latent_pad.png"
 
 
-def random_weights(latent_dim: int, seed: int = 0) -> dict[str, np.ndarray]:
+def random_weights(latent_dim: int, seed: int = 0, arch: Architecture | None = None) -> dict[str, np.ndarray]:
     """Every array of the architecture, random: asymmetric kernels and non-zero biases (a flipped or transposed
-    kernel, or a dropped bias, would show)."""
+    kernel, or a dropped bias, would show). Other widths than the tutorial's: kernels scaled by their fan-in, so a
+    512-wide network's outputs vary instead of saturating."""
     rng = np.random.default_rng(seed)
     out = {}
-    for k, shape in expected_shapes(latent_dim).items():
+    for k, shape in expected_shapes(latent_dim, arch).items():
         scale = 0.5 if k.startswith("dec_dense") else 0.15
+        if arch is not None and len(shape) == 4:
+            fan_in = int(np.prod(shape[:2])) * (shape[3] if "deconv" in k or "logits" in k else shape[2])
+            scale = (1.6 if "logits" not in k else 12.0 if arch.browser_mean["op"] == "sigmoid" else 1.0) / np.sqrt(fan_in)
         out[k] = rng.normal(0.1 if k.endswith("bias") else 0.0, scale, shape).astype(np.float32)
+    if arch is not None and arch.browser_mean["op"] == "clip":  # logistic means around mid-grey, some clipped
+        out["dec_logits/bias"][:arch.channels] = 0.5
     return out
 
 
-def make_random_run(root: Path, name: str, latent_dim: int, seed: int = 0) -> Path:
-    """A finished-looking run of random weights (enough for the Latent plane page)."""
+def make_random_run(root: Path, name: str, latent_dim: int, seed: int = 0, **config) -> Path:
+    """A finished-looking run of random weights (enough for the Latent plane page); `config`: other widths, a
+    dataset, a likelihood."""
     run = root / name
     (run / runs.IMAGES_DIR).mkdir(parents=True)
-    (run / runs.CONFIG_FILE).write_text(TrainConfig(latent_dim=latent_dim, epochs=1).to_json())
-    save_weights_npz(random_weights(latent_dim, seed), run / runs.WEIGHTS_FILE)
+    cfg = TrainConfig(latent_dim=latent_dim, epochs=1, **config)
+    (run / runs.CONFIG_FILE).write_text(cfg.to_json())
+    save_weights_npz(random_weights(latent_dim, seed, architecture_of(cfg) if config else None),
+                     run / runs.WEIGHTS_FILE)
     runs.write_status(run, state="done", created=1.0, epoch=1, total_epochs=1, step=10, steps_per_epoch=10,
                       message="finished")
     return run
@@ -61,15 +71,38 @@ def make_random_run(root: Path, name: str, latent_dim: int, seed: int = 0) -> Pa
 def test_model_blob_round_trips_the_decoder_weights(d):
     arrays = random_weights(d)
     blob = lp.model_blob(arrays, d)
-    assert blob["latent_dim"] == d and blob["names"] == list(lp.DECODER_KEYS)
+    assert blob["latent_dim"] == d and blob["names"] == lp.decoder_keys(d)
+    assert [layer["name"] for layer in blob["layers"]] == ["dec_dense", "dec_reshape", "dec_deconv1", "dec_deconv2",
+                                                           "dec_logits"]
+    assert blob["layers"][2] == {"name": "dec_deconv1", "part": "decoder", "kind": "deconv", "in_shape": [7, 7, 32],
+                                 "out_shape": [14, 14, 64], "stride": 2, "relu": True, "output": False}
+    assert blob["image"] == [28, 28, 1] and blob["mean"]["op"] == "sigmoid"
     back = lp.unpack_model_blob(json.loads(json.dumps(blob)))  # as the component data travels
-    for k in lp.DECODER_KEYS:
+    for k in lp.decoder_keys(d):
         assert back[k].dtype == np.float32 and np.array_equal(back[k], arrays[k]), k
     assert not any(k.startswith("enc_") for k in back)  # the encoder never goes to the browser
     n_params = sum(a.size for k, a in arrays.items() if k.startswith("dec_"))
     assert lp.blob_bytes(blob) == len(blob["weights"]) == 4 * ((4 * n_params + 2) // 3)
     with pytest.raises(ValueError, match="missing"):
         lp.model_blob({k: v for k, v in arrays.items() if k != "dec_logits/bias"}, d)
+
+
+def test_a_big_decoder_travels_in_pieces_below_the_message_limit(monkeypatch):
+    """A 512-wide decoder (~26 MB of base64) is cut into pieces the browser joins; each piece stays 10x below
+    server.maxMessageSize, and the pieces put together are the blob."""
+    import tomllib
+
+    arch = Architecture(filters1=512, filters2=512)
+    blob = lp.model_blob(random_weights(2, 0, arch), 2, arch)
+    limit = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["server"]["maxMessageSize"] * 1e6
+    assert lp.blob_bytes(blob) > limit  # it could not go in one message
+    parts = lp.blob_parts("v1", blob)
+    assert [pid for pid, _ in parts] == [f"v1~{i}" for i in range(len(parts))]
+    assert all(len(json.dumps(p)) * 10 <= limit for _, p in parts)
+    joined = {**parts[0][1]["meta"], "weights": "".join(p["chars"] for _, p in parts)}
+    assert joined == blob and all(p["count"] == len(parts) and p["of"] == "v1" for _, p in parts)
+    small = lp.model_blob(random_weights(2), 2)
+    assert lp.blob_parts("v2", small) == [("v2", small)]
 
 
 def test_map_blob_packs_points_and_labels():
@@ -179,7 +212,7 @@ def test_plane_page_mounts_the_pad_with_url_state(root):
     model_blob = data["blobs"][data["models"][0]["version"]]
     want = load_numpy_model(root / "two").w
     got = lp.unpack_model_blob(model_blob)
-    assert all(np.array_equal(got[k], want[k]) for k in lp.DECODER_KEYS)
+    assert all(np.array_equal(got[k], want[k]) for k in lp.decoder_keys(2))
     assert "Chosen z** = (1.50, -2.00)" in all_text(at)
     assert at.query_params["z"] == "1.5,-2" and at.query_params["run"] == "two"
     # A rerun (as after a report from the browser) does not send the megabytes again.
@@ -304,6 +337,15 @@ def pad_server(tmp_path_factory, mnist_dir):
     def more_runs(root: Path) -> None:
         make_random_run(root, "eight", 8, seed=3)
         make_random_run(root, "other2", 2, seed=4)  # a second 2-D run to compare with
+        for name, config in WIDE_RUNS.items():  # every run drags in the browser: wider networks, colour
+            if config.get("dataset") == "cifar10":
+                from cifar_support import make_cifar_dir
+
+                config = {**config, "data_dir": str(make_cifar_dir(root.parent / "cifar", 20, 120))}
+            run = make_random_run(root, name, 2, seed=6, **config)
+            # The map as the trainer stores it: the page need not encode 2,000 images with a 512-wide encoder.
+            rng = np.random.default_rng(1)
+            latent_means.write_epoch(run, 1, rng.normal(0, 1, (300, 2)).astype(np.float32), rng.integers(0, 10, 300))
 
     with tutorial_app(tmp_path_factory.mktemp("pad"), mnist_dir, timeout=120, prepare=more_runs) as server:
         yield server
@@ -394,7 +436,7 @@ def test_js_decoder_equals_numpy(pad_server, page, d):
     arrays = random_weights(d, seed=10 + d)
     k = arrays["dec_deconv1/kernel"]
     assert not np.allclose(k, k[::-1, ::-1]) and not np.allclose(k, k.transpose(1, 0, 2, 3))
-    assert all(np.abs(arrays[n]).min() > 0 for n in lp.DECODER_KEYS if n.endswith("bias"))
+    assert all(np.abs(arrays[n]).min() > 0 for n in lp.decoder_keys(d) if n.endswith("bias"))
     codes = rng.normal(0, 1.5, (12, d)).astype(np.float32)
     want = NumpyCVAE(arrays, d).decode(codes, apply_sigmoid=True).reshape(len(codes), 784)
     got = np.array(page.evaluate("([b, c]) => __cvaeLatentPad.decodeWith(b, c)",
@@ -408,6 +450,79 @@ def test_js_decoder_equals_numpy(pad_server, page, d):
         got = np.array(page.evaluate("([v, c]) => __cvaeLatentPad.decodeVersion(v, c)", [version, codes.tolist()]))
         want = model.decode(codes, apply_sigmoid=True).reshape(len(codes), 784)
         assert np.abs(got - want).max() < 1e-5
+
+
+WIDE_RUNS = {"wide128": {"filters1": 128, "filters2": 128}, "wide512": {"filters1": 512, "filters2": 512},
+             "colour": {"dataset": "cifar10", "likelihood": "discretized_logistic"}}
+WIDE_ARCHS = {
+    "128/128": Architecture(filters1=128, filters2=128),
+    "512/512": Architecture(filters1=512, filters2=512),
+    "colour 32/64": Architecture(size=32, channels=3, likelihood="discretized_logistic"),
+}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("which", list(WIDE_ARCHS))
+def test_js_decoder_equals_numpy_for_any_width_and_colour(pad_server, page, which):
+    """Every run decodes in the browser: the JS decoder reads the layers the blob describes and equals
+    NumpyCVAE.decode(apply_sigmoid=True) (probabilities, or the logistic's clipped mean) to 1e-5."""
+    arch, d = WIDE_ARCHS[which], 3
+    open_pad(page, pad_server)
+    arrays = random_weights(d, seed=5, arch=arch)
+    codes = np.random.default_rng(7).normal(0, 1.5, (3, d)).astype(np.float32)
+    want = NumpyCVAE(arrays, d, arch).decode(codes, apply_sigmoid=True).reshape(len(codes), -1)
+    blob = lp.model_blob(arrays, d, arch)
+    got = np.array(page.evaluate("([b, c]) => __cvaeLatentPad.decodeWith(b, c)", [blob, codes.tolist()]), np.float32)
+    assert got.shape == want.shape == (3, arch.size * arch.size * arch.channels)
+    assert want.std() > 0.05 and ((want > 0.01) & (want < 0.99)).mean() > 0.3  # outputs vary, mostly unsaturated
+    assert np.abs(got - want).max() < 1e-5, np.abs(got - want).max()
+    # The drag preview of a wide decoder: exact at the anchor, the network's linearization near it, and no
+    # preview off its plane (the pad then decodes exactly).
+    z0, dirs = codes[0], np.eye(d, dtype=np.float32)[:2]
+    near = [z0 + np.array([0.01, -0.02, 0.0], np.float32), z0 + np.array([0.0, 0.0, 0.5], np.float32)]
+    prev = page.evaluate("([b, z0, dirs, c]) => __cvaeLatentPad.previewWith(b, z0, dirs, c)",
+                         [blob, z0.tolist(), dirs.tolist(), [z0.tolist(), near[0].tolist(), near[1].tolist()]])
+    assert np.abs(np.array(prev[0]) - want[0]).max() < 1e-5
+    exact_near = NumpyCVAE(arrays, d, arch).decode(near[0][None], apply_sigmoid=True).reshape(-1)
+    assert np.abs(np.array(prev[1]) - exact_near).max() < 0.05 and prev[2] is None
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", list(WIDE_RUNS))
+def test_wide_and_colour_runs_drag_on_the_pad(pad_server, page, name):
+    """A 128-wide, a 512-wide and a CIFAR-10 run drag on the pad: frames are painted while dragging (the 512-wide
+    network as its linearized preview), and on release the image painted is NumPy's exact decode."""
+    from browser_support import poll
+
+    open_pad(page, pad_server, f"run={name}&z=0,0", ready_z=[0.0, 0.0])
+    model = load_numpy_model(pad_server.runs_root / name)
+    f0 = pad_frames(page)
+    page.mouse.move(*client_of(page, (0.0, 0.0)))
+    page.mouse.down()
+    for p in [(0.3 * i, -0.25 * i) for i in range(1, 7)]:
+        page.mouse.move(*client_of(page, p))
+        next_frame(page)
+    previews = page.evaluate("() => __cvaeLatentPad.pads()[0].stats.previews")
+    dragging_preview = page.evaluate("() => __cvaeLatentPad.pads()[0].tiles[0].probs.dataset.preview")
+    page.mouse.up()
+    next_frame(page)
+    assert pad_frames(page) >= f0 + 6
+    # A decoder that can not paint 30 frames a second (the 512-wide one, ~80 ms here) previews while dragging.
+    slow = page.evaluate("() => { const p = __cvaeLatentPad.pads()[0]; return p.slow(p.decoders()[0]); }")
+    assert slow == (previews > 0) == (dragging_preview == "1")
+    if name != "wide512":
+        assert not slow
+    assert page.evaluate("() => __cvaeLatentPad.pads()[0].tiles[0].probs.dataset.preview") == "0"
+    z = pad_z(page)
+    assert z == pytest.approx([1.8, -1.5], abs=0.03)
+    want = model.decode(np.array([z], np.float32), apply_sigmoid=True)[0]
+    version = page.evaluate("() => __cvaeLatentPad.pads()[0].data.models[0].version")
+    got = np.array(page.evaluate("([v, c]) => __cvaeLatentPad.decodeVersion(v, c)", [version, [z]])[0])
+    assert np.abs(got - want.reshape(-1)).max() < 1e-5
+    painted = np.array(pad_pixels(page)).reshape(want.shape[:2])  # the first channel of the painted image
+    assert np.abs(painted - np.rint(255 * want[..., 0])).max() <= 1
+    poll(lambda: readout(page).count("1.8") or readout(page).count("1.7"), 30, 0.1, "Python to hear the release")
+    assert_no_exception(page)
 
 
 @pytest.mark.browser
@@ -517,7 +632,8 @@ def test_url_round_trips_z_and_bad_values_get_a_note(pad_server, page):
 
 @pytest.mark.browser
 def test_reruns_do_not_resend_the_weights(pad_server, page):
-    """The decoder (~190 KB of float32) travels once; a release's rerun sends a few KB."""
+    """The decoder (~190 KB of float32) travels once; a release's rerun sends the pad's state and its JS module
+    (~34 KB: the component's code travels with each rerun of its element), never the weights again."""
     frames = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(len(payload))))
     open_pad(page, pad_server, "z=0,0", ready_z=[0.0, 0.0])
@@ -527,7 +643,7 @@ def test_reruns_do_not_resend_the_weights(pad_server, page):
     page.locator(PAD).focus()
     page.keyboard.press("ArrowRight")
     wait_python_z(page, [0.1, 0.0], "after a key")
-    assert 0 < sum(frames) < 40_000, sum(frames)
+    assert 0 < sum(frames) < 60_000, sum(frames)
 
 
 @pytest.mark.browser

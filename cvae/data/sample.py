@@ -10,6 +10,7 @@ import numpy as np
 
 from ..store.errors import DataError
 from .idx import NUM_CLASSES, _check_counts, _check_images, _check_labels, _read_npz
+from .datasets import DEFAULT_DATASET, dataset_spec
 from .sources import DATA_DIR_ENV, Dataset, load_dataset
 
 BUNDLED_SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "mnist_test_sample.npz"
@@ -77,7 +78,7 @@ def load_bundled_sample(
 
 
 def load_test_split(
-    name: str = "mnist",
+    name: str = DEFAULT_DATASET,
     data_dir: str | os.PathLike | None = None,
     allow_download: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, str]:
@@ -89,7 +90,7 @@ def load_test_split(
         # Fall back only when nothing was configured: a broken --data-dir / $CVAE_DATA_DIR
         # must surface its error rather than be masked by the 1000-digit sample.
         configured = data_dir is not None or bool(os.environ.get(DATA_DIR_ENV))
-        if name != "mnist" or configured:
+        if not dataset_spec(name).bundled_sample or configured:
             raise
     images, labels, _ = load_bundled_sample()
     return images, labels, BUNDLED_SOURCE

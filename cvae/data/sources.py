@@ -9,22 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..store.arch import IMAGE_SHAPES
-from ..store.config import DATASETS
 from ..store.errors import DataError, DataNotFound
 from . import cifar
 from .download import keras_cache_dir
+from .datasets import DATASETS, DEFAULT_DATASET, dataset_spec
+from .likelihoods import DEFAULT_LIKELIHOOD, likelihood as likelihood_entry
 from .idx import (NUM_CLASSES, _as_uint8_labels, _check_counts, _check_images, _check_labels, _read_npz,
                   read_idx)
 
-CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "mnist": tuple(str(d) for d in range(10)),
-    "fashion_mnist": (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-    ),
-    "cifar10": cifar.CLASS_NAMES,
-}
+CLASS_NAMES: dict[str, tuple[str, ...]] = {name: spec.class_names for name, spec in DATASETS.items()}
 DATA_DIR_ENV = "CVAE_DATA_DIR"
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -32,14 +25,9 @@ IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-# Where distro packages put the data (Debian's dataset-fashion-mnist); tests monkeypatch this.
-SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
-    "mnist": (),
-    "fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"),),
-    "cifar10": (),
-}
-# Test-split class counts, used to catch the two datasets being swapped in a data dir.
-_MNIST_TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+# Where distro packages put the data (from the registry); tests monkeypatch this.
+SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {name: tuple(Path(d) for d in spec.system_dirs)
+                                            for name, spec in DATASETS.items()}
 _KERAS_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -83,8 +71,8 @@ class Dataset:
 
 def image_shape(name: str) -> tuple[int, ...]:
     """Shape of one stored image: (28, 28) for the grey datasets, (32, 32, 3) for CIFAR-10."""
-    size, channels = IMAGE_SHAPES[name]
-    return (size, size) if channels == 1 else (size, size, channels)
+    spec = dataset_spec(name)
+    return (spec.size, spec.size) if spec.channels == 1 else (spec.size, spec.size, spec.channels)
 
 
 # --------------------------------------------------------------------------- loaders
@@ -105,7 +93,7 @@ def _find_idx_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
     return found, missing
 
 
-def load_idx_dir(directory: str | os.PathLike, name: str = "mnist") -> Dataset:
+def load_idx_dir(directory: str | os.PathLike, name: str = DEFAULT_DATASET) -> Dataset:
     """Load the four MNIST-format IDX files (each plain or .gz) from `directory`."""
     _check_name(name)
     directory = Path(directory).expanduser()
@@ -121,13 +109,13 @@ def load_idx_dir(directory: str | os.PathLike, name: str = "mnist") -> Dataset:
     for split in ("train", "test"):
         img_key, lab_key = f"{split}_images", f"{split}_labels"
         images, labels = arrays[img_key], arrays[lab_key]
-        _check_images(images, str(found[img_key]))
+        _check_images(images, str(found[img_key]), image_shape(name))
         _check_labels(labels, str(found[lab_key]))
         _check_counts(len(images), len(labels), str(found[img_key]), str(found[lab_key]))
     return Dataset(name=name, source=f"IDX files in {directory}", data_dir=str(directory.resolve()), **arrays)
 
 
-def load_npz(path: str | os.PathLike, name: str = "mnist") -> Dataset:
+def load_npz(path: str | os.PathLike, name: str = DEFAULT_DATASET) -> Dataset:
     """Load a Keras-format mnist.npz (x_train, y_train, x_test, y_test) without unpickling."""
     _check_name(name)
     where = str(path)
@@ -135,7 +123,7 @@ def load_npz(path: str | os.PathLike, name: str = "mnist") -> Dataset:
     for x_key, y_key in (("x_train", "y_train"), ("x_test", "y_test")):
         x_where, y_where = f"{where}[{x_key}]", f"{where}[{y_key}]"
         arrays[y_key] = _as_uint8_labels(arrays[y_key], y_where)
-        _check_images(arrays[x_key], x_where)
+        _check_images(arrays[x_key], x_where, image_shape(name))
         _check_labels(arrays[y_key], y_where)
         _check_counts(len(arrays[x_key]), len(arrays[y_key]), x_where, y_where)
     return Dataset(
@@ -181,13 +169,14 @@ def _cached_download(name: str) -> Dataset:
     """Download (or reuse Keras's copy of) `name` via tf.keras.datasets."""
     import tensorflow as tf  # lazy: only the download path needs TensorFlow
 
-    if name == "cifar10":
+    spec = dataset_spec(name)
+    if spec.format == "cifar_binary":
         # The binary version via Keras' downloader: keras.datasets.cifar10 would unpickle the Python version.
         archive = Path(tf.keras.utils.get_file("cifar-10-binary.tar.gz", cifar.BINARY_URL, extract=True))
         where = next((d for d in (archive, archive.parent) if cifar.batch_dir(d)), archive.parent)
         found = cifar.batch_dir(where) or where
         return _cached_load("cifar", str(found), name, _stat_key(cifar.batch_files(found)))
-    module = getattr(tf.keras.datasets, name)
+    module = getattr(tf.keras.datasets, spec.keras_module)
     (x_train, y_train), (x_test, y_test) = module.load_data()
     return _freeze(
         Dataset(
@@ -222,31 +211,33 @@ def _load_npz_cached(path: Path, name: str) -> Dataset:
     return _cached_load("npz", str(path), name, _stat_key([path]))
 
 
-def _load_cifar_cached(path: Path) -> Dataset:
+def _load_cifar_cached(path: Path, name: str) -> Dataset:
     """The CIFAR-10 binary files in `path` (or its cifar-10-batches-bin/) through the in-process cache."""
     if not path.is_dir():
         raise DataError(f"{path}: {'is not a directory' if path.exists() else 'no such directory'}")
     found = cifar.batch_dir(path)
     if found is None:
-        raise DataError(f"{path}: no cifar10 data: expected the six files of the CIFAR-10 binary version "
+        raise DataError(f"{path}: no {name} data: expected the six files of the CIFAR-10 binary version "
                         f"({', '.join(cifar.TRAIN_FILES)}, {cifar.TEST_FILE}), there or in {cifar.SUBDIR}/")
-    return _cached_load("cifar", str(found), "cifar10", _stat_key(cifar.batch_files(found)))
+    return _cached_load("cifar", str(found), name, _stat_key(cifar.batch_files(found)))
 
 
 def _check_identity(ds: Dataset, name: str) -> Dataset:
-    """Refuse MNIST served as Fashion-MNIST or vice versa (both use the same file names)."""
-    counts = tuple(int(c) for c in np.bincount(ds.test_labels, minlength=NUM_CLASSES))
-    if name == "fashion_mnist" and counts == _MNIST_TEST_COUNTS:
-        raise DataError(
-            f"{ds.source}: this is MNIST (digit test-label counts), but fashion_mnist was "
-            "requested; point the data dir at the Fashion-MNIST files"
-        )
-    train_counts = np.bincount(ds.train_labels, minlength=NUM_CLASSES)
-    if name == "mnist" and counts == (1000,) * 10 and (train_counts == 6000).all():
-        raise DataError(
-            f"{ds.source}: this looks like Fashion-MNIST (exactly 6000/1000 per class), but "
-            "mnist was requested; point the data dir at the MNIST files"
-        )
+    """Refuse another dataset's files served as `name` (MNIST and Fashion-MNIST use the same file names): data
+    with the class counts the registry gives for another dataset, and not this one's."""
+    test = tuple(int(c) for c in np.bincount(ds.test_labels, minlength=NUM_CLASSES))
+    train = tuple(int(c) for c in np.bincount(ds.train_labels, minlength=NUM_CLASSES))
+
+    def looks_like(spec) -> bool:
+        return spec.label_counts is not None and test == spec.label_counts[0] and \
+            spec.label_counts[1] in (None, train)
+
+    if looks_like(dataset_spec(name)):
+        return ds
+    for other in DATASETS.values():
+        if other.name != name and looks_like(other):
+            raise DataError(f"{ds.source}: this is {other.short} (its class counts), but {name} was requested; "
+                            f"point the data dir at the {dataset_spec(name).short} files")
     return ds
 
 
@@ -254,8 +245,8 @@ def _load_from_data_dir(path: Path, name: str, origin: str) -> Dataset:
     """Load `name` from a user-given path; every failure raises, naming where it came from."""
     npz_names = (f"{name}.npz", f"{name.replace('_', '-')}.npz")
     try:
-        if name == "cifar10":
-            return _load_cifar_cached(path)
+        if dataset_spec(name).format == "cifar_binary":
+            return _load_cifar_cached(path, name)
         if path.suffix == ".npz":
             return _load_npz_cached(path, name)
         if not path.is_dir():
@@ -287,34 +278,26 @@ def _keras_datasets_dir() -> Path:
 
 def _not_found_message(name: str, looked: list[str]) -> str:
     """The one message shown when no source had the data."""
-    files = ", ".join(IDX_FILES.values())
-    if name == "cifar10":
+    spec = dataset_spec(name)
+    if spec.format == "cifar_binary":
         files = f"the six CIFAR-10 binary-version files ({', '.join(cifar.TRAIN_FILES)}, {cifar.TEST_FILE})"
-        cache_way = f"unpack cifar-10-binary.tar.gz into ~/.keras/datasets/ (giving {cifar.SUBDIR}/)"
-    elif name == "mnist":
-        cache_way = "put mnist.npz in ~/.keras/datasets/ (or $KERAS_HOME/datasets/)"
     else:
-        cache_way = (
-            "put the four .gz files in ~/.keras/datasets/fashion-mnist/, "
-            "or `apt-get install dataset-fashion-mnist`"
-        )
+        files = f"the four IDX files ({', '.join(IDX_FILES.values())}; plain or .gz) or {name}.npz"
     lines = [f"no {name} data found. Looked in:"]
     lines += [f"  - {entry}" for entry in looked]
     lines += [
         "Provide it in one of three ways:",
-        f"  1. --data-dir DIR or {DATA_DIR_ENV}=DIR, where DIR holds {files}" if name == "cifar10" else
-        f"  1. --data-dir DIR or {DATA_DIR_ENV}=DIR, where DIR holds the four IDX files "
-        f"({files}; plain or .gz) or {name}.npz",
-        f"  2. {cache_way}",
+        f"  1. --data-dir DIR or {DATA_DIR_ENV}=DIR, where DIR holds {files}",
+        f"  2. {spec.cache_hint}",
         "  3. be online: `python -m cvae data --download` (or the Train page's Download button) fetches "
-        "mnist.npz into the Keras cache, checksum-verified; training also downloads it" if name == "mnist" else
+        "mnist.npz into the Keras cache, checksum-verified; training also downloads it" if spec.verified_download else
         "  3. be online: training downloads it with Keras into its cache",
     ]
     return "\n".join(lines)
 
 
 def load_dataset(
-    name: str = "mnist",
+    name: str = DEFAULT_DATASET,
     data_dir: str | os.PathLike | None = None,
     allow_download: bool = True,
 ) -> Dataset:
@@ -331,13 +314,10 @@ def load_dataset(
 
     looked = [f"--data-dir / ${DATA_DIR_ENV}: not given"]
     keras_dir = _keras_datasets_dir()
-    candidates: list[tuple[str, Path]] = []
-    if name == "cifar10":
-        candidates.append(("cifar", keras_dir / cifar.SUBDIR))
-    elif name == "mnist":
-        candidates.append(("npz", keras_dir / "mnist.npz"))
-    else:
-        candidates.append(("idx", keras_dir / "fashion-mnist"))
+    spec = dataset_spec(name)
+    cached = keras_dir / spec.keras_cache
+    kind = "cifar" if spec.format == "cifar_binary" else "npz" if cached.suffix == ".npz" else "idx"
+    candidates: list[tuple[str, Path]] = [(kind, cached)]
     candidates += [("idx", d) for d in SYSTEM_DIRS.get(name, ())]
     for kind, path in candidates:
         if not path.exists():
@@ -345,7 +325,7 @@ def load_dataset(
             continue
         try:
             if kind == "cifar":
-                ds = _load_cifar_cached(path)
+                ds = _load_cifar_cached(path, name)
             elif kind == "npz":
                 ds = _load_npz_cached(path, name)
             else:
@@ -391,6 +371,7 @@ def unit_scale(images: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
-def model_input(images: np.ndarray, likelihood: str = "bernoulli") -> np.ndarray:
-    """Test images as the model sees them: binarized for Bernoulli, the 8-bit values k/255 otherwise."""
-    return unit_scale(images) if likelihood == "discretized_logistic" else binarize(images)
+def model_input(images: np.ndarray, likelihood: str = DEFAULT_LIKELIHOOD) -> np.ndarray:
+    """Test images as the model sees them: binarized (Bernoulli), or the 8-bit values k/255 (the likelihood
+    registry's binary_input)."""
+    return binarize(images) if likelihood_entry(likelihood).binary_input else unit_scale(images)

@@ -49,13 +49,10 @@ def make_iwae_logw_fn(model):
         params = model.decode_fast(tf.reshape(z, [-1, d]))  # (c*b, H, W, out_channels)
         pz = tfd.MultivariateNormalDiag(loc=tf.zeros([d]), scale_diag=tf.ones([d]))
         qz_x = tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)  # batch shape (b,)
-        if likelihood == "bernoulli":
-            logits = tf.reshape(params, tf.concat([tf.shape(eps)[:2], shape], axis=0))
-            px_z = tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32), reinterpreted_batch_ndims=3)
-            logpx_z = px_z.log_prob(x[None])
-        else:  # tests/test_likelihood.py checks it against tfd.QuantizedDistribution(tfd.Logistic)
-            x_rep = tf.reshape(tf.tile(x[None], [tf.shape(eps)[0], 1, 1, 1, 1]), tf.concat([[-1], shape], axis=0))
-            logpx_z = tf.reshape(log_likelihood(likelihood, x_rep, params), tf.shape(eps)[:2])
+        # The registry's likelihood (tests check Bernoulli against tfd.Bernoulli, the discretized logistic against
+        # tfd.QuantizedDistribution(tfd.Logistic)), the images repeated for every sample.
+        x_rep = tf.reshape(tf.tile(x[None], [tf.shape(eps)[0], 1, 1, 1, 1]), tf.concat([[-1], shape], axis=0))
+        logpx_z = tf.reshape(log_likelihood(likelihood, x_rep, params), tf.shape(eps)[:2])
         return logpx_z + pz.log_prob(z) - qz_x.log_prob(z)
 
     return logw_fn

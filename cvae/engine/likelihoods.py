@@ -1,4 +1,5 @@
-"""p(x|z) per image: Bernoulli logits for binarized pixels, or a discretized logistic per 8-bit sub-pixel.
+"""p(x|z) per image in TensorFlow: the `tf` side of cvae/data/likelihoods.py's registry (Bernoulli logits for
+binarized pixels, or a discretized logistic per 8-bit sub-pixel); each registry entry names its object here.
 
 Discretized logistic (Salimans et al. 2017, PixelCNN++; Kingma et al. 2016, IAF), single component: x = k/255 in
 [0, 1]; P(k) = sigmoid((x + h - m)/s) - sigmoid((x - h - m)/s) with h = 1/510, and the edge bins reach to -inf (k=0)
@@ -7,9 +8,12 @@ and +inf (k=255), so the 256 probabilities of a sub-pixel sum to 1 and the ELBO 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import tensorflow as tf
 
-from ..store.arch import HALF_BIN, LOG_SCALE_MIN
+from ..data.likelihoods import HALF_BIN, LOG_SCALE_MIN, likelihood as registry_entry
 
 
 def bernoulli_log_likelihood(x, logits):
@@ -38,15 +42,29 @@ def discretized_logistic_log_likelihood(x, params):
     return tf.reduce_sum(discretized_logistic_log_prob(x, mean, log_scale), axis=[1, 2, 3])
 
 
+@dataclass(frozen=True)
+class TFLikelihood:
+    """A likelihood's TensorFlow maths: log p(x|z) per image and the mean image, from the decoder's output."""
+
+    log_likelihood: Callable
+    mean_image: Callable
+
+
+BERNOULLI = TFLikelihood(bernoulli_log_likelihood, tf.sigmoid)
+DISCRETIZED_LOGISTIC = TFLikelihood(discretized_logistic_log_likelihood,
+                                    lambda params: tf.clip_by_value(split_params(params)[0], 0.0, 1.0))
+
+
+def tf_likelihood(name: str) -> TFLikelihood:
+    """The TensorFlow object the registry entry `name` names."""
+    return globals()[registry_entry(name).tf]
+
+
 def log_likelihood(likelihood: str, x, params):
     """log p(x|z) per image for the named likelihood."""
-    if likelihood == "discretized_logistic":
-        return discretized_logistic_log_likelihood(x, params)
-    return bernoulli_log_likelihood(x, params)
+    return tf_likelihood(likelihood).log_likelihood(x, params)
 
 
 def mean_image(likelihood: str, params):
     """What the decoder shows for z, in [0, 1]: Bernoulli probabilities, or the logistic's mean clipped to [0, 1]."""
-    if likelihood == "discretized_logistic":
-        return tf.clip_by_value(split_params(params)[0], 0.0, 1.0)
-    return tf.sigmoid(params)
+    return tf_likelihood(likelihood).mean_image(params)

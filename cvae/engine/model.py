@@ -7,13 +7,11 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from ..store.arch import Architecture
+from ..store.arch import KERNEL, Architecture, Layer
 from .likelihoods import mean_image
 
-IMAGE_SHAPE = (28, 28, 1)  # the tutorial's MNIST; other shapes come from an Architecture
-
-# The order of arrays in an exported weights file: (layer, kernel|bias) as named below.
-WEIGHT_LAYERS = ("enc_conv1", "enc_conv2", "enc_dense", "dec_dense", "dec_deconv1", "dec_deconv2", "dec_logits")
+# The order of arrays in an exported weights file: (layer, kernel|bias), as the description lists them.
+WEIGHT_LAYERS = tuple(layer.name for layer in Architecture().weight_layers())
 
 
 def _kernel_init(seed: int | None, layer: str):
@@ -23,47 +21,39 @@ def _kernel_init(seed: int | None, layer: str):
     return keras.initializers.GlorotUniform(seed=(int(seed) * 7919 + WEIGHT_LAYERS.index(layer)) % 2**31)
 
 
+def keras_layer(spec: Layer, dtype: str, seed: int | None):
+    """The Keras layer a description's Layer stands for (outputs kept float32 under mixed precision)."""
+    if spec.kind == "flatten":
+        return layers.Flatten(name=spec.name)
+    if spec.kind == "reshape":
+        return layers.Reshape(spec.out_shape, name=spec.name)
+    common = {"name": spec.name, "dtype": "float32" if spec.output else dtype,
+              "activation": "relu" if spec.relu else None, "kernel_initializer": _kernel_init(seed, spec.name)}
+    if spec.kind == "dense":
+        return layers.Dense(spec.out_shape[-1], **common)
+    if spec.kind == "conv":
+        return layers.Conv2D(spec.out_shape[-1], KERNEL, strides=spec.stride, **common)
+    if spec.kind == "deconv":
+        return layers.Conv2DTranspose(spec.out_shape[-1], KERNEL, strides=spec.stride, padding="same", **common)
+    raise ValueError(f"unknown layer kind {spec.kind!r}")
+
+
+def _build_part(part: str, latent_dim: int, dtype: str, seed: int | None, arch: Architecture | None):
+    specs = [s for s in (arch or Architecture()).layers(latent_dim) if s.part == part]
+    first = layers.InputLayer(shape=specs[0].in_shape, name=f"{part[:3]}_input")
+    return keras.Sequential([first, *(keras_layer(s, dtype, seed) for s in specs)], name=part)
+
+
 def build_encoder(latent_dim: int, dtype: str = "float32", seed: int | None = None,
                   arch: Architecture | None = None) -> keras.Sequential:
     """x -> concat(mean, logvar); layer names are explicit so reruns never rename weights."""
-    a = arch or Architecture()
-    return keras.Sequential(
-        [
-            layers.InputLayer(shape=a.image_shape, name="enc_input"),
-            layers.Conv2D(a.filters1, 3, strides=2, activation="relu", name="enc_conv1", dtype=dtype,
-                          kernel_initializer=_kernel_init(seed, "enc_conv1")),
-            layers.Conv2D(a.filters2, 3, strides=2, activation="relu", name="enc_conv2", dtype=dtype,
-                          kernel_initializer=_kernel_init(seed, "enc_conv2")),
-            layers.Flatten(name="enc_flatten"),
-            # No activation: a mean and a log-variance, kept float32 under mixed precision.
-            layers.Dense(2 * latent_dim, name="enc_dense", dtype="float32",
-                         kernel_initializer=_kernel_init(seed, "enc_dense")),
-        ],
-        name="encoder",
-    )
+    return _build_part("encoder", latent_dim, dtype, seed, arch)
 
 
 def build_decoder(latent_dim: int, dtype: str = "float32", seed: int | None = None,
                   arch: Architecture | None = None) -> keras.Sequential:
     """z -> the likelihood's parameters per pixel (Bernoulli logits for the tutorial's 28x28 digits)."""
-    a = arch or Architecture()
-    s = a.dec_size
-    return keras.Sequential(
-        [
-            layers.InputLayer(shape=(latent_dim,), name="dec_input"),
-            layers.Dense(s * s * a.filters1, activation="relu", name="dec_dense", dtype=dtype,
-                         kernel_initializer=_kernel_init(seed, "dec_dense")),
-            layers.Reshape((s, s, a.filters1), name="dec_reshape"),
-            layers.Conv2DTranspose(a.filters2, 3, strides=2, padding="same", activation="relu", name="dec_deconv1", dtype=dtype,
-                                   kernel_initializer=_kernel_init(seed, "dec_deconv1")),
-            layers.Conv2DTranspose(a.filters1, 3, strides=2, padding="same", activation="relu", name="dec_deconv2", dtype=dtype,
-                                   kernel_initializer=_kernel_init(seed, "dec_deconv2")),
-            # No activation: logits, and float32 even under mixed precision so the loss stays exact.
-            layers.Conv2DTranspose(a.out_channels, 3, strides=1, padding="same", name="dec_logits", dtype="float32",
-                                   kernel_initializer=_kernel_init(seed, "dec_logits")),
-        ],
-        name="decoder",
-    )
+    return _build_part("decoder", latent_dim, dtype, seed, arch)
 
 
 class CVAE(keras.Model):

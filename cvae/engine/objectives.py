@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from .likelihoods import bernoulli_log_likelihood, log_likelihood  # noqa: F401 (bernoulli: re-exported)
+from .likelihoods import log_likelihood
 
 LOG_2PI = math.log(2.0 * math.pi)
 

@@ -8,6 +8,7 @@ from typing import Iterable
 
 import tensorflow as tf
 
+from ..data.likelihoods import likelihood as likelihood_entry
 from ..data.sources import binarize, load_dataset, model_input, unit_scale
 from ..store import runs
 from ..store.config import TrainConfig
@@ -29,7 +30,7 @@ def prepare_data(config: TrainConfig) -> TrainData:
     if config.batch_size > len(train):
         raise TrainingError(f"batch_size: got {config.batch_size}; allowed: at most the {len(train)} training examples")
     # Dynamic binarization samples from the grey levels, and the discretized logistic models them: both get k/255.
-    keep_levels = config.binarization == "dynamic" or config.likelihood == "discretized_logistic"
+    keep_levels = config.binarization == "dynamic" or not likelihood_entry(config.likelihood).binary_input
     train = unit_scale(train) if keep_levels else binarize(train)
     test = ds.test_images[: config.max_test_examples] if config.max_test_examples else ds.test_images
     labels = ds.test_labels[: len(test)]

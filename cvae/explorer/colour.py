@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .likelihood_np import sample_image
+from ..data.likelihoods import likelihood as likelihood_entry
 
 
 def squeeze_grey(images: np.ndarray) -> np.ndarray:
@@ -20,12 +20,18 @@ def decode_images(model, z: np.ndarray) -> np.ndarray:
 
 def sample_images(model, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One draw x ~ p(x|z) per code: binary pixels (Bernoulli) or 8-bit values (discretized logistic)."""
-    return squeeze_grey(sample_image(model.arch.likelihood, model.decode(np.asarray(z, np.float32)), rng))
+    params = model.decode(np.asarray(z, np.float32))
+    return squeeze_grey(likelihood_entry(model.arch.likelihood).sample(params, rng))
 
 
 def decoded_hover(model) -> str:
     """The hover label of a decoded pixel's value."""
-    return "mean value" if model.arch.likelihood == "discretized_logistic" else "p(pixel = 1)"
+    return likelihood_entry(model.arch.likelihood).value_label
+
+
+def binary_pixels(model) -> bool:
+    """Whether the run's likelihood models binarized pixels (else the 8-bit values)."""
+    return likelihood_entry(model.arch.likelihood).binary_input
 
 
 def is_colour(model) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.datasets import dataset_spec
 from ..store.arch import architecture_of
 from ..store.config import TrainConfig
 
@@ -19,8 +20,6 @@ MEASURED: tuple[tuple[float, float, float], ...] = (
     (42_563_968, 0.01005, 0.003403),
     (667_477_504, 0.1966, 0.04867),
 )
-TRAIN_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
-TEST_IMAGES = 10_000
 SLOW_EPOCH_SECONDS = 300.0  # above this, the Train page asks for a second click before starting
 
 
@@ -37,8 +36,9 @@ def estimated_epoch_seconds(config: TrainConfig) -> float:
             return float(m[-1, col] * macs / m[-1, 0])
         return float(np.interp(macs, m[:, 0], m[:, col]))
 
-    n_train = config.max_train_examples or TRAIN_IMAGES.get(config.dataset, 60_000)
-    n_test = config.max_test_examples or TEST_IMAGES
+    spec = dataset_spec(config.dataset)
+    n_train = config.max_train_examples or spec.train_images
+    n_test = config.max_test_examples or spec.test_images
     return n_train * per_image(1) + n_test * per_image(2)
 
 

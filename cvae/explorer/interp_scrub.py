@@ -17,7 +17,7 @@ from .latent import PCA2, lerp, slerp
 from ..store.runs import RunInfo
 
 from .latent_pad import latent_pad, map_blob, version_string
-from .plane_pad import _model_entry, browser_decodable
+from .plane_pad import model_entry
 
 PAD_KEY = "ip_pad"
 SAMPLES = 121  # points of the path the browser interpolates between (piecewise linear: smooth at this density)
@@ -28,7 +28,7 @@ def scrub_ui(info: RunInfo, model: NumpyCVAE, z_a: np.ndarray, z_b: np.ndarray, 
              axis_titles: tuple[str, str], ranges) -> None:
     """The scrubber: a pad on the path `kind` ('lerp' or 'slerp') from z_a to z_b (latent_dim >= 2 only)."""
     d = model.latent_dim
-    if d < 2 or not browser_decodable(model):
+    if d < 2:
         return
     path = (slerp if kind == "slerp" else lerp)(np.asarray(z_a, np.float32), np.asarray(z_b, np.float32), SAMPLES)
     rev = version_string("path", np.round(path, 5).tobytes())  # a new path: the pad starts again at A
@@ -36,7 +36,7 @@ def scrub_ui(info: RunInfo, model: NumpyCVAE, z_a: np.ndarray, z_b: np.ndarray, 
     map_version = version_string("map", str(info.path), stamp, len(xy), d, source, info.config.dataset)
     plane = {} if pca is None else {"mean": [float(v) for v in pca.mean],
                                     "components": [[float(v) for v in row] for row in pca.components]}
-    latent_pad(key=PAD_KEY, models=[_model_entry(model, info, info.name)], map_version=map_version,
+    latent_pad(key=PAD_KEY, models=[model_entry(model, info, info.name)], map_version=map_version,
                map_factory=lambda: map_blob(xy, labels), z=path[0], z_rev=int(rev[:8], 16), plane=plane,
                ranges=ranges, axis_titles=axis_titles, names=names, low=-1e6, high=1e6, seed=0, path=path,
                report=False)

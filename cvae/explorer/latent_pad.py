@@ -16,17 +16,18 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..store.arch import Architecture
 from . import classroom, component_state
 from .figures import CLASS_COLORS, CLASS_SYMBOLS  # one palette and one marker per class on every map
 from .i18n import Msg, _
 
 STATIC = Path(__file__).resolve().parent / "static"
 COMPONENT_NAME = "cvae_latent_pad"
-# The decoder's arrays in the order the JS expects them (cvae/explorer/numpy_model.py: NumpyCVAE._decode, expected_shapes).
-DECODER_KEYS = ("dec_dense/kernel", "dec_dense/bias", "dec_deconv1/kernel", "dec_deconv1/bias",
-                "dec_deconv2/kernel", "dec_deconv2/bias", "dec_logits/kernel", "dec_logits/bias")
 MAX_URL_Z_CHARS = 600  # a z of 64 dimensions at full precision fits; anything longer is not a code
-SENT_KEY = "_latent_pad_sent"  # session state: blob versions this browser session already received
+SENT_KEY = "_latent_pad_sent"  # session state: blob versions (and pieces) this browser session already received
+# A blob larger than this (base64 characters) goes in pieces, one per message: a 512-wide decoder is ~26 MB of
+# base64, above server.maxMessageSize (16 MB, .streamlit/config.toml), which stays >= 10x every message sent.
+PART_CHARS = 1_500_000
 
 HTML = """<div class="lp-root">
   <div class="lp-mapbox">
@@ -57,14 +58,41 @@ def _b64(array: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=np.dtype(dtype)).tobytes()).decode("ascii")
 
 
-def model_blob(arrays: Mapping[str, np.ndarray], latent_dim: int) -> dict[str, Any]:
-    """The decoder's weights as one base64 float32 ('<f4', Keras layouts) string plus names and shapes."""
-    missing = [k for k in DECODER_KEYS if k not in arrays]
+def decoder_keys(latent_dim: int, arch: Architecture | None = None) -> list[str]:
+    """The decoder's weight arrays, in the order a model blob packs them (the description's order)."""
+    return list((arch or Architecture()).weight_shapes(latent_dim, "decoder"))
+
+
+def model_blob(arrays: Mapping[str, np.ndarray], latent_dim: int, arch: Architecture | None = None) -> dict[str, Any]:
+    """The decoder as the browser runs it: its layers (the architecture's description), how its output becomes
+    the mean image, and its weights as one base64 float32 ('<f4', Keras layouts) string with names and shapes."""
+    a = arch or Architecture()
+    expected = a.weight_shapes(latent_dim, "decoder")
+    missing = [k for k in expected if k not in arrays]
     if missing:
         raise ValueError(f"decoder weights: missing {missing}")
-    flat = np.concatenate([np.asarray(arrays[k], np.float32).ravel() for k in DECODER_KEYS])
-    return {"kind": "model", "latent_dim": int(latent_dim), "names": list(DECODER_KEYS),
-            "shapes": [list(np.shape(arrays[k])) for k in DECODER_KEYS], "weights": _b64(flat, "<f4")}
+    wrong = [f"{k} {tuple(np.shape(arrays[k]))} (expected {s})" for k, s in expected.items()
+             if tuple(np.shape(arrays[k])) != s]
+    if wrong:
+        raise ValueError(f"decoder weights: wrong shapes: {', '.join(wrong)}")
+    flat = np.concatenate([np.asarray(arrays[k], np.float32).ravel() for k in expected])
+    return {"kind": "model", "latent_dim": int(latent_dim),
+            "layers": [layer.to_json() for layer in a.layers(latent_dim) if layer.part == "decoder"],
+            "image": list(a.image_shape), "mean": a.browser_mean, "names": list(expected),
+            "shapes": [list(s) for s in expected.values()], "weights": _b64(flat, "<f4")}
+
+
+def blob_parts(version: str, blob: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(id, blob) to send: the blob itself, or a model blob's weights cut into PART_CHARS pieces ('version~i'),
+    the first carrying everything else; the browser joins them (latent_pad.js, update)."""
+    weights = blob.get("weights", "")
+    if len(weights) <= PART_CHARS:
+        return [(version, dict(blob))]
+    meta = {k: v for k, v in blob.items() if k != "weights"}
+    n = math.ceil(len(weights) / PART_CHARS)
+    return [(f"{version}~{i}", {"kind": "part", "of": version, "index": i, "count": n,
+                                "chars": weights[i * PART_CHARS:(i + 1) * PART_CHARS], **({"meta": meta} if i == 0 else {})})
+            for i in range(n)]
 
 
 def unpack_model_blob(blob: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -221,15 +249,27 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
     sent: set[str] = st.session_state.setdefault(SENT_KEY, set())
 
     def on_need() -> None:
-        # The browser lacks a blob we thought it had (e.g. a message lost to a fast rerun): send it again.
+        # The browser lacks a blob we thought it had (e.g. a message lost to a fast rerun): send it again, all its
+        # pieces too. A blob still on its way in pieces is left alone: this rerun sends its next piece.
         need = (st.session_state.get(key) or {}).get("need")
         for v in need if isinstance(need, list) else []:
-            sent.discard(str(v))
+            if str(v) in sent:
+                sent.difference_update({s for s in sent if s == str(v) or s.startswith(f"{v}~")})
 
     blobs: dict[str, dict] = {}
+    complete: set[str] = set()
+    piece_sent = False
     for version, factory in [(map_version, map_factory)] + [(v, f) for _, v, f in models]:
-        if version not in sent and version not in blobs:
-            blobs[version] = factory()
+        if version in sent or version in complete:
+            continue
+        parts = blob_parts(version, factory())
+        todo = [(pid, b) for pid, b in parts if pid not in sent]
+        if len(parts) == 1 or (todo and not piece_sent):  # whole blobs, and at most one piece per message
+            blobs[todo[0][0]] = todo[0][1]
+            piece_sent = piece_sent or len(parts) > 1
+            todo = todo[1:]
+        if not todo:
+            complete.add(version)
     data = {
         "models": [{"name": label, "version": v} for label, v, _ in models],
         "map": {"version": map_version}, "blobs": blobs,
@@ -245,4 +285,5 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
     }
     result = _component()(key=key, data=data, on_z_change=on_z_change or (lambda: None), on_need_change=on_need)
     sent.update(blobs)  # the message is on its way; the JS asks again ("need") if it ever misses one
+    sent.update(complete)
     return result

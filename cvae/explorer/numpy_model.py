@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.likelihoods import likelihood as likelihood_entry
 from ..store.arch import Architecture, architecture_of
-from .likelihood_np import bernoulli_log_likelihood, log_likelihood, mean_image  # noqa: F401 (re-exported)
 from ..store.config import TrainConfig
 from ..store.errors import RunError
 from ..store.runs import WEIGHTS_FILE, read_config
@@ -75,7 +75,10 @@ class NumpyCVAE:
     def __init__(self, arrays: dict[str, np.ndarray], latent_dim: int, arch: Architecture | None = None):
         self.latent_dim = int(latent_dim)
         self.arch = arch or Architecture()
+        self.likelihood = likelihood_entry(self.arch.likelihood)  # the registry's p(x|z): log-prob, mean image
         self.w = {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}
+        layers = self.arch.layers(self.latent_dim)
+        self.specs = {part: tuple(s for s in layers if s.part == part) for part in ("encoder", "decoder")}
         expected = expected_shapes(self.latent_dim, self.arch)
         for key, shape in expected.items():
             if key not in self.w:
@@ -98,11 +101,28 @@ class NumpyCVAE:
         out = np.concatenate(outs)
         return out[:, :self.latent_dim], out[:, self.latent_dim:]
 
-    def _encode(self, x: np.ndarray) -> np.ndarray:
+    def _run(self, part: str, h: np.ndarray) -> np.ndarray:
+        """One part of the network, layer by layer as the description lists them."""
         w = self.w
-        h = _relu(_conv2d_valid(x, w["enc_conv1/kernel"], w["enc_conv1/bias"], 2))
-        h = _relu(_conv2d_valid(h, w["enc_conv2/kernel"], w["enc_conv2/bias"], 2))
-        return h.reshape(len(h), -1) @ w["enc_dense/kernel"] + w["enc_dense/bias"]
+        for spec in self.specs[part]:
+            if spec.kind == "flatten":
+                h = h.reshape(len(h), -1)
+            elif spec.kind == "reshape":
+                h = h.reshape(-1, *spec.out_shape)
+            elif spec.kind == "dense":
+                h = h @ w[f"{spec.name}/kernel"] + w[f"{spec.name}/bias"]
+            elif spec.kind == "conv":
+                h = _conv2d_valid(h, w[f"{spec.name}/kernel"], w[f"{spec.name}/bias"], spec.stride)
+            elif spec.kind == "deconv":
+                h = _conv2d_transpose_same(h, w[f"{spec.name}/kernel"], w[f"{spec.name}/bias"], spec.stride)
+            else:
+                raise ValueError(f"unknown layer kind {spec.kind!r}")
+            if spec.relu:
+                h = _relu(h)
+        return h
+
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        return self._run("encoder", x)
 
     def decode(self, z: np.ndarray, apply_sigmoid: bool = False) -> np.ndarray:
         """Parameters of p(x|z) (N,H,W,out_channels), or with apply_sigmoid the image in [0,1] (N,H,W,C)."""
@@ -110,15 +130,10 @@ class NumpyCVAE:
         outs = [self._decode(z[i:i + _DECODE_CHUNK]) for i in range(0, len(z), _DECODE_CHUNK)] or [
             np.zeros((0, self.arch.size, self.arch.size, self.arch.out_channels), np.float32)]
         logits = np.concatenate(outs)
-        return mean_image(self.arch.likelihood, logits) if apply_sigmoid else logits
+        return self.likelihood.mean_image(logits) if apply_sigmoid else logits
 
     def _decode(self, z: np.ndarray) -> np.ndarray:
-        w = self.w
-        h = _relu(z @ w["dec_dense/kernel"] + w["dec_dense/bias"]).reshape(-1, self.arch.dec_size, self.arch.dec_size,
-                                                                       self.arch.filters1)
-        h = _relu(_conv2d_transpose_same(h, w["dec_deconv1/kernel"], w["dec_deconv1/bias"], 2))
-        h = _relu(_conv2d_transpose_same(h, w["dec_deconv2/kernel"], w["dec_deconv2/bias"], 2))
-        return _conv2d_transpose_same(h, w["dec_logits/kernel"], w["dec_logits/bias"], 1).astype(np.float32)
+        return self._run("decoder", z).astype(np.float32)
 
     @staticmethod
     def reparameterize(mean: np.ndarray, logvar: np.ndarray, eps: np.ndarray | None = None,
@@ -134,7 +149,7 @@ class NumpyCVAE:
         x = np.asarray(x, np.float32).reshape(-1, *self.arch.image_shape)
         mean, logvar = self.encode(x)
         z = self.reparameterize(mean, logvar, eps, rng)
-        logpx_z = log_likelihood(self.arch.likelihood, x, self.decode(z))
+        logpx_z = self.likelihood.log_likelihood(x, self.decode(z))
         logpz = log_normal_pdf(z, 0.0, 0.0)
         logqz_x = log_normal_pdf(z, mean, logvar)
         kl = 0.5 * np.sum(np.exp(logvar) + mean ** 2 - 1.0 - logvar, axis=1)
@@ -163,8 +178,7 @@ class NumpyCVAE:
         logpx_z = np.empty(n * k, np.float64)
         for i in range(0, n * k, _IWAE_BLOCK):
             rows = owner[i:i + _IWAE_BLOCK]
-            logpx_z[i:i + len(rows)] = log_likelihood(self.arch.likelihood, x[rows],
-                                                      self._decode(z_flat[i:i + len(rows)]))
+            logpx_z[i:i + len(rows)] = self.likelihood.log_likelihood(x[rows], self._decode(z_flat[i:i + len(rows)]))
         logw = (logpx_z.reshape(n, k) + log_normal_pdf(z, 0.0, 0.0)
                 - log_normal_pdf(z, mean[:, None], logvar[:, None]))
         m = logw.max(axis=1, keepdims=True)

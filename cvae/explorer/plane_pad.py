@@ -19,7 +19,6 @@ from .text import md
 from . import figures
 from .i18n import Msg, _
 from .numpy_model import NumpyCVAE
-from ..store.arch import Architecture
 from .latent import PCA2
 from ..store.runs import RunInfo
 
@@ -147,10 +146,10 @@ def _resample() -> None:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _model_blob_cached(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int]) -> dict:
-    return model_blob(_model.w, _model.latent_dim)
+    return model_blob(_model.w, _model.latent_dim, _model.arch)
 
 
-def _model_entry(model: NumpyCVAE, info: RunInfo, label: str) -> tuple[str, str, object]:
+def model_entry(model: NumpyCVAE, info: RunInfo, label: str) -> tuple[str, str, object]:
     stamp = ui.weights_stamp(info.path)
     version = version_string("model", str(info.path), stamp, model.latent_dim)
     return label, version, lambda: _model_blob_cached(model, str(info.path), stamp)
@@ -158,10 +157,8 @@ def _model_entry(model: NumpyCVAE, info: RunInfo, label: str) -> tuple[str, str,
 
 def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
     """Other runs with the same latent_dim, decoded side by side at the same z."""
-    tutorial_net = Architecture()
     others = [r for r in ui.list_runs_ui() if r.name != info.name and r.has_weights and r.config is not None
-              and r.config.latent_dim == d and r.config.dataset != "cifar10" and r.config.likelihood == "bernoulli"
-              and (r.config.filters1, r.config.filters2) == (tutorial_net.filters1, tutorial_net.filters2)]
+              and r.config.latent_dim == d]
     if not others:
         return []
     names = [r.name for r in others]
@@ -174,7 +171,7 @@ def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
     by_name = {r.name: r for r in others}
     for name in chosen:
         try:
-            entries.append(_model_entry(cached_numpy_model(by_name[name].path), by_name[name], name))
+            entries.append(model_entry(cached_numpy_model(by_name[name].path), by_name[name], name))
         except (ValueError, OSError) as e:  # RunError is a ValueError
             ui.show_error(e, _("Run {name}", name=repr(name)))
     return entries
@@ -183,21 +180,12 @@ def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
 # ---------------------------------------------------------------------------------------------- the view
 
 
-def browser_decodable(model: NumpyCVAE) -> bool:
-    """The browser's decoder is the tutorial's network (28x28 Bernoulli pixels, 32/64 filters); other runs (wider,
-    colour) are decoded on the server."""
-    return getattr(model, "arch", Architecture()) == Architecture()
-
-
 def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.ndarray, names: Sequence[str],
                  source: str, xy: np.ndarray, pca: PCA2 | None, axis_titles: tuple[str, str], ranges) -> bool:
     """The pad view of the Latent plane page; False when the classic slider view should run instead."""
     d = model.latent_dim
     pad_on = False  # a one-dimensional code has no plane to drag in: the classic strip view
-    if d >= 2 and not browser_decodable(model):
-        st.caption(_("This run's network (its widths or image size) is decoded on the server: the in-browser pad "
-                     "runs the tutorial's 28×28 network."))
-    elif d >= 2:
+    if d >= 2:
         if MODE_KEY not in st.session_state:
             st.session_state[MODE_KEY] = st.query_params.get("view") != "sliders"
         pad_on = st.toggle(":material/bolt: " + _("Decode in the browser (latent pad)"), key=MODE_KEY,
@@ -252,7 +240,7 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
     map_version = version_string("map", str(info.path), stamp, len(xy), d, source, info.config.dataset)
     plane = {} if pca is None else {"mean": [float(v) for v in pca.mean],
                                     "components": [[float(v) for v in row] for row in pca.components]}
-    latent_pad(key=PAD_KEY, models=[_model_entry(model, info, info.name)] + compare, map_version=map_version,
+    latent_pad(key=PAD_KEY, models=[model_entry(model, info, info.name)] + compare, map_version=map_version,
                map_factory=lambda: map_blob(xy, labels), z=z, z_rev=st.session_state[ZREV_KEY], plane=plane,
                ranges=ranges, axis_titles=axis_titles, names=names, low=figures.SLIDER_LOW, high=figures.SLIDER_HIGH,
                seed=st.session_state["lp_seed"], on_z_change=lambda: _on_pad_change(d))

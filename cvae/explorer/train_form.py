@@ -10,6 +10,7 @@ import streamlit as st
 from .text import md
 from ..store.config import FIELD_SPECS, TrainConfig, settable_fields, validate_run_name
 from ..data import download
+from ..data.datasets import dataset_spec
 from ..data.sources import clear_cache, load_dataset
 from ..store.errors import ConfigError, DataError, DataNotFound
 from .i18n import N_, _
@@ -159,7 +160,7 @@ def data_missing_ui(missing: DataNotFound) -> None:
         st.markdown("#### :material/database: " + _("No {dataset} data on this server yet", dataset=missing.dataset))
         st.markdown(_("Training needs the dataset on this machine. It looked in:"))
         st.code("\n".join(missing.looked), language=None)
-        if missing.dataset == "mnist":
+        if dataset_spec(missing.dataset).verified_download:
             st.markdown(_("**Online?** Download MNIST (11 MB) as Keras does — the same file, its SHA-256 checked — "
                           "into the Keras cache (`{where}`), where this app and Keras find it from then on.",
                           where=str(download.keras_cache_dir())))

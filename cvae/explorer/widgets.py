@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from ..data.sample import load_test_split
+from ..data.likelihoods import likelihood as likelihood_entry
 from ..data.sources import CLASS_NAMES, unit_scale
 from ..store import latent_means, runs
 from ..store.errors import DataError, RunError
@@ -281,7 +282,7 @@ def test_data_ui(info: RunInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, str
     """load_test_data for the run's dataset (first array: what its model sees; its source as a short label), or
     an error and st.stop()."""
     try:
-        if info.config.likelihood == "discretized_logistic":
+        if not likelihood_entry(info.config.likelihood).binary_input:
             *arrays, source = _levels_test_data(info.config.dataset, info.config.data_dir)
         else:
             *arrays, source = load_test_data(info.config.dataset, info.config.data_dir)
@@ -304,7 +305,7 @@ def _levels_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, n
 @st.cache_data(max_entries=8, show_spinner="Encoding the test set…")
 def _encode_cached(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int], dataset: str,
                    data_dir: str | None, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    loader = _levels_test_data if _model.arch.likelihood == "discretized_logistic" else load_test_data
+    loader = load_test_data if likelihood_entry(_model.arch.likelihood).binary_input else _levels_test_data
     binary = loader(dataset, data_dir)[0][:limit]
     mean, logvar = _model.encode(binary.astype(np.float32))
     return mean, logvar

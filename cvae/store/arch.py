@@ -1,21 +1,65 @@
-"""The CVAE's shape as data (no TensorFlow): image size, channels and conv widths, so every builder agrees.
+"""The CVAE as data (no TensorFlow): the full layer list with every shape, so every backend agrees.
 
-The Keras model (cvae/engine/model.py), the NumPy copy (cvae/explorer/numpy_model.py) and the weights-file check
-(cvae/store/weights.py) all read one Architecture; a run's config.json holds the fields it is derived from
-(dataset, filters1, filters2, likelihood), so a run describes its own widths.
+`Architecture.layers(latent_dim)` is the one description of the network. The Keras builder
+(cvae/engine/model.py), the NumPy encoder/decoder (cvae/explorer/numpy_model.py), the weights-file check
+(cvae/store/weights.py: `weight_shapes`) and the browser's decoder (cvae/explorer/static/latent_pad.js, sent the
+decoder's layers with its weights) all interpret it; adding a layer or changing a width is one edit here. A run's
+config.json holds the fields it is derived from (dataset, filters1, filters2, likelihood).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-# Image shape (height = width, channels) of each dataset.
-IMAGE_SHAPES: dict[str, tuple[int, int]] = {"mnist": (28, 1), "fashion_mnist": (28, 1), "cifar10": (32, 3)}
-LIKELIHOODS = ("bernoulli", "discretized_logistic")
-# Discretized logistic on [0, 1]: value k/255 owns the bin [k/255 - HALF_BIN, k/255 + HALF_BIN], edge bins to +-inf.
-HALF_BIN = 0.5 / 255.0
-LOG_SCALE_MIN = -7.0  # as PixelCNN++: keeps the density finite while training
+from ..data.datasets import DEFAULT_DATASET, dataset_spec
+from ..data.likelihoods import DEFAULT_LIKELIHOOD, likelihood as likelihood_entry
+
+
+
+KERNEL = 3  # every convolution is 3x3
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of the CVAE: kind, shapes per example (H, W, C or features) and, if it has any, its weights."""
+
+    name: str  # Keras layer name, and the weight arrays' prefix ("enc_conv1/kernel")
+    part: str  # "encoder" or "decoder"
+    kind: str  # "conv" (3x3, 'valid'), "deconv" (3x3 transposed, 'same'), "dense", "flatten" or "reshape"
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    stride: int = 1
+    relu: bool = False
+    output: bool = False  # the part's output: float32 even under mixed precision (it enters the loss)
+
+    @property
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """'kernel' and 'bias' shapes in Keras' layouts (conv HWIO, deconv HW-out-in, dense in x out); {} if none."""
+        cin, cout = self.in_shape[-1], self.out_shape[-1]
+        kernel = {"conv": (KERNEL, KERNEL, cin, cout), "deconv": (KERNEL, KERNEL, cout, cin),
+                  "dense": (cin, cout)}.get(self.kind)
+        return {} if kernel is None else {"kernel": kernel, "bias": (cout,)}
+
+    @property
+    def macs(self) -> int:
+        """Multiply-adds of one example (a 'same' transposed conv: every input pixel times the whole kernel)."""
+        if self.kind == "dense":
+            return self.in_shape[-1] * self.out_shape[-1]
+        if self.kind == "conv":
+            return self.out_shape[0] * self.out_shape[1] * KERNEL * KERNEL * self.in_shape[-1] * self.out_shape[-1]
+        if self.kind == "deconv":
+            h, w, cin = self.in_shape
+            return h * w * KERNEL * KERNEL * cin * self.out_shape[-1]
+        return 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The layer as plain JSON (what the browser's decoder reads)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _conv_out(size: int, stride: int) -> int:
+    return (size - KERNEL) // stride + 1
 
 
 @dataclass(frozen=True)
@@ -29,7 +73,7 @@ class Architecture:
     channels: int = 1
     filters1: int = 32
     filters2: int = 64
-    likelihood: str = "bernoulli"  # or "discretized_logistic": 8-bit values, (mean, log-scale) per sub-pixel
+    likelihood: str = DEFAULT_LIKELIHOOD  # a name in cvae/data/likelihoods.py's registry
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -37,40 +81,66 @@ class Architecture:
         return (self.size, self.size, self.channels)
 
     @property
-    def enc_size(self) -> int:
-        """Side of the encoder's last feature map (two 'valid' stride-2 3x3 convolutions: 28 -> 13 -> 6)."""
-        s = self.size
-        for _ in range(2):
-            s = (s - 3) // 2 + 1
-        return s
-
-    @property
-    def dec_size(self) -> int:
-        """Side of the decoder's first feature map (two stride-2 deconvolutions back to size: 7 -> 14 -> 28)."""
-        return self.size // 4
-
-    @property
     def params_per_subpixel(self) -> int:
-        """Decoder outputs per sub-pixel: 1 Bernoulli logit, or the logistic's mean and log-scale."""
-        return 2 if self.likelihood == "discretized_logistic" else 1
+        """Decoder outputs per sub-pixel (the likelihood registry's: 1 Bernoulli logit, a logistic's mean and scale)."""
+        return likelihood_entry(self.likelihood).params_per_subpixel
 
     @property
     def out_channels(self) -> int:
         """Channels of the decoder's output (distribution parameters per pixel)."""
         return self.channels * self.params_per_subpixel
 
+    @property
+    def browser_mean(self) -> dict[str, Any]:
+        """How the browser's decoder turns the output into the mean image and a sample (latent_pad.js)."""
+        return dict(likelihood_entry(self.likelihood).browser)
+
+    @property
+    def enc_size(self) -> int:
+        """Side of the encoder's last feature map (two 'valid' stride-2 3x3 convolutions: 28 -> 13 -> 6)."""
+        return self.layers(1)[1].out_shape[0]
+
+    @property
+    def dec_size(self) -> int:
+        """Side of the decoder's first feature map (two stride-2 deconvolutions back to size: 7 -> 14 -> 28)."""
+        return self.size // 4
+
+    def layers(self, latent_dim: int) -> tuple[Layer, ...]:
+        """Every layer of encoder and decoder, in order, with its shapes: THE description every backend reads."""
+        d, c, f1, f2, s = int(latent_dim), self.channels, self.filters1, self.filters2, self.size // 4
+        e1 = _conv_out(self.size, 2)
+        e2 = _conv_out(e1, 2)
+        return (
+            Layer("enc_conv1", "encoder", "conv", (self.size, self.size, c), (e1, e1, f1), 2, relu=True),
+            Layer("enc_conv2", "encoder", "conv", (e1, e1, f1), (e2, e2, f2), 2, relu=True),
+            Layer("enc_flatten", "encoder", "flatten", (e2, e2, f2), (e2 * e2 * f2,)),
+            # No activation: a mean and a log-variance.
+            Layer("enc_dense", "encoder", "dense", (e2 * e2 * f2,), (2 * d,), output=True),
+            Layer("dec_dense", "decoder", "dense", (d,), (s * s * f1,), relu=True),
+            Layer("dec_reshape", "decoder", "reshape", (s * s * f1,), (s, s, f1)),
+            Layer("dec_deconv1", "decoder", "deconv", (s, s, f1), (2 * s, 2 * s, f2), 2, relu=True),
+            Layer("dec_deconv2", "decoder", "deconv", (2 * s, 2 * s, f2), (4 * s, 4 * s, f1), 2, relu=True),
+            # No activation: the likelihood's parameters per pixel.
+            Layer("dec_logits", "decoder", "deconv", (4 * s, 4 * s, f1), (4 * s, 4 * s, self.out_channels), 1,
+                  output=True),
+        )
+
+    def weight_layers(self, latent_dim: int = 2) -> tuple[Layer, ...]:
+        """The layers that have weights, in the order of a weights file."""
+        return tuple(layer for layer in self.layers(latent_dim) if layer.weight_shapes)
+
+    def weight_shapes(self, latent_dim: int, part: str | None = None) -> dict[str, tuple[int, ...]]:
+        """'layer/kernel' or 'layer/bias' -> shape of every weight array (of one part, if given)."""
+        return {f"{layer.name}/{kind}": shape for layer in self.weight_layers(latent_dim)
+                if part in (None, layer.part) for kind, shape in layer.weight_shapes.items()}
 
     def macs_per_image(self, latent_dim: int = 2) -> int:
         """Multiply-adds of one forward pass (encoder + decoder): the cost model behind the Train form's estimate."""
-        e1 = (self.size - 3) // 2 + 1
-        e2, s, d, f1, f2 = self.enc_size, self.dec_size, latent_dim, self.filters1, self.filters2
-        return (e1 * e1 * 9 * self.channels * f1 + e2 * e2 * 9 * f1 * f2 + e2 * e2 * f2 * 2 * d  # encoder
-                + d * s * s * f1 + s * s * 9 * f1 * f2 + (2 * s) ** 2 * 9 * f2 * f1  # dense, deconv 1 and 2
-                + (4 * s) ** 2 * 9 * f1 * self.out_channels)  # last deconv
+        return sum(layer.macs for layer in self.layers(latent_dim))
 
 
 def architecture_of(config: Any) -> Architecture:
     """The Architecture a TrainConfig describes (fields missing from older configs take the tutorial's values)."""
-    size, channels = IMAGE_SHAPES[getattr(config, "dataset", "mnist")]
-    return Architecture(size, channels, int(getattr(config, "filters1", 32)), int(getattr(config, "filters2", 64)),
-                        getattr(config, "likelihood", "bernoulli"))
+    spec = dataset_spec(getattr(config, "dataset", DEFAULT_DATASET))
+    return Architecture(spec.size, spec.channels, int(getattr(config, "filters1", 32)),
+                        int(getattr(config, "filters2", 64)), getattr(config, "likelihood", DEFAULT_LIKELIHOOD))

@@ -14,10 +14,25 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from .arch import LIKELIHOODS
+from ..data.datasets import DATASETS as DATASET_SPECS, DEFAULT_DATASET
+from ..data.likelihoods import DEFAULT_LIKELIHOOD, LIKELIHOODS as LIKELIHOOD_SPECS, likelihood as likelihood_entry
 from .errors import ConfigError
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10")
+# Choices, help texts and bounds of `dataset` and `likelihood` come from their registries (cvae/data).
+DATASETS = tuple(DATASET_SPECS)
+LIKELIHOODS = tuple(LIKELIHOOD_SPECS)
+MAX_TRAIN_IMAGES = max(spec.train_images for spec in DATASET_SPECS.values())
+
+
+def _or_list(items: list[str]) -> str:
+    """'a', 'a or b', 'a, b, or c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])}{',' if len(items) > 2 else ''} or {items[-1]}"
+
+
+DATASET_HELP = "The images to learn: " + _or_list([s.title for s in DATASET_SPECS.values()]) + "."
+LIKELIHOOD_HELP = "p(x|z): " + ", or ".join(lik.help for lik in LIKELIHOOD_SPECS.values()) + "."
+TRAIN_IMAGES_HELP = ("Blank = the whole training set (" + "; ".join(
+    f"{s.name}: {s.train_images:,}" for s in DATASET_SPECS.values()) + "). Fewer = a quicker, worse model.")
 PRECISIONS = ("float32", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 BINARIZATIONS = ("static", "dynamic")
@@ -94,9 +109,7 @@ def _is_number(value: Any) -> bool:
 class TrainConfig:
     """Everything that defines a training run; defaults are the tutorial's."""
 
-    dataset: str = _field("mnist", "The images to learn: handwritten digits, Fashion-MNIST's clothes, or CIFAR-10's "
-                          "32x32 colour photos.",
-                          "Dataset", kind=str, choices=DATASETS)
+    dataset: str = _field(DEFAULT_DATASET, DATASET_HELP, "Dataset", kind=str, choices=DATASETS)
     data_dir: str | None = _field(
         None, "A folder with the four IDX files (or mnist.npz; CIFAR-10: its six .bin files). Blank: $CVAE_DATA_DIR, the "
         "Keras cache, Debian's package; with none of them, the Train page offers the download.", "Data directory", kind=str, optional=True,
@@ -108,8 +121,9 @@ class TrainConfig:
     filters2: int = _field(64, "Filters of the second encoder conv and the first decoder deconv (tutorial: 64; "
                            "the tutorial suggests up to 512).", "Filters, layer 2", low=1, high=MAX_FILTERS, more=True)
     epochs: int = _field(10, "Passes over the training images.", "Epochs", low=1, high=10_000)
-    batch_size: int = _field(32, "Images per gradient step.", "Batch size", low=1, high=60_000,
-                             allowed_text="an integer from 1 to 60000 (and at most the number of training examples)")
+    batch_size: int = _field(32, "Images per gradient step.", "Batch size", low=1, high=MAX_TRAIN_IMAGES,
+                             allowed_text=f"an integer from 1 to {MAX_TRAIN_IMAGES} (and at most the number of "
+                                          "training examples)")
     learning_rate: float = _field(1e-4, "Adam's step size, e.g. 1e-4.", "Learning rate", kind=float, low=0, high=1)
     beta: float = _field(1.0, "Weight of the KL term in the training objective E[log p(x|z)] - beta*KL "
                          "(Higgins et al. 2017); 1 = the ELBO (the tutorial). Test figures always report the ELBO.",
@@ -119,8 +133,8 @@ class TrainConfig:
     seed: int = _field(0, "Fixes the initial weights, data order and noise: same seed, same run.", "Random seed",
                        low=0, high=2**31 - 1, allowed_text="an integer from 0 to 2**31-1", more=True)
     max_train_examples: int | None = _field(
-        None, "Blank = all 60,000. Fewer = a quicker, worse model.", "Training images", low=1, high=60_000,
-        optional=True, allowed_text="null (all) or an integer from 1 to 60000", more=True)
+        None, TRAIN_IMAGES_HELP, "Training images", low=1, high=MAX_TRAIN_IMAGES,
+        optional=True, allowed_text=f"null (all) or an integer from 1 to {MAX_TRAIN_IMAGES}", more=True)
     max_test_examples: int | None = _field(
         None, "Blank = all 10,000 (at least 16).", "Test images", low=16, high=10_000, optional=True,
         allowed_text="null (all 10000) or an integer from 16 to 10000", more=True)
@@ -130,9 +144,7 @@ class TrainConfig:
     binarization: str = _field("static", "static: threshold pixels at 0.5 once (the tutorial). dynamic: sample "
                                "pixels afresh every epoch.", "Binarization", kind=str, choices=BINARIZATIONS,
                                more=True)
-    likelihood: str = _field("bernoulli", "p(x|z): bernoulli for binarized pixels (the tutorial), or "
-                             "discretized_logistic for 8-bit grey or colour values (a true bound on log p(x) of the "
-                             "raw images; binarization is then not used).", "Likelihood", kind=str,
+    likelihood: str = _field(DEFAULT_LIKELIHOOD, LIKELIHOOD_HELP, "Likelihood", kind=str,
                              choices=LIKELIHOODS, more=True)
     precision: str = _field("float32", "float32, or mixed_bfloat16 on CPUs that support it.", "Precision",
                             kind=str, choices=PRECISIONS, more=True)
@@ -158,20 +170,23 @@ class TrainConfig:
                               f"at most max_train_examples ({self.max_train_examples})",
                               message=f"batch_size: got {self.batch_size}; allowed: at most max_train_examples "
                                       f"({self.max_train_examples})")
-        if self.likelihood == "discretized_logistic" and self.binarization == "dynamic":
-            raise ConfigError("binarization", self.binarization, "static with likelihood discretized_logistic",
-                              message="binarization: got dynamic; allowed: static with likelihood "
-                                      "discretized_logistic (it models the 8-bit values, nothing is binarized)")
+        if not likelihood_entry(self.likelihood).binary_input and self.binarization == "dynamic":
+            raise ConfigError("binarization", self.binarization, f"static with likelihood {self.likelihood}",
+                              message=f"binarization: got dynamic; allowed: static with likelihood "
+                                      f"{self.likelihood} (it models the 8-bit values, nothing is binarized)")
         if math.isqrt(self.num_examples_to_generate) ** 2 != self.num_examples_to_generate:
             spec = FIELD_SPECS["num_examples_to_generate"]
             raise ConfigError("num_examples_to_generate", self.num_examples_to_generate, spec.allowed)
 
     @classmethod
     def from_preset(cls, preset: str = "tutorial", **overrides: Any) -> "TrainConfig":
-        """The preset's values, then any explicit overrides (None means 'not given')."""
+        """The preset's values, then any explicit overrides (None means 'not given'); a dataset given without a
+        likelihood gets its registry's default likelihood."""
         if preset not in PRESETS:
             raise ConfigError("preset", preset, " or ".join(PRESETS))
         values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        if values.get("dataset") in DATASET_SPECS and values.get("likelihood") is None:
+            values["likelihood"] = DATASET_SPECS[values["dataset"]].default_likelihood
         return cls.from_dict({**values, "preset": preset})
 
     @classmethod

@@ -15,18 +15,8 @@ from .npz import MemberCheck, read_npz
 
 
 def expected_shapes(latent_dim: int, arch: Architecture | None = None) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every weight array of the CVAE (default: the tutorial's MNIST network)."""
-    a = arch or Architecture()
-    d, f1, f2, c, e, s = latent_dim, a.filters1, a.filters2, a.channels, a.enc_size, a.dec_size
-    return {
-        "enc_conv1/kernel": (3, 3, c, f1), "enc_conv1/bias": (f1,),
-        "enc_conv2/kernel": (3, 3, f1, f2), "enc_conv2/bias": (f2,),
-        "enc_dense/kernel": (e * e * f2, 2 * d), "enc_dense/bias": (2 * d,),
-        "dec_dense/kernel": (d, s * s * f1), "dec_dense/bias": (s * s * f1,),
-        "dec_deconv1/kernel": (3, 3, f2, f1), "dec_deconv1/bias": (f2,),
-        "dec_deconv2/kernel": (3, 3, f1, f2), "dec_deconv2/bias": (f1,),
-        "dec_logits/kernel": (3, 3, a.out_channels, f1), "dec_logits/bias": (a.out_channels,),
-    }
+    """Name -> shape of every weight array of the CVAE, read from its description (default: the tutorial's)."""
+    return (arch or Architecture()).weight_shapes(latent_dim)
 
 
 def _largest() -> dict[str, tuple[int, ...]]:

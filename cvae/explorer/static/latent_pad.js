@@ -12,11 +12,15 @@
 const G = globalThis;
 // Survives the component being unmounted and remounted (page switches, reruns): one cache per browser tab.
 const BLOBS = G.__cvaeLatentPadBlobs || (G.__cvaeLatentPadBlobs = new Map());
+const PARTS = G.__cvaeLatentPadParts || (G.__cvaeLatentPadParts = new Map()); // version -> pieces received
 const INSTANCES = G.__cvaeLatentPadInstances || (G.__cvaeLatentPadInstances = new Map());
 // While the point moves, Python hears nothing unless data.report_ms > 0 (then at most one report per report_ms);
 // it always hears the release, and a key press 300 ms after the last key. Every report is a server rerun.
 const KEY_DEBOUNCE_MS = 300;
 const STEP = 0.1, FINE_STEP = 0.01; // arrow keys; Shift+arrow
+// A decoder slower than this (its warm-up median: it could not paint 30 frames a second) previews while dragging
+// and decodes exactly on release. Tests and the benchmark may change it (globalThis.__cvaeLatentPadSlowMs).
+const slowMs = () => G.__cvaeLatentPadSlowMs ?? 33;
 
 // ------------------------------------------------------------------------------------------- class markers
 
@@ -55,18 +59,61 @@ function b64ToFloat32(b64) {
   return out;
 }
 
-// Keras Conv2DTranspose kernel (kh, kw, cout, cin) -> Float64Array (kh, kw, cin, cout): the gather loop below reads
-// the output channels of one input channel contiguously. Float64 throughout: V8 computes in doubles, so float32
-// arrays would cost a conversion on every load and store (and doubles only get closer to the exact sums).
-function gatherKernel(k, kh, kw, cout, cin) {
-  const out = new Float64Array(k.length);
-  for (let a = 0; a < kh; a++)
-    for (let b = 0; b < kw; b++)
-      for (let co = 0; co < cout; co++)
-        for (let ci = 0; ci < cin; ci++)
-          out[((a * kw + b) * cin + ci) * cout + co] = k[((a * kw + b) * cout + co) * cin + ci];
-  return out;
+// Output channels per block: a block's accumulators live in local variables (registers) and its kernel slice is
+// read sequentially, so one block's weights (9 taps x cin x 8 floats) stay in the CPU cache across all pixels.
+const BLOCK = 8;
+
+// Keras Conv2DTranspose kernel (3, 3, cout, cin) -> Float32Array [tap][block][cin][8] (full blocks of 8 output
+// channels) and [tap][rest][cin] for the last cout % 8 channels: every inner loop reads consecutive floats.
+function blockKernel(k, cout, cin, padded = false) {
+  // padded: every channel in blocks of 8 (the last block filled with zero weights), for the SIMD kernel below.
+  const full = padded ? Math.ceil(cout / BLOCK) * BLOCK : cout - cout % BLOCK, rest = padded ? 0 : cout - full;
+  const nb = full / BLOCK;
+  const blocks = new Float32Array(9 * full * cin), tail = new Float32Array(9 * rest * cin);
+  for (let tap = 0; tap < 9; tap++)
+    for (let co = 0; co < cout; co++)
+      for (let ci = 0; ci < cin; ci++) {
+        const v = k[(tap * cout + co) * cin + ci];
+        if (co < full && (padded || co < cout - rest)) blocks[((tap * nb + (co / BLOCK | 0)) * cin + ci) * BLOCK + co % BLOCK] = v;
+        else tail[(tap * rest + co - full) * cin + ci] = v;
+      }
+  return {blocks, tail, full, rest, nb};
 }
+
+// WebAssembly SIMD, assembled here byte by byte (no build step, nothing fetched): one function
+//   dot(x, k, n, acc): acc[0..8] += sum_{i<n} x[i] * k[8i .. 8i+8]   (float32; pointers are byte offsets)
+// the inner loop of a transposed convolution's block of 8 output channels, as two f32x4 accumulators. Measured in
+// headless Chromium on this project's 2-core machine (bench/RESULTS.md, "The latent pad for any network"), it decodes
+// a 512-wide network ~4x faster than the plain-JavaScript loops below, which stay as the fallback.
+const leb = n => { const out = []; do { let b = n & 127; n >>>= 7; if (n) b |= 128; out.push(b); } while (n); return out; };
+const section = (id, bytes) => [id, ...leb(bytes.length), ...bytes];
+function dotModule() {
+  const V = [0xfd], LOAD = off => [...V, 0x00, 0x00, off], MUL = [...V, 0xe6, 0x01], ADD = [...V, 0xe4, 0x01];
+  const get = i => [0x20, i], set = i => [0x21, i];
+  const body = [
+    1, 3, 0x7b, // three v128 locals: a0 (4), a1 (5), v (6)
+    ...get(3), ...LOAD(0), ...set(4), ...get(3), ...LOAD(16), ...set(5),
+    0x03, 0x40, // loop
+    ...get(0), ...V, 0x09, 0x00, 0x00, ...set(6), // v = splat(x[i])
+    ...get(4), ...get(6), ...get(1), ...LOAD(0), ...MUL, ...ADD, ...set(4),
+    ...get(5), ...get(6), ...get(1), ...LOAD(16), ...MUL, ...ADD, ...set(5),
+    ...get(0), 0x41, 4, 0x6a, ...set(0), ...get(1), 0x41, 32, 0x6a, ...set(1),
+    ...get(2), 0x41, 1, 0x6b, 0x22, 2, 0x0d, 0, // n -= 1; continue while n != 0
+    0x0b,
+    ...get(3), ...get(4), ...V, 0x0b, 0x00, 0x00, ...get(3), ...get(5), ...V, 0x0b, 0x00, 16,
+    0x0b];
+  const name = t => [t.length, ...Array.from(t, c => c.charCodeAt(0))];
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, [1, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
+    ...section(2, [1, ...name("env"), ...name("mem"), 2, 0, 1]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...name("dot"), 0, 0]),
+    ...section(10, [1, ...leb(body.length), ...body])]);
+}
+let DOT_MODULE;
+try { DOT_MODULE = new WebAssembly.Module(dotModule()); } catch (err) { DOT_MODULE = null; }
+// Tests and the benchmark switch it off to measure the plain-JavaScript decoder.
+G.__cvaeLatentPadUseWasm = G.__cvaeLatentPadUseWasm ?? true;
 
 // For each output row (or column) y of a Conv2DTranspose(k=3, stride s, padding="same"): the kernel taps a and
 // input rows i with i*s + a - top = y. TensorFlow's SAME padding puts the smaller half first:
@@ -84,106 +131,263 @@ function taps(h, s) {
   return out;
 }
 
+const shapeStr = s => (s || []).join("x");
+const MEAN_OPS = new Set(["sigmoid", "clip"]);
+
+// The decoder the blob describes: its layers (cvae/store/arch.py's Layer.to_json: kind, in_shape, out_shape,
+// stride, relu) interpreted in order, as cvae/explorer/numpy_model.py's NumpyCVAE._run does; the output's
+// likelihood parameters become the mean image (blob.mean: op "sigmoid" per channel, or "clip" of the first
+// `channels` of them to [0, 1]). Weights are float32 as they came; sums are doubles (V8's numbers).
 class Decoder {
-  // arrays: name -> Float32Array in Keras layout; shapes: name -> shape (checked against the architecture).
-  constructor(latentDim, arrays, shapes) {
-    const d = this.d = latentDim;
-    const expect = {
-      "dec_dense/kernel": [d, 1568], "dec_dense/bias": [1568],
-      "dec_deconv1/kernel": [3, 3, 64, 32], "dec_deconv1/bias": [64],
-      "dec_deconv2/kernel": [3, 3, 32, 64], "dec_deconv2/bias": [32],
-      "dec_logits/kernel": [3, 3, 1, 32], "dec_logits/bias": [1],
-    };
-    for (const [name, shape] of Object.entries(expect)) {
-      const got = shapes[name];
-      if (!got || got.join("x") !== shape.join("x")) throw new Error(`decoder: ${name} has shape ${got}, expected ${shape}`);
+  constructor(blob, arrays, shapes) {
+    this.d = blob.latent_dim;
+    const specs = blob.layers;
+    if (!Array.isArray(specs) || !specs.length) throw new Error("decoder: the blob has no layers");
+    this.image = blob.image; // [H, W, C]
+    this.mean = blob.mean;
+    if (!this.mean || !MEAN_OPS.has(this.mean.op)) throw new Error(`decoder: unknown mean op ${this.mean && this.mean.op}`);
+    if (shapeStr(specs[0].in_shape) !== String(this.d)) throw new Error(`decoder: input ${specs[0].in_shape}, latent ${this.d}`);
+    this.layers = [];
+    this.simd = !!(DOT_MODULE && G.__cvaeLatentPadUseWasm);
+    let shape = specs[0].in_shape;
+    for (const L of specs) {
+      if (shapeStr(L.in_shape) !== shapeStr(shape)) throw new Error(`decoder: ${L.name} expects ${L.in_shape}, gets ${shape}`);
+      const n = L.out_shape.reduce((a, b) => a * b, 1);
+      const layer = {kind: L.kind, name: L.name, relu: !!L.relu, stride: L.stride, in: L.in_shape, outShape: L.out_shape};
+      if (L.kind === "dense" || L.kind === "deconv") {
+        const cin = L.in_shape[L.in_shape.length - 1], cout = L.out_shape[L.out_shape.length - 1];
+        const want = {kernel: L.kind === "dense" ? [cin, cout] : [3, 3, cout, cin], bias: [cout]};
+        for (const [part, ws] of Object.entries(want)) {
+          const got = shapes[`${L.name}/${part}`];
+          if (shapeStr(got) !== shapeStr(ws)) throw new Error(`decoder: ${L.name}/${part} has shape ${got}, expected ${ws}`);
+        }
+        layer.bias = arrays[`${L.name}/bias`];
+        layer.cin = cin; layer.cout = cout;
+        if (L.kind === "dense") layer.k = arrays[`${L.name}/kernel`];
+        else {
+          if (L.out_shape[0] !== L.in_shape[0] * L.stride) throw new Error(`decoder: ${L.name} is not a 'same' deconv`);
+          Object.assign(layer, blockKernel(arrays[`${L.name}/kernel`], cout, cin, this.simd));
+          layer.h = L.in_shape[0]; layer.taps = taps(L.in_shape[0], L.stride);
+        }
+        layer.out = new Float32Array(n);
+      } else if (L.kind !== "reshape" && L.kind !== "flatten") throw new Error(`decoder: unknown layer kind ${L.kind}`);
+      this.layers.push(layer);
+      shape = L.out_shape;
     }
-    this.denseK = Float64Array.from(arrays["dec_dense/kernel"]);
-    this.denseB = Float64Array.from(arrays["dec_dense/bias"]);
-    this.layers = [
-      {k: arrays["dec_deconv1/kernel"], b: arrays["dec_deconv1/bias"], h: 7, cin: 32, cout: 64, s: 2, relu: true},
-      {k: arrays["dec_deconv2/kernel"], b: arrays["dec_deconv2/bias"], h: 14, cin: 64, cout: 32, s: 2, relu: true},
-      {k: arrays["dec_logits/kernel"], b: arrays["dec_logits/bias"], h: 28, cin: 32, cout: 1, s: 1, relu: false},
-    ];
-    for (const L of this.layers) {
-      L.kg = gatherKernel(L.k, 3, 3, L.cout, L.cin);
-      L.bias = Float64Array.from(L.b);
-      L.out = new Float64Array(L.h * L.s * L.h * L.s * L.cout);
-      L.taps = taps(L.h, L.s);
-    }
-    this.h0 = new Float64Array(1568);
-    this.probs = new Float32Array(784);
-    this.params = [arrays["dec_dense/kernel"], arrays["dec_dense/bias"], ...this.layers.flatMap(L => [L.k, L.b])]
-      .reduce((n, a) => n + a.length, 0);
+    const [H, W, C] = this.image, P = shape[shape.length - 1];
+    if (shape[0] !== H || shape[1] !== W || (this.mean.op === "sigmoid" ? P !== C : P < C))
+      throw new Error(`decoder: output ${shape} for image ${this.image}`);
+    this.outChannels = P;
+    this.pixels = new Float32Array(H * W * C);
+    if (this.simd) this.intoWasm();
+    this.params = Object.values(arrays).reduce((n, a) => n + a.length, 0);
   }
 
-  // Conv2DTranspose(padding="same") as a gather: every output pixel sums input * kernel over the (1, 2 or 4) taps
-  // that reach it, eight output channels at a time in local variables (registers), skipping the zeros a ReLU left.
-  static deconv(x, L) {
-    const {kg, bias, h, cin, cout, out, relu, taps: T} = L;
-    const H = T.length;
-    for (let y = 0; y < H; y++) {
-      const ty = T[y];
-      for (let xo = 0; xo < H; xo++) {
-        const tx = T[xo], o = (y * H + xo) * cout;
-        if (cout % 8 === 0) {
-          for (let c0 = 0; c0 < cout; c0 += 8) {
-            let a0 = bias[c0], a1 = bias[c0 + 1], a2 = bias[c0 + 2], a3 = bias[c0 + 3];
-            let a4 = bias[c0 + 4], a5 = bias[c0 + 5], a6 = bias[c0 + 6], a7 = bias[c0 + 7];
-            for (let p = 0; p < ty.length; p++) {
-              const i = ty[p][1] * h, ka = ty[p][0] * 3;
-              for (let q = 0; q < tx.length; q++) {
-                const xi = (i + tx[q][1]) * cin, kb = (ka + tx[q][0]) * cin * cout + c0;
-                for (let ci = 0; ci < cin; ci++) {
-                  const v = x[xi + ci];
-                  if (v === 0) continue; // after a ReLU about half the inputs are exactly zero
-                  const k = kb + ci * cout;
-                  a0 += v * kg[k]; a1 += v * kg[k + 1]; a2 += v * kg[k + 2]; a3 += v * kg[k + 3];
-                  a4 += v * kg[k + 4]; a5 += v * kg[k + 5]; a6 += v * kg[k + 6]; a7 += v * kg[k + 7];
-                }
-              }
-            }
-            if (relu) {
-              out[o + c0] = a0 > 0 ? a0 : 0; out[o + c0 + 1] = a1 > 0 ? a1 : 0; out[o + c0 + 2] = a2 > 0 ? a2 : 0;
-              out[o + c0 + 3] = a3 > 0 ? a3 : 0; out[o + c0 + 4] = a4 > 0 ? a4 : 0; out[o + c0 + 5] = a5 > 0 ? a5 : 0;
-              out[o + c0 + 6] = a6 > 0 ? a6 : 0; out[o + c0 + 7] = a7 > 0 ? a7 : 0;
-            } else {
-              out[o + c0] = a0; out[o + c0 + 1] = a1; out[o + c0 + 2] = a2; out[o + c0 + 3] = a3;
-              out[o + c0 + 4] = a4; out[o + c0 + 5] = a5; out[o + c0 + 6] = a6; out[o + c0 + 7] = a7;
-            }
+  // One WebAssembly memory per decoder holding the blocked kernels and every layer's output (the next layer's
+  // input), so the SIMD dot reads them in place.
+  intoWasm() {
+    const parts = this.layers.filter(L => L.out);
+    let floats = 8;
+    for (const L of parts) floats += L.out.length + 4 + (L.blocks ? L.blocks.length + 4 : 0);
+    const mem = new WebAssembly.Memory({initial: Math.ceil(4 * floats / 65536) + 1});
+    this.dot = new WebAssembly.Instance(DOT_MODULE, {env: {mem}}).exports.dot;
+    let off = 0;
+    const view = (n, from) => {
+      const v = new Float32Array(mem.buffer, off, n);
+      if (from) v.set(from);
+      off = (off + 4 * n + 15) & ~15; // 16-byte aligned
+      return v;
+    };
+    this.acc = view(8);
+    for (const L of parts) {
+      L.out = view(L.out.length);
+      if (L.blocks) {
+        L.blocks = view(L.blocks.length, L.blocks);
+        L.biasP = new Float32Array(L.nb * BLOCK);
+        L.biasP.set(L.bias);
+      }
+    }
+  }
+
+  static deconvSimd(x, L, dec) {
+    const {blocks, nb, biasP, h, cin, cout, out, relu, taps: T} = L;
+    const H = T.length, acc = dec.acc, accPtr = acc.byteOffset, dot = dec.dot, xb = x.byteOffset, kb0 = blocks.byteOffset;
+    for (let blk = 0; blk < nb; blk++) {
+      const c0 = blk * BLOCK, n = Math.min(BLOCK, cout - c0);
+      for (let y = 0; y < H; y++) {
+        const ty = T[y];
+        for (let xo = 0; xo < H; xo++) {
+          const tx = T[xo], o = (y * H + xo) * cout + c0;
+          for (let j = 0; j < BLOCK; j++) acc[j] = biasP[c0 + j];
+          for (let p = 0; p < ty.length; p++) {
+            const i = ty[p][1] * h, ka = ty[p][0] * 3;
+            for (let q = 0; q < tx.length; q++)
+              dot(xb + 4 * (i + tx[q][1]) * cin, kb0 + 4 * ((ka + tx[q][0]) * nb + blk) * cin * BLOCK, cin, accPtr);
           }
-        } else {
-          for (let co = 0; co < cout; co++) {
-            let acc = bias[co];
-            for (let p = 0; p < ty.length; p++) {
-              const i = ty[p][1] * h, ka = ty[p][0] * 3;
-              for (let q = 0; q < tx.length; q++) {
-                const xi = (i + tx[q][1]) * cin, kb = (ka + tx[q][0]) * cin * cout + co;
-                if (cout === 1) for (let ci = 0; ci < cin; ci++) acc += x[xi + ci] * kg[kb + ci];
-                else for (let ci = 0; ci < cin; ci++) acc += x[xi + ci] * kg[kb + ci * cout];
-              }
-            }
-            out[o + co] = relu && acc < 0 ? 0 : acc;
-          }
+          for (let j = 0; j < n; j++) { const v = acc[j]; out[o + j] = relu && v < 0 ? 0 : v; }
         }
       }
     }
     return out;
   }
 
-  // Bernoulli probabilities p(x|z) of one code (length d), as a Float32Array(784) owned by the decoder.
-  decode(z) {
-    const d = this.d, K = this.denseK, h0 = this.h0;
-    for (let o = 0; o < 1568; o++) {
-      let acc = this.denseB[o];
-      for (let i = 0; i < d; i++) acc += z[i] * K[i * 1568 + o];
-      h0[o] = acc > 0 ? acc : 0;
+  static dense(x, L) {
+    const {k, bias, cin, cout, out, relu} = L;
+    const acc = L.acc || (L.acc = new Float64Array(cout));
+    acc.set(bias);
+    for (let i = 0; i < cin; i++) {
+      const v = x[i];
+      if (v === 0) continue;
+      const row = i * cout;
+      for (let o = 0; o < cout; o++) acc[o] += v * k[row + o];
     }
-    let x = h0;
-    for (const L of this.layers) x = Decoder.deconv(x, L);
-    const p = this.probs;
-    for (let i = 0; i < 784; i++) p[i] = 0.5 * (1 + Math.tanh(0.5 * x[i])); // as cvae.explorer.numpy_model.sigmoid
-    return p;
+    for (let o = 0; o < cout; o++) out[o] = relu && acc[o] < 0 ? 0 : acc[o];
+    return out;
+  }
+
+  // Conv2DTranspose(padding="same") as a gather: every output pixel sums input * kernel over the (1, 2 or 4) taps
+  // that reach it. Blocks of 8 output channels outermost (their kernel slice stays in cache over all pixels), the
+  // 8 sums in locals, inputs a ReLU left at exactly zero skipped (about half of them).
+  static deconv(x, L) {
+    const {blocks, tail, full, rest, nb, bias, h, cin, cout, out, relu, taps: T} = L;
+    const H = T.length;
+    for (let blk = 0; blk < nb; blk++) {
+      const c0 = blk * BLOCK;
+      for (let y = 0; y < H; y++) {
+        const ty = T[y];
+        for (let xo = 0; xo < H; xo++) {
+          const tx = T[xo], o = (y * H + xo) * cout + c0;
+          let a0 = bias[c0], a1 = bias[c0 + 1], a2 = bias[c0 + 2], a3 = bias[c0 + 3];
+          let a4 = bias[c0 + 4], a5 = bias[c0 + 5], a6 = bias[c0 + 6], a7 = bias[c0 + 7];
+          for (let p = 0; p < ty.length; p++) {
+            const i = ty[p][1] * h, ka = ty[p][0] * 3;
+            for (let q = 0; q < tx.length; q++) {
+              const xi = (i + tx[q][1]) * cin, kb = ((ka + tx[q][0]) * nb + blk) * cin * BLOCK;
+              for (let ci = 0; ci < cin; ci++) {
+                const v = x[xi + ci];
+                if (v === 0) continue;
+                const k = kb + ci * BLOCK;
+                a0 += v * blocks[k]; a1 += v * blocks[k + 1]; a2 += v * blocks[k + 2]; a3 += v * blocks[k + 3];
+                a4 += v * blocks[k + 4]; a5 += v * blocks[k + 5]; a6 += v * blocks[k + 6]; a7 += v * blocks[k + 7];
+              }
+            }
+          }
+          if (relu) {
+            out[o] = a0 > 0 ? a0 : 0; out[o + 1] = a1 > 0 ? a1 : 0; out[o + 2] = a2 > 0 ? a2 : 0;
+            out[o + 3] = a3 > 0 ? a3 : 0; out[o + 4] = a4 > 0 ? a4 : 0; out[o + 5] = a5 > 0 ? a5 : 0;
+            out[o + 6] = a6 > 0 ? a6 : 0; out[o + 7] = a7 > 0 ? a7 : 0;
+          } else {
+            out[o] = a0; out[o + 1] = a1; out[o + 2] = a2; out[o + 3] = a3;
+            out[o + 4] = a4; out[o + 5] = a5; out[o + 6] = a6; out[o + 7] = a7;
+          }
+        }
+      }
+    }
+    for (let r = 0; r < rest; r++) { // the last cout % 8 channels (the output layer's 1, 3 or 6), one at a time
+      const co = full + r;
+      for (let y = 0; y < H; y++) {
+        const ty = T[y];
+        for (let xo = 0; xo < H; xo++) {
+          const tx = T[xo];
+          let acc = bias[co];
+          for (let p = 0; p < ty.length; p++) {
+            const i = ty[p][1] * h, ka = ty[p][0] * 3;
+            for (let q = 0; q < tx.length; q++) {
+              const xi = (i + tx[q][1]) * cin, kb = ((ka + tx[q][0]) * rest + r) * cin;
+              for (let ci = 0; ci < cin; ci++) acc += x[xi + ci] * tail[kb + ci];
+            }
+          }
+          out[(y * H + xo) * cout + co] = relu && acc < 0 ? 0 : acc;
+        }
+      }
+    }
+    return out;
+  }
+
+  // The likelihood's parameters of one code (length d), as the decoder's own Float32Array (H*W*P, HWC order).
+  forward(z) {
+    let x = z;
+    for (const L of this.layers) if (L.out) x = this.step(x, L);
+    return x;
+  }
+
+  step(x, L) {
+    if (L.kind === "dense") return Decoder.dense(x, L);
+    return this.simd ? Decoder.deconvSimd(x, L, this) : Decoder.deconv(x, L);
+  }
+
+  // The mean image of one code: Float32Array(H*W*C) in [0, 1], HWC order, owned by the decoder.
+  decode(z) {
+    return this.meanImage(this.forward(z));
+  }
+
+  // One draw x ~ p(x | z) for the last decoded code, given uniform noise u (length H*W*C), as values in [0, 1]:
+  // "bernoulli" x = [u < p]; "logistic" the logistic's inverse CDF at u, rounded to its 8-bit bin.
+  sampleImage(u, out) {
+    const n = out.length, C = this.image[2], P = this.outChannels, last = this.layers[this.layers.length - 1].out;
+    if (this.mean.sample === "logistic") {
+      const floor = this.mean.log_scale_min;
+      for (let i = 0; i < n; i++) {
+        const j = (i / C | 0) * P + i % C, m = last[j], ls = Math.max(last[j + C], floor);
+        const x = m + Math.exp(ls) * (Math.log(u[i]) - Math.log1p(-u[i]));
+        out[i] = Math.min(255, Math.max(0, Math.round(x * 255))) / 255;
+      }
+    } else for (let i = 0; i < n; i++) out[i] = u[i] < this.pixels[i] ? 1 : 0;
+    return out;
+  }
+
+  // The network's exact linearization at z along `dirs` (unit vectors in code space): the parameters at z and
+  // their derivative along each direction. A ReLU network is piecewise linear, so params(z + sum a_k dir_k) =
+  // params(z) + sum a_k T_k exactly until a unit switches on or off: the preview a wide decoder paints while
+  // dragging (one matrix-vector product per frame instead of the network).
+  linearize(z, dirs) {
+    const masks = [];
+    let x = z;
+    for (const L of this.layers) if (L.out) { x = this.step(x, L); masks.push(Float32Array.from(x)); }
+    const params = masks[masks.length - 1];
+    const tangents = dirs.map(dir => {
+      let t = Float32Array.from(dir), i = 0;
+      for (const L of this.layers) {
+        if (!L.out) continue;
+        // The same layer without its bias and ReLU (its output buffer is scratch now: the primal was copied).
+        const saved = [L.bias, L.biasP, L.relu];
+        L.bias = L.zero || (L.zero = new Float32Array(L.cout));
+        if (L.biasP) L.biasP = L.zeroP || (L.zeroP = new Float32Array(L.biasP.length));
+        L.relu = false;
+        try { t = this.step(t, L); } finally { [L.bias, L.biasP, L.relu] = saved; }
+        if (L.relu) { const m = masks[i]; for (let j = 0; j < t.length; j++) if (!(m[j] > 0)) t[j] = 0; }
+        i++;
+      }
+      return Float32Array.from(t);
+    });
+    return {z: Float32Array.from(z), dirs: dirs.map(d => Float32Array.from(d)), params, tangents};
+  }
+
+  // The preview at z from a linearization, or null when z is not in its plane (then decode exactly).
+  preview(lin, z) {
+    const a = lin.dirs.map(dir => dir.reduce((s, v, i) => s + v * (z[i] - lin.z[i]), 0));
+    for (let i = 0; i < z.length; i++) {
+      let r = z[i] - lin.z[i];
+      lin.dirs.forEach((dir, k) => { r -= a[k] * dir[i]; });
+      if (Math.abs(r) > 1e-4) return null;
+    }
+    const p = this.layers[this.layers.length - 1].out, {params, tangents} = lin;
+    for (let j = 0; j < p.length; j++) {
+      let v = params[j];
+      for (let k = 0; k < tangents.length; k++) v += a[k] * tangents[k][j];
+      p[j] = v;
+    }
+    return this.meanImage(p);
+  }
+
+  meanImage(params) {
+    const out = this.pixels, n = out.length, C = this.image[2], P = this.outChannels;
+    if (this.mean.op === "sigmoid") for (let i = 0; i < n; i++) out[i] = 0.5 * (1 + Math.tanh(0.5 * params[i]));
+    else for (let i = 0; i < n; i++) { // clip: the first C of the P parameters of each pixel
+      const v = params[(i / C | 0) * P + i % C];
+      out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    return out;
   }
 }
 
@@ -200,10 +404,17 @@ function loadBlob(blob) {
       off += n;
     });
     if (off !== flat.length) throw new Error(`model blob: ${flat.length} floats for ${off} parameters`);
-    const dec = new Decoder(blob.latent_dim, arrays, shapes);
-    // Warm the JIT up now (a few ms, once per model): the first drag's frames are then as fast as the later ones.
-    const z = new Float32Array(dec.d);
-    for (let i = 0; i < 12; i++) { z.fill(Math.sin(i)); dec.decode(z); }
+    const dec = new Decoder(blob, arrays, shapes);
+    // Warm the JIT up now (once per model, at most ~12 decodes or 0.3 s): the first drag's frames are then as fast
+    // as the later ones. The median warm-up decode tells the pad whether this decoder keeps up with the frames.
+    const z = new Float32Array(dec.d), times = [];
+    for (let i = 0, t0 = performance.now(); i < 12 && (i < 2 || performance.now() - t0 < 300); i++) {
+      z.fill(Math.sin(i));
+      const t = performance.now();
+      dec.decode(z);
+      times.push(performance.now() - t);
+    }
+    dec.decodeMs = times.sort((a, b) => a - b)[times.length >> 1];
     return dec;
   }
   if (blob.kind === "map") return {points: b64ToFloat32(blob.points), labels: b64ToBytes(blob.labels)};
@@ -250,7 +461,8 @@ class Pad {
     this.dragging = false; this.pending = null; this.raf = 0;
     this.firstEventTs = null;
     this.lastReport = -1e9; this.reportTimer = 0; this.lastSent = "";
-    this.stats = {frames: 0, paints: [], handled: [], reports: 0, decodeMs: []};
+    this.stats = {frames: 0, paints: [], handled: [], reports: 0, decodeMs: [], previews: 0, release: []};
+    this.linKey = 0; // bumped at every pointerdown: a wide decoder's linearization belongs to one drag
     this.background = null; this.bgKey = "";
     this.tiles = [];
     this.requested = new Set();
@@ -267,6 +479,7 @@ class Pad {
       m.focus({preventScroll: true});
       this.dragging = true;
       this.dragBase = Float32Array.from(this.z);
+      this.linKey++;
       this.move(e);
     });
     m.addEventListener("pointermove", e => { if (this.dragging) this.move(e); });
@@ -275,6 +488,7 @@ class Pad {
       this.dragging = false;
       this.move(e);
       this.flushFrame();
+      this.stats.release.push(performance.now() - e.timeStamp); // release -> the exact image painted
       this.report(true);
     };
     m.addEventListener("pointerup", end);
@@ -480,63 +694,107 @@ class Pad {
   }
 
   ensureTiles() {
-    const models = this.data.models;
-    const key = models.map(m => m.name).join("|") + `:${this.data.show_sample}`;
+    const models = this.data.models, decs = models.map(m => BLOBS.get(m.version));
+    const key = models.map(m => m.name).join("|") + `:${this.data.show_sample}:` + decs.map(d => d && d.image).join("|");
     if (this.tilesKey === key) return;
     this.tilesKey = key;
     this.outputs.replaceChildren();
-    this.tiles = models.map(m => {
+    this.tiles = models.map((m, k) => {
+      const [H, W, C] = (decs[k] && decs[k].image) || [28, 28, 1];
       const tile = document.createElement("div");
       tile.className = "lp-tile";
-      tile.innerHTML = `<div class="lp-title"></div><canvas class="lp-probs" width="28" height="28"></canvas>` +
-        (this.data.show_sample ? `<div class="lp-sub"></div><canvas class="lp-sample" width="28" height="28"></canvas>` : "");
-      tile.querySelector(".lp-title").textContent = models.length > 1 ? m.name : "p(pixel = 1 | z)";
+      tile.innerHTML = `<div class="lp-title"></div><canvas class="lp-probs" width="${W}" height="${H}"></canvas>` +
+        (this.data.show_sample ? `<div class="lp-sub"></div><canvas class="lp-sample" width="${W}" height="${H}"></canvas>` : "");
+      const bernoulli = !decs[k] || decs[k].mean.op === "sigmoid";
+      tile.querySelector(".lp-title").textContent = models.length > 1 ? m.name : bernoulli ? "p(pixel = 1 | z)" : "E[x | z]";
       const sub = tile.querySelector(".lp-sub");
       if (sub) sub.textContent = this.label("sample", "a sample x ~ p(x | z)");
       this.outputs.appendChild(tile);
       const probs = tile.querySelector(".lp-probs"), sample = tile.querySelector(".lp-sample");
-      return {probs, pctx: probs.getContext("2d"), sample, sctx: sample && sample.getContext("2d"),
-              img: new ImageData(28, 28), simg: new ImageData(28, 28)};
+      return {probs, pctx: probs.getContext("2d"), sample, sctx: sample && sample.getContext("2d"), H, W, C,
+              img: new ImageData(W, H), simg: new ImageData(W, H), draw: new Float32Array(H * W * C)};
     });
     this.outputs.dataset.count = String(models.length);
   }
 
-  noise() {
-    // Fixed uniform noise per seed (mulberry32): the sample is x = [u < p], so it changes smoothly as z moves.
-    if (this.noiseSeed === this.data.seed && this.u) return this.u;
+  noise(n) {
+    // Fixed uniform noise per seed (mulberry32): the sample is a fixed function of u and z, so it changes
+    // smoothly as z moves.
+    if (this.noiseSeed === this.data.seed && this.u && this.u.length >= n) return this.u;
     let a = (this.data.seed * 2654435761) >>> 0;
-    const u = new Float32Array(784);
-    for (let i = 0; i < 784; i++) {
+    const u = new Float32Array(Math.max(n, 784));
+    for (let i = 0; i < u.length; i++) {
       a = (a + 0x6D2B79F5) >>> 0; let t = a;
       t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      u[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      u[i] = Math.min(1 - 1e-6, Math.max(1e-6, ((t ^ (t >>> 14)) >>> 0) / 4294967296));
     }
     this.noiseSeed = this.data.seed; this.u = u;
     return u;
+  }
+
+  // Values in [0, 1] (HWC) -> the tile's ImageData: grey for one channel, RGB for three.
+  static fill(img, v, C) {
+    const px = img.data, n = px.length >> 2;
+    for (let i = 0; i < n; i++) {
+      if (C === 1) px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = Math.round(255 * v[i]);
+      else { px[4 * i] = Math.round(255 * v[3 * i]); px[4 * i + 1] = Math.round(255 * v[3 * i + 1]); px[4 * i + 2] = Math.round(255 * v[3 * i + 2]); }
+      px[4 * i + 3] = 255;
+    }
+  }
+
+  // A decoder too slow for every frame (a 512-wide network: its warm-up decode above SLOW_MS) paints, while the
+  // point is dragged, the exact linearization around the code where the drag started (Decoder.linearize), and
+  // decodes exactly on release. Directions: the plane the pad moves in.
+  planeDirs() {
+    const C = this.data.plane.components;
+    if (C) return C.map(row => Float32Array.from(row));
+    return [0, 1].map(k => Float32Array.from({length: this.z.length}, (_, i) => (i === k ? 1 : 0)));
+  }
+
+  slow(dec) { return dec.decodeMs > slowMs() && !this.data.path; }
+
+  // The linearization of `dec` at z in the pad's plane: reused while it is still for that code and plane.
+  linearization(dec, z) {
+    const dirs = this.planeDirs(), key = Array.from(z).join() + "|" + dirs.map(d => d.join()).join("|");
+    if (dec.linKey !== key) { dec.lin = dec.linearize(z, dirs); dec.linKey = key; }
+    return dec.lin;
+  }
+
+  image(dec) {
+    if (this.dragging && this.slow(dec)) {
+      const p = dec.preview(this.linearization(dec, this.dragBase), this.z);
+      if (p) return [p, true];
+    }
+    return [dec.decode(this.z), false];
+  }
+
+  // After an exact image of a slow decoder, linearize there once the point rests (400 ms without a new image, so
+  // held arrow keys are not slowed down): the next drag then starts at once.
+  prepareDrag(decs) {
+    clearTimeout(this.linTimer);
+    this.linTimer = setTimeout(() => {
+      if (this.dragging || !this.ready()) return;
+      for (const dec of decs) if (dec && this.slow(dec)) this.linearization(dec, this.z);
+    }, 400);
   }
 
   paint() {
     this.paintMap();
     this.ensureTiles();
     const decs = this.data.models.map(m => BLOBS.get(m.version));
-    const u = this.data.show_sample ? this.noise() : null;
     decs.forEach((dec, k) => {
       const t = this.tiles[k];
       if (!dec || !t) return;
       const t0 = performance.now();
-      const p = dec.decode(this.z), px = t.img.data;
+      const [p, preview] = this.image(dec);
       if (k === 0) { this.stats.decodeMs.push(performance.now() - t0); if (this.stats.decodeMs.length > 5000) this.stats.decodeMs.splice(0, 2500); }
-      for (let i = 0; i < 784; i++) {
-        const v = Math.round(255 * p[i]);
-        px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = v; px[4 * i + 3] = 255;
-      }
+      t.probs.dataset.preview = preview ? "1" : "0";
+      if (k === 0) this.stats.previews += preview ? 1 : 0;
+      if (!preview && !this.dragging && this.slow(dec)) this.prepareDrag(decs);
+      Pad.fill(t.img, p, t.C);
       t.pctx.putImageData(t.img, 0, 0);
-      if (u && t.sctx) {
-        const s = t.simg.data;
-        for (let i = 0; i < 784; i++) {
-          const v = u[i] < p[i] ? 255 : 0;
-          s[4 * i] = s[4 * i + 1] = s[4 * i + 2] = v; s[4 * i + 3] = 255;
-        }
+      if (this.data.show_sample && t.sctx) {
+        Pad.fill(t.simg, dec.sampleImage(this.noise(p.length), t.draw), t.C);
         t.sctx.putImageData(t.simg, 0, 0);
       }
     });
@@ -578,13 +836,25 @@ class Pad {
     const first = !this.data;
     this.data = data;
     this.root.classList.toggle("lp-compact", !!data.compact); // presenter mode: the whole pad fits 1280x720
+    const progressed = new Set();
     for (const [version, blob] of Object.entries(data.blobs || {})) {
       if (BLOBS.has(version)) continue;
-      try { BLOBS.set(version, loadBlob(blob)); }
-      catch (err) { this.status.textContent = `Could not load ${version}: ${err.message}`; console.error(err); }
+      try {
+        if (blob.kind === "part") { // a piece of a big decoder (a 512-wide one): one piece per message
+          progressed.add(blob.of);
+          const got = PARTS.get(blob.of) || [];
+          got[blob.index] = blob;
+          PARTS.set(blob.of, got);
+          if (got.filter(Boolean).length === blob.count && !BLOBS.has(blob.of)) {
+            PARTS.delete(blob.of);
+            BLOBS.set(blob.of, loadBlob({...got[0].meta, weights: got.map(p => p.chars).join("")}));
+          }
+        } else BLOBS.set(version, loadBlob(blob));
+      } catch (err) { this.status.textContent = `Could not load ${version}: ${err.message}`; console.error(err); }
     }
     const missing = [data.map.version, ...data.models.map(m => m.version)].filter(v => !BLOBS.has(v));
-    const ask = missing.filter(v => !this.requested.has(v));
+    // Ask for what is missing: once, or again after each piece of a decoder sent in pieces (the next one).
+    const ask = missing.filter(v => !this.requested.has(v) || progressed.has(v));
     if (ask.length) { ask.forEach(v => this.requested.add(v)); api.setTriggerValue("need", ask); }
     this.el(".lp-help").textContent = this.label("help", this.el(".lp-help").textContent);
     this.map.setAttribute("aria-label", this.label("map", this.map.getAttribute("aria-label")));
@@ -621,11 +891,12 @@ class Pad {
 
   pixels(k = 0, which = "probs") {
     const t = this.tiles[k], ctx = which === "sample" ? t.sctx : t.pctx;
-    return Array.from(ctx.getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0));
+    return Array.from(ctx.getImageData(0, 0, t.W, t.H).data.filter((_, i) => i % 4 === 0));
   }
 
   destroy() {
     this.resizer.disconnect();
+    clearTimeout(this.linTimer);
     if (this.raf) cancelAnimationFrame(this.raf);
     clearTimeout(this.reportTimer);
   }
@@ -639,6 +910,10 @@ G.__cvaeLatentPad = {
   decodeWith(blob, codes) { // blob as Python's latent_pad.model_blob makes it; codes: array of arrays
     const dec = loadBlob(blob);
     return codes.map(z => Array.from(dec.decode(Float32Array.from(z))));
+  },
+  previewWith(blob, z0, dirs, codes) { // the drag preview of a wide decoder: linearized at z0 along dirs
+    const dec = loadBlob(blob), lin = dec.linearize(Float32Array.from(z0), dirs.map(d => Float32Array.from(d)));
+    return codes.map(z => { const p = dec.preview(lin, Float32Array.from(z)); return p && Array.from(p); });
   },
   decodeVersion(version, codes) {
     const dec = BLOBS.get(version);
