@@ -100,12 +100,13 @@ class Likelihood:
     browser: dict[str, Any] = field(default_factory=dict)  # latent_pad.js: {"op": mean op, "sample": ...}
     value_label: str = "value"  # what a decoded pixel's value is (hover labels)
     help: str = ""  # the config field's help for this choice
+    logits_linear: bool = False  # log p(x|z) = x·θ − Σ softplus(θ) (Bernoulli logits θ): linear in x
 
 
 LIKELIHOODS: dict[str, Likelihood] = {lik.name: lik for lik in (
     Likelihood("bernoulli", 1, True, bernoulli_log_likelihood, sigmoid, _bernoulli_sample, "BERNOULLI",
                {"op": "sigmoid", "sample": "bernoulli"}, "p(pixel = 1)",
-               "bernoulli for binarized pixels (the tutorial)"),
+               "bernoulli for binarized pixels (the tutorial)", logits_linear=True),
     Likelihood("discretized_logistic", 2, False, _logistic_log_likelihood, _logistic_mean, _logistic_sample,
                "DISCRETIZED_LOGISTIC", {"op": "clip", "sample": "logistic", "log_scale_min": LOG_SCALE_MIN},
                "mean value", "discretized_logistic for 8-bit grey or colour values (a true bound on log p(x) of "

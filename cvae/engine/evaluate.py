@@ -156,10 +156,7 @@ def make_log_joint_fn(model):
     def log_joint_fn(x, z):
         params = model.decode_fast(z)
         x_rep = tf.repeat(x, tf.shape(z)[0], axis=0)
-        if likelihood == "bernoulli":
-            logpx_z = tfd.Independent(tfd.Bernoulli(logits=params, dtype=tf.float32), 3).log_prob(x_rep)
-        else:
-            logpx_z = log_likelihood(likelihood, x_rep, params)
+        logpx_z = log_likelihood(likelihood, x_rep, params)
         pz = tfd.MultivariateNormalDiag(loc=tf.zeros([d]), scale_diag=tf.ones([d]))
         return logpx_z + pz.log_prob(z)
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .posterior import (COARSE, COARSE_HALF, LOG_2PI, ExactResult, Grid, LogJoint, PlaneScan, _evaluate,
+from .posterior import (COARSE, COARSE_HALF, LOG_2PI, ExactResult, Grid, LogJoint, PlaneScan, evaluate_grid,
                         exact_log_marginal, exact_logpx)
 
 
@@ -52,7 +52,7 @@ def elbo_exact(result: ExactResult, mu: np.ndarray, log_sigma: np.ndarray) -> fl
     for grid in (result.windows[0], result.q_grid):
         if resolves(grid, mu, log_sigma):
             return elbo_on_grid(grid, mu, log_sigma)[0]
-    own = _evaluate(Grid(np.asarray(mu, np.float64), np.eye(2), COARSE_HALF * np.exp(log_sigma), COARSE),
+    own = evaluate_grid(Grid(np.asarray(mu, np.float64), np.eye(2), COARSE_HALF * np.exp(log_sigma), COARSE),
                     result.log_joint)
     return elbo_on_grid(own, mu, log_sigma)[0]
 

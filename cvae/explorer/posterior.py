@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from .likelihood_np import log_likelihood
+from ..data.likelihoods import likelihood as likelihood_entry
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 SCAN_HALF = 5.0  # the scan covers [-5, 5]²: the prior's mass outside it is < 1e-6
@@ -109,7 +109,7 @@ class Grid:
         return float(np.exp(_logsumexp(ring) - _logsumexp(lf)))
 
 
-def _evaluate(grid: Grid, log_joint: LogJoint) -> Grid:
+def evaluate_grid(grid: Grid, log_joint: LogJoint) -> Grid:
     grid.log_f = np.asarray(log_joint(grid.z.reshape(-1, 2)), np.float64).reshape(grid.n, grid.n)
     return grid
 
@@ -125,7 +125,7 @@ def _coarse(log_joint: LogJoint, centre: np.ndarray, sigma: np.ndarray, tries: i
     half = COARSE_HALF * np.maximum(sigma, MIN_SCALE)
     grids = []
     for _ in range(tries):
-        grid = _evaluate(_box(centre, half), log_joint)
+        grid = evaluate_grid(_box(centre, half), log_joint)
         grids.append(grid)
         centre, c = grid.moments()
         sd = np.sqrt(np.maximum(np.diag(c), 0.0))
@@ -157,7 +157,7 @@ def _fine(log_joint: LogJoint, start: Grid, n: int = FINE, window: float = WINDO
     axes, std = _principal(c)
     half = window * std
     for _ in range(tries):
-        grid = _evaluate(Grid(m, axes, half, n), log_joint)
+        grid = evaluate_grid(Grid(m, axes, half, n), log_joint)
         edges = _edge_fractions(grid)
         m, c = grid.moments()
         std_here = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", axes, c, axes), 0.0))
@@ -227,7 +227,7 @@ def exact_log_marginal(log_joint: LogJoint, mean: np.ndarray, sigma: np.ndarray,
         free = ~np.any([w.contains(scan.z) for w in windows], axis=0)
     if abs(windows[0].log_integral() - windows[0].log_integral(stride=2)) > refine_above and fine < 2 * FINE:
         w = windows[0]  # a wide, non-Gaussian posterior: the same window with twice the points per axis
-        windows[0] = _evaluate(Grid(w.centre, w.axes, w.half, 2 * w.n - 1), log_joint)
+        windows[0] = evaluate_grid(Grid(w.centre, w.axes, w.half, 2 * w.n - 1), log_joint)
     parts, parts_2h, rings = [], [], []
     for k, w in enumerate(windows):
         # Points a previous window already covers are left to it (modes are far apart, so such points hold ~0 mass).
@@ -255,7 +255,7 @@ def model_log_joint(model, x: np.ndarray) -> LogJoint:
 
     def log_joint(z: np.ndarray) -> np.ndarray:
         params = model.decode(np.asarray(z, np.float32))
-        return log_likelihood(model.arch.likelihood, np.broadcast_to(x, params.shape[:3] + x.shape[3:]), params) \
+        return likelihood_entry(model.arch.likelihood).log_likelihood(np.broadcast_to(x, params.shape[:3] + x.shape[3:]), params) \
             .astype(np.float64) + log_prior(z)
 
     return log_joint
@@ -285,19 +285,19 @@ class PlaneScan:
         self.likelihood = model.arch.likelihood
         self.params = np.asarray((decode or model.decode)(self.z.astype(np.float32)), np.float32)
         self.log_pz = log_prior(self.z)
-        if self.likelihood == "bernoulli":
+        if likelihood_entry(self.likelihood).logits_linear:  # log p(x|z) = x·θ − Σ softplus(θ): one matrix product
             flat = self.params.reshape(len(self.z), -1).astype(np.float64)
             self._logits = flat
             self._sp = np.logaddexp(0.0, flat).sum(axis=1)
 
     def log_joint(self, x: np.ndarray) -> np.ndarray:
         """log p(x|z) + log p(z) at every scan point, for one image."""
-        if self.likelihood == "bernoulli":
+        if likelihood_entry(self.likelihood).logits_linear:
             return self._logits @ np.asarray(x, np.float64).ravel() - self._sp + self.log_pz
         xs = np.broadcast_to(np.asarray(x, np.float32).reshape(1, *self.params.shape[1:3], -1),
                              (len(self.z), *self.params.shape[1:3], np.asarray(x).size // (self.params.shape[1] *
                                                                                        self.params.shape[2])))
-        return log_likelihood(self.likelihood, xs, self.params).astype(np.float64) + self.log_pz
+        return likelihood_entry(self.likelihood).log_likelihood(xs, self.params).astype(np.float64) + self.log_pz
 
     def __call__(self, x: np.ndarray) -> Scan:
         return Scan(self.z, self.log_joint(x), self.cell)

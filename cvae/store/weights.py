@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .arch import IMAGE_SHAPES, Architecture
+from ..data.datasets import DATASETS
+from ..data.likelihoods import LIKELIHOODS
+from .arch import Architecture
 from .files import NotRegularFile, atomic_write_bytes
 from .npz import MemberCheck, read_npz
 
@@ -23,10 +25,10 @@ def _largest() -> dict[str, tuple[int, ...]]:
     """The shapes of the largest network a config allows (64-D code, 512/512 filters, colour, two parameters per
     sub-pixel): no weights file of any run holds more."""
     from .config import MAX_FILTERS, MAX_LATENT_DIM
-    size = max(s for s, _ in IMAGE_SHAPES.values())
-    channels = max(c for _, c in IMAGE_SHAPES.values())
-    return expected_shapes(MAX_LATENT_DIM, Architecture(size, channels, MAX_FILTERS, MAX_FILTERS,
-                                                        "discretized_logistic"))
+    size = max(spec.size for spec in DATASETS.values())
+    channels = max(spec.channels for spec in DATASETS.values())
+    widest = max(LIKELIHOODS.values(), key=lambda lk: lk.params_per_subpixel).name  # most parameters per sub-pixel
+    return expected_shapes(MAX_LATENT_DIM, Architecture(size, channels, MAX_FILTERS, MAX_FILTERS, widest))
 
 
 _LARGEST = _largest()
