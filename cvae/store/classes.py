@@ -481,12 +481,16 @@ class ClassStore:
         with self._db() as conn:
             return self._class(conn, "id = ?", (int(class_id),))
 
-    def submissions(self, class_id: int, after_id: int = 0, with_pixels: bool = False) -> list[Submission]:
-        """The class's submissions with id > after_id, oldest first (pixels only when asked)."""
+    def submissions(self, class_id: int, after_id: int = 0, with_pixels: bool = False,
+                    join_id: int | None = None) -> list[Submission]:
+        """The class's submissions with id > after_id (only student `join_id`'s when given), oldest first (pixels
+        only when asked)."""
         cols = "s.id, s.join_id, j.name, s.created, s.code, s.activity, s.round" + (", s.pixels" if with_pixels else "")
+        who = "" if join_id is None else " AND s.join_id = ?"
         with self._db() as conn:
             rows = conn.execute(f"SELECT {cols} FROM submissions s JOIN joins j ON j.id = s.join_id "
-                                "WHERE s.class_id = ? AND s.id > ? ORDER BY s.id", (int(class_id), int(after_id)))
+                                f"WHERE s.class_id = ? AND s.id > ?{who} ORDER BY s.id",
+                                (int(class_id), int(after_id), *(() if join_id is None else (int(join_id),))))
             out = []
             for r in rows.fetchall():
                 if not (isinstance(r[0], int) and isinstance(r[3], (int, float)) and r[5] in ACTIVITIES):
