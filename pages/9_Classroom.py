@@ -13,6 +13,7 @@ from cvae.explorer import class_ui, classroom, figures
 from cvae.explorer import live_class as lc
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
+from cvae.store import class_export
 from cvae.store.errors import ClassEnded, ClassError
 
 ui.page_setup("Classroom", ":material/groups:")
@@ -115,11 +116,11 @@ elif confirm == "end":
     xy_all = figures.map_coords(np.array([s.code for s in subs_all], np.float32).reshape(-1, d), cm.pca) \
         if subs_all else np.zeros((0, 2))
     c1, c2, c3 = st.columns(3)
-    c1.download_button(_("Codes and guesses (CSV)"), store.export_csv(cls.id), f"class_{cls.code}.csv",
+    c1.download_button(_("Codes and guesses (CSV)"), class_export.export_csv(store, cls.id), f"class_{cls.code}.csv",
                        "text/csv", key="cl_dl_csv")
     c2.download_button(_("The map (PNG)"), lc.map_png(cm.bg_xy, cm.labels, xy_all, cm.ranges),
                        f"class_{cls.code}_map.png", "image/png", key="cl_dl_png")
-    c3.download_button(_("The drawings (zip)"), store.export_zip(cls.id), f"class_{cls.code}_drawings.zip",
+    c3.download_button(_("The drawings (zip)"), class_export.export_zip(store, cls.id), f"class_{cls.code}_drawings.zip",
                        "application/zip", key="cl_dl_zip")
     c1, c2 = st.columns(2)
     if c1.button(_("Delete everything and end the class"), key="cl_end_yes", type="primary"):

@@ -12,6 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from cvae.store import class_export
 from cvae.store import classes as cs
 from cvae.store.errors import (BadSubmission, ClassEnded, ClassError, ClassFull, ClassLocked, ClassNotFound,
                                NotTeacher, RateLimited)
@@ -256,11 +257,11 @@ def test_circle_round_and_export(store, clock):
     assert sub.activity == "circle" and sub.round == 1
     store.start_predict(info.code, secret, [0, 0])
     store.guess(token, 2, 4)
-    rows = list(csv.reader(io.StringIO(store.export_csv(info.id))))
+    rows = list(csv.reader(io.StringIO(class_export.export_csv(store, info.id))))
     assert rows[0][:7] == ["kind", "id", "student", "time_utc", "activity", "round", "guess"]
     assert rows[1][0] == "submission" and rows[1][2] == s.name and float(rows[1][7]) == 1.1
     assert rows[2][0] == "guess" and rows[2][6] == "4"
-    with zipfile.ZipFile(io.BytesIO(store.export_zip(info.id))) as z:
+    with zipfile.ZipFile(io.BytesIO(class_export.export_zip(store, info.id))) as z:
         names = z.namelist()
         assert len(names) == 1 and names[0].endswith(".png")
         from PIL import Image

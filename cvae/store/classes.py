@@ -11,49 +11,35 @@ classes by guessing takes on average 31⁶ / (2 · 10 · 30) minutes ≈ 2.8 yea
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import hmac
-import io
 import json
 import math
 import os
 import secrets
 import sqlite3
 import time
-import zipfile
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import numpy as np
-
 from .errors import (BadSubmission, ClassEnded, ClassError, ClassFull, ClassLocked, ClassNotFound, NotTeacher,
                      RateLimited)
+from .class_records import (ACTIVITIES, ADJECTIVES, ANIMALS, CODE_ALPHABET, CODE_LENGTH, GUESS_NOT_A_DIGIT,  # noqa: F401
+                            MAX_LATENT, SIDE, STATES, ClassInfo, Student, Submission, check_code, check_pixels,
+                            class_from_row, hash_token, in_circle, normalise_code, parse_code, pixels_from_blob,
+                            valid_token)
 from .runs import runs_root
 
 DB_FILE = "classroom.sqlite3"
 DB_ENV = "CVAE_CLASSROOM_DB"
 TTL_ENV = "CVAE_CLASS_HOURS"
 DEFAULT_TTL_HOURS = 4.0
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 6
 CODE_FAILURES_PER_MINUTE = 30
 SUBMIT_INTERVAL = 3.0  # seconds between two submissions of one student
 MAX_SUBMISSIONS = 2000  # per class
 MAX_STUDENTS = 200  # per class
-MAX_LATENT = 64
-SIDE = 28
-GUESS_NOT_A_DIGIT = -1
 ENDED_KEEP_SECONDS = 24 * 3600  # an ended class's one-line "has ended" row is kept this long, then purged
-STATES = ("open", "locked", "ended")
-ACTIVITIES = ("none", "predict", "circle")
 
-ADJECTIVES = ("Blue", "Green", "Red", "Gold", "Silver", "Quick", "Calm", "Brave", "Bright", "Kind", "Lucky", "Happy",
-              "Swift", "Clever", "Gentle", "Bold", "Sunny", "Misty", "Cosmic", "Tiny")
-ANIMALS = ("Otter", "Tiger", "Falcon", "Panda", "Koala", "Dolphin", "Heron", "Lynx", "Yak", "Peacock", "Gecko",
-           "Bison", "Owl", "Fox", "Crane", "Rhino", "Mongoose", "Parrot", "Turtle", "Elephant")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS classes (
@@ -91,120 +77,6 @@ def ttl_seconds() -> float:
     if not math.isfinite(hours) or not 0.01 <= hours <= 72:
         hours = DEFAULT_TTL_HOURS
     return hours * 3600.0
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def normalise_code(raw: object) -> str | None:
-    """A join code as typed ('abc-234 ', 'ABC234') in canonical form, or None when it can't be one."""
-    if not isinstance(raw, str) or len(raw) > 40:
-        return None
-    code = "".join(ch for ch in raw.upper() if ch not in " -_")
-    if len(code) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in code):
-        return None
-    return code
-
-
-def _valid_token(raw: object) -> str | None:
-    return raw if isinstance(raw, str) and 16 <= len(raw) <= 64 and raw.isascii() and raw.replace("-", "").replace(
-        "_", "").isalnum() else None
-
-
-@dataclass(frozen=True)
-class ClassInfo:
-    """One class as stored (never its teacher key)."""
-
-    id: int
-    code: str
-    run: str
-    state: str
-    created: float
-    expires: float
-    activity: str
-    round: int
-    revealed: bool
-    star: tuple[float, ...] | None
-    circle: tuple[float, float, float] | None
-
-
-@dataclass(frozen=True)
-class Student:
-    """A student who joined a class: a random name, no personal data."""
-
-    id: int
-    class_id: int
-    name: str
-    last_submit: float | None
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One drawing: its 28×28 binary input, its code (μ), when, by whom, in which activity round."""
-
-    id: int
-    join_id: int
-    name: str
-    created: float
-    code: tuple[float, ...]
-    activity: str
-    round: int
-    pixels: np.ndarray | None = None
-
-
-def _class_from_row(row: Sequence) -> ClassInfo:
-    """A classes row, checked field by field (a damaged row raises ClassError)."""
-    (cid, code, run, state, created, expires, activity, rnd, revealed, star, cx, cy, cr) = row
-    if not (isinstance(cid, int) and isinstance(code, str) and isinstance(run, str) and state in STATES
-            and isinstance(created, (int, float)) and isinstance(expires, (int, float)) and activity in ACTIVITIES
-            and isinstance(rnd, int) and revealed in (0, 1)):
-        raise ClassError("a class record in the classroom database is damaged")
-    star_code = _parse_code(star) if star is not None else None
-    circle = (float(cx), float(cy), float(cr)) if all(isinstance(v, (int, float)) for v in (cx, cy, cr)) else None
-    return ClassInfo(cid, code, run, state, float(created), float(expires), activity, rnd, bool(revealed),
-                     star_code, circle)
-
-
-def _parse_code(text: object) -> tuple[float, ...]:
-    try:
-        values = json.loads(text) if isinstance(text, str) and len(text) < 4096 else None
-    except ValueError:
-        values = None
-    if (not isinstance(values, list) or not 1 <= len(values) <= MAX_LATENT
-            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)):
-        raise ClassError("a latent code in the classroom database is damaged")
-    return tuple(float(v) for v in values)
-
-
-def check_code(code: Sequence[float]) -> tuple[float, ...]:
-    """A latent code from the page: 1–64 finite numbers within ±1000, else BadSubmission."""
-    try:
-        values = tuple(float(v) for v in code)
-    except (TypeError, ValueError):
-        raise BadSubmission("the code is not a list of numbers", field="code") from None
-    if not 1 <= len(values) <= MAX_LATENT or not all(math.isfinite(v) and abs(v) <= 1000 for v in values):
-        raise BadSubmission(f"the code must be 1–{MAX_LATENT} finite numbers within ±1000", field="code")
-    return values
-
-
-def check_pixels(pixels: object) -> bytes:
-    """A 28×28 binary image (values 0/1) as 784 bytes, else BadSubmission."""
-    arr = np.asarray(pixels)
-    if arr.shape != (SIDE, SIDE) or arr.dtype.kind not in "biuf":
-        raise BadSubmission(f"the drawing must be {SIDE}×{SIDE} (got {arr.shape})", field="pixels")
-    if not np.isin(arr, (0, 1)).all():
-        raise BadSubmission("the drawing must be binary (0/1)", field="pixels")
-    return arr.astype(np.uint8).tobytes()
-
-
-def _pixels_from_blob(blob: object) -> np.ndarray:
-    if not isinstance(blob, bytes) or len(blob) != SIDE * SIDE:
-        raise ClassError("a drawing in the classroom database is damaged")
-    arr = np.frombuffer(blob, np.uint8).reshape(SIDE, SIDE)
-    if arr.max(initial=0) > 1:
-        raise ClassError("a drawing in the classroom database is damaged")
-    return arr.astype(np.float32)
 
 
 _CLASS_COLUMNS = "id, code, run, state, created, expires, activity, round, revealed, star, circle_x, circle_y, circle_r"
@@ -269,14 +141,14 @@ class ClassStore:
     @staticmethod
     def _class(conn: sqlite3.Connection, where: str, args: tuple) -> ClassInfo | None:
         row = conn.execute(f"SELECT {_CLASS_COLUMNS} FROM classes WHERE {where}", args).fetchone()
-        return _class_from_row(row) if row else None
+        return class_from_row(row) if row else None
 
     def _teacher(self, conn: sqlite3.Connection, code: str, secret: str) -> ClassInfo:
         """The class if `secret` is its teacher key, else NotTeacher (ended classes: ClassEnded)."""
         code_n = normalise_code(code)
         row = conn.execute("SELECT id, secret_hash FROM classes WHERE code = ?", (code_n,)).fetchone() \
             if code_n else None
-        if row is None or not isinstance(secret, str) or not hmac.compare_digest(row[1], _hash(secret)):
+        if row is None or not isinstance(secret, str) or not hmac.compare_digest(row[1], hash_token(secret)):
             raise NotTeacher("this address has no valid teacher key for that class", code_n)
         info = self._class(conn, "id = ?", (row[0],))
         if info.state == "ended":
@@ -299,7 +171,7 @@ class ClassStore:
                 try:
                     cur = conn.execute(
                         "INSERT INTO classes (code, secret_hash, run, state, created, expires) VALUES (?, ?, ?, 'open', ?, ?)",
-                        (code, _hash(secret), run, now, now + ttl))
+                        (code, hash_token(secret), run, now, now + ttl))
                     break
                 except sqlite3.IntegrityError:
                     continue
@@ -409,17 +281,17 @@ class ClassStore:
                 raise ClassFull(f"this class is full ({MAX_STUDENTS} students)", info.code, "students",
                                 MAX_STUDENTS)
             cur = conn.execute("INSERT INTO joins (class_id, token_hash, name, joined) VALUES (?, ?, ?, ?)",
-                               (info.id, _hash(token), name, now))
+                               (info.id, hash_token(token), name, now))
             return Student(cur.lastrowid, info.id, name, None), token, info
 
     def student(self, token: object) -> tuple[Student, ClassInfo]:
         """The student holding `token` and their class (ClassNotFound if unknown; ClassEnded once it ended)."""
-        tok = _valid_token(token)
+        tok = valid_token(token)
         now = self.clock()
         with self._db(write=True) as conn:
             self._purge(conn, now)
             row = conn.execute("SELECT id, class_id, name, last_submit FROM joins WHERE token_hash = ?",
-                               (_hash(tok),)).fetchone() if tok else None
+                               (hash_token(tok),)).fetchone() if tok else None
             if row is None:
                 raise ClassNotFound("this student link is not part of an open class")
             info = self._class(conn, "id = ?", (row[1],))
@@ -429,12 +301,12 @@ class ClassStore:
         """Store a student's drawing (28×28 binary) and its code; refused when locked/ended, too soon, or full."""
         blob = check_pixels(pixels)
         values = check_code(code)
-        tok = _valid_token(token)
+        tok = valid_token(token)
         now = self.clock()
         with self._db(write=True) as conn:
             self._purge(conn, now)
             row = conn.execute("SELECT id, class_id, name, last_submit FROM joins WHERE token_hash = ?",
-                               (_hash(tok),)).fetchone() if tok else None
+                               (hash_token(tok),)).fetchone() if tok else None
             if row is None:
                 raise ClassNotFound("this student link is not part of an open class")
             jid, cid, name, last = row
@@ -456,7 +328,7 @@ class ClassStore:
                                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                                (cid, jid, now, blob, json.dumps(list(values)), info.activity, info.round))
             return Submission(cur.lastrowid, jid, str(name), now, values, info.activity, info.round,
-                              _pixels_from_blob(blob))
+                              pixels_from_blob(blob))
 
     def guess(self, token: object, round_: int, guess: object) -> None:
         """A student's answer (0–9, or GUESS_NOT_A_DIGIT) for the current predict round; the last one counts."""
@@ -482,42 +354,29 @@ class ClassStore:
             return self._class(conn, "id = ?", (int(class_id),))
 
     def submissions(self, class_id: int, after_id: int = 0, with_pixels: bool = False,
-                    join_id: int | None = None) -> list[Submission]:
-        """The class's submissions with id > after_id (only student `join_id`'s when given), oldest first (pixels
-        only when asked)."""
+                    join_id: int | None = None, only_id: int | None = None) -> list[Submission]:
+        """The class's submissions with id > after_id (only student `join_id`'s, or only submission `only_id`,
+        when given), oldest first (pixels only when asked)."""
         cols = "s.id, s.join_id, j.name, s.created, s.code, s.activity, s.round" + (", s.pixels" if with_pixels else "")
-        who = "" if join_id is None else " AND s.join_id = ?"
+        where, args = "s.class_id = ? AND s.id > ?", [int(class_id), int(after_id)]
+        for column, value in (("s.join_id", join_id), ("s.id", only_id)):
+            if value is not None:
+                where, args = f"{where} AND {column} = ?", [*args, int(value)]
         with self._db() as conn:
             rows = conn.execute(f"SELECT {cols} FROM submissions s JOIN joins j ON j.id = s.join_id "
-                                f"WHERE s.class_id = ? AND s.id > ?{who} ORDER BY s.id",
-                                (int(class_id), int(after_id), *(() if join_id is None else (int(join_id),))))
-            out = []
-            for r in rows.fetchall():
-                if not (isinstance(r[0], int) and isinstance(r[3], (int, float)) and r[5] in ACTIVITIES):
-                    raise ClassError("a drawing record in the classroom database is damaged")
-                out.append(Submission(r[0], r[1], str(r[2]), float(r[3]), _parse_code(r[4]), r[5], int(r[6]),
-                                      _pixels_from_blob(r[7]) if with_pixels else None))
-            return out
+                                f"WHERE {where} ORDER BY s.id", args).fetchall()
+        out = []
+        for r in rows:
+            if not (isinstance(r[0], int) and isinstance(r[3], (int, float)) and r[5] in ACTIVITIES):
+                raise ClassError("a drawing record in the classroom database is damaged")
+            out.append(Submission(r[0], r[1], str(r[2]), float(r[3]), parse_code(r[4]), r[5], int(r[6]),
+                                  pixels_from_blob(r[7]) if with_pixels else None))
+        return out
 
     def submission(self, class_id: int, submission_id: int) -> Submission | None:
         """One submission of this class, with its pixels (None if it is not this class's)."""
-        for s in self.submissions_by_ids(class_id, [submission_id]):
-            return s
-        return None
-
-    def submissions_by_ids(self, class_id: int, ids: Sequence[int]) -> list[Submission]:
-        """The listed submissions that belong to this class, with pixels."""
-        ids = [int(i) for i in ids][:MAX_SUBMISSIONS]
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        with self._db() as conn:
-            rows = conn.execute(
-                "SELECT s.id, s.join_id, j.name, s.created, s.code, s.activity, s.round, s.pixels FROM submissions s "
-                f"JOIN joins j ON j.id = s.join_id WHERE s.class_id = ? AND s.id IN ({marks}) ORDER BY s.id",
-                (int(class_id), *ids)).fetchall()
-        return [Submission(r[0], r[1], str(r[2]), float(r[3]), _parse_code(r[4]), r[5], int(r[6]),
-                           _pixels_from_blob(r[7])) for r in rows]
+        found = self.submissions(class_id, with_pixels=True, only_id=submission_id)
+        return found[0] if found else None
 
     def count_submissions(self, class_id: int) -> int:
         """How many submissions the class holds."""
@@ -556,42 +415,3 @@ class ClassStore:
                 "WHERE g.class_id = ? ORDER BY g.round, g.created", (int(class_id),))]
 
     # ------------------------------------------------------------------------------------------ export
-
-    def export_csv(self, class_id: int) -> str:
-        """CSV of the class's codes and guesses: one row per submission, then one per guess."""
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        subs = self.submissions(class_id)
-        d = max((len(s.code) for s in subs), default=2)
-        w.writerow(["kind", "id", "student", "time_utc", "activity", "round", "guess"] + [f"z{i + 1}" for i in range(d)])
-        for s in subs:
-            w.writerow(["submission", s.id, s.name, _iso(s.created), s.activity, s.round, ""]
-                       + [f"{v:.5f}" for v in s.code])
-        for rnd, name, guess, t in self.guesses(class_id):
-            w.writerow(["guess", "", name, _iso(t), "predict", rnd,
-                        "not a digit" if guess == GUESS_NOT_A_DIGIT else guess] + [""] * d)
-        return buf.getvalue()
-
-    def export_zip(self, class_id: int) -> bytes:
-        """A zip of every drawing as a 28×28 PNG (white ink on black, as the model saw it)."""
-        from PIL import Image
-
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for s in self.submissions(class_id, with_pixels=True):
-                png = io.BytesIO()
-                Image.fromarray((s.pixels * 255).astype(np.uint8)).save(png, format="PNG")
-                safe = s.name.replace(" ", "_")
-                z.writestr(f"drawing_{s.id:05d}_{safe}.png", png.getvalue())
-        return buf.getvalue()
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def in_circle(xy: Sequence[float], circle: tuple[float, float, float] | None) -> bool:
-    """True when map position xy lies in the circle (x, y, r)."""
-    if circle is None:
-        return False
-    return (xy[0] - circle[0]) ** 2 + (xy[1] - circle[1]) ** 2 <= circle[2] ** 2
