@@ -34,8 +34,8 @@ if not (code and key):
         st.stop()
     if st.button(_("Start a class with run {name}", name=info.name), key="cl_start", type="primary",
                  icon=":material/play_arrow:"):
-        cls, secret = store.create_class(info.name)
-        st.query_params.update({"class": cls.code, "key": secret})
+        new_class, key = store.create_class(info.name)
+        st.query_params.update({"class": new_class.code, "key": key})  # the teacher's address
         st.rerun()
     st.caption(_("Your address will then hold the class's teacher key: keep it to yourself (students get the "
                  "join code). A class ends on its own after {h} hours.", h=f"{class_ui.classes.ttl_seconds() / 3600:g}"))
@@ -76,6 +76,9 @@ with st.sidebar:
     base = st.text_input(_("Address students use"), key="cl_base",
                          help=_("This server's address as the students' phones reach it, e.g. "
                                 "http://192.168.1.20:8501"))
+    if lc.local_only(base):
+        st.caption(_("This address works only on this computer: start the server with --server.address 0.0.0.0 "
+                     "and put its network address in the sidebar."))
     modes = {"show": _("show a drawing"), "star": _("place the ★ (predict)"), "circle": _("place the circle")}
     st.radio(_("A click on the map will"), list(modes), key="cl_click", format_func=modes.get)
     st.slider(_("Circle radius"), 0.1, 2.0, 0.5, 0.05, key="cl_radius")
@@ -132,16 +135,13 @@ elif confirm == "end":
         st.rerun()
 
 # ------------------------------------------------------------------------------------------------ the projected view
-left, right = st.columns([1, 3.4], gap="medium")
+left, right = st.columns([1.3, 3.4], gap="small")
 with left:
     st.markdown(f"#### {_('Join the class')}")
-    st.markdown(f"<div class='cl-code' style='font-size:3rem;font-weight:700;letter-spacing:0.15em;"
-                f"font-family:monospace'>{cls.code}</div>", unsafe_allow_html=True)
-    st.image(lc.qr_png(join), width=220, caption=_("Scan to join"))
+    st.markdown(f"<div class='cl-code' style='font-size:2.3rem;font-weight:700;letter-spacing:0.08em;"
+                f"white-space:nowrap;font-family:monospace'>{cls.code}</div>", unsafe_allow_html=True)
+    st.image(lc.qr_png(join), width=210, caption=_("Scan to join"))
     st.caption(join)
-    if lc.local_only(join):
-        st.caption(_("This address works only on this computer: start the server with --server.address 0.0.0.0 "
-                     "and put its network address in the sidebar."))
 
 
 def on_map_click() -> None:
@@ -170,6 +170,9 @@ def live_view() -> None:
     except ClassError as e:
         st.info(class_ui.refused(e))
         return
+    if (now_cls.activity, now_cls.round, now_cls.revealed, now_cls.state) != (cls.activity, cls.round, cls.revealed,
+                                                                              cls.state):
+        st.rerun()  # a new round or state (from a click on the map, or another tab): the sidebar's buttons follow
     subs = store.submissions(now_cls.id)
     n_students = store.count_students(now_cls.id)
     state = _("locked") if now_cls.state == "locked" else _("open")
@@ -181,7 +184,8 @@ def live_view() -> None:
     fig = lc.class_map_figure(cm.bg_xy, cm.labels, cm.names, subs, cm.pca, now=time.time(),
                               axis_titles=cm.axis_titles, ranges=cm.ranges, height=600 if not present else 560,
                               star_xy=star_xy, circle=circle, selected=selected, lang=lang)
-    mcol, scol = st.columns([2.3, 1], gap="small")
+    side = now_cls.activity != "none" or selected is not None or not subs
+    mcol, scol = st.columns([2.3, 1], gap="small") if side else (st.container(), st.container())
     with mcol:
         st.plotly_chart(classroom.style_figure(fig), key="cl_map", on_select=on_map_click, selection_mode="points",
                         width="stretch", config={"displayModeBar": False})
@@ -208,7 +212,7 @@ def live_view() -> None:
             if sub is not None:
                 recon = model.decode(np.array([sub.code], np.float32), apply_sigmoid=True)[0, :, :, 0]
                 fig2 = figures.images_row_figure([sub.pixels, recon], [_("drawing"), _("reconstruction")],
-                                                 height=220)
+                                                 height=240)
                 st.markdown(f"**{sub.name}**")
                 st.plotly_chart(fig2, key="cl_selected_img", width="stretch", config={"displayModeBar": False})
         if not subs:

@@ -70,7 +70,14 @@ def class_map_figure(bg_xy: np.ndarray, bg_labels: np.ndarray, names: Sequence[s
     """The projected map: the test digits faint, the class's drawings as large rings (new ones filled red, with
     the student's name), the ★ of a predict round, the circle of a circle round. customdata of a drawing = its id."""
     fig = latent_map_figure(bg_xy, bg_labels, names, current=None, axis_titles=axis_titles, ranges=ranges,
-                            height=height, marker_size=5.0, click_grid=click_grid, lang=lang)
+                            height=height, marker_size=5.0, click_grid=click_grid, legend=False, lang=lang)
+    # No legend (it would take a third of a projector's height): each class's name sits on its cluster.
+    for c, name in enumerate(names):
+        m = np.asarray(bg_labels) == c
+        if m.sum() >= 5:
+            mx, my = np.median(np.asarray(bg_xy)[m], axis=0)
+            fig.add_annotation(x=float(mx), y=float(my), text=f"<b>{name}</b>", showarrow=False,
+                               font=dict(size=22, color=CLASS_COLORS[c % 10]), bgcolor="rgba(255,255,255,0.6)")
     for tr in fig.data:
         if tr.name not in ("click target",) and tr.marker is not None:
             tr.marker.opacity = 0.35
@@ -87,7 +94,7 @@ def class_map_figure(bg_xy: np.ndarray, bg_labels: np.ndarray, names: Sequence[s
             if not mask.any():
                 continue
             fig.add_trace(go.Scattergl(
-                x=np.round(xy[mask, 0], 3), y=np.round(xy[mask, 1], 3), customdata=ids[mask],
+                x=np.round(xy[mask, 0], 3), y=np.round(xy[mask, 1], 3), customdata=ids[mask].tolist(),
                 mode="markers+text" if name == NEW_TRACE else "markers", name=name,
                 text=list(names_[mask]) if name == NEW_TRACE else None, textposition="top center",
                 textfont=dict(size=16), marker=dict(symbol="circle", **style),
