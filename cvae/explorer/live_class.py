@@ -3,6 +3,7 @@ address, the projected class map (plotly) and its PNG export (Pillow). No Stream
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 from typing import Sequence
@@ -63,59 +64,69 @@ def qr_png(text: str, scale: int = 8) -> bytes:
     return buf.getvalue()
 
 
-def class_map_figure(bg_xy: np.ndarray, bg_labels: np.ndarray, names: Sequence[str], subs: Sequence[Submission],
-                     pca, *, now: float, axis_titles: tuple[str, str], ranges, height: int = 600,
-                     star_xy: Sequence[float] | None = None, circle: tuple[float, float, float] | None = None,
-                     selected: int | None = None, click_grid: int = 25, lang: str = "en") -> go.Figure:
-    """The projected map: the test digits faint, the class's drawings as large rings (new ones filled red, with
-    the student's name), the ★ of a predict round, the circle of a circle round. customdata of a drawing = its id."""
-    fig = latent_map_figure(bg_xy, bg_labels, names, current=None, axis_titles=axis_titles, ranges=ranges,
-                            height=height, marker_size=5.0, click_grid=click_grid, legend=False, lang=lang)
-    # No legend (it would take a third of a projector's height): each class's name sits on its cluster.
+def class_map_base(bg_xy: np.ndarray, bg_labels: np.ndarray, names: Sequence[str], *, axis_titles: tuple[str, str],
+                   ranges, height: int = 600, click_grid: int = 0, lang: str = "en") -> go.Figure:
+    """The projected map's fixed part: the test digits as one image under the axes (a browser under load redraws
+    a 2,000-point scatter every second too slowly), each class's name on its cluster (no legend: it would take
+    a third of a projector's height), and (click_grid > 0) an invisible grid so a click anywhere reports its
+    position. Built once per run, language and mode."""
+    fig = latent_map_figure(np.zeros((0, 2), np.float32), np.zeros(0, int), names, current=None,
+                            axis_titles=axis_titles, ranges=ranges, height=height, click_grid=click_grid,
+                            legend=False, webgl=False, lang=lang)
+    (x0, x1), (y0, y1) = ranges
+    png = map_png(bg_xy, bg_labels, np.zeros((0, 2)), ranges, size=900, pad=0, transparent=True, dot=4.0)
+    fig.add_layout_image(source="data:image/png;base64," + base64.b64encode(png).decode(), xref="x", yref="y",
+                         x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0, sizing="stretch", layer="below", opacity=0.7)
     for c, name in enumerate(names):
         m = np.asarray(bg_labels) == c
         if m.sum() >= 5:
             mx, my = np.median(np.asarray(bg_xy)[m], axis=0)
             fig.add_annotation(x=float(mx), y=float(my), text=f"<b>{name}</b>", showarrow=False,
                                font=dict(size=22, color=CLASS_COLORS[c % 10]), bgcolor="rgba(255,255,255,0.6)")
-    for tr in fig.data:
-        if tr.name not in ("click target",) and tr.marker is not None:
-            tr.marker.opacity = 0.35
-            tr.selected = dict(marker=dict(opacity=0.35))
-            tr.unselected = dict(marker=dict(opacity=0.35))
+    fig.update_layout(uirevision="class-map")
+    return fig
+
+
+def class_map_figure(base: dict, subs: Sequence[Submission], pca, *, now: float,
+                     star_xy: Sequence[float] | None = None, circle: tuple[float, float, float] | None = None,
+                     selected: int | None = None, scale: float = 1.0) -> go.Figure:
+    """The live map: `base` (class_map_base(...).to_plotly_json(), never modified) plus the class's drawings as
+    large rings (new ones filled, with the student's name), the ★ of a predict round, the circle of a circle round.
+    customdata of a drawing = its id. The overlay is plain trace dicts, not validated: ~8 ms a refresh, not ~80."""
+    traces: list[dict] = []
     if subs:
         xy = map_coords(np.array([s.code for s in subs], np.float32), pca)
         new = np.array([now - s.created <= NEW_SECONDS for s in subs])
         ids = np.array([s.id for s in subs])
         names_ = np.array([s.name for s in subs], dtype=object)
-        for name, mask, style in ((CLASS_TRACE, ~new, dict(size=16, color="rgba(255,255,255,0.9)",
-                                                            line=dict(color="black", width=2.5))),
-                                  (NEW_TRACE, new, dict(size=22, color="#e4007c", line=dict(color="black", width=2.5)))):
+        for name, mask, size, colour in ((CLASS_TRACE, ~new, 16, "rgba(255,255,255,0.9)"),
+                                         (NEW_TRACE, new, 22, "#e4007c")):
             if not mask.any():
                 continue
-            fig.add_trace(go.Scattergl(
-                x=np.round(xy[mask, 0], 3), y=np.round(xy[mask, 1], 3), customdata=ids[mask].tolist(),
-                mode="markers+text" if name == NEW_TRACE else "markers", name=name,
-                text=list(names_[mask]) if name == NEW_TRACE else None, textposition="top center",
-                textfont=dict(size=16), marker=dict(symbol="circle", **style),
-                selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)),
-                hovertemplate="%{customdata}<extra></extra>"))
+            trace = dict(type="scatter", x=np.round(xy[mask, 0], 3).tolist(), y=np.round(xy[mask, 1], 3).tolist(),
+                         customdata=ids[mask].tolist(), name=name, mode="markers", hovertemplate="%{customdata}<extra></extra>",
+                         marker=dict(symbol="circle", size=size * scale, color=colour,
+                                     line=dict(color="black", width=2.5)),
+                         selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)))
+            if name == NEW_TRACE:
+                trace.update(mode="markers+text", text=[str(n) for n in names_[mask]], textposition="top center",
+                             textfont=dict(size=16 * scale))
+            traces.append(trace)
         if selected is not None and selected in set(ids.tolist()):
             i = int(np.flatnonzero(ids == selected)[0])
-            fig.add_trace(go.Scattergl(x=[float(xy[i, 0])], y=[float(xy[i, 1])], mode="markers", name="selected",
-                                       showlegend=False, hoverinfo="skip",
-                                       marker=dict(size=34, color="rgba(0,0,0,0)",
-                                                   line=dict(color="#0072B2", width=4))))
+            traces.append(dict(type="scatter", x=[float(xy[i, 0])], y=[float(xy[i, 1])], mode="markers",
+                               name="selected", showlegend=False, hoverinfo="skip",
+                               marker=dict(size=34 * scale, color="rgba(0,0,0,0)", line=dict(color="#0072B2", width=4))))
     if star_xy is not None:
-        fig.add_trace(go.Scattergl(x=[float(star_xy[0])], y=[float(star_xy[1])], mode="markers", name=STAR_TRACE,
-                                   marker=dict(symbol="star", size=34, color="#ffd500",
-                                               line=dict(color="black", width=2)), hoverinfo="skip"))
+        traces.append(dict(type="scatter", x=[float(star_xy[0])], y=[float(star_xy[1])], mode="markers",
+                           name=STAR_TRACE, hoverinfo="skip",
+                           marker=dict(symbol="star", size=34 * scale, color="#ffd500", line=dict(color="black", width=2))))
+    layout = dict(base["layout"])
     if circle is not None:
         cx, cy, r = circle
-        fig.add_shape(type="circle", x0=cx - r, y0=cy - r, x1=cx + r, y1=cy + r,
-                      line=dict(color="#0072B2", width=4, dash="dash"), fillcolor="rgba(0,114,178,0.08)")
-    fig.update_layout(uirevision="class-map")
-    return fig
+        layout["shapes"] = [dict(type="circle", x0=cx - r, y0=cy - r, x1=cx + r, y1=cy + r,
+                                 line=dict(color="#0072B2", width=4, dash="dash"), fillcolor="rgba(0,114,178,0.08)")]
+    return go.Figure(data=list(base["data"]) + traces, layout=layout, _validate=False)
 
 
 def histogram_figure(hist: dict[int, int], not_a_digit: str, height: int = 300) -> go.Figure:
@@ -130,23 +141,25 @@ def histogram_figure(hist: dict[int, int], not_a_digit: str, height: int = 300) 
     return fig
 
 
-def map_png(bg_xy: np.ndarray, bg_labels: np.ndarray, class_xy: np.ndarray, ranges, size: int = 900) -> bytes:
-    """The class map as a PNG (Pillow): test digits as small class-coloured dots, the class's drawings as rings."""
+def map_png(bg_xy: np.ndarray, bg_labels: np.ndarray, class_xy: np.ndarray, ranges, size: int = 900, pad: int = 30,
+            transparent: bool = False, dot: float = 2.5) -> bytes:
+    """The class map as a PNG (Pillow): test digits as small class-coloured dots, the class's drawings as rings.
+    pad=0, transparent: just the dots, exactly over `ranges` (the live map's background image)."""
     (x0, x1), (y0, y1) = ranges
-    im = Image.new("RGB", (size, size), "white")
+    im = Image.new("RGBA" if transparent else "RGB", (size, size), (255, 255, 255, 0) if transparent else "white")
     draw = ImageDraw.Draw(im)
-    pad = 30
 
     def px(x: float, y: float) -> tuple[float, float]:
         return (pad + (x - x0) / (x1 - x0) * (size - 2 * pad), size - pad - (y - y0) / (y1 - y0) * (size - 2 * pad))
 
-    draw.rectangle([pad, pad, size - pad, size - pad], outline="#888888")
-    ox, oy = px(0.0, 0.0)
-    draw.line([pad, oy, size - pad, oy], fill="#cccccc")
-    draw.line([ox, pad, ox, size - pad], fill="#cccccc")
+    if not transparent:
+        draw.rectangle([pad, pad, size - pad, size - pad], outline="#888888")
+        ox, oy = px(0.0, 0.0)
+        draw.line([pad, oy, size - pad, oy], fill="#cccccc")
+        draw.line([ox, pad, ox, size - pad], fill="#cccccc")
     for (x, y), c in zip(np.asarray(bg_xy, float), np.asarray(bg_labels, int)):
         u, v = px(x, y)
-        draw.ellipse([u - 2.5, v - 2.5, u + 2.5, v + 2.5], fill=CLASS_COLORS[c % 10])
+        draw.ellipse([u - dot, v - dot, u + dot, v + dot], fill=CLASS_COLORS[c % 10])
     for x, y in np.asarray(class_xy, float).reshape(-1, 2):
         u, v = px(x, y)
         draw.ellipse([u - 8, v - 8, u + 8, v + 8], fill="white", outline="black", width=3)

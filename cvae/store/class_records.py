@@ -26,6 +26,29 @@ ANIMALS = ("Otter", "Tiger", "Falcon", "Panda", "Koala", "Dolphin", "Heron", "Ly
            "Bison", "Owl", "Fox", "Crane", "Rhino", "Mongoose", "Parrot", "Turtle", "Elephant")
 
 
+# The database's tables (created on first use by ClassStore).
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS classes (
+    id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, secret_hash TEXT NOT NULL, run TEXT NOT NULL,
+    state TEXT NOT NULL, created REAL NOT NULL, expires REAL NOT NULL, ended REAL,
+    activity TEXT NOT NULL DEFAULT 'none', round INTEGER NOT NULL DEFAULT 0, revealed INTEGER NOT NULL DEFAULT 0,
+    star TEXT, circle_x REAL, circle_y REAL, circle_r REAL);
+CREATE TABLE IF NOT EXISTS joins (
+    id INTEGER PRIMARY KEY, class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, joined REAL NOT NULL, last_submit REAL);
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY, class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+    join_id INTEGER NOT NULL REFERENCES joins(id) ON DELETE CASCADE, created REAL NOT NULL,
+    pixels BLOB NOT NULL, code TEXT NOT NULL, activity TEXT NOT NULL, round INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS submissions_class ON submissions(class_id, id);
+CREATE TABLE IF NOT EXISTS guesses (
+    class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE, round INTEGER NOT NULL,
+    join_id INTEGER NOT NULL REFERENCES joins(id) ON DELETE CASCADE, guess INTEGER NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (class_id, round, join_id));
+CREATE TABLE IF NOT EXISTS code_failures (ts REAL NOT NULL);
+"""
+
+
 def hash_token(token: str) -> str:
     """What the database keeps of a teacher key or student token: its SHA-256."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -24,10 +24,10 @@ from typing import Iterator, Sequence
 
 from .errors import (BadSubmission, ClassEnded, ClassError, ClassFull, ClassLocked, ClassNotFound, NotTeacher,
                      RateLimited)
-from .class_records import (ACTIVITIES, ADJECTIVES, ANIMALS, CODE_ALPHABET, CODE_LENGTH, GUESS_NOT_A_DIGIT,  # noqa: F401
-                            MAX_LATENT, SIDE, STATES, ClassInfo, Student, Submission, check_code, check_pixels,
-                            class_from_row, hash_token, in_circle, normalise_code, parse_code, pixels_from_blob,
-                            valid_token)
+from .class_records import (ACTIVITIES, ADJECTIVES, ANIMALS, CODE_ALPHABET, CODE_LENGTH,  # noqa: F401
+                            GUESS_NOT_A_DIGIT, MAX_LATENT, SCHEMA, SIDE, STATES, ClassInfo, Student, Submission,
+                            check_code, check_pixels, class_from_row, hash_token, in_circle, normalise_code,
+                            parse_code, pixels_from_blob, valid_token)
 from .runs import runs_root
 
 DB_FILE = "classroom.sqlite3"
@@ -38,29 +38,10 @@ CODE_FAILURES_PER_MINUTE = 30
 SUBMIT_INTERVAL = 3.0  # seconds between two submissions of one student
 MAX_SUBMISSIONS = 2000  # per class
 MAX_STUDENTS = 200  # per class
+PURGE_EVERY = 20.0  # seconds; a class past its end time is refused at once all the same (see _live)
 ENDED_KEEP_SECONDS = 24 * 3600  # an ended class's one-line "has ended" row is kept this long, then purged
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS classes (
-    id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, secret_hash TEXT NOT NULL, run TEXT NOT NULL,
-    state TEXT NOT NULL, created REAL NOT NULL, expires REAL NOT NULL, ended REAL,
-    activity TEXT NOT NULL DEFAULT 'none', round INTEGER NOT NULL DEFAULT 0, revealed INTEGER NOT NULL DEFAULT 0,
-    star TEXT, circle_x REAL, circle_y REAL, circle_r REAL);
-CREATE TABLE IF NOT EXISTS joins (
-    id INTEGER PRIMARY KEY, class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
-    token_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, joined REAL NOT NULL, last_submit REAL);
-CREATE TABLE IF NOT EXISTS submissions (
-    id INTEGER PRIMARY KEY, class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
-    join_id INTEGER NOT NULL REFERENCES joins(id) ON DELETE CASCADE, created REAL NOT NULL,
-    pixels BLOB NOT NULL, code TEXT NOT NULL, activity TEXT NOT NULL, round INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS submissions_class ON submissions(class_id, id);
-CREATE TABLE IF NOT EXISTS guesses (
-    class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE, round INTEGER NOT NULL,
-    join_id INTEGER NOT NULL REFERENCES joins(id) ON DELETE CASCADE, guess INTEGER NOT NULL, created REAL NOT NULL,
-    PRIMARY KEY (class_id, round, join_id));
-CREATE TABLE IF NOT EXISTS code_failures (ts REAL NOT NULL);
-"""
 
 
 def db_path(root: str | os.PathLike | None = None) -> Path:
@@ -89,6 +70,7 @@ class ClassStore:
         self.path = Path(path) if path is not None else db_path()
         self.clock = clock
         self._ready = False
+        self._last_purge = -math.inf
 
     # ------------------------------------------------------------------------------------------ plumbing
 
@@ -121,6 +103,13 @@ class ClassStore:
         """The database's journal mode ('wal')."""
         with self._db() as conn:
             return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+    def _maybe_purge(self, now: float) -> None:
+        """_purge, at most every PURGE_EVERY seconds (reads then need no write lock: 40 phones poll every 2 s)."""
+        if now - self._last_purge >= PURGE_EVERY or now < self._last_purge:
+            with self._db(write=True) as conn:
+                self._purge(conn, now)
+            self._last_purge = now
 
     def _purge(self, conn: sqlite3.Connection, now: float) -> None:
         """Expired classes end (their data deleted); ended rows older than a day go; old code failures go."""
@@ -201,9 +190,17 @@ class ClassStore:
 
     def teacher_class(self, code: str, secret: str) -> ClassInfo:
         """The class, for its teacher (NotTeacher without the right key; ClassEnded once ended)."""
-        with self._db(write=True) as conn:
-            self._purge(conn, self.clock())
-            return self._teacher(conn, code, secret)
+        self._maybe_purge(self.clock())
+        with self._db() as conn:
+            return self._live(self._teacher(conn, code, secret))
+
+    def _live(self, info: ClassInfo, error: type[ClassError] = ClassEnded) -> ClassInfo:
+        """`info`, or `error` if its time is up (the purge, run now, deletes its data)."""
+        if info.state != "ended" and info.expires <= self.clock():
+            self._last_purge = -math.inf
+            self._maybe_purge(self.clock())
+            raise error("this class has ended", info.code)
+        return info
 
     def set_locked(self, code: str, secret: str, locked: bool) -> ClassInfo:
         """Lock (no new submissions) or reopen the class."""
@@ -287,15 +284,14 @@ class ClassStore:
     def student(self, token: object) -> tuple[Student, ClassInfo]:
         """The student holding `token` and their class (ClassNotFound if unknown; ClassEnded once it ended)."""
         tok = valid_token(token)
-        now = self.clock()
-        with self._db(write=True) as conn:
-            self._purge(conn, now)
+        self._maybe_purge(self.clock())
+        with self._db() as conn:
             row = conn.execute("SELECT id, class_id, name, last_submit FROM joins WHERE token_hash = ?",
                                (hash_token(tok),)).fetchone() if tok else None
             if row is None:
                 raise ClassNotFound("this student link is not part of an open class")
             info = self._class(conn, "id = ?", (row[1],))
-            return Student(row[0], row[1], str(row[2]), row[3]), info
+        return Student(row[0], row[1], str(row[2]), row[3]), self._live(info, ClassNotFound)
 
     def submit(self, token: object, pixels: object, code: Sequence[float]) -> Submission:
         """Store a student's drawing (28×28 binary) and its code; refused when locked/ended, too soon, or full."""
