@@ -141,15 +141,7 @@ st.plotly_chart(figures.images_row_figure([last.pixels, recon], [_("your drawing
                 config={"displayModeBar": False, "staticPlot": True})
 xy = figures.map_coords(np.array([s.code for s in mine], np.float32), cm.pca)
 circle = cls.circle if cls.activity == "circle" else None
-fig = figures.latent_map_figure(cm.bg_xy, cm.labels, cm.names, current=xy[-1], axis_titles=cm.axis_titles,
-                                ranges=cm.ranges, height=380, marker_size=4.0, legend=False, lang=current_lang())
-if len(mine) > 1:
-    fig.add_scattergl(x=xy[:-1, 0], y=xy[:-1, 1], mode="markers", name=_("your earlier drawings"),
-                      marker=dict(size=12, color="white", line=dict(color="black", width=2)), hoverinfo="skip")
-if circle is not None:
-    cx, cy, r = circle
-    fig.add_shape(type="circle", x0=cx - r, y0=cy - r, x1=cx + r, y1=cy + r, line=dict(color="#0072B2", width=3,
-                                                                                     dash="dash"))
+fig = lc.student_map_figure(class_ui.map_base(cm, cls.run, current_lang(), False, height=380), xy, circle)
 st.plotly_chart(fig, key="jn_map", width="stretch", config={"displayModeBar": False, "staticPlot": True})
 st.caption(_("★ your latest drawing; dots: test digits, coloured by class. Its code: ({z}).",
              z=", ".join(f"{v:.2f}" for v in last.code)))

@@ -13,7 +13,7 @@ from cvae.explorer import class_ui, classroom, figures
 from cvae.explorer import live_class as lc
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
-from cvae.store import class_export, runs
+from cvae.store import class_export
 from cvae.store.errors import ClassEnded, ClassError
 
 ui.page_setup("Classroom", ":material/groups:")
@@ -162,20 +162,6 @@ def on_map_click() -> None:
         teacher_action(store.start_circle, float(p["x"]), float(p["y"]), float(st.session_state.get("cl_radius", 0.5)))
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _map_base(run: str, stamp: tuple, lang: str, present: bool, grid: bool, _cm: class_ui.ClassModel) -> dict:
-    base = lc.class_map_base(_cm.bg_xy, _cm.labels, _cm.names, axis_titles=_cm.axis_titles, ranges=_cm.ranges,
-                             height=560 if present else 600, click_grid=25 if grid else 0, lang=lang)
-    return classroom.style_figure(base).to_plotly_json()  # shared, read-only: class_map_figure never changes it
-
-
-def map_base(run: str, lang: str, present: bool) -> dict:
-    """The map's fixed part for this run, language and mode (with a click grid when a click places the ★ or the
-    circle), built once (cached per weights version)."""
-    grid = st.session_state.get("cl_click", "show") != "show"
-    return _map_base(run, ui.weights_stamp(runs.run_path(run)), lang, present, grid, cm)
-
-
 @st.fragment(run_every=1.0)
 def live_view() -> None:
     """The map and the round's results, refreshed every second from the database."""
@@ -195,7 +181,7 @@ def live_view() -> None:
         if now_cls.activity == "predict" and now_cls.star and len(now_cls.star) == d else None
     circle = now_cls.circle if now_cls.activity == "circle" else None
     selected = st.session_state.get("cl_selected")
-    fig = lc.class_map_figure(map_base(cls.run, lang, present), subs, cm.pca, now=time.time(), star_xy=star_xy,
+    fig = lc.class_map_figure(class_ui.map_base(cm, cls.run, lang, present, grid=st.session_state.get("cl_click", "show") != "show"), subs, cm.pca, now=time.time(), star_xy=star_xy,
                               circle=circle, selected=selected, scale=1.6 if present else 1.0)
     side = now_cls.activity != "none" or selected is not None or not subs
     mcol, scol = st.columns([2.3, 1], gap="small") if side else (st.container(), st.container())

@@ -13,6 +13,7 @@ from ..store.errors import ClassError, RunError
 from .figures import map_projection, map_ranges
 from .i18n import LANG_KEY, LANGS, _, parse_lang
 from .numpy_model import NumpyCVAE
+from . import classroom, live_class
 from . import widgets as ui
 
 
@@ -54,6 +55,20 @@ def class_model_ui(run: str) -> ClassModel:
     xy, pca, titles = map_projection(means)
     return ClassModel(model, xy, labels, ui.class_names(info.config.dataset), pca, titles,
                       map_ranges(xy, model.latent_dim))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _map_base(run: str, stamp: tuple, lang: str, present: bool, grid: bool, height: int, _cm: ClassModel) -> dict:
+    base = live_class.class_map_base(_cm.bg_xy, _cm.labels, _cm.names, axis_titles=_cm.axis_titles,
+                                     ranges=_cm.ranges, height=height, click_grid=25 if grid else 0, lang=lang)
+    return classroom.style_figure(base).to_plotly_json()  # shared, read-only: class_map_figure never changes it
+
+
+def map_base(cm: ClassModel, run: str, lang: str, present: bool, grid: bool = False, height: int | None = None) -> dict:
+    """The class map's fixed part for this run, language and mode (with a click grid when a click places the ★ or
+    the circle), built once per weights version."""
+    height = height or (560 if present else 600)
+    return _map_base(run, ui.weights_stamp(runs.run_path(run)), lang, present, grid, height, cm)
 
 
 def refused(e: ClassError) -> str:

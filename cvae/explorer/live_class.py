@@ -129,6 +129,24 @@ def class_map_figure(base: dict, subs: Sequence[Submission], pca, *, now: float,
     return go.Figure(data=list(base["data"]) + traces, layout=layout, _validate=False)
 
 
+def student_map_figure(base: dict, xy: np.ndarray, circle: tuple[float, float, float] | None = None) -> go.Figure:
+    """A student's map: `base` (never modified), their earlier drawings as rings, the latest as the ★."""
+    traces = []
+    if len(xy) > 1:
+        traces.append(dict(type="scatter", x=xy[:-1, 0].tolist(), y=xy[:-1, 1].tolist(), mode="markers",
+                           name="earlier", hoverinfo="skip",
+                           marker=dict(size=12, color="white", line=dict(color="black", width=2))))
+    traces.append(dict(type="scatter", x=[float(xy[-1, 0])], y=[float(xy[-1, 1])], mode="markers", name=STAR_TRACE,
+                       hoverinfo="skip", marker=dict(symbol="star", size=26, color="#ffd500",
+                                                     line=dict(color="black", width=2))))
+    layout = dict(base["layout"])
+    if circle is not None:
+        cx, cy, r = circle
+        layout["shapes"] = [dict(type="circle", x0=cx - r, y0=cy - r, x1=cx + r, y1=cy + r,
+                                 line=dict(color="#0072B2", width=3, dash="dash"))]
+    return go.Figure(data=list(base["data"]) + traces, layout=layout, _validate=False)
+
+
 def histogram_figure(hist: dict[int, int], not_a_digit: str, height: int = 300) -> go.Figure:
     """Bars of the class's guesses: 0–9 and 'not a digit'."""
     keys = list(range(10)) + [GUESS_NOT_A_DIGIT]
