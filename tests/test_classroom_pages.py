@@ -146,3 +146,54 @@ def test_predict_then_reveal_in_hindi(root):
     assert hist["x"][7] == "7" and hist["y"][7] == 1
     st.run()
     assert "jn_hist" in charts(st) and "jn_reveal_img" in charts(st)
+
+
+def test_circle_round_counts_hits_and_tells_the_student(root):
+    store = cs.ClassStore(cs.db_path())
+    info, secret = store.create_class("tutorial")
+    st = page(JOIN, code=info.code)
+    token = st.query_params["me"]
+    token = token[0] if isinstance(token, list) else token
+    store.start_circle(info.code, secret, 0.5, 0.5, 0.4)
+    store.submit(token, digit(), [0.6, 0.4])  # inside
+    st.run()
+    no_exceptions(st)
+    assert [s.value for s in st.success] == ["Inside the circle!"]
+    t = page(CLASSROOM, **{"class": info.code, "key": secret})
+    assert [m.value for m in t.metric] == ["1 / 1"]
+    assert charts(t)["cl_map"]["layout"]["shapes"][0]["type"] == "circle"
+
+
+def test_a_drawing_is_size_checked_before_its_pixels_are_decoded():
+    import io
+
+    from PIL import Image
+
+    from cvae.explorer import live_class as lc
+    from cvae.explorer import own_digit as od
+
+    with pytest.raises(od.ImageRejected, match="MB"):
+        lc.drawing_to_input(b"\x89PNG" + b"0" * lc.MAX_DRAWING_BYTES)
+    buf = io.BytesIO()
+    Image.new("L", (2000, 2000), 255).save(buf, format="PNG")  # a few kB, 4 Mpixels
+    assert len(buf.getvalue()) < lc.MAX_DRAWING_BYTES
+    with pytest.raises(od.ImageRejected, match="pixels"):
+        lc.drawing_to_input(buf.getvalue())
+    buf = io.BytesIO()
+    img = Image.new("L", (280, 280), 255)
+    img.paste(0, (130, 40, 150, 240))
+    img.save(buf, format="PNG")
+    x = lc.drawing_to_input(buf.getvalue())
+    assert x.shape == (28, 28) and set(np.unique(x)) == {0.0, 1.0}
+
+
+def test_join_address_and_qr_code():
+    from cvae.explorer import live_class as lc
+
+    assert lc.join_url("http://10.0.0.5:8501/Classroom?class=X&key=SECRET", "ABC234") == \
+        "http://10.0.0.5:8501/Join?code=ABC234"
+    assert lc.join_url("10.0.0.5:8501", "ABC234", "hi") == "http://10.0.0.5:8501/Join?code=ABC234&lang=hi"
+    assert lc.server_base("http://h:1/Classroom?key=SECRET") == "http://h:1"
+    assert lc.local_only("http://127.0.0.1:8501/Join") and not lc.local_only("http://192.168.1.2:8501/Join")
+    png = lc.qr_png("http://10.0.0.5:8501/Join?code=ABC234")
+    assert png.startswith(b"\x89PNG")
