@@ -164,9 +164,15 @@ async def light_student(i: int, ws_url: str, code: str, cap: Captured, urls: lis
             for k in range(drawings):
                 state["finished"].clear()
                 image = json.dumps({"image": urls[(i * drawings + k) % len(urls)]})
-                widgets = [(cap.ids[f"jn_canvas_{k}"], "json_value", image), (cap.ids["jn_send"], "trigger_value", True)]
+                canvas = (cap.ids[f"jn_canvas_{k}"], "json_value", image)
+                await ws.send(back(state["qs"], [canvas]))  # as a browser: the stroke's end, then the press
+                try:
+                    await asyncio.wait_for(state["finished"].wait(), 60)
+                except asyncio.TimeoutError:
+                    rec["errors"].append("no script_finished after a stroke within 60 s")
+                state["finished"].clear()
                 rec["sends"].append(time.time())
-                await ws.send(back(state["qs"], widgets))
+                await ws.send(back(state["qs"], [canvas, (cap.ids["jn_send"], "trigger_value", True)]))
                 try:  # a phone's next press comes after its page has shown the result
                     await asyncio.wait_for(state["finished"].wait(), 60)
                 except asyncio.TimeoutError:
@@ -181,7 +187,7 @@ async def light_student(i: int, ws_url: str, code: str, cap: Captured, urls: lis
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--students", type=int, default=40)
-    ap.add_argument("--browsers", type=int, default=6, help="students in real browser contexts (the rest: light)")
+    ap.add_argument("--browsers", type=int, default=3, help="students in real browser contexts (the rest: light)")
     ap.add_argument("--drawings", type=int, default=3)
     ap.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     ap.add_argument("--screenshot", default=str(ROOT / "test-artifacts" / "screenshots" / "classroom_load.png"))

@@ -80,9 +80,9 @@ def on_guess(round_: int) -> None:
         st.session_state["jn_guess_error"] = class_ui.refused(e)
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=3.0)
 def activity_ui() -> None:
-    """What the teacher asks right now (polled every 2 s)."""
+    """What the teacher asks right now (polled every 3 s)."""
     try:
         _me, now = store.student(token)
     except ClassError:
@@ -113,22 +113,28 @@ def activity_ui() -> None:
 
 activity_ui()
 
+def on_send(n: int) -> None:
+    """Send the drawing: a callback, so the same script run then shows a fresh canvas and the result."""
+    try:
+        binary = lc.drawing_to_input(st.session_state.get("jn_png"))
+        mu, _logvar = model.encode(binary.reshape(1, 28, 28, 1))
+        store.submit(token, binary, [float(v) for v in mu[0]])
+        st.session_state["jn_canvas_n"] = n + 1  # a fresh canvas for the next digit
+        st.session_state.pop("jn_png", None)
+    except od.ImageRejected as e:
+        st.session_state["jn_send_error"] = _("This drawing can't be used: {reason}", reason=e)
+    except ClassError as e:
+        st.session_state["jn_send_error"] = class_ui.refused(e)
+
+
 n = st.session_state.setdefault("jn_canvas_n", 0)
 png = canvas_ui(f"jn_canvas_{n}")
+st.session_state["jn_png"] = png
 st.caption(_("Draw one digit, large, with your finger."))
-if st.button(_("Send my drawing"), key="jn_send", type="primary", icon=":material/send:",
-             disabled=png is None or cls.state != "open"):
-    try:
-        binary = lc.drawing_to_input(png)
-        mu, _logvar = model.encode(binary.reshape(1, 28, 28, 1))
-        sub = store.submit(token, binary, [float(v) for v in mu[0]])
-        st.session_state["jn_result"] = sub.id
-        st.session_state["jn_canvas_n"] = n + 1  # a fresh canvas for the next digit
-        st.rerun()
-    except od.ImageRejected as e:
-        st.error(_("This drawing can't be used: {reason}", reason=e), icon=":material/block:")
-    except ClassError as e:
-        st.error(class_ui.refused(e), icon=":material/block:")
+st.button(_("Send my drawing"), key="jn_send", type="primary", icon=":material/send:",
+          disabled=png is None or cls.state != "open", on_click=on_send, args=(n,))
+if st.session_state.get("jn_send_error"):
+    st.error(st.session_state.pop("jn_send_error"), icon=":material/block:")
 
 mine = store.submissions(cls.id, with_pixels=True, join_id=me.id)
 if not mine:
@@ -136,9 +142,8 @@ if not mine:
 last = mine[-1]
 st.subheader(_("Where it landed"))
 recon = model.decode(np.array([last.code], np.float32), apply_sigmoid=True)[0, :, :, 0]
-st.plotly_chart(figures.images_row_figure([last.pixels, recon], [_("your drawing"), _("reconstruction")],
-                                          height=200), key="jn_result_img", width="stretch",
-                config={"displayModeBar": False, "staticPlot": True})
+st.container(key="jn_result_img").image(lc.side_by_side(last.pixels, recon), width=300, clamp=True,
+                                        caption=_("your drawing") + " · " + _("reconstruction"))
 xy = figures.map_coords(np.array([s.code for s in mine], np.float32), cm.pca)
 circle = cls.circle if cls.activity == "circle" else None
 fig = lc.student_map_figure(class_ui.map_base(cm, cls.run, current_lang(), False, height=380), xy, circle)

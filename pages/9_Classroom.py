@@ -210,10 +210,9 @@ def live_view() -> None:
             sub = store.submission(now_cls.id, int(selected))
             if sub is not None:
                 recon = model.decode(np.array([sub.code], np.float32), apply_sigmoid=True)[0, :, :, 0]
-                fig2 = figures.images_row_figure([sub.pixels, recon], [_("drawing"), _("reconstruction")],
-                                                 height=240)
                 st.markdown(f"**{sub.name}**")
-                st.plotly_chart(fig2, key="cl_selected_img", width="stretch", config={"displayModeBar": False})
+                st.container(key="cl_selected_img").image(lc.side_by_side(sub.pixels, recon), width="stretch",
+                                                          clamp=True, caption=_("drawing") + " · " + _("reconstruction"))
         if not subs:
             st.caption(_("Waiting for the first drawing…"))
 

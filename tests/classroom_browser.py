@@ -79,8 +79,11 @@ def canvas_key(page) -> str:
 def draw(page, digit: int = 7, touch_cdp=None, jitter: float = 0.0, seed: int = 0) -> None:
     """Draw `digit` on the student's canvas with the mouse, or with touch events through `touch_cdp`."""
     canvas = page.locator(bs.keyed(canvas_key(page)) + " canvas")
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    try:  # a phone's canvas may be below the fold (the touch events need it on screen)
+        canvas.scroll_into_view_if_needed(timeout=5000)
+    except Exception:  # noqa: BLE001 - a page redrawing its fragment; the box below is what counts
+        pass
+    box = bs.poll(lambda: canvas.bounding_box(), 30, 0.1, "the canvas's box")
     rng = np.random.default_rng(seed)
     for line in DIGITS[digit]:
         pts = []
