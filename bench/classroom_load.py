@@ -288,6 +288,8 @@ def main(argv: list[str] | None = None) -> dict:
             everyone = [(s["token"], s["sends"], s["errors"], "browser") for s in students] + [
                 (r["token"], r["sends"], r["errors"], "light") for r in out.values()]
             lat = {"browser": [], "light": []}
+            split = {"send_to_db": [], "db_to_painted": []}  # where the time goes: the server, then the teacher
+            created = {sub.id: sub.created for sub in subs}
             missing, errors = 0, []
             for token, sends, errs, kind in everyone:
                 errors += errs
@@ -297,8 +299,10 @@ def main(argv: list[str] | None = None) -> dict:
                 student, _c = store.student(token)
                 ids = sorted(by_join.get(student.id, []))
                 for sid, t_send in zip(ids, sends):
+                    split["send_to_db"].append(created[sid] - t_send)
                     if sid in seen:
                         lat[kind].append(seen[sid] - t_send)
+                        split["db_to_painted"].append(seen[sid] - created[sid])
                     else:
                         missing += 1
                 missing += max(0, len(sends) - len(ids))
@@ -314,10 +318,12 @@ def main(argv: list[str] | None = None) -> dict:
                 "submit_to_painted_max_s": round(max(all_lat), 3) if all_lat else None,
                 "browser_p95_s": round(percentile(lat["browser"], 95), 3) if lat["browser"] else None,
                 "light_p95_s": round(percentile(lat["light"], 95), 3) if lat["light"] else None,
+                **{f"{k}_p50_s": round(percentile(v, 50), 3) for k, v in split.items() if v},
+                **{f"{k}_p95_s": round(percentile(v, 95), 3) for k, v in split.items() if v},
                 "server_cpu_s": round(cpu1 - cpu0, 2), "load_seconds": round(t1 - t0, 1),
                 "server_cpu_s_per_submission": round((cpu1 - cpu0) / max(1, in_db), 4),
                 "errors": len(errors) + len(teacher_errors) + missing + max(0, expected - in_db), "error_samples": (errors + teacher_errors)[:5],
-                "missing_points": missing, "cpu": cpu_info().get("model"),
+                "missing_points": missing, "cpu": cpu_info(),
                 "load_average": list(__import__("os").getloadavg()),
                 "targets": {"students": 40, "p95_s": 2.0, "errors": 0},
             }
