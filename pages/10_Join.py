@@ -11,7 +11,7 @@ from cvae.explorer import class_ui, figures
 from cvae.explorer import live_class as lc
 from cvae.explorer import own_digit as od
 from cvae.explorer import widgets as ui
-from cvae.explorer.canvas import canvas_ui
+from cvae.explorer.canvas import canvas_ui, png_from_data_url
 from cvae.explorer.i18n import _, current_lang
 from cvae.store.classes import GUESS_NOT_A_DIGIT, in_circle
 from cvae.store.errors import ClassEnded, ClassError, ClassNotFound
@@ -113,10 +113,19 @@ def activity_ui() -> None:
 
 activity_ui()
 
+def drawing(n: int) -> bytes | None:
+    """The canvas's drawing as the browser sent it with this very press (its widget state), else as last seen."""
+    try:
+        url = st.session_state[f"jn_canvas_{n}"]["image"]
+    except (KeyError, TypeError, AttributeError):
+        url = None
+    return (png_from_data_url(url) if url else None) or st.session_state.get("jn_png")
+
+
 def on_send(n: int) -> None:
     """Send the drawing: a callback, so the same script run then shows a fresh canvas and the result."""
     try:
-        binary = lc.drawing_to_input(st.session_state.get("jn_png"))
+        binary = lc.drawing_to_input(drawing(n))
         mu, _logvar = model.encode(binary.reshape(1, 28, 28, 1))
         store.submit(token, binary, [float(v) for v in mu[0]])
         st.session_state["jn_canvas_n"] = n + 1  # a fresh canvas for the next digit
