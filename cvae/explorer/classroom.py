@@ -130,6 +130,8 @@ PAGES = {
     "interp": ("pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
     "digit": ("pages/7_Your_digit.py", N_("Your digit"), ":material/draw:"),
     "diag": ("pages/8_Diagnostics.py", N_("Diagnostics"), ":material/monitor_heart:"),
+    "classroom": ("pages/9_Classroom.py", N_("Classroom"), ":material/groups:"),
+    "join": ("pages/10_Join.py", N_("Join a class"), ":material/login:"),
 }
 
 

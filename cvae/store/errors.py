@@ -79,3 +79,51 @@ class DataNotFound(DataError):
 
 class TrainingError(CvaeError, RuntimeError):
     """Training cannot start or continue; the message is one line for the user."""
+
+
+class ClassError(CvaeError, ValueError):
+    """A live-classroom request was refused; `code` names the class when known. str() is one line for the page."""
+
+    def __init__(self, message: str, code: str | None = None):
+        self.code = code
+        super().__init__(message)
+
+
+class ClassNotFound(ClassError):
+    """No open class has this join code (never created, ended, or expired)."""
+
+
+class ClassLocked(ClassError):
+    """The teacher locked the class: no new submissions."""
+
+
+class ClassEnded(ClassError):
+    """The class has ended (or expired); its data is gone."""
+
+
+class ClassFull(ClassError):
+    """The class reached its cap: `cap` students or submissions (`what`)."""
+
+    def __init__(self, message: str, code: str | None = None, what: str = "submissions", cap: int = 0):
+        self.what, self.cap = what, cap
+        super().__init__(message, code)
+
+
+class RateLimited(ClassError):
+    """Too many requests: try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, code: str | None = None, retry_after: float = 0.0):
+        self.retry_after = retry_after
+        super().__init__(message, code)
+
+
+class NotTeacher(ClassError):
+    """A teacher's action without the class's teacher key."""
+
+
+class BadSubmission(ClassError):
+    """A submission or guess whose fields are malformed: `field` names the first bad one."""
+
+    def __init__(self, message: str, code: str | None = None, field: str = ""):
+        self.field = field
+        super().__init__(message, code)
