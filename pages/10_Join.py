@@ -13,7 +13,7 @@ from cvae.explorer import own_digit as od
 from cvae.explorer import widgets as ui
 from cvae.explorer.canvas import canvas_ui, png_from_data_url
 from cvae.explorer.i18n import _, current_lang
-from cvae.store.classes import GUESS_NOT_A_DIGIT, in_circle
+from cvae.store.class_records import GUESS_NOT_A_DIGIT, in_circle
 from cvae.store.errors import ClassEnded, ClassError, ClassNotFound
 
 ui.page_setup("Join a class", ":material/login:")

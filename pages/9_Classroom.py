@@ -13,7 +13,7 @@ from cvae.explorer import class_ui, classroom, figures
 from cvae.explorer import live_class as lc
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
-from cvae.store import class_export
+from cvae.store import class_records, class_export
 from cvae.store.errors import ClassEnded, ClassError
 
 ui.page_setup("Classroom", ":material/groups:")
@@ -203,7 +203,7 @@ def live_view() -> None:
         elif now_cls.activity == "circle":
             in_round = [s for s in subs if s.activity == "circle" and s.round == now_cls.round]
             xy = figures.map_coords(np.array([s.code for s in in_round], np.float32).reshape(-1, d), cm.pca)
-            hits = sum(class_ui.classes.in_circle(p, circle) for p in xy)
+            hits = sum(class_records.in_circle(p, circle) for p in xy)
             st.markdown(f"**{_('Draw a digit that lands in the circle!')}**")
             st.metric(_("In the circle"), f"{hits} / {len(in_round)}")
         if selected is not None:

@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from cvae.store import class_export
+from cvae.store import class_export, class_records
 from cvae.store import classes as cs
 from cvae.store.errors import (BadSubmission, ClassEnded, ClassError, ClassFull, ClassLocked, ClassNotFound,
                                NotTeacher, RateLimited)
@@ -251,7 +251,7 @@ def test_circle_round_and_export(store, clock):
     info, secret = store.create_class("tutorial")
     r = store.start_circle(info.code, secret, 1.0, -1.0, 0.5)
     assert r.activity == "circle" and r.circle == (1.0, -1.0, 0.5)
-    assert cs.in_circle((1.2, -1.2), r.circle) and not cs.in_circle((0, 0), r.circle)
+    assert class_records.in_circle((1.2, -1.2), r.circle) and not class_records.in_circle((0, 0), r.circle)
     s, token, _ = store.join(info.code)
     sub = store.submit(token, digit(3), [1.1, -0.9])
     assert sub.activity == "circle" and sub.round == 1

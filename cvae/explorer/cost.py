@@ -85,8 +85,9 @@ def estimated_memory_bytes(config: TrainConfig) -> int:
 
     a = architecture_of(config)
     pixels = a.size * a.size * a.channels
-    n_train = config.max_train_examples or TRAIN_IMAGES.get(config.dataset, 60_000)
-    n_test = config.max_test_examples or TEST_IMAGES
+    spec = dataset_spec(config.dataset)
+    n_train = config.max_train_examples or spec.train_images
+    n_test = config.max_test_examples or spec.test_images
     params = sum(int(np.prod(s)) for s in expected_shapes(config.latent_dim, a).values())
     per_image = activations_per_image(config) * 4
     batch = max(config.batch_size * per_image * TRAIN_ACTIVATION_FACTOR,

@@ -24,9 +24,9 @@ from typing import Iterator, Sequence
 
 from .errors import (BadSubmission, ClassEnded, ClassError, ClassFull, ClassLocked, ClassNotFound, NotTeacher,
                      RateLimited)
-from .class_records import (ACTIVITIES, ADJECTIVES, ANIMALS, CODE_ALPHABET, CODE_LENGTH,  # noqa: F401
-                            GUESS_NOT_A_DIGIT, MAX_LATENT, SCHEMA, SIDE, STATES, ClassInfo, Student, Submission,
-                            check_code, check_pixels, class_from_row, hash_token, in_circle, normalise_code,
+from .class_records import (ACTIVITIES, ADJECTIVES, ANIMALS, CODE_ALPHABET, CODE_LENGTH,
+                            GUESS_NOT_A_DIGIT, SCHEMA, ClassInfo, Student, Submission,
+                            check_code, check_pixels, class_from_row, hash_token, normalise_code,
                             parse_code, pixels_from_blob, valid_token)
 from .runs import runs_root
 
