@@ -71,3 +71,39 @@ class DataNotFound(DataError):
 
 class TrainingError(CvaeError, RuntimeError):
     """Training cannot start or continue; the message is one line for the user."""
+
+
+class OwnDataError(DataError):
+    """Your own images (a folder, an .npz) cannot be used as a dataset; `path` names the folder or file."""
+
+
+class EmptyFolder(OwnDataError):
+    """No readable image in `path`: `skipped` files were skipped, the first few named in `examples`."""
+
+    def __init__(self, message: str, path: str, skipped: int = 0, examples: Sequence[str] = ()):
+        self.skipped, self.examples = skipped, list(examples)
+        super().__init__(message, path)
+
+
+class TooFewClasses(OwnDataError):
+    """Labels were asked for but `path` holds fewer than two class folders (`classes`)."""
+
+    def __init__(self, message: str, path: str, classes: Sequence[str] = ()):
+        self.classes = list(classes)
+        super().__init__(message, path)
+
+
+class ImagesTooSmall(OwnDataError):
+    """Every image in `path` is smaller than `minimum` pixels on a side (the largest had `largest`)."""
+
+    def __init__(self, message: str, path: str, minimum: int, largest: int = 0):
+        self.minimum, self.largest = minimum, largest
+        super().__init__(message, path)
+
+
+class ZipRefused(DataError):
+    """An uploaded zip is refused before anything is extracted: `entry` (when one is to blame) and `reason`."""
+
+    def __init__(self, message: str, path: str | None = None, entry: str | None = None, reason: str = ""):
+        self.entry, self.reason = entry, reason
+        super().__init__(message, path)
