@@ -268,8 +268,8 @@ def _decode_into(f: _File, out: np.ndarray, size: int, channels: int) -> str | N
                                    reducing_gap=3.0)
                 out[...] = np.asarray(im)
                 return None
-    except Image.DecompressionBombError:
-        return "over Pillow's pixel limit (decompression bomb): refused"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return f"over the {Image.MAX_IMAGE_PIXELS:,}-pixel limit (decompression bomb): refused"
     except UnidentifiedImageError:
         return "not an image (or a format Pillow cannot read)"
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
@@ -340,7 +340,7 @@ def load_folder(folder: str | os.PathLike, size: int | None = None, channels: in
     cls_index = {c: i for i, c in enumerate(names)}
     # Order: (split, class, hold-out key), so each split is one contiguous block and each class's hold-out
     # candidates come first within it.
-    files.sort(key=lambda f: (f.split != "test" if by_split else 0, cls_index.get(f.cls, 0),
+    files.sort(key=lambda f: (f.split == "test" if by_split else 0, cls_index.get(f.cls, 0),
                               _hold_out_key(seed, f.rel) if not by_split else f.rel))
     shape = (size, size) if channels == 1 else (size, size, channels)
     images = np.empty((len(files), *shape), np.uint8)  # the only large allocation: decoded in place
