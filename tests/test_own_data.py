@@ -387,3 +387,45 @@ def test_zip_target_must_be_inside_the_runs_root(tmp_path: Path) -> None:
         with pytest.raises(ZipRefused, match="folder name"):
             extract_zip(z, runs, bad, within=runs)
     assert tree(elsewhere) == set()
+
+
+# ------------------------------------------------------------------------------------------- entry point, memory
+
+
+def test_load_own_picks_the_kind_and_notices_changes(tmp_path: Path, cache: Path) -> None:
+    from cvae.data.own import changed_since, load_own
+
+    root = make_shapes(tmp_path / "shapes", per_class=4)
+    ds = load_own(root, cache_dir=cache)
+    assert ds.name == "folder" and ds.class_names == SHAPES and changed_since(ds.fingerprint, ds) is None
+    shape_image("square", 30, 30).save(root / "square" / "extra.png")
+    again = load_own(root, cache_dir=cache)
+    assert "the data changed since this run recorded it" in changed_since(ds.fingerprint, again)
+    np.savez(tmp_path / "a.npz", x_train=np.zeros((4, 8, 8), np.uint8), x_test=np.zeros((2, 8, 8), np.uint8))
+    assert load_own(tmp_path / "a.npz", size=8).name == "npz"
+    with pytest.raises(OwnDataError, match="not the 8x8 with 3 channel"):
+        load_own(tmp_path / "a.npz", size=8, channels=3)
+    with pytest.raises(OwnDataError, match="extract it first"):
+        load_own(tmp_path / "up.zip")
+
+
+def test_decoding_needs_about_one_copy_of_the_images(tmp_path: Path) -> None:
+    """NumPy's allocations while loading stay near the images' uint8 size (a list of arrays + stack is ~2x)."""
+    import tracemalloc
+
+    root = tmp_path / "many"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    n = 400
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / f"{i}.png", compress_level=0)
+    size = n * 64 * 64 * 3
+    for expect_cached in (False, True):  # decoding and writing the cache; then reading it
+        tracemalloc.start()
+        try:
+            ds = load_folder(root, size=64, channels=3, cache_dir=tmp_path / "cache")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert ds.from_cache == expect_cached and len(ds.train_images) + len(ds.test_images) == n
+        assert peak < 1.5 * size, (expect_cached, peak / size)

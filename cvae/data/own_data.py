@@ -12,6 +12,7 @@ import json
 import os
 import stat
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,7 +220,7 @@ def _read_cache(path: Path, root: Path, fp: str, size: int, channels: int) -> Ow
     """The cached dataset, or None when there is none or it does not check out (it is then rebuilt)."""
     try:
         a = read_npz(path, _CACHE_KINDS, tuple(_CACHE_KINDS))
-        meta = json.loads(str(a["meta"]))
+        meta = json.loads(str(a["meta"].reshape(-1)[0]))
         if meta.get("fingerprint") != fp:
             return None
         names = tuple(str(n) for n in a["class_names"])
@@ -238,12 +239,20 @@ def _write_cache(path: Path, ds: OwnDataset) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"fingerprint": ds.fingerprint, "split": ds.split, "skipped": ds.skipped, "size": ds.size,
             "channels": ds.channels, "resize_rule": ds.resize_rule, "version": CACHE_VERSION}
-    with atomic_writer(path) as fh:
-        np.savez(fh, train_images=ds.train_images, train_labels=ds.train_labels, test_images=ds.test_images,
-                 test_labels=ds.test_labels, class_names=np.array(ds.names, dtype=str).reshape(-1),
-                 train_files=np.array(ds.train_files, dtype=str).reshape(-1),
-                 test_files=np.array(ds.test_files, dtype=str).reshape(-1),
-                 skipped=np.array(ds.skipped_examples, dtype=str).reshape(-1), meta=np.array(json.dumps(meta)))
+    arrays = {"train_images": ds.train_images, "train_labels": ds.train_labels, "test_images": ds.test_images,
+              "test_labels": ds.test_labels, "class_names": np.array(ds.names, dtype=str).reshape(-1),
+              "train_files": np.array(ds.train_files, dtype=str).reshape(-1),
+              "test_files": np.array(ds.test_files, dtype=str).reshape(-1),
+              "skipped": np.array(ds.skipped_examples, dtype=str).reshape(-1), "meta": np.array(json.dumps(meta))}
+    with atomic_writer(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+        for key, a in arrays.items():
+            a = a if a.flags.c_contiguous else a.copy()
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as w:
+                np.lib.format.write_array_header_1_0(w, np.lib.format.header_data_from_array_1_0(a))
+                flat = a.reshape(-1)  # in slices: np.savez writes a contiguous array via one tobytes() copy
+                step = max(1, (1 << 20) // max(1, a.itemsize))
+                for i in range(0, flat.size, step):
+                    w.write(flat[i:i + step].tobytes())
 
 
 def load_folder(folder: str | os.PathLike, size: int | None = None, channels: int = 1, labels: bool | None = None,
