@@ -67,7 +67,7 @@ def test_three_classes_load_with_labels_counts_and_skipped(tmp_path: Path, cache
     assert np.bincount(ds.train_labels, minlength=3).tolist() == [9, 9, 9]
     assert ds.skipped == 2
     line = ds.skipped_line()
-    assert "square/broken.png: unreadable or truncated" in line and "triangle/notes.png: not an image" in line
+    assert "square/broken.png: unreadable or truncated" in line and "triangle/notes.png: not a PNG, JPEG, GIF, BMP or WebP image" in line
     assert ds.resize_rule == "centre-crop"
     # Labels follow the folders: every image's label is its folder's index.
     for files, labels in ((ds.train_files, ds.train_labels), (ds.test_files, ds.test_labels)):
@@ -430,3 +430,23 @@ def test_decoding_needs_about_one_copy_of_the_images(tmp_path: Path) -> None:
             tracemalloc.stop()
         assert ds.from_cache == expect_cached and len(ds.train_images) + len(ds.test_images) == n
         assert peak < 1.5 * size, (expect_cached, peak / size)
+
+
+def test_layout_rules(tmp_path: Path, cache: Path) -> None:
+    """Hidden files ignored; loose files beside class folders and other types skipped; other formats refused."""
+    root = make_shapes(tmp_path / "shapes", per_class=3)
+    shape_image("circle", 20, 20).save(root / "loose.png")
+    shape_image("circle", 20, 20).save(root / "circle" / ".hidden.png")
+    (root / "square" / "readme.txt").write_text("hello")
+    shape_image("circle", 20, 20).save(root / "circle" / "tiff_in_disguise.png", format="TIFF")
+    ds = load_folder(root, cache_dir=cache)
+    line = ds.skipped_line()
+    assert "loose.png: not inside a class folder" in line and "square/readme.txt: not an image file type" in line
+    assert "circle/tiff_in_disguise.png: not a PNG, JPEG, GIF, BMP or WebP image" in line
+    assert ".hidden" not in line and ds.skipped == 5  # + the broken and the fake PNG
+    flat = load_folder(root, labels=False, cache_dir=cache)  # labels ignored: every image, one class
+    assert not flat.labelled and len(flat.train_images) + len(flat.test_images) == 10
+    assert set(flat.train_labels.tolist() + flat.test_labels.tolist()) == {0}
+    with pytest.raises(DataError, match="train label 5 has no class name"):
+        OwnDataset(name="folder", train_images=ds.train_images, train_labels=ds.train_labels + 3,
+                   test_images=ds.test_images, test_labels=ds.test_labels, source="x", names=SHAPES)

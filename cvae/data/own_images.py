@@ -11,6 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"})
 FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "WEBP"})  # what Pillow may decode here
+OPEN_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # the plugins Image.open may try (JPEG also opens MPO)
 # Pillow's decompression-bomb limit, set explicitly (its default is 89.5 Mpixels, warning only below twice that):
 # a larger image is refused from its header, before any pixel is decoded.
 MAX_IMAGE_PIXELS = 40_000_000
@@ -51,7 +52,8 @@ def decode_into(real: str, out: np.ndarray, size: int, channels: int) -> str | N
                 return "not a regular file"
             if st.st_size > MAX_FILE_BYTES:
                 return f"{st.st_size:,} bytes, over the {MAX_FILE_BYTES:,} limit"
-            with Image.open(fh) as im:
+            # Only these plugins are tried: a renamed EPS, for one, never reaches Ghostscript.
+            with Image.open(fh, formats=OPEN_FORMATS) as im:
                 w, h = im.size
                 if w * h > MAX_IMAGE_PIXELS:
                     return f"{w}x{h} pixels, over the {MAX_IMAGE_PIXELS:,} limit (decompression bomb): refused"
@@ -75,6 +77,6 @@ def decode_into(real: str, out: np.ndarray, size: int, channels: int) -> str | N
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return f"over the {Image.MAX_IMAGE_PIXELS:,}-pixel limit (decompression bomb): refused"
     except UnidentifiedImageError:
-        return "not an image (or a format Pillow cannot read)"
+        return "not a PNG, JPEG, GIF, BMP or WebP image"
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
         return f"unreadable or truncated ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__})"
