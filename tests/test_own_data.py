@@ -189,7 +189,7 @@ def test_one_line_errors(tmp_path: Path, cache: Path) -> None:
         Image.new("L", (5, 5)).save(small / f"{i}.png")
     with pytest.raises(ImagesTooSmall, match="smaller than 8 pixels") as e:
         load_folder(small, cache_dir=cache)
-    assert e.value.minimum == 8
+    assert e.value.minimum == 8 and e.value.count == 3
     with pytest.raises(OwnDataError, match="no such folder"):
         load_folder(tmp_path / "nowhere", cache_dir=cache)
 

@@ -285,7 +285,7 @@ def load_folder(folder: str | os.PathLike, size: int | None = None, channels: in
     images = np.empty((len(files), *shape), np.uint8)  # the only large allocation: decoded in place
     labels_all = np.empty(len(files), np.uint8)
     kept: list[_File] = []
-    too_small = largest = 0
+    too_small = 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         for f in files:
@@ -301,7 +301,7 @@ def load_folder(folder: str | os.PathLike, size: int | None = None, channels: in
     if n == 0:
         if too_small and too_small == len(files):
             raise ImagesTooSmall(f"{root}: every image is smaller than {MIN_SIDE} pixels a side "
-                                 f"({too_small} images)", str(root), MIN_SIDE, largest)
+                                 f"({too_small} images)", str(root), MIN_SIDE, too_small)
         what = f"; {len(skipped)} files skipped, e.g. {examples[0]}" if skipped else ""
         raise EmptyFolder(f"{root}: no readable PNG, JPEG, GIF, BMP or WebP images{what}", str(root),
                           len(skipped), examples)

@@ -94,10 +94,10 @@ class TooFewClasses(OwnDataError):
 
 
 class ImagesTooSmall(OwnDataError):
-    """Every image in `path` is smaller than `minimum` pixels on a side (the largest had `largest`)."""
+    """Every image in `path` (`count` of them) is smaller than `minimum` pixels on a side."""
 
-    def __init__(self, message: str, path: str, minimum: int, largest: int = 0):
-        self.minimum, self.largest = minimum, largest
+    def __init__(self, message: str, path: str, minimum: int, count: int = 0):
+        self.minimum, self.count = minimum, count
         super().__init__(message, path)
 
 
