@@ -127,3 +127,37 @@ class BadSubmission(ClassError):
     def __init__(self, message: str, code: str | None = None, field: str = ""):
         self.field = field
         super().__init__(message, code)
+class OwnDataError(DataError):
+    """Your own images (a folder, an .npz) cannot be used as a dataset; `path` names the folder or file."""
+
+
+class EmptyFolder(OwnDataError):
+    """No readable image in `path`: `skipped` files were skipped, the first few named in `examples`."""
+
+    def __init__(self, message: str, path: str, skipped: int = 0, examples: Sequence[str] = ()):
+        self.skipped, self.examples = skipped, list(examples)
+        super().__init__(message, path)
+
+
+class TooFewClasses(OwnDataError):
+    """Labels were asked for but `path` holds fewer than two class folders (`classes`)."""
+
+    def __init__(self, message: str, path: str, classes: Sequence[str] = ()):
+        self.classes = list(classes)
+        super().__init__(message, path)
+
+
+class ImagesTooSmall(OwnDataError):
+    """Every image in `path` (`count` of them) is smaller than `minimum` pixels on a side."""
+
+    def __init__(self, message: str, path: str, minimum: int, count: int = 0):
+        self.minimum, self.count = minimum, count
+        super().__init__(message, path)
+
+
+class ZipRefused(DataError):
+    """An uploaded zip is refused before anything is extracted: `entry` (when one is to blame) and `reason`."""
+
+    def __init__(self, message: str, path: str | None = None, entry: str | None = None, reason: str = ""):
+        self.entry, self.reason = entry, reason
+        super().__init__(message, path)

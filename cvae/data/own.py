@@ -1,0 +1,39 @@
+"""One entry point for your own data, for the dataset registry to call: a folder or an .npz, by what the path is."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..store.errors import OwnDataError
+from .own_data import OwnDataset, load_folder
+from .own_npz import load_arrays
+
+KINDS = ("folder", "npz")
+
+
+def load_own(data_dir: str | os.PathLike, kind: str | None = None, size: int | None = None, channels: int = 1,
+             labels: bool | None = None, seed: int = 0, cache_dir: str | os.PathLike | None = None) -> OwnDataset:
+    """Load `data_dir` as `kind` ("folder" or "npz"; None: a folder if it is one, else an .npz file)."""
+    path = Path(data_dir).expanduser()
+    if kind is None:
+        kind = "folder" if path.is_dir() else "npz"
+    if kind not in KINDS:
+        raise OwnDataError(f"kind: got {kind!r}; allowed: {', '.join(KINDS)}", str(path))
+    if kind == "folder":
+        return load_folder(path, size=size, channels=channels, labels=labels, seed=seed, cache_dir=cache_dir)
+    if path.suffix.lower() == ".zip":
+        raise OwnDataError(f"{path}: a .zip: extract it first (the Train page's upload does, safely)", str(path))
+    ds = load_arrays(path)
+    if size is not None and size != ds.size or channels != ds.channels:
+        raise OwnDataError(f"{path}: holds {ds.size}x{ds.size} images with {ds.channels} channel(s), "
+                           f"not the {size or ds.size}x{size or ds.size} with {channels} channel(s) asked for", str(path))
+    return ds
+
+
+def changed_since(recorded: str | None, ds: OwnDataset) -> str | None:
+    """One line when the data's fingerprint differs from the one a run recorded (None when it is the same)."""
+    if not recorded or recorded == ds.fingerprint:
+        return None
+    return (f"{ds.data_dir}: the data changed since this run recorded it (fingerprint {recorded[:12]}…, now "
+            f"{ds.fingerprint[:12]}…): files were added, removed or modified")
