@@ -106,7 +106,7 @@ def _parse_idx(stream: BinaryIO, where: str, compressed: bool) -> np.ndarray:
     return data.reshape(dims)
 
 
-def _check_images(images: np.ndarray, where: str, shape: tuple[int, ...] = IMAGE_SHAPE) -> None:
+def check_images(images: np.ndarray, where: str, shape: tuple[int, ...] = IMAGE_SHAPE) -> None:
     """Require a non-empty uint8 (N, *shape) array: (N, 28, 28) for MNIST, (N, 32, 32, 3) for CIFAR-10."""
     if not isinstance(images, np.ndarray) or images.ndim != 1 + len(shape):
         got = getattr(images, "shape", type(images).__name__)
@@ -120,7 +120,7 @@ def _check_images(images: np.ndarray, where: str, shape: tuple[int, ...] = IMAGE
         raise DataError(f"{where}: no images")
 
 
-def _check_labels(labels: np.ndarray, where: str) -> None:
+def check_labels(labels: np.ndarray, where: str) -> None:
     """Require a uint8 (N,) array of class ids 0..9."""
     if not isinstance(labels, np.ndarray) or labels.ndim != 1:
         shape = getattr(labels, "shape", type(labels).__name__)
@@ -136,7 +136,7 @@ def _check_labels(labels: np.ndarray, where: str) -> None:
         )
 
 
-def _check_counts(n_images: int, n_labels: int, images_where: str, labels_where: str) -> None:
+def check_counts(n_images: int, n_labels: int, images_where: str, labels_where: str) -> None:
     """Require one label per image."""
     if n_images != n_labels:
         raise DataError(
@@ -144,7 +144,7 @@ def _check_counts(n_images: int, n_labels: int, images_where: str, labels_where:
         )
 
 
-def _as_uint8_labels(labels: np.ndarray, where: str) -> np.ndarray:
+def as_uint8_labels(labels: np.ndarray, where: str) -> np.ndarray:
     """Convert integer labels of any width to uint8 after range-checking them."""
     if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
         dtype = getattr(labels, "dtype", type(labels).__name__)
@@ -172,7 +172,7 @@ def _npz_member_check(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> Non
                           MAX_NPZ_IMAGES * 28 * 28)
 
 
-def _read_npz(path: str | os.PathLike, keys: tuple[str, ...], layout: str) -> dict[str, np.ndarray]:
+def read_npz_arrays(path: str | os.PathLike, keys: tuple[str, ...], layout: str) -> dict[str, np.ndarray]:
     """Read `keys` from a .npz archive without unpickling, bounded (file size, then each header before it is
     decompressed); `layout` describes the expected keys."""
     where = str(path)

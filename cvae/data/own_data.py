@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..store.errors import DataError, EmptyFolder, ImagesTooSmall, OwnDataError, TooFewClasses
 from ..store.files import atomic_writer
-from .idx import _check_counts, _check_images
+from .idx import check_counts, check_images
 from .npz_check import read_npz
 from .own_images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, MIN_SIDE, decode_into
 from .sources import Dataset
@@ -58,10 +58,10 @@ class OwnDataset(Dataset):
         shape = (self.size, self.size) if self.channels == 1 else (self.size, self.size, self.channels)
         for split in ("train", "test"):
             images, labels = getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
-            _check_images(images, f"{self.source}: {split} images", shape)
+            check_images(images, f"{self.source}: {split} images", shape)
             if not isinstance(labels, np.ndarray) or labels.dtype != np.uint8 or labels.ndim != 1:
                 raise DataError(f"{self.source}: {split} labels must be uint8 (N,)", self.data_dir)
-            _check_counts(len(images), len(labels), f"{self.source}: {split} images", f"{self.source}: {split} labels")
+            check_counts(len(images), len(labels), f"{self.source}: {split} images", f"{self.source}: {split} labels")
             if labels.size and int(labels.max()) >= max(1, len(self.names)):
                 raise DataError(f"{self.source}: {split} label {int(labels.max())} has no class name", self.data_dir)
 

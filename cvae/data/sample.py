@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..store.errors import DataError
-from .idx import NUM_CLASSES, _check_counts, _check_images, _check_labels, _read_npz
+from .idx import NUM_CLASSES, check_counts, check_images, check_labels, read_npz_arrays
 from .datasets import DEFAULT_DATASET, dataset_spec
 from .sources import DATA_DIR_ENV, Dataset, load_dataset
 
@@ -63,11 +63,11 @@ def load_bundled_sample(
     if not Path(path).exists():
         raise DataError(f"{where}: bundled sample not found (reinstall the package)")
     keys = ("images", "labels", "indices")
-    arrays = _read_npz(path, keys, "a bundled sample has images, labels, indices")
+    arrays = read_npz_arrays(path, keys, "a bundled sample has images, labels, indices")
     images, labels, indices = (arrays[k] for k in keys)
-    _check_images(images, f"{where}[images]")
-    _check_labels(labels, f"{where}[labels]")
-    _check_counts(len(images), len(labels), f"{where}[images]", f"{where}[labels]")
+    check_images(images, f"{where}[images]")
+    check_labels(labels, f"{where}[labels]")
+    check_counts(len(images), len(labels), f"{where}[images]", f"{where}[labels]")
     if indices.shape != labels.shape or not np.issubdtype(indices.dtype, np.integer):
         raise DataError(
             f"{where}[indices]: expected {labels.shape} integers, got {indices.dtype} {indices.shape}"

@@ -14,7 +14,7 @@ from . import cifar
 from .download import keras_cache_dir
 from .datasets import DATASETS, DEFAULT_DATASET, dataset_spec
 from .likelihoods import DEFAULT_LIKELIHOOD, likelihood as likelihood_entry
-from .idx import (NUM_CLASSES, _as_uint8_labels, _check_counts, _check_images, _check_labels, _read_npz,
+from .idx import (NUM_CLASSES, as_uint8_labels, check_counts, check_images, check_labels, read_npz_arrays,
                   read_idx)
 
 CLASS_NAMES: dict[str, tuple[str, ...]] = {name: spec.class_names for name, spec in DATASETS.items()}
@@ -56,9 +56,9 @@ class Dataset:
         for split in ("train", "test"):
             images = getattr(self, f"{split}_images")
             labels = getattr(self, f"{split}_labels")
-            _check_images(images, f"{self.source}: {split} images", image_shape(self.name))
-            _check_labels(labels, f"{self.source}: {split} labels")
-            _check_counts(
+            check_images(images, f"{self.source}: {split} images", image_shape(self.name))
+            check_labels(labels, f"{self.source}: {split} labels")
+            check_counts(
                 len(images), len(labels),
                 f"{self.source}: {split} images", f"{self.source}: {split} labels",
             )
@@ -109,9 +109,9 @@ def load_idx_dir(directory: str | os.PathLike, name: str = DEFAULT_DATASET) -> D
     for split in ("train", "test"):
         img_key, lab_key = f"{split}_images", f"{split}_labels"
         images, labels = arrays[img_key], arrays[lab_key]
-        _check_images(images, str(found[img_key]), image_shape(name))
-        _check_labels(labels, str(found[lab_key]))
-        _check_counts(len(images), len(labels), str(found[img_key]), str(found[lab_key]))
+        check_images(images, str(found[img_key]), image_shape(name))
+        check_labels(labels, str(found[lab_key]))
+        check_counts(len(images), len(labels), str(found[img_key]), str(found[lab_key]))
     return Dataset(name=name, source=f"IDX files in {directory}", data_dir=str(directory.resolve()), **arrays)
 
 
@@ -119,13 +119,13 @@ def load_npz(path: str | os.PathLike, name: str = DEFAULT_DATASET) -> Dataset:
     """Load a Keras-format mnist.npz (x_train, y_train, x_test, y_test) without unpickling."""
     _check_name(name)
     where = str(path)
-    arrays = _read_npz(path, _KERAS_NPZ_KEYS, f"a Keras-format npz has {', '.join(_KERAS_NPZ_KEYS)}")
+    arrays = read_npz_arrays(path, _KERAS_NPZ_KEYS, f"a Keras-format npz has {', '.join(_KERAS_NPZ_KEYS)}")
     for x_key, y_key in (("x_train", "y_train"), ("x_test", "y_test")):
         x_where, y_where = f"{where}[{x_key}]", f"{where}[{y_key}]"
-        arrays[y_key] = _as_uint8_labels(arrays[y_key], y_where)
-        _check_images(arrays[x_key], x_where, image_shape(name))
-        _check_labels(arrays[y_key], y_where)
-        _check_counts(len(arrays[x_key]), len(arrays[y_key]), x_where, y_where)
+        arrays[y_key] = as_uint8_labels(arrays[y_key], y_where)
+        check_images(arrays[x_key], x_where, image_shape(name))
+        check_labels(arrays[y_key], y_where)
+        check_counts(len(arrays[x_key]), len(arrays[y_key]), x_where, y_where)
     return Dataset(
         name=name,
         train_images=arrays["x_train"],
@@ -182,9 +182,9 @@ def _cached_download(name: str) -> Dataset:
         Dataset(
             name=name,
             train_images=np.asarray(x_train, dtype=np.uint8),
-            train_labels=_as_uint8_labels(np.asarray(y_train), f"Keras {name} train labels"),
+            train_labels=as_uint8_labels(np.asarray(y_train), f"Keras {name} train labels"),
             test_images=np.asarray(x_test, dtype=np.uint8),
-            test_labels=_as_uint8_labels(np.asarray(y_test), f"Keras {name} test labels"),
+            test_labels=as_uint8_labels(np.asarray(y_test), f"Keras {name} test labels"),
             source=f"tf.keras.datasets.{name} (Keras download cache)",
         )
     )
