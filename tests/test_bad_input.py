@@ -25,7 +25,9 @@ from cvae.store.weights import save_weights_npz
 from test_app import app_test, charts, drawn, make_run, no_exceptions, texts
 
 # Every page that shows a model (Latent plane first), so a new one is covered too.
-MODEL_PAGES = tuple(path for key, (path, _, _) in widgets.PAGES.items() if key not in ("home", "train", "runs"))
+# The pages that show the sidebar's run (the live classroom's pages show the run of a class, chosen when it starts).
+MODEL_PAGES = tuple(path for key, (path, _, _) in widgets.PAGES.items()
+                    if key not in ("home", "train", "runs", "classroom", "join"))
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
