@@ -116,10 +116,14 @@ def monitor_state(name: str) -> tuple[str, runs.RunInfo | None]:
     run_dir = runs.run_path(name)
     launch = launcher.pending().get(name)
     info = runs.run_info(run_dir) if (run_dir / runs.CONFIG_FILE).exists() else None
-    # Starting = launched, and its process has not written the run's status yet (once it has, the status is the
-    # truth: a trainer that has just finished still lives a second or two while TensorFlow shuts down).
-    starting = launch is not None and not runs.is_locked(run_dir) and (
-        info is None or info.status.get("pid") != launch.pid)
+    # Starting = launched (or its trainer holds the lock: it takes it before loading TensorFlow) and no config yet,
+    # or launched and its process has not written the run's status yet, locked or not (once it has, the status is
+    # the truth: a trainer that has just finished still lives a second or two while TensorFlow shuts down).
+    locked = runs.is_locked(run_dir)
+    if info is None:
+        starting = launch is not None or locked
+    else:
+        starting = launch is not None and info.status.get("pid") != launch.pid
     state = "starting" if starting else (info.state if info else "unknown")
     return state, info
 
