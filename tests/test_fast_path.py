@@ -4,6 +4,7 @@ precision, the overhead figures of an epoch, and the choice recorded in a fast r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -259,3 +260,22 @@ def test_short_probe_measures_both_precisions():
     found = M.measure_bf16_gain(32, budget=10)
     assert found["precision"] in ("float32", "mixed_bfloat16") and found["fp32_ips"] > 0 and found["bf16_ips"] > 0
     assert found["bf16_over_fp32"] == pytest.approx(found["bf16_ips"] / found["fp32_ips"])
+
+
+@pytest.mark.parametrize("lang, label", [("en", "Fast path: "), ("hi", "तेज़ पथ: ")])
+def test_train_page_shows_the_fast_path_line(root, lang, label):
+    """The Train page shows, for the selected run, what the fast path chose and why, in one line."""
+    from tests.test_app import make_run, no_exceptions, texts
+    from streamlit.testing.v1 import AppTest
+
+    run = make_run(root, "quick")
+    line = "bf16, batch 32, cosine 0.002 over 2 epochs, 2 threads on CPU because this CPU has AMX-BF16"
+    cfg = TrainConfig.from_preset("fast").replace(fast_path=line)
+    (run / "config.json").write_text(cfg.to_json())
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
+    at.query_params["run"] = "quick"
+    at.query_params["lang"] = lang
+    at.run().switch_page("pages/1_Train.py").run()
+    no_exceptions(at)
+    shown = [c.value for c in at.caption if line in str(c.value)]
+    assert len(shown) == 1 and shown[0].startswith(label), texts(at)
