@@ -135,6 +135,7 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
             message = (f"resumed from {restored.name}" if restored else "no checkpoint found; restarted") + (
                 f" ({'; '.join(warnings)})" if warnings else "")
         trainer.data_seconds = data_seconds
+        trainer.warm_up_seconds = trainer.warm_up()
         runs.write_status(run_dir, state="running", message=message, epoch=trainer.epoch,
                           steps_per_epoch=trainer.steps_per_epoch, source=data.source)
         try:

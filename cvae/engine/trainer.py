@@ -239,6 +239,15 @@ class Trainer:
         self._map_cache = (self.global_step, n, means)
         return means
 
+    def warm_up(self) -> float:
+        """Trace the evaluation, encoder and decoder functions now (on two test images), so that the first epoch's
+        figures measure work, not tracing; returns the seconds it took (part of the run's start-up)."""
+        t0 = time.perf_counter()
+        n = min(2, len(self.data.test))
+        self._eval_fn(self.data.test[:n], self.eval_eps[:n])
+        self._decode_fn(self._encode_fn(self.data.test[:n])[0])
+        return time.perf_counter() - t0
+
     def run_epochs(self, callbacks: Sequence[Callback] = (), should_stop=lambda: False) -> str:
         """Train until config.epochs; returns 'done' or 'stopped'; raises NonFiniteLoss on NaN/inf."""
         cfg = self.config
