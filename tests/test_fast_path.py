@@ -167,6 +167,7 @@ def test_resolve_keeps_what_the_user_set():
     cfg = TrainConfig.from_preset("fast", batch_size=64, precision="float32")
     out = M.resolve_fast_config(cfg, fixed={"precision"}, machine=m, table=table, probe=_no_probe)
     assert out.batch_size == 64 and out.precision == "float32" and out.epochs == 3
+    assert out.fast_path.startswith("fp32, batch 64, cosine 0.003 over 3 epochs")  # what the run really uses
     assert "kept yours: batch_size, precision" in out.fast_path
     small = M.resolve_fast_config(TrainConfig.from_preset("fast", max_train_examples=100), machine=m, table=table,
                                   probe=_no_probe)

@@ -9,12 +9,13 @@ choice to a `fast`-preset config and records it, with its reason, in the config'
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -81,7 +82,8 @@ class FastPath:
         """'bf16, batch 128, cosine 3e-3 over 3 epochs, 2 threads on CPU because …' (stored in config.fast_path)."""
         prec = "bf16" if self.precision == "mixed_bfloat16" else "fp32"
         return (f"{prec}, batch {self.batch_size}, {self.lr_schedule} {self.learning_rate:g} over {self.epochs} "
-                f"epochs, {self.threads} threads on {self.device} because {self.because}")
+                f"epoch{'s' if self.epochs != 1 else ''}, {self.threads} thread{'s' if self.threads != 1 else ''} on "
+                f"{self.device} because {self.because}")
 
 
 def read_cpu(text: str) -> tuple[str, tuple[str, ...]]:
@@ -287,8 +289,10 @@ def resolve_fast_config(config: TrainConfig, fixed: Iterable[str] = (), machine:
     if config.max_train_examples is not None and "batch_size" in chosen:
         chosen["batch_size"] = min(chosen["batch_size"], config.max_train_examples)
     kept = sorted(k for k in CHOSEN_FIELDS if k not in chosen)
-    line = path.line() + (f" (kept yours: {', '.join(kept)})" if kept else "")
-    return config.replace(**chosen, fast_path=line)
+    final = config.replace(**chosen)
+    shown = dataclasses.replace(path, **{k: getattr(final, k) for k in CHOSEN_FIELDS if getattr(final, k) is not None})
+    line = shown.line() + (f" (kept yours: {', '.join(kept)})" if kept else "")
+    return final.replace(fast_path=line)
 
 
 def apply_threads(threads: int | None) -> str:
