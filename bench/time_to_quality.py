@@ -77,6 +77,8 @@ def main(argv=None) -> None:
     p.add_argument("--quick", action="store_true", help="one repetition")
     p.add_argument("--max-epochs", type=int, default=15)
     p.add_argument("--preset", default="fast")
+    p.add_argument("--fast-first", action="store_true",
+                   help="run every fast seed first, then the baselines (not alternating: when time is short)")
     p.add_argument("--max-train-examples", type=int, default=None, help="a subset: smoke tests of this script only")
     args = p.parse_args(argv)
     reps = 1 if args.quick else args.reps
@@ -120,7 +122,11 @@ def main(argv=None) -> None:
         return {"seed": seed, "seconds_to_target": wall, "epoch_reached": epoch, "rows": rec.rows,
                 "run_total_seconds": total, "config": cfg.to_dict(), "run_files": len(files)}
 
-    res = alternate({"baseline": baseline_case, args.preset: fast_case}, reps, verbose=False)
+    if args.fast_first:  # every fast seed, then the baselines: not alternating (when time is short)
+        res = {args.preset: [fast_case() for _ in range(reps)], "baseline": []}
+        res["baseline"] = [baseline_case() for _ in range(reps)]
+    else:
+        res = alternate({"baseline": baseline_case, args.preset: fast_case}, reps, verbose=False)
     out = {"machine": info, "target": TARGET, "reps": reps, "results": res}
     times = {k: [r["seconds_to_target"] for r in v] for k, v in res.items()}
     ok = {k: [t for t in v if t is not None] for k, v in times.items()}
