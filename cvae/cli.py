@@ -197,7 +197,8 @@ def cmd_train(a) -> int:
         from .engine.train import train_run  # TensorFlow loads only once the arguments are known to be good
 
         state = train_run(a.name, config, runs_dir=a.runs_dir, resume=a.resume, callbacks=[ProgressBar()],
-                          handle_signals=True, lock=lock)
+                          handle_signals=True, lock=lock,
+                          fixed=_given(a))  # fixed: flags the fast path's choice leaves alone
     finally:
         lock.release()
     return 0 if state in ("done", "stopped") else 1

@@ -20,6 +20,7 @@ from ..store.metrics import reconcile
 from .callbacks import Callback, RunWriter, StopFlag
 from .checkpoints import restore_latest, restore_weights_only, write_checkpoint
 from .tensorboard import TensorBoardWriter
+from .machine import apply_threads, resolve_fast_config
 from .trainer import NonFiniteLoss, TrainData, Trainer, bf16_supported
 
 
@@ -49,12 +50,14 @@ def train_run(
     handle_signals: bool = False,
     strategy: tf.distribute.Strategy | None = None,
     lock: runs.RunLock | None = None,
+    fixed: Iterable[str] = (),
 ) -> str:
     """Create (or resume) run `name` and train it to its configured epochs; returns the final state.
 
     strategy: a tf.distribute strategy for the Trainer (default: default_strategy()).
     lock: the run's lock, already held (the CLI takes it before importing TensorFlow: a starting trainer is then
     never without it); released here.
+    fixed: config fields given explicitly (the CLI's flags): the fast preset's machine choice leaves them alone.
     """
     run_dir = runs.run_path(name, runs_dir)
     if not resume and config is None:
@@ -72,12 +75,14 @@ def train_run(
             # files: e.g. `cvae eval` may be writing evaluations.jsonl right now.
             remove_temp_files(d, lambda n: n in runs.RUN_ENTRIES or n == latent_means.FILE
                               or n.startswith(("ckpt-", "epoch_")))
-        return _train_locked(name, run_dir, config, resume, list(callbacks), data, stop, handle_signals, strategy)
+        return _train_locked(name, run_dir, config, resume, list(callbacks), data, stop, handle_signals, strategy,
+                             set(fixed))
     finally:
         lock.release()
 
 
-def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_signals, strategy=None) -> str:
+def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_signals, strategy=None,
+                  fixed=frozenset()) -> str:
     if resume:
         stored = runs.read_config(run_dir)
         if config is not None:  # resuming may extend a run, or find its data in a new place; nothing else
@@ -88,6 +93,9 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
         if not runs.nothing_trained(run_dir, we_hold_the_lock=True):
             raise RunExists(f"run {name!r} already exists; use --resume", run=name)
         runs.clear_untrained(run_dir)
+    if not resume:
+        # The fast preset: the measured table's choice for this machine (issue #25), recorded in config.fast_path.
+        config = resolve_fast_config(config, fixed)
     (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
     now = time.time()
     if not resume:
@@ -107,7 +115,10 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
             ok, why = bf16_supported()
             if not ok:
                 raise TrainingError(f"precision mixed_bfloat16: {why}; use float32")
+        apply_threads(config.threads)
+        t_data = time.perf_counter()
         data = data or prepare_data(config)
+        data_seconds = time.perf_counter() - t_data
         if config.data_dir is None and data.data_dir:
             # Found through $CVAE_DATA_DIR, the Keras cache or Debian's dir: stored, so --resume finds it again.
             config = config.replace(data_dir=data.data_dir)
@@ -129,6 +140,8 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
             message = (f"resumed from {restored.name}" if restored else from_weights or
                        "no checkpoint found; restarted") + (
                 f" ({'; '.join(warnings)})" if warnings else "")
+        trainer.data_seconds = data_seconds
+        trainer.warm_up_seconds = trainer.warm_up()
         runs.write_status(run_dir, state="running", message=message, epoch=trainer.epoch,
                           steps_per_epoch=trainer.steps_per_epoch, source=data.source,
                           resume_from=None)  # a copy's weights are used once; checkpoints follow

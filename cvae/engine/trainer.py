@@ -17,6 +17,7 @@ from ..store.arch import architecture_of
 from ..store.config import TrainConfig
 from ..store.errors import TrainingError
 from ..store.faults import failpoint
+from ..store.latent_means import MAP_DIGITS
 from .evaluate import eval_noise, evaluate_elbo, make_eval_fn
 from .model import build_model, get_weight_arrays, set_weight_arrays
 from .objectives import beta_objective, elbo_terms
@@ -107,6 +108,12 @@ class Trainer:
             self.steps_per_epoch = steps_per_epoch(len(data.train), config.batch_size)
             self.optimizer = make_optimizer(config, self.steps_per_epoch * config.epochs)
             self.optimizer.build(self.model.trainable_variables)
+            # Evaluation, sample grids and the latent map always run a float32 copy: under mixed precision the
+            # training layers compute in bfloat16, but the reported ELBO is the float32 one of the float32 master
+            # weights (copied before each use; exact, the variables are float32 either way).
+            self.eval_model = self.model if config.precision == "float32" else build_model(
+                config.latent_dim, "float32", seed=config.seed, arch=architecture_of(config))
+        self._synced_step = -1  # global step the eval model's weights are from
         # Outside the scope: one generator, used in cross-replica context, so every path draws the same noise.
         self.rng = tf.random.Generator.from_seed(config.seed)
         self.epoch = 0  # last completed epoch
@@ -116,17 +123,20 @@ class Trainer:
         self.last_row: dict[str, Any] | None = None
         self._x = tf.constant(data.train)
         self._train_chunk = self._make_train_chunk()
-        self._eval_fn = make_eval_fn(self.model)
+        self._eval_fn = make_eval_fn(self.eval_model)
         self._decode_fn = tf.function(
-            lambda z: self.model.decode(z, apply_sigmoid=True),
+            lambda z: self.eval_model.decode(z, apply_sigmoid=True),
             input_signature=[tf.TensorSpec([None, config.latent_dim], tf.float32)])
         self._encode_fn = tf.function(
-            self.model.encode, input_signature=[tf.TensorSpec([None, *self.model.arch.image_shape], tf.float32)])
+            self.eval_model.encode,
+            input_signature=[tf.TensorSpec([None, *self.model.arch.image_shape], tf.float32)])
         n = config.num_examples_to_generate
         self.sample_images = data.test[:n]
         self.sample_eps = np.random.default_rng(SAMPLE_SEED).standard_normal((n, config.latent_dim)).astype(np.float32)
         self.eval_eps = eval_noise(len(data.test), config.latent_dim)
         self._sample_cache: tuple[int, np.ndarray] | None = None  # (global_step, sample_probs())
+        self._map_cache: tuple[int, int, np.ndarray] | None = None  # (global_step, n, map_means(n))
+        self.epoch_end_started = 0.0  # perf_counter() when the epoch-end callbacks began (their writes: after it)
         self.chunk_weights = np.ones(0, np.float32)  # images per step of the latest chunk (losses are per-batch means)
 
     # -- compiled functions
@@ -191,8 +201,17 @@ class Trainer:
         """The training order of `epoch` (1-based): a full shuffle seeded by (seed, epoch), so resume replays it."""
         return np.random.default_rng([self.config.seed, epoch]).permutation(len(self.data.train)).astype(np.int32)
 
+    def _sync_eval_model(self) -> None:
+        """Copy the training model's float32 master weights into the float32 evaluation model (mixed precision)."""
+        if self.eval_model is self.model or self._synced_step == self.global_step:
+            return
+        for target, source in zip(self.eval_model.weights, self.model.weights):
+            target.assign(source)
+        self._synced_step = self.global_step
+
     def evaluate(self) -> dict[str, float]:
         """Test-set ELBO of the current weights (see evaluate_elbo), and the training objective beside it."""
+        self._sync_eval_model()
         return evaluate_elbo(self._eval_fn, self.data.test, self.config.eval_batch_size, self.eval_eps,
                              beta=self.config.beta)
 
@@ -203,6 +222,7 @@ class Trainer:
         """
         if self._sample_cache is not None and self._sample_cache[0] == self.global_step:
             return self._sample_cache[1]
+        self._sync_eval_model()
         mean, logvar = self._encode_fn(self.sample_images)
         z = self.sample_eps * np.exp(0.5 * logvar.numpy()) + mean.numpy()
         probs = self._decode_fn(z.astype(np.float32)).numpy()
@@ -210,9 +230,23 @@ class Trainer:
         return probs
 
     def map_means(self, n: int) -> np.ndarray:
-        """Encoder means of the first n test digits (the latent map), float32 (n', d)."""
+        """Encoder means of the first n test digits (the latent map), float32 (n', d); cached per global step."""
+        if self._map_cache is not None and self._map_cache[:2] == (self.global_step, n):
+            return self._map_cache[2]
+        self._sync_eval_model()
         x = self.data.test[:n]
-        return np.concatenate([self._encode_fn(x[i:i + 1000])[0].numpy() for i in range(0, len(x), 1000)])
+        means = np.concatenate([self._encode_fn(x[i:i + 1000])[0].numpy() for i in range(0, len(x), 1000)])
+        self._map_cache = (self.global_step, n, means)
+        return means
+
+    def warm_up(self) -> float:
+        """Trace the evaluation, encoder and decoder functions now (on two test images), so that the first epoch's
+        figures measure work, not tracing; returns the seconds it took (part of the run's start-up)."""
+        t0 = time.perf_counter()
+        n = min(2, len(self.data.test))
+        self._eval_fn(self.data.test[:n], self.eval_eps[:n])
+        self._decode_fn(self._encode_fn(self.data.test[:n])[0])
+        return time.perf_counter() - t0
 
     def run_epochs(self, callbacks: Sequence[Callback] = (), should_stop=lambda: False) -> str:
         """Train until config.epochs; returns 'done' or 'stopped'; raises NonFiniteLoss on NaN/inf."""
@@ -229,6 +263,7 @@ class Trainer:
             tail = order[n_full * bs:]
             t0 = time.perf_counter()
             trained_images = 0
+            hooks_seconds = 0.0  # per-chunk callbacks (metric rows, status) on this thread
             while self.step_in_epoch < self.steps_per_epoch:
                 if should_stop():
                     self.elapsed += time.perf_counter() - t0
@@ -251,21 +286,34 @@ class Trainer:
                 self.step_in_epoch += len(losses)
                 self.global_step += len(losses)
                 trained_images += int(self.chunk_weights.sum())
+                t_hooks = time.perf_counter()
                 for cb in callbacks:
                     cb.on_steps(self, epoch, self.global_step, losses)
+                hooks_seconds += time.perf_counter() - t_hooks
                 failpoint("step")  # fault injection (cvae.store.faults): a no-op unless $CVAE_FAILPOINTS says so
             train_seconds = time.perf_counter() - t0
+            t_eval = time.perf_counter()
             metrics = self.evaluate()
+            eval_seconds = time.perf_counter() - t_eval
+            # The epoch-end products the run writer saves (sample grid, latent map), made now so they count here.
+            self.sample_probs()
+            if self.data.test_labels is not None:
+                self.map_means(MAP_DIGITS)
             self.epoch, self.step_in_epoch = epoch, 0
             epoch_seconds = time.perf_counter() - t0
+            overhead = epoch_seconds - train_seconds + hooks_seconds
             self.elapsed += epoch_seconds
             self.last_row = {
                 "kind": "epoch", "epoch": epoch, "step": self.global_step, **metrics,
                 "epoch_seconds": round(epoch_seconds, 4), "train_seconds": round(train_seconds, 4),
+                # Around the steps: evaluation, sample grid, latent map and per-chunk writes (the epoch-end file
+                # writes come after this row: ProgressBar and the benchmarks add them).
+                "eval_seconds": round(eval_seconds, 4), "overhead_seconds": round(overhead, 4),
                 "elapsed_seconds": round(self.elapsed, 4),
                 "images_per_second": round(trained_images / max(train_seconds, 1e-9), 1),
                 "time": time.time(),
             }
+            self.epoch_end_started = time.perf_counter()
             for cb in callbacks:
                 cb.on_epoch_end(self, self.last_row)
         return "done"
@@ -297,7 +345,8 @@ class Trainer:
                 raise ValueError(f"checkpoint: optimizer variable {names[i]} has the wrong shape")
             var.assign(value)
         self.rng.reset(arrays["rng_state"])
-        self._sample_cache = None
+        self._sample_cache = self._map_cache = None
+        self._synced_step = -1
         self.epoch = int(meta["epoch"])
         self.global_step = int(meta["global_step"])
         self.step_in_epoch = int(meta["step_in_epoch"])

@@ -42,7 +42,8 @@ CONFIG_VERSION = 1
 
 # Opt-in named settings; "tutorial" is exactly the TensorFlow tutorial. A preset only fills defaults: any field
 # given explicitly wins, and the preset's name is stored in config.json. How "fast" was chosen: bench/RESULTS.md
-# ("Choosing the fast preset").
+# ("Choosing the fast preset"). "fast" here is the portable choice (any CPU); on the training machine the trainer
+# replaces what the user left at these values with its measured table's row (cvae/engine/machine.py, issue #25).
 PRESETS: dict[str, dict[str, Any]] = {
     "tutorial": {},
     "fast": {"batch_size": 32, "learning_rate": 2e-3, "lr_schedule": "cosine", "epochs": 2},
@@ -154,6 +155,14 @@ class TrainConfig:
                                   "Log every … steps", low=1, high=100_000, more=True)
     keep_checkpoints: int = _field(3, "How many of the newest checkpoints to keep for resuming.",
                                    "Checkpoints kept", low=1, high=100, more=True)
+    threads: int | None = _field(None, "TensorFlow's threads per operation. Blank: TensorFlow's default (one per "
+                                 "core); the fast preset sets it for the machine.", "Threads", low=1, high=1024,
+                                 optional=True, allowed_text="null (TensorFlow's default) or an integer from 1 to 1024",
+                                 more=True)
+    # Issue #25: what the fast preset chose on the training machine and why (cvae/engine/machine.py); null otherwise.
+    fast_path: str | None = _field(None, "The fast preset's choice for the machine that trained the run, and why.",
+                                   "Fast path", kind=str, optional=True, allowed_text="null or a text",
+                                   settable=False)
     preset: str = _field("tutorial", "Named settings the run started from.", "Preset", kind=str,
                          choices=(*PRESETS, "custom"), settable=False)
     version: int = _field(CONFIG_VERSION, "config.json format version.", "Version", low=CONFIG_VERSION,

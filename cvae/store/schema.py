@@ -114,6 +114,7 @@ STEP_REQUIRED = ("step", "loss")
 EPOCH_ROW: dict[str, Check] = {**_ROW_COMMON, "epoch": integer(0, MAX_EPOCHS), "step": integer(0, MAX_STEPS),
                                "test_elbo": optional(NATS), "test_logpx_z": optional(NATS), "test_kl": optional(NATS),
                                "train_loss": optional(NATS), "epoch_seconds": SECONDS, "train_seconds": SECONDS,
+                               "eval_seconds": SECONDS, "overhead_seconds": SECONDS,
                                "images_per_second": number(0.0, 1e12), "beta": number(0.0, 1e6),
                                "test_objective": optional(NATS), "test_examples": integer(1, MAX_COUNT),
                                "test_kl_per_dim": numbers(0.0, MAX_ABS_NATS, MAX_LATENT),
