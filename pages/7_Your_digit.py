@@ -9,6 +9,7 @@ from cvae.explorer import posterior_ui
 from cvae.explorer import widgets as ui
 from cvae.explorer.canvas import canvas_ui
 from cvae.explorer.i18n import N_, _, current_lang
+from cvae.explorer.text import md
 
 IWAE_K = 100
 N_NEAREST = 5
