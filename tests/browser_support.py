@@ -109,11 +109,15 @@ def start_server(runs_root: Path, data_dir: Path | str | None, log: Path, *, ext
                                 stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         out.close()
-    server = AppServer(proc, port, Path(runs_root), Path(log))
+    return wait_healthy(AppServer(proc, port, Path(runs_root), Path(log)), timeout)
+
+
+def wait_healthy(server: AppServer, timeout: float) -> AppServer:
+    """Wait for a started server's health check (stopping it and raising with its log tail if it never answers)."""
     deadline = time.monotonic() + timeout
     while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{server.log_tail()}")
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {server.proc.returncode}:\n{server.log_tail()}")
         try:
             with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:

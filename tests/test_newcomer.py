@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import AppServer, free_port, open_page, poll, stop_server, wait_images
+from browser_support import AppServer, free_port, open_page, poll, stop_server, wait_healthy, wait_images
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_ELBO = "-156.7"  # the tutorial run's last test ELBO (-156.74) as Home's metric shows it
@@ -189,29 +189,14 @@ def test_a_package_install_lists_the_shipped_run_from_any_directory(installed, t
 
 def start_app(argv: list[str], cwd: Path, env: dict[str, str], log: Path, port: int,
               timeout: float = 120) -> AppServer:
-    import urllib.request
-
+    """Start the app as a user does (their command, directory and environment) and wait for its health check."""
     out = open(log, "ab")
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         out.close()
-    server = AppServer(proc, port, Path(env.get("HOME", "/")), log)
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with {proc.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return server
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            stop_server(server)
-            raise RuntimeError(f"the app did not become healthy in {timeout:.0f} s:\n{server.log_tail()}")
-        time.sleep(0.25)
+    return wait_healthy(AppServer(proc, port, Path(env.get("HOME", "/")), log), timeout)
 
 
 SERVE = ["--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
