@@ -75,29 +75,8 @@ def _fsync_dir(directory: Path) -> None:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Replace path with data so that readers see the old or the new file, never a torn one."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    except OSError as e:
-        raise _named(e, path) from None
-    try:
-        # mkstemp creates 0600; run files are meant to be as readable as any other file the user writes.
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        failpoint(f"atomic_write:{path.name}")
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise _named(e, path) from None
-        raise
-    _fsync_dir(path.parent)
+    with atomic_writer(path) as f:
+        f.write(data)
 
 
 def _named(e: OSError, path: Path) -> OSError:
@@ -215,7 +194,8 @@ def remove_temp_files(directory: str | os.PathLike, owned=lambda name: True) -> 
 
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """A binary file to stream into; on a clean exit it replaces path atomically (large arrays: no bytes copy)."""
+    """A binary file to stream into; on a clean exit it replaces path atomically (large arrays: no bytes copy).
+    The temp file is 0644 (mkstemp makes 0600; run files are as readable as any other file the user writes)."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
@@ -227,6 +207,7 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        failpoint(f"atomic_write:{path.name}")
         os.replace(tmp, path)
     except BaseException as e:
         try:
