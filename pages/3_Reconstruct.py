@@ -5,7 +5,8 @@ import streamlit as st
 
 from cvae.explorer import classroom, figures
 from cvae.explorer import widgets as ui
-from cvae.explorer import colour, posterior_ui
+from cvae.explorer import colour, page_state, posterior_ui
+from cvae.explorer.page_state import UrlParam
 from cvae.explorer.i18n import _, current_lang
 
 IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is a few seconds per digit)
@@ -42,6 +43,15 @@ def new_random() -> None:
     st.session_state["rc_seed"] += 1
 
 
+MODE_TOKEN = {"By index": "index", "By class": "class", "Random": "random"}  # the address's words
+P_MODE = UrlParam("digits", "rc_mode", page_state.one_of(list(MODE_TOKEN), MODE_TOKEN.get), MODE_TOKEN.get)
+P_INDEX = UrlParam("i", "rc_index", page_state.int_in(0, n_test - 1))
+P_CLASS = UrlParam("class", "rc_class", page_state.int_in(0, len(names) - 1))
+P_SEED = UrlParam("seed", "rc_seed", page_state.int_in(0, 10**9))
+P_COUNT = UrlParam("n", "rc_count", page_state.int_in(1, 4))
+P_K = UrlParam("k", "rc_iwae_k", page_state.one_of(IWAE_KS))
+page_state.restore([P_MODE, P_INDEX, P_CLASS, P_SEED, P_COUNT, P_K])
+page_state.notes_ui()
 c1, c2, c3, c4, c5 = st.columns([1.4, 1, 1, 1, 0.8], vertical_alignment="bottom")
 MODES = {"By index": _("By index"), "By class": _("By class"), "Random": _("Random")}
 mode = c1.radio(_("Choose test digits"), list(MODES), key="rc_mode", horizontal=True, format_func=MODES.get)
@@ -62,6 +72,8 @@ count = c4.slider(_("Digits in detail"), 1, 4, 3, key="rc_count")
 iwae_k = c5.selectbox(_("IWAE samples k"), IWAE_KS, index=IWAE_KS.index(100), key="rc_iwae_k",
                       help=_("Importance samples per digit for the log p(x) estimate: more is tighter and slower."))
 grid_idx = [int(i) for i in grid_idx]
+by_mode = {"By index": [P_INDEX], "By class": [P_CLASS, P_SEED], "Random": [P_SEED]}[mode]
+page_state.write([P_MODE, *by_mode, P_COUNT, P_K], drop=[p for p in (P_INDEX, P_CLASS, P_SEED) if p not in by_mode])
 idx = grid_idx[:count]
 
 x = load_binary(idx)
