@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, figures, posterior_figures, posterior_ui
+from cvae.explorer import classroom, figures, page_state, posterior_figures, posterior_ui
+from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import png_bytes
@@ -19,12 +20,16 @@ names = ui.class_names(info.config.dataset)
 STEPS = (N_("A code is two numbers"), N_("The decoder draws from a code"), N_("Similar digits get near codes"),
          N_("The ELBO = reconstruction − KL"), N_("Sampling from the prior"), N_("Walking between two digits"),
          N_("The encoder's guess vs the truth"))
+P_STEP = UrlParam("step", "ls_step", lambda t: page_state.int_in(1, len(STEPS))(t) - 1, lambda i: str(i + 1))
+page_state.restore([P_STEP])
+page_state.notes_ui()
 st.session_state.setdefault("ls_step", 0)
 if st.session_state["ls_step"] is None:  # a click on the selected segment deselects it: stay on that step
     st.session_state["ls_step"] = st.session_state.get("ls_last_step", 0)
 head, picker = st.columns([1.4, 1], vertical_alignment="bottom")
 step = picker.segmented_control(_("Step"), range(len(STEPS)), key="ls_step", format_func=lambda i: str(i + 1))
 st.session_state["ls_last_step"] = step
+page_state.write([P_STEP])
 head.subheader(f"{step + 1}. {_(STEPS[step])}")
 
 

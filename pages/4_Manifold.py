@@ -6,7 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from cvae.explorer import classroom, diagnostics, manifold_link, plane_pad
+from cvae.explorer import classroom, diagnostics, manifold_link, page_state, plane_pad
+from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _
 from cvae.explorer.latent import manifold_codes, normal_quantiles, separated_range
@@ -27,6 +28,12 @@ def keep_range_open() -> None:
     st.session_state[RANGE_KEY] = separated_range(*st.session_state[RANGE_KEY])
 
 
+P_N = UrlParam("n", "mf_n", page_state.int_in(2, 30))
+P_RANGE = UrlParam("q", RANGE_KEY, lambda t: tuple(page_state.floats_in(2, 0.01, 0.99)(t)), page_state.join_floats)
+P_DX = UrlParam("dx", "mf_dx", *page_state.dim_of(d))
+P_DY = UrlParam("dy", "mf_dy", *page_state.dim_of(d))
+P_HOLD = UrlParam("hold", "mf_hold", page_state.flag, lambda on: "1" if on else "0")
+page_state.restore([P_N, P_RANGE])
 left, right = st.columns([3, 1], gap="large")
 right.markdown("#### " + _("Grid"))
 n = right.slider(_("Images per side (n)"), 2, 30, 20, key="mf_n")
@@ -44,6 +51,7 @@ if d > 2:
     top = [int(i) for i in diagnostics.kl_order(diagnostics.kl_per_dim(means, logvars))[:2]]
     if st.session_state.get("mf_owner") != (info.name, d):
         st.session_state.update(mf_owner=(info.name, d), mf_dx=top[0], mf_dy=top[1])
+    page_state.restore([P_DX, P_DY, P_HOLD])  # after the run's defaults: a shared address wins over them
     dx = right.selectbox(_("Horizontal dimension"), list(range(d)), format_func=lambda i: f"z{i + 1}", key="mf_dx",
                          help=_("Default: the two dimensions with the most KL."))
     if st.session_state.get("mf_dy") == dx:
@@ -55,6 +63,9 @@ if d > 2:
     if st.session_state.get(plane_pad.ZOWNER_KEY) == (info.name, d) and current and len(current) == d:
         if right.toggle(_("Hold the others at the Latent plane's z"), value=True, key="mf_hold"):
             base = tuple(float(v) for v in current)
+page_state.write([P_N, P_RANGE] + ([P_DX, P_DY, P_HOLD] if d > 2 else []))
+with right:
+    page_state.notes_ui()
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from cvae.explorer import classroom, launcher, run_compare
-from cvae.explorer import selection
+from cvae.explorer import page_state, selection
+from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _
 from cvae.explorer.text import md
@@ -87,6 +88,10 @@ st.dataframe(rows, key="rn_table", hide_index=True, width="stretch", column_conf
 st.subheader(_("Compare runs, epoch by epoch"))
 with_curves = [r.name for r in infos if r.epoch_rows]
 default = [n for n in with_curves if selected and n == selected.name] or with_curves[:3]
+P_COMPARE = UrlParam("compare", "rn_compare", page_state.names_in(with_curves), page_state.join_names)
+P_FIGURE = UrlParam("figure", "rn_figure", page_state.one_of(list(run_compare.EPOCH_FIGURES)))
+page_state.restore([P_COMPARE, P_FIGURE])
+page_state.notes_ui()
 cc1, cc2 = st.columns([3, 2])
 chosen = cc1.multiselect(_("Runs to compare"), with_curves, default=default, key="rn_compare",
                          placeholder=_("Choose runs"))
@@ -103,6 +108,7 @@ if chosen:
     st.plotly_chart(classroom.style_figure(fig), key="rn_curves", width="stretch")
 elif not with_curves:
     st.caption(_("No run has finished an epoch yet."))
+page_state.write([P_COMPARE, P_FIGURE] if chosen else [P_COMPARE])
 
 st.subheader(_("Manage a run"))
 names = [r.name for r in infos]

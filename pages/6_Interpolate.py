@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, figures, interp_scrub
+from cvae.explorer import classroom, figures, interp_scrub, page_state
+from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import grid_image, png_bytes
@@ -31,6 +32,22 @@ if not classroom.presenting():
 
 MODES = (N_("Two test digits"), N_("Two classes"), N_("Two points on the map"))
 MAP_KEYS = {"A": "ip_map_a", "B": "ip_map_b"}
+MODE_TOKEN = dict(zip(MODES, ("digits", "classes", "map")))  # the address's words
+last_class = len(names) - 1
+Z_PARSE = page_state.floats_in(d, figures.SLIDER_LOW, figures.SLIDER_HIGH)
+P = {"mode": UrlParam("ends", "ip_mode", page_state.one_of(MODES, MODE_TOKEN.get), MODE_TOKEN.get),
+     "a": UrlParam("a", "ip_index_a", page_state.int_in(0, n_test - 1)),
+     "b": UrlParam("b", "ip_index_b", page_state.int_in(0, n_test - 1)),
+     "ca": UrlParam("ca", "ip_class_a", page_state.int_in(0, last_class)),
+     "cb": UrlParam("cb", "ip_class_b", page_state.int_in(0, last_class)),
+     "nth": UrlParam("nth", "ip_nth", page_state.int_in(0, 999)),
+     "za": UrlParam("za", MAP_KEYS["A"], Z_PARSE, page_state.join_floats),
+     "zb": UrlParam("zb", MAP_KEYS["B"], Z_PARSE, page_state.join_floats),
+     "frames": UrlParam("frames", "ip_frames", page_state.int_in(3, MAX_FRAMES)),
+     "path": UrlParam("path", "ip_gif_path", page_state.one_of(list(PATH_LABELS)))}
+page_state.restore(list(P.values()))
+page_state.notes_ui()
+BY_MODE = dict(zip(MODES, (("a", "b"), ("ca", "cb", "nth"), ("za", "zb"))))
 left, right = st.columns([1, 2.2], gap="large")
 
 with left:
@@ -78,6 +95,8 @@ with left:
     n_frames = st.slider(_("Frames"), 3, MAX_FRAMES, 10, key="ip_frames")
     gif_path = st.radio(_("Path in the GIF"), list(PATH_LABELS), key="ip_gif_path", horizontal=True,
                         format_func={k: _(v) for k, v in PATH_LABELS.items()}.get)
+    page_state.write([P[k] for k in ("mode", *BY_MODE[mode], "frames", "path")],
+                     drop=[P[k] for m, keys in BY_MODE.items() if m != mode for k in keys])
     frame_ms = st.slider(_("GIF frame duration (ms)"), 40, 500, 120, step=20, key="ip_frame_ms")
 
     st.caption(endpoints_caption(z_a, z_b))

@@ -5,6 +5,8 @@ import streamlit as st
 
 from cvae.explorer import diag_figures, figures
 from cvae.explorer import own_digit as od
+from cvae.explorer import page_state
+from cvae.explorer.page_state import UrlParam
 from cvae.explorer import posterior_ui
 from cvae.explorer import widgets as ui
 from cvae.explorer.canvas import canvas_ui
@@ -27,8 +29,12 @@ st.caption(_("Put your own handwriting into the model. It is prepared the way MN
              "digit's box scaled to 20 px and centred by its centre of mass in 28×28, then binarized like the "
              "training images. Nothing is stored: images stay in memory."))
 
-how = st.radio(_("Your digit"), [N_("Draw"), N_("Upload"), N_("Camera")], key="yd_source", horizontal=True,
-               format_func=_)
+SOURCES = [N_("Draw"), N_("Upload"), N_("Camera")]
+P_SOURCE = UrlParam("source", "yd_source", page_state.one_of(SOURCES, str.lower), str.lower)  # never the digit
+page_state.restore([P_SOURCE])
+page_state.notes_ui()
+how = st.radio(_("Your digit"), SOURCES, key="yd_source", horizontal=True, format_func=_)
+page_state.write([P_SOURCE])
 data: bytes | None = None
 left, right = st.columns([1, 1.3], gap="large")
 with left:

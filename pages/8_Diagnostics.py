@@ -4,7 +4,8 @@ traversals per dimension ordered by KL."""
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, diag_figures, diagnostics, figures, posterior_ui
+from cvae.explorer import classroom, diag_figures, diagnostics, figures, page_state, posterior_ui
+from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.latent import normal_quantiles
@@ -88,6 +89,12 @@ else:
     st.caption(_("This run's epochs have no per-dimension figures (trained before they were recorded)."))
 
 st.subheader(_("The latent map with σ ellipses"))
+P_PLANE = [UrlParam("dx", "dg_dim_x", *page_state.dim_of(d)), UrlParam("dy", "dg_dim_y", *page_state.dim_of(d))]
+P_ELLIPSES = UrlParam("ellipses", "dg_ellipses", page_state.flag, lambda on: "1" if on else "0")
+P_LAYER = UrlParam("layer", "dg_layer", page_state.one_of(list(posterior_ui.LAYER_NAMES)))
+shown_params = (P_PLANE if d > 2 else []) + [P_ELLIPSES] + ([P_LAYER] if d == 2 else [])
+page_state.restore(shown_params)
+page_state.notes_ui()
 plane = [0, 1]
 if d > 2:  # a chosen plane of two dimensions (default: the two with the most KL)
     top = [r["dim"] - 1 for r in table[:2]]
@@ -110,6 +117,7 @@ else:
     st.plotly_chart(classroom.style_figure(fig), key="dg_map", width="stretch", config={"displayModeBar": False})
     if layer_caption:
         st.caption(layer_caption)
+page_state.write(shown_params)
 st.caption(_("Dots: μ of {n} test digits. Ellipses: μ ± σ of the first {k} — how uncertain the encoder is "
              "about each code; the prior's 1-σ circle has radius 1.", n=f"{len(means):,}",
              k=min(MAX_ELLIPSES, len(means))))

@@ -67,6 +67,13 @@ def names_in(allowed: Sequence[str], max_count: int = 20) -> Callable[[str], lis
     return parse
 
 
+def flag(text: str) -> bool:
+    """A parser of a switch: 1 or 0."""
+    if text not in ("0", "1"):
+        raise ValueError(text)
+    return text == "1"
+
+
 def join_names(names: Sequence[str]) -> str:
     """The address form of a list of names."""
     return ",".join(names)
@@ -88,8 +95,9 @@ def join_floats(values: Sequence[float]) -> str:
 
 
 def restore(params: Sequence[UrlParam]) -> None:
-    """Before the page's widgets: take each parameter from the address when it changed since last seen."""
-    notes: list[Msg] = []
+    """Before the page's widgets: take each parameter from the address when it changed since last seen (notes for
+    bad values wait for `notes_ui`)."""
+    notes: list[Msg] = st.session_state.setdefault(NOTES_KEY, [])
     for p in params:
         text = st.query_params.get(p.name)
         seen = SEEN_PREFIX + p.key
@@ -106,7 +114,6 @@ def restore(params: Sequence[UrlParam]) -> None:
             shown = text[:40] + ("…" if len(text) > 40 else "")
             notes.append(Msg("{name}={value} in the address is not a valid choice here: ignored",
                              name=p.name, value=repr(shown)))
-    st.session_state[NOTES_KEY] = notes
 
 
 def write(params: Sequence[UrlParam], drop: Sequence[UrlParam] = ()) -> None:
@@ -125,6 +132,6 @@ def write(params: Sequence[UrlParam], drop: Sequence[UrlParam] = ()) -> None:
 
 
 def notes_ui() -> None:
-    """One caption per address value that was ignored on this run."""
-    for note in st.session_state.get(NOTES_KEY, []):
+    """One caption per address value that was ignored on this run (then forgotten)."""
+    for note in st.session_state.pop(NOTES_KEY, []):
         st.caption(":material/info: " + md(note.shown()))  # md: the value quotes the address, shown as text
