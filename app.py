@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cvae.explorer import selection
+from cvae.explorer import selection, status_text
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _
 from cvae.explorer.text import code, md
@@ -58,7 +58,7 @@ else:
                      dataset=c.dataset, batch=c.batch_size, lr=f"{c.learning_rate:g}", schedule=c.lr_schedule,
                      preset=c.preset, created=fmt_time(info.created)))
         if info.status.get("message"):  # the trainer's own words, or whatever status.json says: shown as text
-            st.caption(_("Status: {message}", message=code(info.status["message"])))
+            st.caption(_("Status: {message}", message=status_text.status_markdown(info.status)))
         if info.read_only:
             st.caption(_(":material/lock: Read-only ({why}): explore it; to train it further, copy it on the "
                          "Train page.", why=ui.read_only_why(info)))

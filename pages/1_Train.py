@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cvae.explorer import classroom, cost, figures, launcher, map_animation, progress, train_figures, train_form
-from cvae.explorer import selection
+from cvae.explorer import selection, status_text
 from cvae.explorer import widgets as ui
 from cvae.explorer.text import code, md
 from cvae.explorer.i18n import N_, _, current_lang
@@ -153,10 +153,10 @@ def monitor_body(name: str, shown_state: str) -> None:
     status = info.status
     # One state per line: the status file's message belongs to its own state (while a resumed run starts, the
     # file still says how the previous process ended).
-    message = status.get("message", "") if status.get("state") == state or state in ("interrupted",
-                                                                                    "unresponsive") else ""
-    # The trainer's words, or whatever status.json says (a damaged one names its bad field): shown as text.
-    st.markdown(f"**{ui.state_badge(state)}**" + (f" — {code(message)}" if message else ""))
+    message = status_text.status_markdown(status) if status.get("state") == state or state in (
+        "interrupted", "unresponsive") else ""
+    # The trainer's line translated, or whatever status.json says (a damaged one names its bad field) as text.
+    st.markdown(f"**{ui.state_badge(state)}**" + (f" — {message}" if message else ""))
     if info.config is not None and info.config.fast_path:  # issue #25: the fast preset's choice and its reason
         st.caption(_("Fast path: {choice}", choice=code(info.config.fast_path)))
     metrics = read_metrics(run_dir / runs.METRICS_FILE)  # incremental: only the appended rows are parsed

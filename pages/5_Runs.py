@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cvae.explorer import classroom, launcher, run_compare
-from cvae.explorer import page_state, selection
+from cvae.explorer import page_state, selection, status_text
 from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _
@@ -36,7 +36,7 @@ def problem(r) -> str:
     if r.error:
         return r.error
     if r.state == "failed" and not r.has_weights:
-        return str(r.status.get("message") or _("failed"))
+        return status_text.status_plain(r.status) or _("failed")
     return ui.weights_problem(r)
 
 

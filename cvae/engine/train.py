@@ -17,6 +17,7 @@ from ..store.files import atomic_write_json, remove_temp_files
 from ..store import latent_means
 from ..store.images import save_gif
 from ..store.metrics import reconcile
+from ..store.status_codes import coded
 from .callbacks import Callback, RunWriter, StopFlag
 from .checkpoints import restore_latest, restore_weights_only, write_checkpoint
 from .tensorboard import TensorBoardWriter
@@ -101,11 +102,11 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
     if not resume:
         atomic_write_json(run_dir / runs.CONFIG_FILE, config.to_dict())
         runs.write_status(run_dir, state="running", pid=os.getpid(), created=now, started=now, epoch=0,
-                          total_epochs=config.epochs, message="loading data")
+                          total_epochs=config.epochs, **coded("loading_data"))
     else:
         atomic_write_json(run_dir / runs.CONFIG_FILE, config.to_dict())
         runs.write_status(run_dir, state="running", pid=os.getpid(), started=now, total_epochs=config.epochs,
-                          message="resuming")
+                          **coded("resuming"))
     stop = stop or StopFlag(run_dir)
     if handle_signals:
         stop.install_signal_handlers()
@@ -126,7 +127,7 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
         trainer = Trainer(config, data, strategy)
         writer = RunWriter(run_dir, background=True)
         board = TensorBoardWriter(run_dir)  # <run>/tensorboard: `tensorboard --logdir checkpoints/` shows the run
-        message = "training"
+        line = coded("training")
         if resume:
             restored, warnings = restore_latest(trainer, run_dir)
             from_weights = restore_weights_only(trainer, run_dir) if restored is None and not warnings and \
@@ -137,12 +138,13 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
                                     f"{runs.CKPT_DIR}/ out of the run directory to train it again from scratch")
             reconcile(run_dir / runs.METRICS_FILE, trainer.epoch, trainer.global_step, trainer.last_row)
             latent_means.truncate(run_dir, trainer.epoch)
-            message = (f"resumed from {restored.name}" if restored else from_weights or
-                       "no checkpoint found; restarted") + (
-                f" ({'; '.join(warnings)})" if warnings else "")
+            line = (coded("resumed", checkpoint=restored.name) if restored else
+                    {"message": from_weights} if from_weights else coded("restarted"))
+            if warnings:  # the engine's own words: shown as the message (no code)
+                line = {"message": line["message"] + f" ({'; '.join(warnings)})"}
         trainer.data_seconds = data_seconds
         trainer.warm_up_seconds = trainer.warm_up()
-        runs.write_status(run_dir, state="running", message=message, epoch=trainer.epoch,
+        runs.write_status(run_dir, state="running", **line, epoch=trainer.epoch,
                           steps_per_epoch=trainer.steps_per_epoch, source=data.source,
                           resume_from=None)  # a copy's weights are used once; checkpoints follow
         try:
@@ -158,16 +160,17 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
         board.close()
         if state == "stopped":
             write_checkpoint(trainer, run_dir)
-            message = f"stopped on request at epoch {trainer.epoch} + {trainer.step_in_epoch} steps"
+            line = coded("stopped_on_request", epoch=trainer.epoch, steps=trainer.step_in_epoch)
         else:
             frames = runs.epoch_images(run_dir)
             if frames:
                 save_gif(frames, run_dir / runs.GIF_FILE)
-            message = f"finished {trainer.epoch} epochs; test ELBO {trainer.last_row['test_elbo']:.2f}" \
-                if trainer.last_row else "finished"
-        runs.write_status(run_dir, state=state, message=message, finished=time.time(), epoch=trainer.epoch)
+            elbo = (trainer.last_row or {}).get("test_elbo")
+            line = coded("finished_elbo", epochs=trainer.epoch, elbo=float(elbo)) \
+                if isinstance(elbo, (int, float)) else coded("finished")
+        runs.write_status(run_dir, state=state, **line, finished=time.time(), epoch=trainer.epoch)
         for cb in callbacks:
-            cb.on_train_end(trainer, state, message)
+            cb.on_train_end(trainer, state, line["message"])
         (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
         return state
     except NonFiniteLoss as e:

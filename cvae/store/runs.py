@@ -21,6 +21,7 @@ from .launch_lock import launch_lock, starting_trainer
 from .readonly import READ_ONLY_FILE, SHIPPED_REASON, read_only_reason  # noqa: F401 (part of this API)
 from .metrics import epoch_rows, read_metrics  # noqa: F401 (epoch_rows: part of this module's API)
 from .schema import status_problem, valid_status_fields
+from .status_codes import coded
 
 RUNS_DIR_ENV = "CVAE_RUNS_DIR"
 
@@ -115,7 +116,8 @@ def read_status(run_dir: str | os.PathLike) -> dict[str, Any]:
     why = status_problem(status)
     if why is None:
         return status
-    return {**valid_status_fields(status), "state": "damaged", "stored_state": status["state"], "message": why}
+    kept = {k: v for k, v in valid_status_fields(status).items() if k not in ("code", "params")}  # says `why`
+    return {**kept, "state": "damaged", "stored_state": status["state"], "message": why}
 
 
 def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
@@ -126,6 +128,9 @@ def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
     elif status.get("state") == "damaged":  # keep the valid fields (and the state it claimed); drop the bad one
         status.pop("message", None)
         status["state"] = status.pop("stored_state")
+    if "message" in fields and "code" not in fields:  # a plain message replaces the coded line before it
+        status.pop("code", None)
+        status.pop("params", None)
     status.update(fields)
     status["updated"] = time.time()
     atomic_write_json(Path(run_dir) / STATUS_FILE, status)
@@ -394,6 +399,5 @@ def force_stop(name: str, runs_dir: str | os.PathLike | None = None, wait: float
     while is_locked(path) and time.monotonic() < deadline:
         time.sleep(0.05)
     if read_status(path).get("state") == "running":
-        write_status(path, state="stopped", message=f"force-stopped (trainer pid {', '.join(map(str, pids))} "
-                                                    "was not responding); Resume continues from the last checkpoint")
+        write_status(path, state="stopped", **coded("force_stopped", pids=", ".join(map(str, pids))))
     return pids

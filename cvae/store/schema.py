@@ -83,6 +83,17 @@ def numbers(low: float, high: float, max_len: int) -> Check:
     return check
 
 
+def params(max_items: int = 8) -> Check:
+    """A small JSON object of named parameters: identifier keys, each a finite number or a short text."""
+    def check(v: Any) -> str | None:
+        if (isinstance(v, dict) and len(v) <= max_items
+                and all(isinstance(k, str) and k.isidentifier() and len(k) <= 32 for k in v)
+                and all(_is_num(x) or isinstance(x, str) and len(x) <= 200 for x in v.values())):
+            return None
+        return f"expected up to {max_items} named numbers or short texts, got {_short(v)}"
+    return check
+
+
 def optional(check: Check) -> Check:
     """The check, or null."""
     return lambda v: None if v is None else check(v)
@@ -103,6 +114,7 @@ STATUS_FIELDS: dict[str, Check] = {
     "failed_step": integer(0, MAX_STEPS),
     "test_elbo": optional(NATS), "elapsed_seconds": SECONDS,
     "message": text(), "source": text(), "failed_value": text(),
+    "code": text(64), "params": params(),  # the message as a code (cvae/store/status_codes.py)
     "resume_from": optional(one_of("weights")),  # a copy without checkpoints (cvae/store/copies.py)
 }
 STATUS_REQUIRED = ("state",)
