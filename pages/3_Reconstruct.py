@@ -106,7 +106,7 @@ for row, i in enumerate(idx):
         fig = figures.images_row_figure(
             [originals[i] / 255.0, colour.squeeze_grey(x[row]), recon[row], samples[row]],
             [_("original"), _("input x"), _("reconstruction"), _("a sample")],
-            height=200, hovers=["grey level", "pixel", colour.decoded_hover(model), "pixel"])
+            height=200, hovers=[_("grey level"), _("pixel"), colour.decoded_hover(model), _("pixel")])
         classroom.style_figure(fig)
         st.plotly_chart(fig, key=f"rc_images_{row}", width="stretch", config={"displayModeBar": False})
     with stat_col:

@@ -23,9 +23,9 @@ def kl_bar_figure(kl_per_dim: Sequence[float], activity: Sequence[float], height
     fig = go.Figure(go.Bar(
         x=names, y=np.round(kl, 4), marker_color=np.where(active, "#1f77b4", "#c7c7c7"),
         customdata=np.stack([np.round(act, 4), np.where(active, tr("active"), tr("inactive"))], axis=1),
-        hovertemplate="%{x}: KL %{y:.3f} nats<br>" + tr("Var of μ over x") + " = %{customdata[0]} (%{customdata[1]})"
+        hovertemplate="%{x}: KL %{y:.3f} " + tr("nats") + "<br>" + tr("Var of μ over x") + " = %{customdata[0]} (%{customdata[1]})"
                       "<extra></extra>"))
-    fig.update_yaxes(title="KL(q(z_i|x) ‖ p(z_i)), nats", rangemode="tozero")
+    fig.update_yaxes(title=tr("KL per dimension (nats)"), rangemode="tozero")
     fig.update_xaxes(title=tr("latent dimension (grey = inactive)"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=False)
     return fig
@@ -42,7 +42,7 @@ def split_figure(epochs: Sequence[dict], height: int = 320, lang: str = "en") ->
     fig.update_layout(barmode="stack", height=height, margin=dict(l=10, r=10, t=10, b=10),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, font=dict(size=14)))
     fig.update_xaxes(title=tr("epoch"), dtick=1 if len(ep) <= 12 else None)
-    fig.update_yaxes(title="−ELBO = −recon + KL (nats)")
+    fig.update_yaxes(title=tr("−ELBO = reconstruction + KL (nats)"))
     return fig
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..store.latent_means import MAP_DIGITS
-from .i18n import translate
+from .i18n import _, translate
 from .latent import PCA2, PRIOR_HIGH, PRIOR_LOW
 
 MAP_POINTS = MAP_DIGITS  # one map everywhere: the first 2,000 test digits (all of them if the test set is smaller)
@@ -35,13 +35,18 @@ def image_figure(image: np.ndarray, height: int = 320, title: str | None = None,
         img = img.reshape(img.shape[-3], img.shape[-2]) if img.ndim > 2 else img
         fig = go.Figure(go.Heatmap(
             z=np.round(img, 3), colorscale="gray", zmin=0.0, zmax=1.0, showscale=False,
-            hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover} = %{{z:.2f}}<extra></extra>"))
+            hovertemplate=f"{_where()}<br>{hover} = %{{z:.2f}}<extra></extra>"))
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", scaleratio=1, constrain="domain")
     fig.update_layout(height=height, margin=dict(l=4, r=4, t=36 if title else 4, b=4),
                       title=dict(text=title, x=0.5, xanchor="center", font=dict(size=18)) if title else None,
                       plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)")
     return fig
+
+
+def _where() -> str:
+    """The hover's pixel position in the session's language (Plotly fills %{y} and %{x})."""
+    return _("row {row}, column {col}", row="%{y}", col="%{x}")
 
 
 def _is_rgb(img: np.ndarray) -> bool:
@@ -51,7 +56,7 @@ def _is_rgb(img: np.ndarray) -> bool:
 def _rgb_trace(img: np.ndarray, hover: str) -> go.Image:
     """A colour image (H, W, 3) in [0, 1] as a plotly Image trace (8-bit values)."""
     z = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
-    return go.Image(z=z, hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover} (RGB) = %{{z}}<extra></extra>")
+    return go.Image(z=z, hovertemplate=f"{_where()}<br>{hover} (RGB) = %{{z}}<extra></extra>")
 
 
 def images_row_figure(images: Sequence[np.ndarray], titles: Sequence[str], height: int = 240,
@@ -70,7 +75,7 @@ def images_row_figure(images: Sequence[np.ndarray], titles: Sequence[str], heigh
         else:
             img = img.reshape(img.shape[-3], img.shape[-2]) if img.ndim > 2 else img
             fig.add_trace(go.Heatmap(z=np.round(img, 3), coloraxis="coloraxis", hovertemplate=(
-                f"row %{{y}}, column %{{x}}<br>{hover} = %{{z:.2f}}<extra></extra>")), row=1, col=i + 1)
+                f"{_where()}<br>{hover} = %{{z:.2f}}<extra></extra>")), row=1, col=i + 1)
         fig.update_xaxes(visible=False, constrain="domain", row=1, col=i + 1)
         fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", scaleratio=1,
                          constrain="domain", row=1, col=i + 1)

@@ -11,6 +11,8 @@ from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+
+from .i18n import _
 import streamlit as st
 
 from ..store.runs import RunInfo
@@ -25,13 +27,13 @@ def add_cell_targets(fig: go.Figure, q: Sequence[float], dims: tuple[int, int]) 
     n = len(q)
     jj, ii = np.meshgrid(np.arange(n), np.arange(n))
     fig.add_trace(go.Scatter(
-        x=(jj.ravel() * CELL + CELL / 2), y=(ii.ravel() * CELL + CELL / 2), mode="markers", name="open on the pad",
+        x=(jj.ravel() * CELL + CELL / 2), y=(ii.ravel() * CELL + CELL / 2), mode="markers", name="_cells",
         marker=dict(size=max(6, min(40, 600 // n)), color="rgba(0,0,0,0)"), showlegend=False,
         # Row 0 is the top of the grid: the highest z of dims[1] (the Manifold is oriented like the map, z₂ up).
         customdata=np.stack([np.asarray(q)[jj.ravel()], np.asarray(q)[::-1][ii.ravel()]], axis=1).round(4),
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
         hovertemplate=(f"z{dims[0] + 1} = %{{customdata[0]:.2f}}, z{dims[1] + 1} = %{{customdata[1]:.2f}}"
-                       "<br>click: open this code on the latent pad<extra></extra>")))
+                       "<br>" + _("click: open this code on the latent pad") + "<extra></extra>")))
     fig.update_layout(clickmode="event+select", dragmode=False, hovermode="closest")
     return fig
 
