@@ -136,3 +136,34 @@ def test_your_digit_restores_only_the_source(root):
     at = open_with("pages/7_Your_digit.py", run="r", source="upload")
     no_exceptions(at)
     assert at.radio(key="yd_source").value == "Upload" and qp(at, "source") == "upload"
+
+
+@pytest.mark.browser
+def test_a_changed_selection_survives_a_fresh_browser(tmp_path, mnist_dir, monkeypatch):
+    """In a real browser: change Reconstruct's test index, then open the address in a fresh browser context — the
+    same index is chosen there."""
+    import urllib.parse
+
+    import browser_support
+    from browser_support import chromium, open_page, poll, tutorial_app, wait_idle
+
+    monkeypatch.setattr(browser_support, "free_port", lambda: 8631)  # this branch's port
+    with tutorial_app(tmp_path, mnist_dir) as server, chromium() as browser:
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page.set_default_timeout(30_000)
+        open_page(page, server.url + "/Reconstruct?run=tutorial&digits=index", 120)
+        box = page.locator('[data-testid="stNumberInput"] input').first
+        box.fill("42")
+        box.press("Enter")
+        wait_idle(page, 120)
+
+        def params():
+            return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query).items()}
+
+        poll(lambda: params().get("i") == "42", 60, 0.2, "i=42 in the address")
+        address = page.url
+        fresh = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        open_page(fresh, address, 120)
+        poll(lambda: fresh.locator('[data-testid="stNumberInput"] input').first.input_value() == "42", 60, 0.2,
+             "the index restored in a fresh browser")
+        assert "/Reconstruct" in fresh.url and params()["run"] == "tutorial"
