@@ -213,6 +213,7 @@ def test_stop_and_resume_is_bit_for_bit_the_uninterrupted_run(tmp_path, mnist):
     assert train_run("interrupted", config, runs_dir=tmp_path, data=data, callbacks=[stop_file]) == "stopped"
     status = runs.read_status(run)
     assert status["state"] == "stopped" and "epoch 1 + 3 steps" in status["message"]
+    assert status["code"] == "stopped_on_request" and status["params"] == {"epoch": 1, "steps": 3}  # #26: as a code
     assert runs.run_info(run).state == "stopped" and runs.run_info(run).resumable
     assert epoch_numbers(run) == [1]
     assert not runs.is_locked(run) and not (run / runs.STOP_FILE).exists()
