@@ -16,8 +16,8 @@ from test_i18n import EXEMPT, PAGES, english_words, ui_strings
 FIGURE_EXEMPT = EXEMPT | {"extra", "customdata", "text", "pixel", "png", "svg", "http", "https", "www", "org"}
 
 
-def full_run(root):
-    """A run with every optional file the pages read."""
+def full_run(root, d: int = 2):
+    """A run with every optional file the pages read (latent_dim d)."""
     from test_app import make_run
     from test_instrument_pages import _stored_map
 
@@ -26,11 +26,12 @@ def full_run(root):
     from cvae.store.files import append_jsonl
     from cvae.store.status_codes import coded
 
-    run = make_run(root, "x7")
-    _stored_map(run)
+    run = make_run(root, "x7", latent_dim=d)
+    _stored_map(run, d=d)
     append_jsonl(run / runs.METRICS_FILE, {
         "kind": "epoch", "epoch": 4, "step": 600, "test_elbo": -170.0, "test_logpx_z": -165.0, "test_kl": 5.0,
-        "test_kl_per_dim": [3.0, 2.0], "test_activity": [1.0, 0.005], "test_active_units": 1, "time": 1.7e9})
+        "test_kl_per_dim": [3.0, 2.0, *[0.01] * (d - 2)], "test_activity": [1.0, 0.005, *[0.001] * (d - 2)],
+        "test_active_units": 1, "time": 1.7e9})
     append_evaluation(run, {"k": 100, "iwae": -160.0, "elbo": -170.0, "n": 1000, "seconds": 3.0, "epoch": 3,
                             "step": 450, "time": 1.7e9, "note": ""})
     append_evaluation(run, {"method": "exact", "exact_logpx": -158.0, "exact_error": 0.01, "elbo": -170.0,
@@ -69,11 +70,12 @@ def figure_strings(at) -> list[str]:
     return [s for s in out if s]
 
 
+@pytest.mark.parametrize("d", [2, 8])
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_in_hindi_with_every_optional_file(root, page):
+def test_every_page_in_hindi_with_every_optional_file(root, page, d):
     from test_app import app_test, no_exceptions
 
-    full_run(root)
+    full_run(root, d)
     at = app_test()
     at.query_params["lang"] = "hi"
     at.run()

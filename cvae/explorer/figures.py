@@ -105,9 +105,9 @@ def map_projection(means: np.ndarray) -> tuple[np.ndarray, PCA2 | None, tuple[st
     if d == 2:
         return np.asarray(means, np.float32), None, ("z₁", "z₂")
     if d == 1:
-        return np.asarray(means, np.float32), None, ("z₁", "class")
+        return np.asarray(means, np.float32), None, ("z₁", _("class"))
     pca = PCA2(means)
-    return pca.transform(means), pca, ("principal component 1", "principal component 2")
+    return pca.transform(means), pca, (_("principal component {i}", i=1), _("principal component {i}", i=2))
 
 
 def map_ranges(xy: np.ndarray, d: int) -> tuple[tuple[float, float], tuple[float, float]]:
