@@ -20,9 +20,11 @@ from . import figures
 from .i18n import Msg, _
 from .numpy_model import NumpyCVAE
 from .latent import PCA2
+from .pad_layers import pad_layer_ui
 from ..store.runs import RunInfo
 
-from .latent_pad import format_z, latent_pad, map_blob, model_blob, parse_run, parse_z, valid_z, version_string
+from .latent_pad import (format_z, latent_pad, map_blob, model_blob, parse_run, parse_z, prior_centre, valid_z,
+                         version_string, view_ranges)
 
 PAD_KEY = "lp_pad"  # the component
 MODE_KEY = "lp_pad_on"  # the toggle: pad (browser) or classic sliders (server)
@@ -235,15 +237,19 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
                     cols[i - start].slider(f"z{i + 1}", figures.SLIDER_LOW, figures.SLIDER_HIGH, step=0.01, key=zkeys(d)[i],
                                            on_change=_on_slider, args=(d,))
     compare = _compare_ui(info, d)
+    layer, layer_legend = pad_layer_ui(model, info)
 
     stamp = ui.weights_stamp(info.path)
     map_version = version_string("map", str(info.path), stamp, len(xy), d, source, info.config.dataset)
     plane = {} if pca is None else {"mean": [float(v) for v in pca.mean],
                                     "components": [[float(v) for v in row] for row in pca.components]}
+    if pca is not None:  # the PCA view holds the prior's box, the data and the star, on a square
+        ranges = view_ranges(xy, prior_centre(pca.mean, pca.components), pca.transform(np.asarray([z]))[0],
+                             half=figures.SLIDER_HIGH)
     latent_pad(key=PAD_KEY, models=[model_entry(model, info, info.name)] + compare, map_version=map_version,
                map_factory=lambda: map_blob(xy, labels), z=z, z_rev=st.session_state[ZREV_KEY], plane=plane,
                ranges=ranges, axis_titles=axis_titles, names=names, low=figures.SLIDER_LOW, high=figures.SLIDER_HIGH,
-               seed=st.session_state["lp_seed"], on_z_change=lambda: _on_pad_change(d))
+               seed=st.session_state["lp_seed"], on_z_change=lambda: _on_pad_change(d), layer=layer)
 
     z = st.session_state[Z_KEY]
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="center")
@@ -263,5 +269,6 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
                      "through the current code (the other directions keep their values); the sliders set every "
                      "dimension. The dashed square is the prior's ±3σ seen in that plane.", d=d, n=f"{n:,}",
                      source=source, a=f"{ex[0]:.0%}", b=f"{ex[1]:.0%}"))
+    layer_legend()
     st.session_state[SAVED] = ((info.name, d), list(z))
     _sync_url(info.name, z, pad_on=True)
