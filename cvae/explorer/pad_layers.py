@@ -90,7 +90,8 @@ def pad_layer_ui(model: NumpyCVAE, info: RunInfo) -> tuple[tuple[str, Callable[[
         st.caption(_("Map layers (holes, decoder magnification) are drawn for 2-D runs only: this run's codes "
                      "have {d} dimensions.", d=model.latent_dim))
         return None, lambda: None
-    kind = st.radio(_("Map layer"), list(LAYERS), key=LAYER_KEY, horizontal=True, format_func=lambda k: _(LAYERS[k]),
+    shown = {k: _(v) for k, v in LAYERS.items()}  # format_func may run outside the script run: translate now
+    kind = st.radio(_("Map layer"), list(LAYERS), key=LAYER_KEY, horizontal=True, format_func=shown.get,
                     help=_("A picture under the points, computed once for this run and drawn by your browser: "
                            "dragging stays as fast as without it."))
     if kind == "none":
