@@ -234,6 +234,7 @@ def test_both_layers_render_under_the_points_and_the_pad_still_drags(server, pag
         text = main_text(page)
         assert ("KL(q(z) ‖ p(z)) ≈" in text) if kind == "holes" else ("√det(JᵀJ)" in text)
         # The pad still drags with the layer on: z follows the mouse, frames are painted.
+        page.locator("canvas.lp-map").evaluate("e => e.scrollIntoView({block: 'center'})")  # the ★ on screen
         frames = page.evaluate("() => __cvaeLatentPad.pads()[0].stats.frames")
         start = page.evaluate("() => { const p = __cvaeLatentPad.pads()[0]; return p.clientOf(p.planePoint()); }")
         page.mouse.move(*start)
