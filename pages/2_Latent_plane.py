@@ -6,6 +6,7 @@ import streamlit as st
 from cvae.explorer import classroom, colour, figures, plane_pad
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
+from cvae.explorer.latent_pad import prior_centre, view_ranges
 
 ui.page_setup("Latent plane", ":material/explore:")
 plane_pad.apply_url_run()  # ?run= picks the run before the picker is drawn
@@ -89,6 +90,7 @@ with right:
         current = np.array([z[0], 0.0])
     else:
         current = pca.transform(z[None])[0]
+        ranges = view_ranges(xy, prior_centre(pca.mean, pca.components), current, half=figures.SLIDER_HIGH)
     fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles, ranges=ranges,
                                     height=560 if present else 620, click_grid=60, strip=(d == 1),
                                     lang=current_lang())

@@ -195,6 +195,26 @@ def prior_centre(pca_mean: np.ndarray | None, components: np.ndarray | None) -> 
     return [float(v) for v in -(np.asarray(pca_mean, np.float64) @ np.asarray(components, np.float64).T)]
 
 
+def view_ranges(xy: np.ndarray, centre: Sequence[float], star: Sequence[float] | None = None, half: float = 3.09,
+                margin: float = 0.06) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A square view of the map (one unit as long on both axes) that always holds the prior's ±`half` box around
+    `centre`, the data's 0.5–99.5 % range and the star; the shorter side grows around its middle, so the square
+    canvas is filled rather than a band of it."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    cx, cy = float(centre[0]), float(centre[1])
+    lo, hi = np.array([cx - half, cy - half]), np.array([cx + half, cy + half])
+    finite = xy[np.isfinite(xy).all(axis=1)]
+    if len(finite):
+        lo = np.minimum(lo, np.percentile(finite, 0.5, axis=0))
+        hi = np.maximum(hi, np.percentile(finite, 99.5, axis=0))
+    if star is not None and all(math.isfinite(float(v)) for v in star):
+        lo = np.minimum(lo, [float(star[0]), float(star[1])])
+        hi = np.maximum(hi, [float(star[0]), float(star[1])])
+    side = float((hi - lo).max()) * (1 + 2 * margin)
+    mid = (lo + hi) / 2
+    return ((float(mid[0] - side / 2), float(mid[0] + side / 2)), (float(mid[1] - side / 2), float(mid[1] + side / 2)))
+
+
 def valid_z(value: Any, latent_dim: int, low: float, high: float) -> list[float] | None:
     """A code reported by the browser, checked (d finite numbers) and clamped; None if it is not one."""
     if not isinstance(value, (list, tuple)) or len(value) != latent_dim:
@@ -237,12 +257,14 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
                ranges: Sequence[Sequence[float]], axis_titles: Sequence[str], names: Sequence[str],
                low: float, high: float, seed: int = 0, show_sample: bool = True, report_ms: int = 0,
                path: Sequence[Sequence[float]] | None = None, report: bool = True,
-               on_z_change: Callable[[], None] | None = None) -> Any:
+               on_z_change: Callable[[], None] | None = None,
+               layer: tuple[str, Callable[[], dict]] | None = None) -> Any:
     """Mount the pad. `models`: (label, blob version, blob factory) per decoder shown (1 to 4, same latent_dim);
     blobs are built and sent only to a browser session that has not had them. The browser reports z on release
     (and, with report_ms > 0, at most once per report_ms while it moves): every report is a rerun.
     With `path` (codes from A to B) the point moves only along it (drag, keys, or a slider under the images).
-    report=False: the browser never reports (no reruns at all).
+    report=False: the browser never reports (no reruns at all). `layer`: (blob version, factory) of a map layer
+    drawn under the points (a small image, sent once like the other blobs).
     Returns the component result (`.z`: the last code the browser reported, or None)."""
     import streamlit as st
 
@@ -259,7 +281,8 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
     blobs: dict[str, dict] = {}
     complete: set[str] = set()
     piece_sent = False
-    for version, factory in [(map_version, map_factory)] + [(v, f) for _, v, f in models]:
+    extra = [layer] if layer is not None else []
+    for version, factory in [(map_version, map_factory)] + [(v, f) for _, v, f in models] + extra:
         if version in sent or version in complete:
             continue
         parts = blob_parts(version, factory())
@@ -272,7 +295,7 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
             complete.add(version)
     data = {
         "models": [{"name": label, "version": v} for label, v, _ in models],
-        "map": {"version": map_version}, "blobs": blobs,
+        "map": {"version": map_version}, "blobs": blobs, "layer": {"version": layer[0]} if layer else None,
         "z": [float(v) for v in z], "z_rev": int(z_rev), "plane": dict(plane),
         "ranges": [[float(a), float(b)] for a, b in ranges], "axis_titles": list(axis_titles),
         "names": [str(n) for n in names], "colors": list(CLASS_COLORS), "symbols": list(CLASS_SYMBOLS),

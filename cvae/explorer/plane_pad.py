@@ -20,9 +20,11 @@ from . import figures
 from .i18n import Msg, _
 from .numpy_model import NumpyCVAE
 from .latent import PCA2
+from .pad_layers import pad_layer_ui
 from ..store.runs import RunInfo
 
-from .latent_pad import format_z, latent_pad, map_blob, model_blob, parse_run, parse_z, valid_z, version_string
+from .latent_pad import (format_z, latent_pad, map_blob, model_blob, parse_run, parse_z, prior_centre, valid_z,
+                         version_string, view_ranges)
 
 PAD_KEY = "lp_pad"  # the component
 MODE_KEY = "lp_pad_on"  # the toggle: pad (browser) or classic sliders (server)
@@ -235,23 +237,43 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
                     cols[i - start].slider(f"z{i + 1}", figures.SLIDER_LOW, figures.SLIDER_HIGH, step=0.01, key=zkeys(d)[i],
                                            on_change=_on_slider, args=(d,))
     compare = _compare_ui(info, d)
+    # The layer's selector and legend come after the pad and its read-out (the pad stays high on the screen), but
+    # the pad needs the chosen layer: fill the slots above afterwards.
+    pad_slot, below = st.container(), st.container()
+    layer, layer_legend = pad_layer_ui(model, info)
+    layer_legend()
 
     stamp = ui.weights_stamp(info.path)
     map_version = version_string("map", str(info.path), stamp, len(xy), d, source, info.config.dataset)
     plane = {} if pca is None else {"mean": [float(v) for v in pca.mean],
                                     "components": [[float(v) for v in row] for row in pca.components]}
+    if pca is not None:  # the PCA view holds the prior's box, the data and the star, on a square
+        ranges = view_ranges(xy, prior_centre(pca.mean, pca.components), pca.transform(np.asarray([z]))[0],
+                             half=figures.SLIDER_HIGH)
+    with pad_slot:
+        _mount(info, model, compare, map_version, xy, labels, z, plane, ranges, axis_titles, names, layer)
+    with below:
+        _readout_ui(d, pca, len(means), source)
+    st.session_state[SAVED] = ((info.name, d), list(st.session_state[Z_KEY]))
+    _sync_url(info.name, st.session_state[Z_KEY], pad_on=True)
+
+
+def _mount(info: RunInfo, model: NumpyCVAE, compare: list, map_version: str, xy: np.ndarray, labels: np.ndarray,
+           z: Sequence[float], plane: dict, ranges, axis_titles: tuple[str, str], names: Sequence[str], layer) -> None:
+    d = model.latent_dim
     latent_pad(key=PAD_KEY, models=[model_entry(model, info, info.name)] + compare, map_version=map_version,
                map_factory=lambda: map_blob(xy, labels), z=z, z_rev=st.session_state[ZREV_KEY], plane=plane,
                ranges=ranges, axis_titles=axis_titles, names=names, low=figures.SLIDER_LOW, high=figures.SLIDER_HIGH,
-               seed=st.session_state["lp_seed"], on_z_change=lambda: _on_pad_change(d))
+               seed=st.session_state["lp_seed"], on_z_change=lambda: _on_pad_change(d), layer=layer)
 
+
+def _readout_ui(d: int, pca: PCA2 | None, n: int, source: str) -> None:
     z = st.session_state[Z_KEY]
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="center")
     with c1.container(key="lp_readout"):
         st.markdown(_("**Chosen z** = ({z})", z=", ".join(f"{v:.2f}" for v in z)))
     c2.button(_("Reset to z = 0"), key="lp_reset", on_click=_reset, args=(d,), icon=":material/restart_alt:")
     c3.button(_("Resample"), key="lp_resample", on_click=_resample, icon=":material/casino:")
-    n = len(means)
     if pca is None:
         st.caption(_("Each dot is the encoder's mean μ for one of {n} test digits ({source}); colour and shape show "
                      "its label. The dashed square is the prior's ±3σ. The sample is x = [u < p] for fixed noise u "
@@ -263,5 +285,3 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
                      "through the current code (the other directions keep their values); the sliders set every "
                      "dimension. The dashed square is the prior's ±3σ seen in that plane.", d=d, n=f"{n:,}",
                      source=source, a=f"{ex[0]:.0%}", b=f"{ex[1]:.0%}"))
-    st.session_state[SAVED] = ((info.name, d), list(z))
-    _sync_url(info.name, z, pad_on=True)

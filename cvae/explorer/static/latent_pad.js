@@ -418,6 +418,14 @@ function loadBlob(blob) {
     return dec;
   }
   if (blob.kind === "map") return {points: b64ToFloat32(blob.points), labels: b64ToBytes(blob.labels)};
+  if (blob.kind === "layer") { // a map layer: an RGBA image over extent [x0, x1, y0, y1], row 0 at the top
+    const [w, h] = blob.size, bytes = b64ToBytes(blob.rgba);
+    if (bytes.length !== w * h * 4) throw new Error(`layer blob: ${bytes.length} bytes for ${w}x${h}`);
+    const c = document.createElement("canvas");
+    c.width = w; c.height = h;
+    c.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(bytes), w, h), 0, 0);
+    return {canvas: c, extent: blob.extent};
+  }
   throw new Error(`unknown blob kind ${blob.kind}`);
 }
 
@@ -631,6 +639,15 @@ class Pad {
     ctx.fillText(d.axis_titles[0], g.left + g.w / 2, H - 2);
     ctx.save(); ctx.translate(12, g.top + g.h / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle";
     ctx.fillText(d.axis_titles[1], 0, 0); ctx.restore();
+    // A map layer (sent once as a small image), under the points; smoothed like the Diagnostics heatmap.
+    const layer = d.layer && BLOBS.get(d.layer.version);
+    if (layer) {
+      const [lx0, lx1, ly0, ly1] = layer.extent;
+      ctx.save(); ctx.beginPath(); ctx.rect(g.left, g.top, g.w, g.h); ctx.clip();
+      ctx.imageSmoothingEnabled = true; ctx.imageSmoothingQuality = "high";
+      ctx.drawImage(layer.canvas, X(lx0), Y(ly1), X(lx1) - X(lx0), Y(ly0) - Y(ly1));
+      ctx.restore();
+    }
     // The encoded test digits, coloured by class.
     const mp = BLOBS.get(d.map.version);
     if (mp) {
@@ -679,7 +696,9 @@ class Pad {
   paintMap() {
     const m = this.map, r = m.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
     const W = Math.max(1, Math.round(r.width)), H = Math.max(1, Math.round(r.height));
-    const key = `${W}x${H}@${dpr}:${this.data.map.version}:${BLOBS.has(this.data.map.version)}`;
+    const lv = this.data.layer ? this.data.layer.version : "";
+    const key = `${W}x${H}@${dpr}:${this.data.map.version}:${BLOBS.has(this.data.map.version)}:${lv}:${BLOBS.has(lv)}:` +
+      JSON.stringify([this.data.ranges, this.data.prior_centre]); // the view moves with the star (d > 2)
     if (!this.background || this.bgKey !== key) {
       this.background = this.drawBackground(W, H, dpr); this.bgKey = key;
       m.width = Math.round(W * dpr); m.height = Math.round(H * dpr);
@@ -852,7 +871,8 @@ class Pad {
         } else BLOBS.set(version, loadBlob(blob));
       } catch (err) { this.status.textContent = `Could not load ${version}: ${err.message}`; console.error(err); }
     }
-    const missing = [data.map.version, ...data.models.map(m => m.version)].filter(v => !BLOBS.has(v));
+    const missing = [data.map.version, ...data.models.map(m => m.version), ...(data.layer ? [data.layer.version] : [])]
+      .filter(v => !BLOBS.has(v));
     // Ask for what is missing: once, or again after each piece of a decoder sent in pieces (the next one).
     const ask = missing.filter(v => !this.requested.has(v) || progressed.has(v));
     if (ask.length) { ask.forEach(v => this.requested.add(v)); api.setTriggerValue("need", ask); }
