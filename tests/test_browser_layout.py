@@ -51,10 +51,13 @@ MEASURE_JS = """() => {
         break; }
     }
     // Text wider than its box: cut off, scrolled or under an ellipsis.
-    const texts = el.matches('button') ? el.querySelectorAll('p, span, div') : [el, ...el.querySelectorAll('p, div')];
+    // (A formula: its own box scrolls when too wide; KaTeX's inner spans overhang italics by design.)
+    const texts = el.matches('button') ? el.querySelectorAll('p, span, div')
+        : el.matches('.katex-display') ? [el] : [el, ...el.querySelectorAll('p, div')];
     for (const t of texts) {
       if (!shown(t) || !(t.innerText || '').trim()) continue;
-      if (t.scrollWidth > t.clientWidth + 1 && getComputedStyle(t).overflowX !== 'visible')
+      const slack = t.matches('.katex-display') ? 3 : 1; // an italic glyph's overhang: 2 px, nothing cut
+      if (t.scrollWidth > t.clientWidth + slack && getComputedStyle(t).overflowX !== 'visible')
         { out.push(`${name(el)}: text ${t.scrollWidth} px wide in ${t.clientWidth} px`); break; }
       if (getComputedStyle(t).textOverflow === 'ellipsis' && t.scrollWidth > t.clientWidth + 1)
         { out.push(`${name(el)}: text cut with an ellipsis`); break; }
@@ -66,9 +69,11 @@ MEASURE_JS = """() => {
     }
   }
   // Chart text: ticks, axis titles, legends, annotations, colour bars.
+  const px = t => parseFloat(t.style.fontSize || getComputedStyle(t).fontSize);
   const chartText = [...main.querySelectorAll('.js-plotly-plot text')].filter(t => (t.textContent || '').trim())
-      .map(t => parseFloat(t.style.fontSize || getComputedStyle(t).fontSize));
-  return {problems: [...new Set(out)], chartText: chartText.length ? Math.min(...chartText) : null};
+      .sort((a, b) => px(a) - px(b));
+  return {problems: [...new Set(out)], chartText: chartText.length ? px(chartText[0]) : null,
+          smallest: chartText.length ? `${name(chartText[0].closest('.js-plotly-plot'))}: "${chartText[0].textContent}"` : ''};
 }"""
 
 
@@ -112,7 +117,7 @@ def test_presenter_mode_in_hindi_clips_nothing(server, browser, viewport):
         found = page.evaluate(MEASURE_JS)
         problems += [f"{name}: {p}" for p in found["problems"]]
         if found["chartText"] is not None and found["chartText"] < 18:
-            problems.append(f"{name}: chart text {found['chartText']} px")
+            problems.append(f"{name}: chart text {found['chartText']} px ({found['smallest']})")
         if url == "Latent_plane" and viewport == PROJECTOR:
             size = page.evaluate("""() => { const el = document.querySelector('.st-key-lp_pad');
                 const q = s => el.querySelector(s) || (el.shadowRoot || {querySelector: () => null}).querySelector(s);

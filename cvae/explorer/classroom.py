@@ -31,8 +31,9 @@ html, body, .stApp { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stWidgetLabel"] p, [data-testid="stCaptionContainer"], .stAlert p { font-size: 20px !important; }
 [data-testid="stCaptionContainer"] { opacity: 1; }
-[data-testid="stMainBlockContainer"] { padding-top: 4rem !important; padding-bottom: 0.5rem !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 3rem !important; padding-bottom: 0.5rem !important; }
 h1 { font-size: 1.8rem !important; padding-top: 0 !important; padding-bottom: 0.1rem !important; }
+.katex-display > .katex { font-size: 1.1em; }  /* the 20 px base already enlarges formulas: keep them on screen */
 /* Long (Hindi) labels wrap instead of being cut with an ellipsis: buttons, metric labels, tabs. */
 .stButton button p, .stDownloadButton button p, [data-testid="stMetricLabel"] p,
 [data-testid="stMetricLabel"] div { white-space: normal !important; overflow: visible !important;
@@ -114,7 +115,8 @@ def style_figure(fig: Any, marker_scale: float = 1.0) -> Any:
     fig.update_yaxes(title_font_size=size, tickfont_size=size)
     fig.update_annotations(font_size=size + 1)
     if presenting():
-        fig.update_layout(legend_font_size=size, title_font_size=size + 2, hoverlabel_font_size=size)
+        fig.update_layout(legend_font_size=size, legend_title_font_size=size, title_font_size=size + 2,
+                          hoverlabel_font_size=size)
         fig.update_coloraxes(colorbar_tickfont_size=size)
         for trace in fig.data:
             marker = getattr(trace, "marker", None)
