@@ -9,10 +9,13 @@ the decoded digit stays on screen while a finger drags on the map; Your digit's 
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import pytest
 
-from browser_support import (REPO, app_pages, chromium, exceptions, keyed, open_page, poll, tutorial_app, wait_idle,
-                             wait_images, wait_plotly_charts)
+from browser_support import (REPO, app_pages, chromium, exceptions, keyed, open_page, poll, screenshot_array,
+                             tutorial_app, wait_idle, wait_images, wait_plotly_charts)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,7 +23,8 @@ LOAD_TIMEOUT = 90.0
 PROJECTOR = {"width": 1280, "height": 720}
 FULL_HD = {"width": 1920, "height": 1080}
 PHONE = {"width": 390, "height": 844}
-SHOTS = REPO / "test-artifacts" / "layout"  # every view measured, for people to look at
+# Every view measured, for people to look at; CVAE_UPDATE_SCREENSHOTS=1 writes them to the README's gallery.
+SHOTS = REPO / ("docs/screenshots" if os.environ.get("CVAE_UPDATE_SCREENSHOTS") == "1" else "test-artifacts/layout")
 
 # Every visual of the main area, and how to name it in a failure.
 MEASURE_JS = """() => {
@@ -97,6 +101,12 @@ def settle(page) -> None:
     assert not exceptions(page), exceptions(page)
 
 
+def shot(page, file: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(1, 1)  # no hover highlight in the picture
+    page.screenshot(path=str(SHOTS / file), animations="disabled")
+
+
 def load(page, server, url: str, query: str) -> None:
     open_page(page, f"{server.page_url(url)}?{query}", LOAD_TIMEOUT)
     settle(page)
@@ -112,8 +122,8 @@ def test_presenter_mode_in_hindi_clips_nothing(server, browser, viewport):
         sidebar = page.locator('[data-testid="stSidebar"]')
         if sidebar.count() and sidebar.get_attribute("aria-expanded") == "true":
             problems.append(f"{name}: the sidebar is open in presenter mode")
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name.lower()}_present_hi_{viewport['width']}.png"), animations="disabled")
+        if viewport == PROJECTOR:
+            shot(page, f"{name.lower()}_present_hi_1280x720.png")
         found = page.evaluate(MEASURE_JS)
         problems += [f"{name}: {p}" for p in found["problems"]]
         if found["chartText"] is not None and found["chartText"] < 18:
@@ -129,3 +139,58 @@ def test_presenter_mode_in_hindi_clips_nothing(server, browser, viewport):
                 problems.append(f"{name}: pad map {size['map']:.0f} px, digit {size['digit']:.0f} px")
     page.context.close()
     assert not problems, "\n".join(problems)
+
+
+def dark_fraction(pixels: np.ndarray) -> float:
+    return float((pixels.mean(axis=2) < 0.35).mean())
+
+
+def test_phone_dark_keeps_the_digit_on_screen_and_your_digit_short(server, browser):
+    """390×844, dark: the pad and the canvas are dark; while a finger drags on the map the decoded digit is on
+    screen; Your digit's reconstruction ends within two screens of the top; every page's first screen saved."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1, color_scheme="dark")
+    page = context.new_page()
+    for url, _title in app_pages():
+        load(page, server, url, "lang=en")
+        shot(page, f"{(url or 'home').lower()}_phone_dark_390x844.png")
+
+    load(page, server, "Latent_plane", "lang=en&z=0,0")
+    area = page.locator("canvas.lp-map")
+    area.scroll_into_view_if_needed()
+    assert dark_fraction(screenshot_array(area)) > 0.5, "the pad's map is a bright box in the dark theme"
+    box = area.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for i in range(1, 8):
+        page.mouse.move(cx + 12 * i, cy + 10 * i)
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
+        digit = page.locator("canvas.lp-probs").first.bounding_box()
+        assert digit["y"] >= 0 and digit["y"] + digit["height"] <= PHONE["height"], \
+            f"the decoded digit is off screen while dragging: {digit}"
+        assert digit["width"] >= 120
+    page.mouse.up()
+
+    load(page, server, "Your_digit", "lang=en")
+    canvas = page.locator(keyed("yd_canvas") + " canvas")
+    poll(lambda: canvas.count() == 1, 30, 0.2, "the canvas")
+    canvas.scroll_into_view_if_needed()
+    assert dark_fraction(screenshot_array(canvas)) > 0.5, "the drawing canvas is a bright box in the dark theme"
+    b = canvas.bounding_box()
+    x0, y0 = b["x"] + b["width"] * 0.5, b["y"] + b["height"] * 0.15
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for t in np.linspace(0, 1, 15):  # a "1"
+        page.mouse.move(x0 + 4 * t, y0 + b["height"] * 0.7 * t)
+    page.mouse.up()
+    recon = page.locator(keyed("yd_recon") + " .js-plotly-plot")
+    poll(lambda: recon.count() == 1, LOAD_TIMEOUT, 0.2, "the reconstruction")
+    settle(page)
+    bottom = page.evaluate("""() => { const r = document.querySelector('.st-key-yd_recon').getBoundingClientRect();
+        const main = document.querySelector('[data-testid="stMain"]');
+        return r.bottom + window.scrollY + (main ? main.scrollTop : 0); }""")
+    assert bottom <= 2 * PHONE["height"], f"Your digit's result ends {bottom:.0f} px down (two screens: 1688)"
+    page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]'); if (m) m.scrollTop = 0; "
+                  "window.scrollTo(0, 0); }")
+    shot(page, "your_digit_result_phone_dark_390x844.png")
+    context.close()

@@ -23,6 +23,15 @@ BASE_CSS = """
 <style>
 .katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 4px; }
 [data-testid="stCaptionContainer"] { opacity: 0.85; }
+/* Rows of small pictures stay rows on a phone (Streamlit stacks columns under 640 px): Your digit's result, its
+   preprocessing steps and its nearest digits. */
+.st-key-yd_result [data-testid="stHorizontalBlock"], .st-key-yd_steps [data-testid="stHorizontalBlock"],
+.st-key-yd_nearest [data-testid="stHorizontalBlock"] { flex-wrap: nowrap !important; gap: 0.4rem !important; }
+.st-key-yd_result [data-testid="stColumn"], .st-key-yd_steps [data-testid="stColumn"],
+.st-key-yd_nearest [data-testid="stColumn"] { min-width: 0 !important; flex: 1 1 0 !important; width: auto !important; }
+.st-key-yd_steps [data-testid="stCaptionContainer"], .st-key-yd_nearest [data-testid="stCaptionContainer"],
+.st-key-yd_steps [data-testid="stImageCaption"], .st-key-yd_nearest [data-testid="stImageCaption"] {
+  font-size: 0.7rem !important; overflow-wrap: anywhere; }
 </style>
 """
 PRESENT_CSS = """
