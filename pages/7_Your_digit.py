@@ -70,10 +70,12 @@ with right:
 # The result first (under the canvas, in one row that does not stack on a phone), then the details.
 with left, st.container(key="yd_result"):
     c1, c2 = st.columns(2)
-    with c1:
-        ui.show_image_ui(out["reconstruction"], key="yd_recon", height=200, title=_("Reconstruction p(x | z = μ)"))
+    with c1:  # titles as captions: they wrap in a phone's half-width column (a chart title would be cut)
+        st.caption(_("Reconstruction p(x | z = μ)"))
+        ui.show_image_ui(out["reconstruction"], key="yd_recon", height=200)
     with c2:
-        ui.show_image_ui(out["sample"], key="yd_sample", height=200, title=_("A sample"), hover=_("pixel"))
+        st.caption(_("A sample"))
+        ui.show_image_ui(out["sample"], key="yd_sample", height=200, hover=_("pixel"))
 with left:
     st.metric(_("ELBO (single sample)"), _("{v} nats", v=f"{out['elbo']:.1f}"),
               help=_("log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x)."))
