@@ -107,6 +107,14 @@ def shot(page, file: str) -> None:
     page.screenshot(path=str(SHOTS / file), animations="disabled")
 
 
+def measure(page, name: str) -> list[str]:
+    found = page.evaluate(MEASURE_JS)
+    problems = [f"{name}: {p}" for p in found["problems"]]
+    if found["chartText"] is not None and found["chartText"] < 18:
+        problems.append(f"{name}: chart text {found['chartText']} px ({found['smallest']})")
+    return problems
+
+
 def load(page, server, url: str, query: str) -> None:
     open_page(page, f"{server.page_url(url)}?{query}", LOAD_TIMEOUT)
     settle(page)
@@ -124,10 +132,14 @@ def test_presenter_mode_in_hindi_clips_nothing(server, browser, viewport):
             problems.append(f"{name}: the sidebar is open in presenter mode")
         if viewport == PROJECTOR:
             shot(page, f"{name.lower()}_present_hi_1280x720.png")
-        found = page.evaluate(MEASURE_JS)
-        problems += [f"{name}: {p}" for p in found["problems"]]
-        if found["chartText"] is not None and found["chartText"] < 18:
-            problems.append(f"{name}: chart text {found['chartText']} px ({found['smallest']})")
+        problems += measure(page, name)
+        if url == "Lesson":  # every step: each has its own live widget (step 3 a map, step 4 a formula)
+            for step in range(2, 8):
+                page.locator(keyed("ls_step")).get_by_text(str(step), exact=True).click()
+                settle(page)
+                problems += measure(page, f"{name} step {step}")
+                if viewport == PROJECTOR and step in (3, 4):  # the two the first walk-through found clipped
+                    shot(page, f"lesson_step{step}_present_hi_1280x720.png")
         if url == "Latent_plane" and viewport == PROJECTOR:
             size = page.evaluate("""() => { const el = document.querySelector('.st-key-lp_pad');
                 const q = s => el.querySelector(s) || (el.shadowRoot || {querySelector: () => null}).querySelector(s);

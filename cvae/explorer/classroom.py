@@ -40,7 +40,8 @@ html, body, .stApp { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stWidgetLabel"] p, [data-testid="stCaptionContainer"], .stAlert p { font-size: 20px !important; }
 [data-testid="stCaptionContainer"] { opacity: 1; }
-[data-testid="stMainBlockContainer"] { padding-top: 3rem !important; padding-bottom: 0.5rem !important; }
+[data-testid="stMain"] [data-testid="stVerticalBlock"] { gap: 0.6rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.9rem !important; padding-bottom: 0.5rem !important; }
 h1 { font-size: 1.8rem !important; padding-top: 0 !important; padding-bottom: 0.1rem !important; }
 .katex-display > .katex { font-size: 1.1em; }  /* the 20 px base already enlarges formulas: keep them on screen */
 /* Long (Hindi) labels wrap instead of being cut with an ellipsis: buttons, metric labels, tabs. */
