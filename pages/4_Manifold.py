@@ -95,16 +95,18 @@ fig = go.Figure(go.Image(source="data:image/png;base64," + base64.b64encode(show
 ticks = np.arange(cols) * side + side // 2
 labels = [f"{v:.2f}" for v in q]
 angle = -90 if cols > 12 else 0  # every column labelled: vertical labels fit up to n = 30
+step = -(-cols // 6) if present else 1  # a projector: every k-th cell labelled, level, in 18 px type
+ticks, labels, angle = ticks[::step], labels[::step], (0 if present else angle)
 fig.update_xaxes(tickvals=ticks, ticktext=labels, showgrid=False, zeroline=False, tickangle=angle,
                  title=f"z{dims[0] + 1}", constrain="domain")
 fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
-                 tickvals=ticks if d > 1 else [], ticktext=labels[::-1] if d > 1 else [],
+                 tickvals=ticks if d > 1 else [], ticktext=[f"{v:.2f}" for v in q[::-1]][::step] if d > 1 else [],
                  title=f"z{dims[1] + 1}" if d > 1 else None)
 fig.update_layout(height=(560 if present else 680) if d > 1 else 240, margin=dict(l=10, r=10, t=10, b=10))
 classroom.style_figure(fig)
-if cols > 20:
-    fig.update_xaxes(tickfont_size=11 if not present else 14)
-    fig.update_yaxes(tickfont_size=11 if not present else 14)
+if cols > 20 and not present:
+    fig.update_xaxes(tickfont_size=11)
+    fig.update_yaxes(tickfont_size=11)
 
 if d > 1:  # a click on a cell opens its code on the Latent plane's pad
     manifold_link.add_cell_targets(fig, q, dims)

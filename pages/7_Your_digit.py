@@ -58,14 +58,6 @@ except od.ImageRejected as e:
     st.error(_("This image can't be used: {reason}", reason=md(e)), icon=":material/block:")
     st.stop()
 
-st.subheader(_("Preprocessing, step by step"))
-shown = [(steps.grey, _("greyscale")), (steps.ink, _("inverted") if steps.inverted else _("ink (not inverted)")),
-         (steps.crop, _("cropped to the ink")), (steps.scaled, _("longer side 20 px")),
-         (steps.centred, _("centred in 28×28")), (steps.binary, _("binarized (what the model sees)"))]
-for col, (img, caption) in zip(st.columns(len(shown)), shown):
-    pad = None if img is steps.grey else 0.0  # ink stages are white on black
-    col.image(od.pad_square(np.clip(img, 0, 1), pad), caption=caption, width="stretch", clamp=True)
-
 out = od.describe(model, steps.binary, IWAE_K)
 mu, sigma = np.array(out["mu"]), np.array(out["sigma"])
 with right:
@@ -81,17 +73,29 @@ with right:
     st.caption((_("★ μ of your digit with its 1-σ ellipse; dots: μ of {n} test digits ({source}).") if d == 2 else
                 _("★ μ of your digit; dots: μ of {n} test digits ({source}).")).format(n=f"{len(means):,}", source=source))
 
-c1, c2, c3 = st.columns([1, 1, 1.4])
-with c1:
-    ui.show_image_ui(out["reconstruction"], key="yd_recon", height=260, title=_("Reconstruction p(x | z = μ)"))
-with c2:
-    ui.show_image_ui(out["sample"], key="yd_sample", height=260, title=_("A sample"), hover=_("pixel"))
-with c3:
+# The result first (under the canvas, in one row that does not stack on a phone), then the details.
+with left, st.container(key="yd_result"):
+    c1, c2 = st.columns(2)
+    with c1:  # titles as captions: they wrap in a phone's half-width column (a chart title would be cut)
+        st.caption(_("Reconstruction p(x | z = μ)"))
+        ui.show_image_ui(out["reconstruction"], key="yd_recon", height=200)
+    with c2:
+        st.caption(_("A sample"))
+        ui.show_image_ui(out["sample"], key="yd_sample", height=200, hover=_("pixel"))
+with left:
     st.metric(_("ELBO (single sample)"), _("{v} nats", v=f"{out['elbo']:.1f}"),
               help=_("log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x)."))
     st.metric(f"IWAE log p(x), k = {IWAE_K}", _("{v} nats", v=f"{out[f'iwae_{IWAE_K}']:.1f}"))
     st.markdown("μ = (" + ", ".join(f"{v:.2f}" for v in mu) + "), σ = (" + ", ".join(f"{v:.2f}" for v in sigma)
                 + ")")
+
+st.subheader(_("Preprocessing, step by step"))
+shown = [(steps.grey, _("greyscale")), (steps.ink, _("inverted") if steps.inverted else _("ink (not inverted)")),
+         (steps.crop, _("cropped to the ink")), (steps.scaled, _("longer side 20 px")),
+         (steps.centred, _("centred in 28×28")), (steps.binary, _("binarized (what the model sees)"))]
+for col, (img, caption) in zip(st.container(key="yd_steps").columns(len(shown)), shown):
+    pad = None if img is steps.grey else 0.0  # ink stages are white on black
+    col.image(od.pad_square(np.clip(img, 0, 1), pad), caption=caption, width="stretch", clamp=True)
 
 st.subheader(_("The encoder's guess vs the truth"))
 posterior_ui.posterior_section_ui(model, info.path, steps.binary, key="yd_posterior")
@@ -100,6 +104,6 @@ if len(originals) < len(means):
     st.stop()  # the test images behind the stored means are not available here (bundled sample only)
 st.subheader(_("The {n} nearest test digits in latent space", n=N_NEAREST))
 near = od.nearest(means, mu, N_NEAREST)
-for col, i in zip(st.columns(N_NEAREST), near):
+for col, i in zip(st.container(key="yd_nearest").columns(N_NEAREST), near):
     col.image(originals[i], caption=_("{name} · distance {dist}", name=names[labels[i]], dist=f"{np.linalg.norm(means[i] - mu):.2f}"),
               width="stretch")

@@ -197,18 +197,19 @@ def test_manifold_range_cannot_collapse_and_z2_grows_upwards(root):
 # ---------------------------------------------------------------------------------------------- presenter mode
 
 
-def test_presenter_mode_hides_train_and_runs(root):
+def test_presenter_mode_hides_runs_but_shows_train(root):
+    """The latent map forming is a lesson highlight: Train stays on the projector; Runs (deletion) does not."""
     make_run(root, "r")
     at = app_test()
     at.query_params["mode"] = "present"
     at.run()
     no_exceptions(at)
     links = [p.proto.label for p in at.get("page_link")]
-    assert "Train" not in links and "Runs" not in links and "Latent plane" in links
-    at.switch_page("pages/1_Train.py").run()
-    assert "hidden in presenter mode" in texts(at) and not at.get("form")
+    assert "Train" in links and "Runs" not in links and "Latent plane" in links
+    at.switch_page("pages/5_Runs.py").run()
+    assert "hidden in presenter mode" in texts(at)
     at.toggle(key="cl_present").set_value(False).run()
-    assert "Train" in [p.proto.label for p in at.get("page_link")]
+    assert "Runs" in [p.proto.label for p in at.get("page_link")]
 
 
 def test_training_charts_are_three_figures_that_can_stack():

@@ -22,9 +22,10 @@ HTML = f"""
 
 CSS = f"""
 .cv-wrap {{ display: flex; flex-direction: column; gap: 6px; align-items: flex-start; }}
-.cv-pad {{ width: {SIZE}px; height: {SIZE}px; background: #fff; border: 2px solid #888; border-radius: 6px;
-          touch-action: none; cursor: crosshair; }}
-.cv-clear {{ font-size: 16px; padding: 4px 14px; }}
+.cv-pad {{ width: {SIZE}px; height: {SIZE}px; max-width: 100%; background: var(--st-background-color, #fff);
+          border: 2px solid #888; border-radius: 6px; touch-action: none; cursor: crosshair; }}
+.cv-clear {{ font-size: 16px; padding: 4px 14px; color: var(--st-text-color, #222);
+            background: var(--st-secondary-background-color, #f0f2f6); border: 1px solid #888; border-radius: 6px; }}
 """
 
 JS = """
@@ -37,9 +38,14 @@ export default function(component) {
   if (!canvas || canvas.dataset.ready) { return; }
   canvas.dataset.ready = '1';
   const ctx = canvas.getContext('2d');
-  const blank = () => { ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, canvas.width, canvas.height); };
+  // Streamlit's theme: a dark app draws white ink on black (MNIST's own look; the preprocessing then skips the
+  // inversion), a light app black ink on white. Fixed at the first paint: a drawing never changes colour midway.
+  const bg = (getComputedStyle(canvas).getPropertyValue('--st-background-color') || '').trim();
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})/i.exec(bg);
+  const dark = !!m && 0.299 * parseInt(m[1], 16) + 0.587 * parseInt(m[2], 16) + 0.114 * parseInt(m[3], 16) < 128;
+  const blank = () => { ctx.fillStyle = dark ? '#000' : '#fff'; ctx.fillRect(0, 0, canvas.width, canvas.height); };
   blank();
-  ctx.lineWidth = 22; ctx.lineCap = 'round'; ctx.lineJoin = 'round'; ctx.strokeStyle = '#000';
+  ctx.lineWidth = 22; ctx.lineCap = 'round'; ctx.lineJoin = 'round'; ctx.strokeStyle = dark ? '#fff' : '#000';
   let drawing = false;
   const pos = (e) => {
     const r = canvas.getBoundingClientRect();

@@ -1,4 +1,4 @@
-"""Classroom chrome: the language switch, presenter mode (large type, no Train/Runs) and their URL parameters.
+"""Classroom chrome: the language switch, presenter mode (large type, no Runs page) and their URL parameters.
 
 `?lang=hi` and `?mode=present` seed the session; the sidebar widgets change it (and the URL, so a link can be
 shared). Values from the URL are untrusted: anything but a known value is ignored.
@@ -16,13 +16,22 @@ from .i18n import DEFAULT_LANG, LANG_KEY, LANGS, N_, _, parse_lang
 PRESENT_KEY = "cvae_present"  # session state, like the language: survives page switches
 LANG_WIDGET = "cl_lang"
 PRESENT_WIDGET = "cl_present"
-HIDDEN_WHEN_PRESENTING = ("train", "runs")
+HIDDEN_WHEN_PRESENTING = ("runs",)  # Train stays: the latent map forming is a lesson highlight
 
 # Presenter mode: ≥ 18 px body text on a projector; wide equations scroll instead of being cut off (phones).
 BASE_CSS = """
 <style>
 .katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 4px; }
 [data-testid="stCaptionContainer"] { opacity: 0.85; }
+/* Rows of small pictures stay rows on a phone (Streamlit stacks columns under 640 px): Your digit's result, its
+   preprocessing steps and its nearest digits. */
+.st-key-yd_result [data-testid="stHorizontalBlock"], .st-key-yd_steps [data-testid="stHorizontalBlock"],
+.st-key-yd_nearest [data-testid="stHorizontalBlock"] { flex-wrap: nowrap !important; gap: 0.4rem !important; }
+.st-key-yd_result [data-testid="stColumn"], .st-key-yd_steps [data-testid="stColumn"],
+.st-key-yd_nearest [data-testid="stColumn"] { min-width: 0 !important; flex: 1 1 0 !important; width: auto !important; }
+.st-key-yd_steps [data-testid="stCaptionContainer"], .st-key-yd_nearest [data-testid="stCaptionContainer"],
+.st-key-yd_steps [data-testid="stImageCaption"], .st-key-yd_nearest [data-testid="stImageCaption"] {
+  font-size: 0.7rem !important; overflow-wrap: anywhere; }
 </style>
 """
 PRESENT_CSS = """
@@ -31,8 +40,16 @@ html, body, .stApp { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stWidgetLabel"] p, [data-testid="stCaptionContainer"], .stAlert p { font-size: 20px !important; }
 [data-testid="stCaptionContainer"] { opacity: 1; }
-[data-testid="stMainBlockContainer"] { padding-top: 4rem !important; padding-bottom: 0.5rem !important; }
+[data-testid="stMain"] [data-testid="stVerticalBlock"] { gap: 0.6rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.9rem !important; padding-bottom: 0.5rem !important; }
 h1 { font-size: 1.8rem !important; padding-top: 0 !important; padding-bottom: 0.1rem !important; }
+.katex-display > .katex { font-size: 1.1em; }  /* the 20 px base already enlarges formulas: keep them on screen */
+/* Long (Hindi) labels wrap instead of being cut with an ellipsis: buttons, metric labels, tabs. */
+.stButton button p, .stDownloadButton button p, [data-testid="stMetricLabel"] p,
+[data-testid="stMetricLabel"] div { white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; }
+.stButton button, .stDownloadButton button { height: auto !important; min-height: 2.5rem; }
+[data-testid="stMetricValue"] div { overflow: visible !important; text-overflow: clip !important; }
 </style>
 """
 CHART_FONT = {False: 13, True: 18}  # plotly label size: ≥ 16 px when presenting
@@ -91,7 +108,7 @@ def controls_ui() -> None:
         st.segmented_control(_("Language"), list(LANGS), key=LANG_WIDGET, format_func=LANGS.get,
                              on_change=_on_lang, selection_mode="single")
         st.toggle(_("Presenter mode"), key=PRESENT_WIDGET, on_change=_on_present,
-                  help=_("Large type for a projector; hides the Train and Runs pages. "
+                  help=_("Large type for a projector; hides the Runs page. "
                          "Link: add ?mode=present to the address."))
 
 
@@ -108,7 +125,9 @@ def style_figure(fig: Any, marker_scale: float = 1.0) -> Any:
     fig.update_yaxes(title_font_size=size, tickfont_size=size)
     fig.update_annotations(font_size=size + 1)
     if presenting():
-        fig.update_layout(legend_font_size=size)
+        fig.update_layout(legend_font_size=size, legend_title_font_size=size, title_font_size=size + 2,
+                          hoverlabel_font_size=size)
+        fig.update_coloraxes(colorbar_tickfont_size=size)
         for trace in fig.data:
             marker = getattr(trace, "marker", None)
             if (marker is not None and getattr(trace, "mode", None) == "markers"  # bars have no marker size
@@ -147,7 +166,7 @@ def page_title_ui(page: str) -> None:
 
 
 def hidden_when_presenting_ui(page: str) -> None:
-    """Train and Runs are not for the projector: say so and stop in presenter mode."""
+    """Runs (deletion, downloads) is not for the projector: say so and stop in presenter mode."""
     if presenting() and page in HIDDEN_WHEN_PRESENTING:
         page_title_ui(page)
         st.info(_("This page is hidden in presenter mode. Switch presenter mode off in the sidebar to use it."),

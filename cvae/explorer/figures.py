@@ -15,8 +15,9 @@ from .latent import PCA2, PRIOR_HIGH, PRIOR_LOW
 MAP_POINTS = MAP_DIGITS  # one map everywhere: the first 2,000 test digits (all of them if the test set is smaller)
 # Colour-blind-safe: Okabe & Ito's palette (its black swapped for grey, visible on a dark theme) plus two of Paul
 # Tol's muted colours; every class also has its own marker symbol, so no class differs by colour alone.
-CLASS_COLORS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2",
-                "#D55E00", "#CC79A7", "#999999", "#882255", "#44AA99")
+# Classes 4 and 8 use Tol's lighter blue and purple (Okabe–Ito's #0072B2 and Tol's #882255 vanished on a dark map).
+CLASS_COLORS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#4477AA",
+                "#D55E00", "#CC79A7", "#999999", "#AA3377", "#44AA99")
 CLASS_SYMBOLS = ("circle", "square", "diamond", "cross", "x",
                  "triangle-up", "triangle-down", "triangle-left", "triangle-right", "hexagon")
 MAP_UIREVISION = "latent-map"  # constant: plotly keeps legend clicks (hidden classes) across reruns

@@ -16,7 +16,7 @@ from . import selection
 from . import widgets as ui
 from .widgets import load_model as cached_numpy_model  # NumPy weights, cached per file version
 from .text import md
-from . import figures
+from . import classroom, figures
 from .i18n import Msg, _
 from .numpy_model import NumpyCVAE
 from .latent import PCA2
@@ -202,8 +202,9 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
             _push_sliders(d)
         return False
     st.session_state.setdefault("lp_seed", 0)
-    st.caption(_("Drag the ★ anywhere on the map: the decoder runs **in your browser**, so the digit follows every "
-                 "frame. The server only hears where you let go."))
+    if not classroom.presenting():  # on a projector the map starts right under the title: it fits 1280×720
+        st.caption(_("Drag the ★ anywhere on the map: the decoder runs **in your browser**, so the digit follows "
+                     "every frame. The server only hears where you let go."))
     _pad_fragment(info, model, means, labels, names, source, xy, pca, axis_titles, ranges)
     return True
 

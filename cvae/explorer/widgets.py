@@ -45,9 +45,10 @@ def page_setup(title: str, icon: str) -> None:
     """Page title, icon and the wide layout every page uses; the language and presenter mode; the page list."""
     # The tab icon is a local file: a ":material/...:" page_icon makes the browser fetch its SVG from the
     # network, and classrooms are offline (tests/test_latent_pad.py checks that a page requests nothing else).
-    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide")
+    classroom.seed_from_url()  # first: presenter mode starts with the sidebar collapsed (its arrow reopens it)
+    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide",
+                       initial_sidebar_state="collapsed" if classroom.presenting() else "auto")
     st.session_state.pop(LISTING_KEY, None)  # a new page run lists the runs afresh (once: list_runs_ui)
-    classroom.seed_from_url()
     seed_run_from_url()
     classroom.css_ui()
     nav_ui()

@@ -622,22 +622,23 @@ class Pad {
     const ctx = c.getContext("2d"), d = this.data, g = this.geometry(W, H);
     ctx.scale(dpr, dpr);
     const X = x => g.left + (x - g.x0) / (g.x1 - g.x0) * g.w, Y = y => g.top + (g.y1 - y) / (g.y1 - g.y0) * g.h;
-    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
-    ctx.strokeStyle = "#ccc"; ctx.lineWidth = 1; ctx.strokeRect(g.left, g.top, g.w, g.h);
+    const th = this.theme(), fs = d.compact ? 18 : 12; // presenter mode: ticks readable from the back row
+    ctx.fillStyle = th.bg; ctx.fillRect(0, 0, W, H);
+    ctx.strokeStyle = th.frame; ctx.lineWidth = 1; ctx.strokeRect(g.left, g.top, g.w, g.h);
     // Zero lines and integer ticks.
-    ctx.font = "12px sans-serif"; ctx.fillStyle = "#555"; ctx.textAlign = "center"; ctx.textBaseline = "top";
+    ctx.font = `${fs}px sans-serif`; ctx.fillStyle = th.tick; ctx.textAlign = "center"; ctx.textBaseline = "top";
     for (let t = Math.ceil(g.x0); t <= g.x1; t++) {
-      ctx.strokeStyle = t === 0 ? "#bbb" : "#eee"; ctx.beginPath(); ctx.moveTo(X(t), g.top); ctx.lineTo(X(t), g.top + g.h); ctx.stroke();
+      ctx.strokeStyle = t === 0 ? th.zero : th.grid; ctx.beginPath(); ctx.moveTo(X(t), g.top); ctx.lineTo(X(t), g.top + g.h); ctx.stroke();
       ctx.fillText(String(t), X(t), g.top + g.h + 4);
     }
     ctx.textAlign = "right"; ctx.textBaseline = "middle";
     for (let t = Math.ceil(g.y0); t <= g.y1; t++) {
-      ctx.strokeStyle = t === 0 ? "#bbb" : "#eee"; ctx.beginPath(); ctx.moveTo(g.left, Y(t)); ctx.lineTo(g.left + g.w, Y(t)); ctx.stroke();
+      ctx.strokeStyle = t === 0 ? th.zero : th.grid; ctx.beginPath(); ctx.moveTo(g.left, Y(t)); ctx.lineTo(g.left + g.w, Y(t)); ctx.stroke();
       ctx.fillText(String(t), g.left - 6, Y(t));
     }
-    ctx.textAlign = "center"; ctx.textBaseline = "bottom"; ctx.fillStyle = "#333"; ctx.font = "13px sans-serif";
+    ctx.textAlign = "center"; ctx.textBaseline = "bottom"; ctx.fillStyle = th.text; ctx.font = `${fs + 1}px sans-serif`;
     ctx.fillText(d.axis_titles[0], g.left + g.w / 2, H - 2);
-    ctx.save(); ctx.translate(12, g.top + g.h / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle";
+    ctx.save(); ctx.translate(fs, g.top + g.h / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle";
     ctx.fillText(d.axis_titles[1], 0, 0); ctx.restore();
     // A map layer (sent once as a small image), under the points; smoothed like the Diagnostics heatmap.
     const layer = d.layer && BLOBS.get(d.layer.version);
@@ -664,24 +665,39 @@ class Pad {
           ctx.closePath();
         }
         ctx.fill();
+        ctx.globalAlpha = 0.9; ctx.lineWidth = 0.6; ctx.strokeStyle = th.dark ? "#000" : "#fff"; ctx.stroke(); // edges apart
+        ctx.globalAlpha = 0.7;
       }
       ctx.restore();
     }
     if (this.planePath) { // the path being scrubbed, A to B
-      ctx.strokeStyle = "#111"; ctx.lineWidth = 2.5; ctx.beginPath();
+      ctx.strokeStyle = th.ink; ctx.lineWidth = 2.5; ctx.beginPath();
       this.planePath.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
       ctx.stroke();
-      ctx.fillStyle = "#111"; ctx.font = "bold 15px sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "bottom";
+      ctx.fillStyle = th.ink; ctx.font = `bold ${fs + 3}px sans-serif`; ctx.textAlign = "center"; ctx.textBaseline = "bottom";
       const [a, b] = [this.planePath[0], this.planePath[this.planePath.length - 1]];
       ctx.fillText("A", X(a[0]), Y(a[1]) - 6); ctx.fillText("B", X(b[0]), Y(b[1]) - 6);
     }
     // The prior's +-3 sigma box (in the PCA plane: centred on the prior mean's projection; unit variance there).
     const [cx, cy] = d.prior_centre;
-    ctx.setLineDash([6, 4]); ctx.strokeStyle = "#444"; ctx.lineWidth = 1.5;
+    ctx.setLineDash([6, 4]); ctx.strokeStyle = th.prior; ctx.lineWidth = 1.5;
     ctx.strokeRect(X(cx - 3), Y(cy + 3), X(cx + 3) - X(cx - 3), Y(cy - 3) - Y(cy + 3));
-    ctx.setLineDash([]); ctx.fillStyle = "#444"; ctx.font = "12px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "top";
+    ctx.setLineDash([]); ctx.fillStyle = th.prior; ctx.font = `${fs}px sans-serif`; ctx.textAlign = "left"; ctx.textBaseline = "top";
     ctx.fillText(this.label("prior", "prior ±3σ"), X(cx - 3) + 4, Y(cy + 3) + 4);
     return c;
+  }
+
+  theme() {
+    // Streamlit's theme reaches the component as CSS variables: a dark app gets a dark map, not a white box.
+    const css = getComputedStyle(this.root), bg = (css.getPropertyValue("--st-background-color") || "").trim();
+    const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})/i.exec(bg) || /(\d+)\D+(\d+)\D+(\d+)/.exec(bg);
+    const rgb = m ? m.slice(1, 4).map(v => (m[0][0] === "#" ? parseInt(v, 16) : +v)) : [255, 255, 255];
+    const dark = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] < 128;
+    return dark
+      ? {dark, bg: "#14161c", frame: "#555", grid: "#2a2d36", zero: "#5a5e6a", tick: "#c8c8c8", text: "#e6e6e6",
+         ink: "#f2f2f2", prior: "#d0d0d0"}
+      : {dark, bg: "#fff", frame: "#ccc", grid: "#eee", zero: "#bbb", tick: "#444", text: "#222",
+         ink: "#111", prior: "#444"};
   }
 
   drawStar(ctx, x, y, r) {
@@ -698,7 +714,7 @@ class Pad {
     const W = Math.max(1, Math.round(r.width)), H = Math.max(1, Math.round(r.height));
     const lv = this.data.layer ? this.data.layer.version : "";
     const key = `${W}x${H}@${dpr}:${this.data.map.version}:${BLOBS.has(this.data.map.version)}:${lv}:${BLOBS.has(lv)}:` +
-      JSON.stringify([this.data.ranges, this.data.prior_centre]); // the view moves with the star (d > 2)
+      `${this.theme().dark}:` + JSON.stringify([this.data.ranges, this.data.prior_centre]); // the view moves with the star (d > 2)
     if (!this.background || this.bgKey !== key) {
       this.background = this.drawBackground(W, H, dpr); this.bgKey = key;
       m.width = Math.round(W * dpr); m.height = Math.round(H * dpr);
