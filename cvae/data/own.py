@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..store.errors import OwnDataError
+from ..store.errors import DataChanged, OwnDataError
 from .own_data import OwnDataset, load_folder
 from .own_npz import load_arrays
 
@@ -17,10 +17,10 @@ def load_own(data_dir: str | os.PathLike, kind: str | None = None, size: int | N
     """Load `data_dir` as `kind` ("folder" or "npz"; None: a folder if it is one, else an .npz file)."""
     path = Path(data_dir).expanduser()
     if kind is None:
-        kind = "folder" if path.is_dir() else "npz"
+        kind = KINDS[0] if path.is_dir() else KINDS[1]
     if kind not in KINDS:
         raise OwnDataError(f"kind: got {kind!r}; allowed: {', '.join(KINDS)}", str(path))
-    if kind == "folder":
+    if kind == KINDS[0]:  # a folder
         return load_folder(path, size=size, channels=channels, labels=labels, seed=seed, cache_dir=cache_dir)
     if path.suffix.lower() == ".zip":
         raise OwnDataError(f"{path}: a .zip: extract it first (the Train page's upload does, safely)", str(path))
@@ -37,3 +37,18 @@ def changed_since(recorded: str | None, ds: OwnDataset) -> str | None:
         return None
     return (f"{ds.data_dir}: the data changed since this run recorded it (fingerprint {recorded[:12]}…, now "
             f"{ds.fingerprint[:12]}…): files were added, removed or modified")
+
+
+def check_unchanged(recorded: str | None, ds: OwnDataset) -> OwnDataset:
+    """`ds` if it is the data a run recorded (or nothing was recorded), else DataChanged with changed_since's line."""
+    line = changed_since(recorded, ds)
+    if line is not None:
+        raise DataChanged(line + "; train a new run on it, or restore the folder", str(ds.data_dir), str(recorded),
+                          ds.fingerprint)
+    return ds
+
+
+def recorded_fields(ds: OwnDataset) -> dict:
+    """What a run's config records about your own data (TrainConfig's class_names, data_* fields)."""
+    return {"class_names": tuple(ds.class_names), "data_source": ds.source, "data_fingerprint": ds.fingerprint,
+            "data_train_images": len(ds.train_images), "data_test_images": len(ds.test_images)}
