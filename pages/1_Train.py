@@ -92,7 +92,7 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
         return
     if stored is None or info.config is None:
         return
-    names = ui.class_names(info.config.dataset)
+    names = ui.class_names(info.config)
     st.subheader(_("The latent map forming"))
     if live:
         epoch, means = stored.latest()

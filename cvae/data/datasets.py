@@ -41,6 +41,7 @@ class DatasetSpec:
     # "as many as the data holds".
     own: str = ""
     data_hint: str = ""  # your own data: what --data-dir must name
+    colour_likelihood: str = ""  # your own data in colour (channels 3): its default likelihood
 
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -62,10 +63,10 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
                 short="CIFAR-10"),
     DatasetSpec("folder", "your own images (a folder; class subfolders are the labels)", 28, 1, (), 0, 0,
                 "bernoulli", "own", "", short="your images", own="folder",
-                data_hint="the folder of your images"),
+                data_hint="the folder of your images", colour_likelihood="discretized_logistic"),
     DatasetSpec("npz", "your own arrays (an .npz with x_train and x_test)", 28, 1, (), 0, 0, "bernoulli", "own",
                 "", short="your arrays", own="npz",
-                data_hint="your .npz file"),
+                data_hint="your .npz file", colour_likelihood="discretized_logistic"),
 )}
 OWN_DEFAULT_SIZE = {1: 28, 3: 32}  # image side of your own data when the config gives none, by channels
 OWN_MAX_SIZE = 64

@@ -24,19 +24,10 @@ def load_data(name: str, data_dir: str | os.PathLike | None = None, allow_downlo
     return load_own(data_dir, spec.own, image_size, channels or spec.channels, seed=seed)
 
 
-def own_options(config: Any) -> dict[str, Any]:
-    """The config fields that say how your own data is loaded (image size, channels, the hold-out's seed)."""
-    return {"image_size": getattr(config, "image_size", None), "channels": getattr(config, "channels", None),
-            "seed": getattr(config, "seed", 0)}
-
-
 def config_data(config: Any, allow_download: bool = True, data_dir: str | os.PathLike | None = None) -> Dataset:
     """A TrainConfig's data (its dataset, data_dir or the one given, image size, channels and seed); your own
     data must be what the run recorded (DataChanged otherwise)."""
-    ds = load_data(config.dataset, data_dir or config.data_dir, allow_download, **own_options(config))
-    if isinstance(ds, OwnDataset):
-        check_unchanged(getattr(config, "data_fingerprint", None), ds)
-    return ds
+    return load_keyed(config.dataset, data_dir or config.data_dir, own_key(config), allow_download)
 
 
 def summary_line(ds: Dataset) -> str:
@@ -48,3 +39,20 @@ def summary_line(ds: Dataset) -> str:
             else "unlabelled"
         line += f", {classes}, split by {ds.split}; {ds.skipped_line()}"
     return line
+
+
+def own_key(config: Any) -> tuple:
+    """How a run's own data is loaded and which data it was, as a hashable key for caches (() for a known
+    dataset): image size, channels, the hold-out's seed, the recorded fingerprint."""
+    if not dataset_spec(config.dataset).own:
+        return ()
+    return (config.image_size, config.channels, config.seed, config.data_fingerprint)
+
+
+def load_keyed(name: str, data_dir: str | os.PathLike | None, key: tuple = (), allow_download: bool = True) -> Dataset:
+    """load_data with own_key's options; your own data must be the recorded data (DataChanged otherwise)."""
+    if not key:
+        return load_data(name, data_dir, allow_download)
+    image_size, channels, seed, fingerprint = key
+    ds = load_data(name, data_dir, allow_download, image_size, channels, seed)
+    return check_unchanged(fingerprint, ds) if isinstance(ds, OwnDataset) else ds

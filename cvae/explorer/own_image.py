@@ -8,8 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.datasets import is_own
-from ..data.own_images import decode_bytes
+from ..data.own_images import IMAGE_EXTENSIONS, decode_bytes
 from ..data.sources import model_input
+
+
+UPLOAD_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)  # the file types training reads
 
 
 @dataclass(frozen=True)
@@ -33,3 +36,9 @@ def prepare(data: bytes, arch) -> Prepared:
         raise ValueError(why)
     x = model_input(image[None], arch.likelihood).reshape(1, *arch.image_shape)
     return Prepared(image, x.astype(np.float32, copy=False))
+
+
+def seen(prepared: Prepared) -> np.ndarray:
+    """What the model sees, for display: (S, S) grey or (S, S, 3) colour in [0, 1]."""
+    x = prepared.x[0]
+    return x[..., 0] if x.shape[-1] == 1 else x

@@ -264,7 +264,9 @@ class TrainConfig:
             raise ConfigError("preset", preset, " or ".join(PRESETS))
         values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
         if values.get("dataset") in DATASET_SPECS and values.get("likelihood") is None:
-            values["likelihood"] = DATASET_SPECS[values["dataset"]].default_likelihood
+            spec = DATASET_SPECS[values["dataset"]]
+            colour = spec.own and values.get("channels") == 3  # your own colour images: 8-bit values, not 0/1
+            values["likelihood"] = spec.colour_likelihood if colour else spec.default_likelihood
         return cls.from_dict({**values, "preset": preset})
 
     @classmethod
