@@ -358,8 +358,9 @@ def binarize(images: np.ndarray) -> np.ndarray:
     if images.ndim == 4 and images.shape[-1] in (1, 3):
         return (images > 127).astype(np.float32) if images.dtype == np.uint8 else \
             (images / 255.0 > 0.5).astype(np.float32)
-    shape = (-1, *images.shape[1:], 1) if images.ndim == 3 and images.shape[1] == images.shape[2] else (-1, 28, 28, 1)
-    if images.ndim != 3 and images.size % (28 * 28):
+    square = images.ndim == 3 and images.shape[1] == images.shape[2]  # your own data: (N, S, S) of any side
+    shape = (-1, *images.shape[1:], 1) if square else (-1, 28, 28, 1)
+    if not square and images.size % (28 * 28):
         raise ValueError(f"binarize: {images.shape} cannot be reshaped to (N, 28, 28, 1)")
     if images.dtype == np.uint8:
         # Same result as x / 255. > .5 for uint8 (127/255 < .5 < 128/255) without a float64 copy.
