@@ -23,7 +23,7 @@ from ..store.errors import DataError, EmptyFolder, ImagesTooSmall, OwnDataError,
 from ..store.files import atomic_writer
 from .datasets import OWN_DEFAULT_SIZE, OWN_MAX_SIZE
 from .idx import check_counts, check_images
-from .npz_check import read_npz
+from ..store.npz import read_arrays as read_npz
 from .own_images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, MIN_SIDE, decode_into
 from .sources import Dataset
 
