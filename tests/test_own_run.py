@@ -167,3 +167,21 @@ def test_your_image_is_prepared_like_the_training_images():
     np.testing.assert_allclose(colour.x[0], colour.image / 255.0, atol=1e-6)  # the 8-bit values, not 0/1
     with pytest.raises(ValueError, match="not a PNG, JPEG, GIF, BMP or WebP image"):
         own_image.prepare(b"hello", Architecture(16, 1))
+
+
+def test_an_npz_of_arrays_trains_at_its_own_size(tmp_path):
+    """`--dataset npz`: the arrays' size and channels are the run's (recorded), their class names too."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((120, 12, 12)) > 0.5).astype(np.float32)  # float in [0, 1]
+    np.savez(tmp_path / "arr.npz", x_train=x[:100], x_test=x[100:], y_train=np.arange(100) % 2,
+             y_test=np.arange(20) % 2, class_names=np.array(["odd", "even"]))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CVAE_CACHE_DIR": str(tmp_path / "cache"),
+           "CVAE_RUNS_DIR": str(tmp_path / "runs"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = cli("train", "--name", "arr", "--dataset", "npz", "--data-dir", str(tmp_path / "arr.npz"),
+               "--epochs", "1", "--batch-size", "16", "--filters1", "4", "--filters2", "8", env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = json.loads((tmp_path / "runs" / "arr" / "config.json").read_text())
+    assert (config["image_size"], config["channels"], config["class_names"]) == (12, 1, ["odd", "even"])
+    wrong = cli("train", "--name", "arr16", "--dataset", "npz", "--data-dir", str(tmp_path / "arr.npz"),
+                "--image-size", "16", env=env)
+    assert wrong.returncode == 1 and "holds 12x12 images" in wrong.stderr and len(wrong.stderr.splitlines()) == 1

@@ -21,7 +21,7 @@ def load_data(name: str, data_dir: str | os.PathLike | None = None, allow_downlo
         return load_dataset(name, data_dir, allow_download)
     if data_dir is None:
         raise DataError(f"dataset {name}: needs --data-dir ({spec.data_hint})")
-    return load_own(data_dir, spec.own, image_size, channels or spec.channels, seed=seed)
+    return load_own(data_dir, spec.own, image_size, channels, seed=seed)
 
 
 def config_data(config: Any, allow_download: bool = True, data_dir: str | os.PathLike | None = None) -> Dataset:

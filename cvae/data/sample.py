@@ -12,7 +12,7 @@ from ..store.errors import DataError
 from .idx import NUM_CLASSES, check_counts, check_images, check_labels, read_npz_arrays
 from .datasets import DEFAULT_DATASET, dataset_spec
 from .loading import load_keyed
-from .sources import DATA_DIR_ENV, Dataset, load_dataset
+from .sources import DATA_DIR_ENV, Dataset
 
 BUNDLED_SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "mnist_test_sample.npz"
 BUNDLED_SOURCE = "bundled sample (1000 test digits)"
