@@ -66,7 +66,8 @@ st.subheader(_("Preprocessing, step by step"))
 if own:
     x_model = prepared.x
     s = model.arch.size
-    shown = [(prepared.image, _("centre-cropped to {s}×{s}", s=s)), (own_image.seen(prepared), _("what the model sees"))]
+    shown = [(prepared.image, _("centre-cropped to {s}×{s}", s=s)),
+             (own_image.seen(prepared), _("what the model sees"))]
     for col, (img, caption) in zip(st.columns(4), shown):
         col.image(img, caption=caption, width="stretch", clamp=True)
 else:

@@ -162,7 +162,8 @@ def test_your_image_is_prepared_like_the_training_images():
     grey = own_image.prepare(shape_png("circle", 40, 20), Architecture(16, 1))
     assert grey.image.shape == (16, 16) and grey.x.shape == (1, 16, 16, 1)
     assert set(np.unique(grey.x)) <= {0.0, 1.0} and grey.image[8, 8] == 255 and grey.image[0, 0] == 0
-    colour = own_image.prepare(shape_png("square", 33, 0, "RGB"), Architecture(32, 3, likelihood="discretized_logistic"))
+    colour = own_image.prepare(shape_png("square", 33, 0, "RGB"),
+                               Architecture(32, 3, likelihood="discretized_logistic"))
     assert colour.image.shape == (32, 32, 3) and colour.x.shape == (1, 32, 32, 3)
     np.testing.assert_allclose(colour.x[0], colour.image / 255.0, atol=1e-6)  # the 8-bit values, not 0/1
     with pytest.raises(ValueError, match="not a PNG, JPEG, GIF, BMP or WebP image"):

@@ -63,7 +63,8 @@ def test_the_train_page_previews_a_folder_and_trains_on_it(root, tmp_path):
     run = root / "from-page"
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"] == "folder" and config["image_size"] == 16 and config["class_names"] == list(CLASSES)
-    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"kind": "epoch"' in line]
+    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+              if '"kind": "epoch"' in line]
     assert [e["epoch"] for e in epochs] == [1, 2] and epochs[1]["test_elbo"] > epochs[0]["test_elbo"]
 
 

@@ -22,7 +22,6 @@ from .errors import ConfigError
 DATASETS = tuple(DATASET_SPECS)
 LIKELIHOODS = tuple(LIKELIHOOD_SPECS)
 MAX_TRAIN_IMAGES = max(spec.train_images for spec in DATASET_SPECS.values())
-OWN_DATASETS = tuple(name for name, spec in DATASET_SPECS.items() if spec.own)
 MAX_CLASS_NAMES, MAX_CLASS_NAME = 256, 100  # your own data's classes (labels are uint8), characters per name
 
 
@@ -251,7 +250,7 @@ class TrainConfig:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """The class names of the run's data: the dataset's, your own data's recorded ones, or ("all",) unlabelled."""
+        """The class names of the run's data: the dataset's, your own data's recorded ones, or (UNLABELLED,)."""
         spec = DATASET_SPECS[self.dataset]
         names = self.class_names if spec.own else spec.class_names
         return names or (UNLABELLED,)

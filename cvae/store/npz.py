@@ -186,7 +186,8 @@ def read_arrays(path: str | os.PathLike, kinds: Mapping[str, str], required: tup
         out = read_npz(path, max_file_bytes=max_bytes + (64 << 20), max_total_bytes=max_bytes, check=check,
                        follow_symlinks=True, names=tuple(kinds))
     except NpzPickled as e:
-        raise DataError(f"{where}[{e.member}]: holds Python objects (pickle): refused; save plain arrays", where) from None
+        raise DataError(f"{where}[{e.member}]: holds Python objects (pickle): refused; save plain arrays",
+                        where) from None
     except NpzMemberError as e:
         raise DataError(f"{where}[{e.member}]: {e.reason}", where) from None
     except NpzTooLarge as e:
