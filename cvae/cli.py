@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp, data=True):
         sp.add_argument("--runs-dir", help=RUNS_DIR_HELP)
         if data:
-            sp.add_argument("--data-dir", help="directory with the four IDX files (or $CVAE_DATA_DIR)")
+            sp.add_argument("--data-dir", help="directory with the four IDX files (or $CVAE_DATA_DIR; your own "
+                            "data: the folder of images or the .npz file)")
 
     t = sub.add_parser("train", help="train a new run, or continue one with --resume")
     t.add_argument("--name", required=True, help="run name: letters, digits, - _ .")
@@ -188,6 +189,7 @@ def cmd_train(a) -> int:
         check_resume_epochs(run_path(a.name, a.runs_dir), config.epochs)
     else:
         config = _config_from_args(a)
+    _check_own_data(config)
     # The run's lock before the slow TensorFlow import: a starting trainer already holds it, so nothing (a delete
     # from the app, a second trainer) sees the run as idle in those seconds.
     lock = acquire_run_lock(run_path(a.name, a.runs_dir))
@@ -204,15 +206,25 @@ def cmd_train(a) -> int:
     return 0 if state in ("done", "stopped") else 1
 
 
+def _check_own_data(config) -> None:
+    """Your own data: loaded before TensorFlow (decoded once, then cached): a bad or changed folder is one line."""
+    from .data.datasets import is_own
+    from .data.loading import config_data, summary_line
+
+    if is_own(config.dataset):
+        print(summary_line(config_data(config)), file=sys.stderr, flush=True)
+
+
 def cmd_eval(a) -> int:
-    from .data.sources import load_dataset, model_input
+    from .data.loading import config_data
+    from .data.sources import model_input
     from .store import runs
     from .store.runs import read_config
 
     _, run_dir = _numpy_model(a)  # config and weights checked before the slow TensorFlow import
 
     stored = read_config(run_dir)
-    ds = load_dataset(stored.dataset, a.data_dir or stored.data_dir)
+    ds = config_data(stored, data_dir=a.data_dir)
     test = model_input(ds.test_images[: a.max_test_examples] if a.max_test_examples else ds.test_images,
                        stored.likelihood)
     _import_tensorflow_quietly()
@@ -317,19 +329,26 @@ def cmd_manifold(a) -> int:
 
 
 def cmd_encode(a) -> int:
-    from .explorer import own_digit as od
+    from .explorer import own_digit as od, own_image
+    from .store.runs import read_config
 
-    model, _ = _numpy_model(a)
+    model, run_dir = _numpy_model(a)
+    # A run on your own images: each image centre-cropped and resized as its training images were.
+    own = own_image.needs_own_preprocessing(read_config(run_dir))
     for path in a.images:
         try:
             with open(path, "rb") as f:
                 data = f.read(od.MAX_UPLOAD_BYTES + 1)
-            steps = od.preprocess(od.decode_image(data))
+            if own:
+                x, extra = own_image.prepare(data, model.arch).x, {}
+            else:
+                steps = od.preprocess(od.decode_image(data))
+                x, extra = steps.binary, {"inverted": steps.inverted}
         except (od.ImageRejected, OSError) as e:
             raise ValueError(f"{path}: {e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
-        out = od.describe(model, steps.binary, a.iwae_k, a.seed)
+        out = od.describe(model, x, a.iwae_k, a.seed)
         del out["reconstruction"], out["sample"]
-        print(json.dumps({"image": path, **out, "inverted": steps.inverted}), flush=True)
+        print(json.dumps({"image": path, **out, **extra}), flush=True)
     return 0
 
 

@@ -15,7 +15,7 @@ ui.page_title_ui("lesson")
 model, info = ui.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = ui.test_data_ui(info)
-names = ui.class_names(info.config.dataset)
+names = ui.class_names(info.config)
 
 STEPS = (N_("A code is two numbers"), N_("The decoder draws from a code"), N_("Similar digits get near codes"),
          N_("The ELBO = reconstruction − KL"), N_("Sampling from the prior"), N_("Walking between two digits"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cvae.explorer import classroom, cost, figures, launcher, map_animation, progress, train_figures, train_form
-from cvae.explorer import selection, status_text
+from cvae.explorer import own_data_ui, selection, status_text
 from cvae.explorer import widgets as ui
 from cvae.explorer.text import code, md
 from cvae.explorer.i18n import N_, _, current_lang
@@ -92,7 +92,7 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
         return
     if stored is None or info.config is None:
         return
-    names = ui.class_names(info.config.dataset)
+    names = ui.class_names(info.config)
     st.subheader(_("The latent map forming"))
     if live:
         epoch, means = stored.latest()
@@ -321,6 +321,7 @@ with st.expander(_("Start a new training run"), expanded=not infos or not name, 
                    icon=":material/traffic:")
     elif active:
         st.caption(_("Training now: {names} (at most {cap} at once).", names=md(", ".join(active)), cap=cap))
+    own_data_ui.your_images_ui(K)  # #22: fills the form's dataset and data directory before it is drawn
     _chosen = st.session_state.get(K + "dataset") or TrainConfig.from_preset(
         st.session_state.get(K + "preset") or "tutorial").dataset
     missing = train_form.missing_data(_chosen, str(st.session_state.get(K + "data_dir") or "").strip() or None)

@@ -16,7 +16,7 @@ ui.page_title_ui("plane")
 model, info = ui.require_model(info)
 d = model.latent_dim
 means, labels, source = ui.map_points(model, info)  # the trainer's stored means when they are current
-names = ui.class_names(info.config.dataset)
+names = ui.class_names(info.config)
 xy, pca, axis_titles = figures.map_projection(means)
 ranges = figures.map_ranges(xy, d)
 present = classroom.presenting()

@@ -19,7 +19,7 @@ ui.page_title_ui("recon")
 model, info = ui.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = ui.test_data_ui(info)
-names = ui.class_names(info.config.dataset)
+names = ui.class_names(info.config)
 n_test = len(labels)
 st.caption(_("The encoder maps a test image x to q(z|x) = N(μ, σ²); decoding μ gives the reconstruction "
              "p(x | z = μ). Per digit: the original, the binarized input x the model sees, the reconstruction, "

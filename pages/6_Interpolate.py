@@ -18,7 +18,7 @@ ui.page_title_ui("interp")
 model, info = ui.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = ui.test_data_ui(info)
-names = ui.class_names(info.config.dataset)
+names = ui.class_names(info.config)
 n_test = len(labels)
 means, map_labels, _src = ui.map_points(model, info)  # the one map: stored means when current
 xy, pca, axis_titles = figures.map_projection(means)

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from cvae.explorer import diag_figures, figures
-from cvae.explorer import own_digit as od
+from cvae.explorer import own_digit as od, own_image
 from cvae.explorer import page_state
 from cvae.explorer.page_state import UrlParam
 from cvae.explorer import posterior_ui
@@ -24,10 +24,16 @@ model, info = ui.require_model(info)
 d = model.latent_dim
 _binary, _labels, originals, _source = ui.test_data_ui(info)
 means, labels, source = ui.map_points(model, info)
-names = ui.class_names(info.config.dataset)
-st.caption(_("Put your own handwriting into the model. It is prepared the way MNIST was: white ink on black, the "
-             "digit's box scaled to 20 px and centred by its centre of mass in 28×28, then binarized like the "
-             "training images. Nothing is stored: images stay in memory."))
+names = ui.class_names(info.config)
+own = own_image.needs_own_preprocessing(info.config)  # a run on your own images: "your image", prepared like them
+if own:
+    st.caption(_("Put your own image into the model. It is prepared the way the run's training images were: the "
+                 "shorter side scaled to {s} px and the centre {s}×{s} kept, then as the model sees it. Nothing is "
+                 "stored: images stay in memory.", s=model.arch.size))
+else:
+    st.caption(_("Put your own handwriting into the model. It is prepared the way MNIST was: white ink on black, the "
+                 "digit's box scaled to 20 px and centred by its centre of mass in 28×28, then binarized like the "
+                 "training images. Nothing is stored: images stay in memory."))
 
 SOURCES = [N_("Draw"), N_("Upload"), N_("Camera")]
 P_SOURCE = UrlParam("source", "yd_source", page_state.one_of(SOURCES, str.lower), str.lower)  # never the digit
@@ -42,7 +48,8 @@ with left:
         data = canvas_ui("yd_canvas")
         st.caption(_("Draw one digit, large, with the mouse, a pen or a finger."))
     elif how == "Upload":
-        up = st.file_uploader(_("A PNG or JPEG of one digit"), type=["png", "jpg", "jpeg"], key="yd_upload",
+        up = st.file_uploader(_("Your image") if own else _("A PNG or JPEG of one digit"),
+                              type=own_image.UPLOAD_TYPES if own else ["png", "jpg", "jpeg"], key="yd_upload",
                               max_upload_size=max(1, od.MAX_UPLOAD_BYTES // (1024 * 1024)))
         data = up.getvalue() if up is not None else None
     else:
@@ -53,12 +60,16 @@ if data is None:
     st.info(_("Draw, upload or photograph a digit to see what the model makes of it."), icon=":material/draw:")
     st.stop()
 try:
-    steps = od.preprocess(od.decode_image(data))
-except od.ImageRejected as e:
+    if own:
+        prepared = own_image.prepare(data, model.arch)
+    else:
+        steps = od.preprocess(od.decode_image(data))
+except (od.ImageRejected, ValueError) as e:
     st.error(_("This image can't be used: {reason}", reason=md(e)), icon=":material/block:")
     st.stop()
 
-out = od.describe(model, steps.binary, IWAE_K)
+x_model = prepared.x if own else steps.binary
+out = od.describe(model, x_model, IWAE_K)
 mu, sigma = np.array(out["mu"]), np.array(out["sigma"])
 with right:
     st.subheader(_("Where it lands"))
@@ -90,15 +101,22 @@ with left:
                 + ")")
 
 st.subheader(_("Preprocessing, step by step"))
-shown = [(steps.grey, _("greyscale")), (steps.ink, _("inverted") if steps.inverted else _("ink (not inverted)")),
-         (steps.crop, _("cropped to the ink")), (steps.scaled, _("longer side 20 px")),
-         (steps.centred, _("centred in 28×28")), (steps.binary, _("binarized (what the model sees)"))]
-for col, (img, caption) in zip(st.container(key="yd_steps").columns(len(shown)), shown):
-    pad = None if img is steps.grey else 0.0  # ink stages are white on black
-    col.image(od.pad_square(np.clip(img, 0, 1), pad), caption=caption, width="stretch", clamp=True)
+if own:
+    s = model.arch.size
+    shown = [(prepared.image, _("centre-cropped to {s}×{s}", s=s)),
+             (own_image.seen(prepared), _("what the model sees"))]
+    for col, (img, caption) in zip(st.container(key="yd_steps").columns(4), shown):
+        col.image(img, caption=caption, width="stretch", clamp=True)
+else:
+    shown = [(steps.grey, _("greyscale")), (steps.ink, _("inverted") if steps.inverted else _("ink (not inverted)")),
+             (steps.crop, _("cropped to the ink")), (steps.scaled, _("longer side 20 px")),
+             (steps.centred, _("centred in 28×28")), (steps.binary, _("binarized (what the model sees)"))]
+    for col, (img, caption) in zip(st.container(key="yd_steps").columns(len(shown)), shown):
+        pad = None if img is steps.grey else 0.0  # ink stages are white on black
+        col.image(od.pad_square(np.clip(img, 0, 1), pad), caption=caption, width="stretch", clamp=True)
 
 st.subheader(_("The encoder's guess vs the truth"))
-posterior_ui.posterior_section_ui(model, info.path, steps.binary, key="yd_posterior")
+posterior_ui.posterior_section_ui(model, info.path, x_model, key="yd_posterior")
 
 if len(originals) < len(means):
     st.stop()  # the test images behind the stored means are not available here (bundled sample only)

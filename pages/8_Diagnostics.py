@@ -26,7 +26,7 @@ d = model.latent_dim
 _binary, labels, _originals, source = ui.test_data_ui(info)
 means, logvars = ui.encoded_test_set(model, info)
 labels = labels[:len(means)]
-names = ui.class_names(info.config.dataset)
+names = ui.class_names(info.config)
 summary = diagnostics.summarize(means, logvars)
 st.caption(_("Which latent dimensions does the model use? A dimension whose posterior q(z_i|x) is the prior N(0, 1) "
              "for every x costs no KL and carries no information (posterior collapse). "
@@ -129,7 +129,7 @@ st.subheader(_("Traversals, dimensions ordered by KL"))
 values = normal_quantiles(TRAVERSAL_STEPS, 0.05, 0.95)
 order = diagnostics.kl_order(np.asarray(summary["kl_per_dim"]))[:MAX_TRAVERSALS]
 codes = np.concatenate([diagnostics.traversal_codes(d, int(i), values) for i in order])
-strips = model.decode(codes, apply_sigmoid=True).reshape(len(order), TRAVERSAL_STEPS, 28, 28)
+strips = model.decode(codes, apply_sigmoid=True).reshape(len(order), TRAVERSAL_STEPS, *model.arch.image_shape)
 strips_col = st.columns([3, 2])[0]  # as wide as fits: a phone stacks the columns (no fixed pixel width)
 for rank, i in enumerate(order):
     kl_i, act_i = summary["kl_per_dim"][i], summary["activity"][i]

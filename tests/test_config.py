@@ -193,6 +193,8 @@ def _non_default_value(name: str):
         return 9
     if name in ("max_train_examples", "max_test_examples"):
         return 640
+    if name in ("image_size", "channels"):  # MNIST's own (other values are for your own data)
+        return {"image_size": 28, "channels": 1}[name]
     if name == "beta":
         return 2.5  # on the form slider's grid
     if spec.kind is float:

@@ -23,6 +23,7 @@ EXEMPT = {
     "Adam", "NumPy", "IDX", "npz", "python", "cvae", "train", "eval", "iwae", "latent_dim", "log", "exp", "std",
     "Burda", "White", "Higgins", "CIFAR", "cifar10", "bernoulli", "discretized_logistic", "Ctrl", "SIGSTOP", "RUN", "et", "al", "mnist", "fashion_mnist", "tutorial", "fast",
     "float32", "mixed_bfloat16", "static", "dynamic", "constant", "cosine", "nats", "checkpoints", "TFP",
+    "folder", "x_train", "x_test", "JPEG", "BMP", "WebP",  # your own data: a dataset name and .npz member names (#22)
     "English", "JSON", "z_A", "z_B",  # the language switch names each language in itself; formats; formulas
 }
 

@@ -43,10 +43,15 @@ def test_config_choices_help_and_bounds_come_from_the_registries():
         assert lik.help in specs["likelihood"].help
 
 
+def _own(spec) -> dict:
+    """What a config of your own data needs besides its dataset (the folder or file)."""
+    return {"data_dir": "/data/mine"} if spec.own else {}
+
+
 def test_the_architecture_reads_image_shape_and_parameters_from_the_registries():
     for name, spec in DATASETS.items():
         for lik in LIKELIHOODS.values():
-            a = architecture_of(TrainConfig(dataset=name, likelihood=lik.name))
+            a = architecture_of(TrainConfig(dataset=name, likelihood=lik.name, **_own(spec)))
             assert a.image_shape == (spec.size, spec.size, spec.channels)
             assert a.layers(2)[-1].out_shape == (spec.size, spec.size, spec.channels * lik.params_per_subpixel)
             assert a.browser_mean == lik.browser
@@ -54,13 +59,15 @@ def test_the_architecture_reads_image_shape_and_parameters_from_the_registries()
 
 def test_a_dataset_given_without_a_likelihood_gets_its_default():
     for name, spec in DATASETS.items():
-        assert TrainConfig.from_preset("tutorial", dataset=name).likelihood == spec.default_likelihood
+        assert TrainConfig.from_preset("tutorial", dataset=name, **_own(spec)).likelihood == spec.default_likelihood
     assert TrainConfig.from_preset("tutorial", dataset="cifar10", likelihood="bernoulli").likelihood == "bernoulli"
     assert TrainConfig.from_preset("tutorial").likelihood == "bernoulli"  # the tutorial's
 
 
 def test_the_cost_estimate_uses_the_training_set_size():
     for name, spec in DATASETS.items():
+        if spec.own:  # its size is the data's, recorded in the run's config
+            continue
         whole = cost.estimated_epoch_seconds(TrainConfig(dataset=name))
         assert whole == cost.estimated_epoch_seconds(TrainConfig(dataset=name, max_train_examples=spec.train_images))
         assert whole > cost.estimated_epoch_seconds(TrainConfig(dataset=name, max_train_examples=spec.train_images // 2))

@@ -35,6 +35,13 @@ class DatasetSpec:
     # Class counts (test split, training split or None) that identify its files: data with another dataset's
     # counts is refused (MNIST and Fashion-MNIST use the same file names).
     label_counts: tuple[tuple[int, ...], tuple[int, ...] | None] | None = None
+    # Your own data (#22): "folder" or "npz", the kind cvae/data/own.py loads from --data-dir; "" = a known dataset.
+    # Such an entry's size and channels are only defaults: the run's config (image_size, channels) and the data
+    # decide, its class names come from the data (recorded in config.class_names), and train_images = 0 means
+    # "as many as the data holds".
+    own: str = ""
+    data_hint: str = ""  # your own data: what --data-dir must name
+    colour_likelihood: str = ""  # your own data in colour (channels 3): its default likelihood
 
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -54,8 +61,21 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
                 "discretized_logistic", "cifar_binary", "cifar-10-batches-bin",
                 cache_hint="unpack cifar-10-binary.tar.gz into ~/.keras/datasets/ (giving cifar-10-batches-bin/)",
                 short="CIFAR-10"),
+    DatasetSpec("folder", "your own images (a folder; class subfolders are the labels)", 28, 1, (), 0, 0,
+                "bernoulli", "own", "", short="your images", own="folder",
+                data_hint="the folder of your images", colour_likelihood="discretized_logistic"),
+    DatasetSpec("npz", "your own arrays (an .npz with x_train and x_test)", 28, 1, (), 0, 0, "bernoulli", "own",
+                "", short="your arrays", own="npz",
+                data_hint="your .npz file", colour_likelihood="discretized_logistic"),
 )}
+OWN_DEFAULT_SIZE = {1: 28, 3: 32}  # image side of your own data when the config gives none, by channels
+OWN_MAX_SIZE = 64
 DEFAULT_DATASET = "mnist"
+
+
+def is_own(name: str) -> bool:
+    """Whether `name` is your own data (a folder or an .npz given by --data-dir), not a known dataset."""
+    return bool(dataset_spec(name).own)
 
 
 def dataset_spec(name: str) -> DatasetSpec:

@@ -21,14 +21,15 @@ from PIL import Image
 
 from ..store.errors import DataError, EmptyFolder, ImagesTooSmall, OwnDataError, TooFewClasses
 from ..store.files import atomic_writer
+from .datasets import OWN_DEFAULT_SIZE, OWN_MAX_SIZE
 from .idx import check_counts, check_images
-from .npz_check import read_npz
+from ..store.npz import read_arrays as read_npz
 from .own_images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, MIN_SIDE, decode_into
 from .sources import Dataset
 
-MAX_SIZE = 64
+MAX_SIZE = OWN_MAX_SIZE
 MAX_CLASSES = 256  # labels are uint8
-DEFAULT_SIZE = {1: 28, 3: 32}
+DEFAULT_SIZE = OWN_DEFAULT_SIZE
 RESIZE_RULE = "centre-crop"
 RESIZE_TEXT = "aspect ratio kept: the shorter side is scaled to S, then the centre S×S is cropped"
 HOLDOUT = 0.1

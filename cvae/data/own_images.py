@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 
@@ -52,28 +53,45 @@ def decode_into(real: str, out: np.ndarray, size: int, channels: int) -> str | N
                 return "not a regular file"
             if st.st_size > MAX_FILE_BYTES:
                 return f"{st.st_size:,} bytes, over the {MAX_FILE_BYTES:,} limit"
-            # Only these plugins are tried: a renamed EPS, for one, never reaches Ghostscript.
-            with Image.open(fh, formats=OPEN_FORMATS) as im:
-                w, h = im.size
-                if w * h > MAX_IMAGE_PIXELS:
-                    return f"{w}x{h} pixels, over the {MAX_IMAGE_PIXELS:,} limit (decompression bomb): refused"
-                if im.format not in FORMATS:
-                    return f"a {im.format} image, not PNG, JPEG, GIF, BMP or WebP"
-                if min(w, h) < MIN_SIDE:
-                    return f"too small ({w}x{h}; at least {MIN_SIDE} pixels a side)"
-                if im.format in ("JPEG", "MPO"):
-                    im.draft("L" if channels == 1 else "RGB", (size, size))  # DCT scaling: decode near S, fast
-                if im.getexif().get(0x0112, 1) not in (None, 1):
-                    im = ImageOps.exif_transpose(im)
-                im = to_mode(im, channels)
-                w, h = im.size
-                side = min(w, h)
-                if side != size or w != h:
-                    left, top = (w - side) // 2, (h - side) // 2
-                    im = im.resize((size, size), Image.Resampling.LANCZOS, box=(left, top, left + side, top + side),
-                                   reducing_gap=3.0)
-                out[...] = np.asarray(im)
-                return None
+            return decode_stream(fh, out, size, channels)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+
+
+def decode_bytes(data: bytes, size: int, channels: int) -> tuple[np.ndarray | None, str | None]:
+    """An uploaded file's bytes as an S×S uint8 image (grey (S, S), colour (S, S, 3)), else (None, why)."""
+    if len(data) > MAX_FILE_BYTES:
+        return None, f"{len(data):,} bytes, over the {MAX_FILE_BYTES:,} limit"
+    out = np.zeros((size, size) if channels == 1 else (size, size, channels), np.uint8)
+    why = decode_stream(io.BytesIO(data), out, size, channels)
+    return (None, why) if why else (out, None)
+
+
+def decode_stream(fh, out: np.ndarray, size: int, channels: int) -> str | None:
+    """Decode an open binary file into `out` (centre-crop to S×S, the mode for `channels`); None, or why not."""
+    try:
+        # Only these plugins are tried: a renamed EPS, for one, never reaches Ghostscript.
+        with Image.open(fh, formats=OPEN_FORMATS) as im:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                return f"{w}x{h} pixels, over the {MAX_IMAGE_PIXELS:,} limit (decompression bomb): refused"
+            if im.format not in FORMATS:
+                return f"a {im.format} image, not PNG, JPEG, GIF, BMP or WebP"
+            if min(w, h) < MIN_SIDE:
+                return f"too small ({w}x{h}; at least {MIN_SIDE} pixels a side)"
+            if im.format in ("JPEG", "MPO"):
+                im.draft("L" if channels == 1 else "RGB", (size, size))  # DCT scaling: decode near S, fast
+            if im.getexif().get(0x0112, 1) not in (None, 1):
+                im = ImageOps.exif_transpose(im)
+            im = to_mode(im, channels)
+            w, h = im.size
+            side = min(w, h)
+            if side != size or w != h:
+                left, top = (w - side) // 2, (h - side) // 2
+                im = im.resize((size, size), Image.Resampling.LANCZOS, box=(left, top, left + side, top + side),
+                               reducing_gap=3.0)
+            out[...] = np.asarray(im)
+            return None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return f"over the {Image.MAX_IMAGE_PIXELS:,}-pixel limit (decompression bomb): refused"
     except UnidentifiedImageError:

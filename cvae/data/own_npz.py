@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..store.errors import OwnDataError
-from .npz_check import read_npz
+from ..store.npz import read_arrays as read_npz
 from .own_data import MAX_CLASSES, MAX_SIZE, OwnDataset
 
 _KINDS = {"x_train": "uf", "x_test": "uf", "y_train": "ui", "y_test": "ui", "class_names": "U"}

@@ -11,7 +11,8 @@ import numpy as np
 from ..store.errors import DataError
 from .idx import NUM_CLASSES, check_counts, check_images, check_labels, read_npz_arrays
 from .datasets import DEFAULT_DATASET, dataset_spec
-from .sources import DATA_DIR_ENV, Dataset, load_dataset
+from .loading import load_keyed
+from .sources import DATA_DIR_ENV, Dataset
 
 BUNDLED_SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "mnist_test_sample.npz"
 BUNDLED_SOURCE = "bundled sample (1000 test digits)"
@@ -81,10 +82,12 @@ def load_test_split(
     name: str = DEFAULT_DATASET,
     data_dir: str | os.PathLike | None = None,
     allow_download: bool = True,
+    own: tuple = (),
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Test images, labels and a source string; falls back to the bundled MNIST sample."""
+    """Test images, labels and a source string; falls back to the bundled MNIST sample. `own`: your own data's
+    loading key (cvae/data/loading.py's own_key)."""
     try:
-        ds = load_dataset(name, data_dir, allow_download=allow_download)
+        ds = load_keyed(name, data_dir, own, allow_download=allow_download)
         return ds.test_images, ds.test_labels, ds.source
     except DataError:
         # Fall back only when nothing was configured: a broken --data-dir / $CVAE_DATA_DIR

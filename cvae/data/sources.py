@@ -29,6 +29,7 @@ IDX_FILES = {
 SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {name: tuple(Path(d) for d in spec.system_dirs)
                                             for name, spec in DATASETS.items()}
 _KERAS_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+NPZ_KIND = "npz"  # a file format of _cached_load (not the dataset of that name)
 
 
 def _check_name(name: str) -> str:
@@ -208,7 +209,7 @@ def _load_npz_cached(path: Path, name: str) -> Dataset:
     """load_npz through the in-process cache."""
     if not path.is_file():
         return load_npz(path, name)  # raises the specific error (missing, a directory, a FIFO...)
-    return _cached_load("npz", str(path), name, _stat_key([path]))
+    return _cached_load(NPZ_KIND, str(path), name, _stat_key([path]))
 
 
 def _load_cifar_cached(path: Path, name: str) -> Dataset:
@@ -301,8 +302,12 @@ def load_dataset(
     data_dir: str | os.PathLike | None = None,
     allow_download: bool = True,
 ) -> Dataset:
-    """Find and load `name`: data_dir / $CVAE_DATA_DIR, Keras cache, system dir, then download."""
+    """Find and load `name`: data_dir / $CVAE_DATA_DIR, Keras cache, system dir, then download (your own data:
+    cvae/data/loading.py)."""
     _check_name(name)
+    spec = dataset_spec(name)
+    if spec.own:
+        raise DataError(f"dataset {name}: load it with cvae.data.loading.load_data (its --data-dir: {spec.data_hint})")
     # An explicitly configured location that is broken must fail loudly, not fall through.
     if data_dir is not None:
         ds = _load_from_data_dir(Path(data_dir).expanduser(), name, "--data-dir")
@@ -314,9 +319,8 @@ def load_dataset(
 
     looked = [f"--data-dir / ${DATA_DIR_ENV}: not given"]
     keras_dir = _keras_datasets_dir()
-    spec = dataset_spec(name)
     cached = keras_dir / spec.keras_cache
-    kind = "cifar" if spec.format == "cifar_binary" else "npz" if cached.suffix == ".npz" else "idx"
+    kind = "cifar" if spec.format == "cifar_binary" else NPZ_KIND if cached.suffix == ".npz" else "idx"
     candidates: list[tuple[str, Path]] = [(kind, cached)]
     candidates += [("idx", d) for d in SYSTEM_DIRS.get(name, ())]
     for kind, path in candidates:
@@ -326,7 +330,7 @@ def load_dataset(
         try:
             if kind == "cifar":
                 ds = _load_cifar_cached(path, name)
-            elif kind == "npz":
+            elif kind == NPZ_KIND:
                 ds = _load_npz_cached(path, name)
             else:
                 ds = _load_idx_cached(path, name)
@@ -349,20 +353,20 @@ def load_dataset(
 
 def binarize(images: np.ndarray) -> np.ndarray:
     """The TF tutorial's preprocessing: scale to [0, 1], threshold at 0.5, float32 (N, 28, 28, 1); colour images
-    (N, H, W, 3) keep their shape (each sub-pixel thresholded)."""
+    (N, H, W, 3) keep their shape (each sub-pixel thresholded); grey (N, S, S) of any side gain a channel axis."""
     images = np.asarray(images)
-    if images.ndim == 4 and images.shape[-1] == 3:
+    if images.ndim == 4 and images.shape[-1] in (1, 3):
         return (images > 127).astype(np.float32) if images.dtype == np.uint8 else \
             (images / 255.0 > 0.5).astype(np.float32)
-    if images.size % (28 * 28):
+    square = images.ndim == 3 and images.shape[1] == images.shape[2]  # your own data: (N, S, S) of any side
+    shape = (-1, *images.shape[1:], 1) if square else (-1, 28, 28, 1)
+    if not square and images.size % (28 * 28):
         raise ValueError(f"binarize: {images.shape} cannot be reshaped to (N, 28, 28, 1)")
     if images.dtype == np.uint8:
         # Same result as x / 255. > .5 for uint8 (127/255 < .5 < 128/255) without a float64 copy.
-        return (images.reshape(-1, 28, 28, 1) > 127).astype(np.float32)
-    scaled = images.reshape(-1, 28, 28, 1) / 255.0
+        return (images.reshape(shape) > 127).astype(np.float32)
+    scaled = images.reshape(shape) / 255.0
     return np.where(scaled > 0.5, 1.0, 0.0).astype(np.float32)
-
-
 
 
 def unit_scale(images: np.ndarray) -> np.ndarray:

@@ -9,7 +9,10 @@ from typing import Iterable
 import tensorflow as tf
 
 from ..data.likelihoods import likelihood as likelihood_entry
-from ..data.sources import binarize, load_dataset, model_input, unit_scale
+from ..data.loading import config_data
+from ..data.own import recorded_fields
+from ..data.own_data import OwnDataset
+from ..data.sources import binarize, model_input, unit_scale
 from ..store import runs
 from ..store.config import TrainConfig
 from ..store.errors import RunExists, TrainingError
@@ -26,8 +29,10 @@ from .trainer import NonFiniteLoss, TrainData, Trainer, bf16_supported
 
 
 def prepare_data(config: TrainConfig) -> TrainData:
-    """Load the configured dataset and preprocess it as the tutorial does."""
-    ds = load_dataset(config.dataset, config.data_dir)
+    """Load the configured dataset and preprocess it as the tutorial does (your own data: the same data the run
+    recorded, DataChanged otherwise)."""
+    ds = config_data(config)
+    record = recorded_fields(ds) if isinstance(ds, OwnDataset) else None
     train = ds.train_images[: config.max_train_examples] if config.max_train_examples else ds.train_images
     if config.batch_size > len(train):
         raise TrainingError(f"batch_size: got {config.batch_size}; allowed: at most the {len(train)} training examples")
@@ -37,7 +42,7 @@ def prepare_data(config: TrainConfig) -> TrainData:
     test = ds.test_images[: config.max_test_examples] if config.max_test_examples else ds.test_images
     labels = ds.test_labels[: len(test)]
     return TrainData(train=train, test=model_input(test, config.likelihood), source=ds.source, data_dir=ds.data_dir,
-                     test_labels=labels)
+                     test_labels=labels, record=record)
 
 
 def train_run(
@@ -123,6 +128,11 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
         if config.data_dir is None and data.data_dir:
             # Found through $CVAE_DATA_DIR, the Keras cache or Debian's dir: stored, so --resume finds it again.
             config = config.replace(data_dir=data.data_dir)
+            atomic_write_json(run_dir / runs.CONFIG_FILE, config.to_dict())
+        if data.record and any(getattr(config, k) != v for k, v in data.record.items()):
+            # Your own data: its classes, where it came from and its fingerprint, so resume and the pages find
+            # the same data (and notice when the folder changed).
+            config = config.replace(**data.record)
             atomic_write_json(run_dir / runs.CONFIG_FILE, config.to_dict())
         trainer = Trainer(config, data, strategy)
         writer = RunWriter(run_dir, background=True)

@@ -37,6 +37,7 @@ class TrainData:
     source: str = ""
     data_dir: str | None = None  # where the data was found (stored in the run when its config had none)
     test_labels: np.ndarray | None = None  # (M,) classes: colour the per-epoch latent map (none: no map)
+    record: dict | None = None  # your own data: config fields to record (class names, source, fingerprint, counts)
 
 
 class NonFiniteLoss(TrainingError):
@@ -131,7 +132,8 @@ class Trainer:
             self.eval_model.encode,
             input_signature=[tf.TensorSpec([None, *self.model.arch.image_shape], tf.float32)])
         n = config.num_examples_to_generate
-        self.sample_images = data.test[:n]
+        # Cycled when the test set is smaller than the grid (your own data may hold a dozen test images).
+        self.sample_images = data.test[np.arange(n) % len(data.test)] if len(data.test) < n else data.test[:n]
         self.sample_eps = np.random.default_rng(SAMPLE_SEED).standard_normal((n, config.latent_dim)).astype(np.float32)
         self.eval_eps = eval_noise(len(data.test), config.latent_dim)
         self._sample_cache: tuple[int, np.ndarray] | None = None  # (global_step, sample_probs())

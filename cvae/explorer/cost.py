@@ -36,10 +36,17 @@ def estimated_epoch_seconds(config: TrainConfig) -> float:
             return float(m[-1, col] * macs / m[-1, 0])
         return float(np.interp(macs, m[:, 0], m[:, col]))
 
-    spec = dataset_spec(config.dataset)
-    n_train = config.max_train_examples or spec.train_images
-    n_test = config.max_test_examples or spec.test_images
+    n_train, n_test = split_sizes(config)
     return n_train * per_image(1) + n_test * per_image(2)
+
+
+def split_sizes(config: TrainConfig) -> tuple[int, int]:
+    """Training and test images of a config: its limits, else the data's (your own data: the counts recorded when
+    it was loaded, 0 before), else the registry's."""
+    spec = dataset_spec(config.dataset)
+    n_train = config.max_train_examples or getattr(config, "data_train_images", None) or spec.train_images
+    n_test = config.max_test_examples or getattr(config, "data_test_images", None) or spec.test_images
+    return n_train, n_test
 
 
 def slow_warning(config: TrainConfig) -> str | None:
@@ -85,9 +92,7 @@ def estimated_memory_bytes(config: TrainConfig) -> int:
 
     a = architecture_of(config)
     pixels = a.size * a.size * a.channels
-    spec = dataset_spec(config.dataset)
-    n_train = config.max_train_examples or spec.train_images
-    n_test = config.max_test_examples or spec.test_images
+    n_train, n_test = split_sizes(config)
     params = sum(int(np.prod(s)) for s in expected_shapes(config.latent_dim, a).values())
     per_image = activations_per_image(config) * 4
     batch = max(config.batch_size * per_image * TRAIN_ACTIVATION_FACTOR,

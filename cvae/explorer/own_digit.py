@@ -157,16 +157,21 @@ def nearest(codes: np.ndarray, query: np.ndarray, k: int = 5) -> np.ndarray:
     return idx[np.argsort(d2[idx], kind="stable")]
 
 
+def _one_image(batch: np.ndarray) -> np.ndarray:
+    """The first image of a batch: (H, W) when grey, (H, W, 3) when colour."""
+    return batch[0, :, :, 0] if batch.shape[-1] == 1 else batch[0]
+
+
 def describe(model: Any, binary: np.ndarray, iwae_k: int = 100, seed: int = 0) -> dict[str, Any]:
     """mu, sigma, the single-sample ELBO and its split, the k-sample IWAE estimate, a reconstruction and a sample."""
     if not 1 <= iwae_k <= MAX_IWAE_K:
         raise ValueError(f"iwae_k: got {iwae_k}; allowed: 1 to {MAX_IWAE_K:,}")
     rng = np.random.default_rng(seed)
-    x = np.asarray(binary, np.float32).reshape(1, 28, 28, 1)
+    x = np.asarray(binary, np.float32).reshape(1, *model.arch.image_shape)  # your own data: any size and colour
     terms = model.elbo_terms(x, rng=rng)
     mean, logvar = terms["mean"][0], terms["logvar"][0]
-    recon = model.decode(mean[None], apply_sigmoid=True)[0, :, :, 0]
-    sample_probs = model.decode(terms["z"], apply_sigmoid=True)[0, :, :, 0]
+    recon = _one_image(model.decode(mean[None], apply_sigmoid=True))
+    sample_probs = _one_image(model.decode(terms["z"], apply_sigmoid=True))
     return {"mu": [float(v) for v in mean], "sigma": [float(v) for v in np.exp(0.5 * logvar)],
             "elbo": float(terms["elbo"][0]), "logpx_z": float(terms["logpx_z"][0]), "kl": float(terms["kl"][0]),
             f"iwae_{iwae_k}": float(model.iwae(x, iwae_k, rng=rng)[0]),

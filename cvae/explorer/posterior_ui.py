@@ -103,7 +103,8 @@ def test_set_section_ui(model: NumpyCVAE, run_dir: Path, binary: np.ndarray, lab
         return
     top = min(1000, len(binary))
     c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
-    n = int(c1.number_input(_("Test digits"), min_value=10, max_value=top, value=min(50, top), step=10,
+    low = min(10, top)  # your own data may hold fewer than 10 test images
+    n = int(c1.number_input(_("Test digits"), min_value=low, max_value=top, value=min(50, top), step=min(10, top),
                             key="dg_exact_n"))
     stamp = ui.weights_stamp(run_dir)
     done = st.session_state.get(RESULT_KEY)

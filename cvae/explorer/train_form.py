@@ -11,6 +11,7 @@ from .text import md
 from ..store.config import FIELD_SPECS, TrainConfig, settable_fields, validate_run_name
 from ..data import download
 from ..data.datasets import dataset_spec
+from ..data.loading import config_data
 from ..data.sources import clear_cache, load_dataset
 from ..store.errors import ConfigError, DataError, DataNotFound
 from .i18n import N_, _
@@ -62,8 +63,8 @@ def parse_values(widgets: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
     data_dir = values.get("data_dir")
     if data_dir:
         path = Path(data_dir).expanduser()
-        if not path.is_dir():
-            errors["data_dir"] = f"data_dir: {md(repr(data_dir))} is not a directory"
+        if not path.is_dir() and not (path.suffix.lower() == ".npz" and path.is_file()):
+            errors["data_dir"] = f"data_dir: {md(repr(data_dir))} is not a directory (or an .npz file)"
         else:
             values["data_dir"] = str(path.resolve())
     return values, errors
@@ -130,7 +131,7 @@ def data_problem(config: TrainConfig) -> str | None:
     """Why training could not find its data on this server (checked before launching, without downloading),
     pointing at the form's own Data directory field; None when the data is there."""
     try:
-        load_dataset(config.dataset, config.data_dir, allow_download=False)
+        config_data(config, allow_download=False)  # your own data too (decoded once, then cached)
     except (DataError, OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if config.data_dir:

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import streamlit as st
 
+from ..data.loading import own_key
 from ..data.sample import load_test_split
 from ..data.likelihoods import likelihood as likelihood_entry
 from ..data.sources import CLASS_NAMES, unit_scale
@@ -264,16 +265,17 @@ def weights_problem(info: RunInfo) -> str:
 
 
 @st.cache_data(max_entries=4, show_spinner="Loading the test set…")
-def load_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def load_test_data(dataset: str, data_dir: str | None,
+                   own: tuple = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Test split as (binarized 0/1 uint8 (N,28,28), labels, original uint8 (N,28,28), source).
 
     The run's data_dir first; if that is gone, the default places ($CVAE_DATA_DIR, Keras cache, and for
     MNIST the bundled 1000-digit sample). Never downloads.
     """
     try:
-        images, labels, source = load_test_split(dataset, data_dir, allow_download=False)
+        images, labels, source = load_test_split(dataset, data_dir, allow_download=False, own=own)
     except DataError:
-        if not data_dir:
+        if not data_dir or own:  # your own data is only ever its own folder
             raise
         images, labels, source = load_test_split(dataset, None, allow_download=False)
     return (images > 127).astype(np.uint8), np.asarray(labels, np.uint8), images, source
@@ -284,9 +286,9 @@ def test_data_ui(info: RunInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, str
     an error and st.stop()."""
     try:
         if not likelihood_entry(info.config.likelihood).binary_input:
-            *arrays, source = _levels_test_data(info.config.dataset, info.config.data_dir)
+            *arrays, source = _levels_test_data(info.config.dataset, info.config.data_dir, own_key(info.config))
         else:
-            *arrays, source = load_test_data(info.config.dataset, info.config.data_dir)
+            *arrays, source = load_test_data(info.config.dataset, info.config.data_dir, own_key(info.config))
         return (*arrays, source_label(source, info.config.dataset))
     except (DataError, ValueError, OSError) as e:
         show_error(e, _("Test set ({dataset})", dataset=info.config.dataset))
@@ -295,9 +297,10 @@ def test_data_ui(info: RunInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, str
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)  # a resource: no float32 copy of the test set per rerun
-def _levels_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def _levels_test_data(dataset: str, data_dir: str | None,
+                      own: tuple = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """load_test_data with the 8-bit values k/255 (float32, read-only) in place of the binarized images."""
-    _, labels, images, source = load_test_data(dataset, data_dir)
+    _, labels, images, source = load_test_data(dataset, data_dir, own)
     levels = unit_scale(images)
     levels.setflags(write=False)
     return levels, labels, images, source
@@ -305,9 +308,9 @@ def _levels_test_data(dataset: str, data_dir: str | None) -> tuple[np.ndarray, n
 
 @st.cache_data(max_entries=8, show_spinner="Encoding the test set…")
 def _encode_cached(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int], dataset: str,
-                   data_dir: str | None, limit: int) -> tuple[np.ndarray, np.ndarray]:
+                   data_dir: str | None, limit: int, own: tuple = ()) -> tuple[np.ndarray, np.ndarray]:
     loader = load_test_data if likelihood_entry(_model.arch.likelihood).binary_input else _levels_test_data
-    binary = loader(dataset, data_dir)[0][:limit]
+    binary = loader(dataset, data_dir, own)[0][:limit]
     mean, logvar = _model.encode(binary.astype(np.float32))
     return mean, logvar
 
@@ -315,7 +318,7 @@ def _encode_cached(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int], data
 def encoded_test_set(model: NumpyCVAE, info: RunInfo, limit: int = MAP_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """μ and log σ² of q(z|x) for the first `limit` test digits (cached per run and weights)."""
     return _encode_cached(model, str(info.path), weights_stamp(info.path), info.config.dataset,
-                          info.config.data_dir, limit)
+                          info.config.data_dir, limit, own_key(info.config))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -345,8 +348,11 @@ def map_points(model: NumpyCVAE, info: RunInfo) -> tuple[np.ndarray, np.ndarray,
     return means, labels[:len(means)], source
 
 
-def class_names(dataset: str) -> tuple[str, ...]:
-    return CLASS_NAMES.get(dataset, tuple(str(i) for i in range(10)))
+def class_names(run) -> tuple[str, ...]:
+    """A run config's class names (your own data: recorded in it; unlabelled: one class), or a dataset's."""
+    if isinstance(run, str):
+        return CLASS_NAMES.get(run, tuple(str(i) for i in range(10)))
+    return run.labels
 
 
 # ---------------------------------------------------------------------------------------------- figures

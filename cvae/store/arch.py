@@ -4,7 +4,7 @@
 (cvae/engine/model.py), the NumPy encoder/decoder (cvae/explorer/numpy_model.py), the weights-file check
 (cvae/store/weights.py: `weight_shapes`) and the browser's decoder (cvae/explorer/static/latent_pad.js, sent the
 decoder's layers with its weights) all interpret it; adding a layer or changing a width is one edit here. A run's
-config.json holds the fields it is derived from (dataset, filters1, filters2, likelihood).
+config.json holds the fields it is derived from (dataset, image_size, channels, filters1, filters2, likelihood).
 """
 
 from __future__ import annotations
@@ -142,5 +142,7 @@ class Architecture:
 def architecture_of(config: Any) -> Architecture:
     """The Architecture a TrainConfig describes (fields missing from older configs take the tutorial's values)."""
     spec = dataset_spec(getattr(config, "dataset", DEFAULT_DATASET))
-    return Architecture(spec.size, spec.channels, int(getattr(config, "filters1", 32)),
+    # Your own data: the config's image_size and channels (TrainConfig.image_side / image_channels).
+    size, channels = getattr(config, "image_side", spec.size), getattr(config, "image_channels", spec.channels)
+    return Architecture(size, channels, int(getattr(config, "filters1", 32)),
                         int(getattr(config, "filters2", 64)), getattr(config, "likelihood", DEFAULT_LIKELIHOOD))

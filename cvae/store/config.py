@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from ..data.datasets import DATASETS as DATASET_SPECS, DEFAULT_DATASET
+from ..data.datasets import DATASETS as DATASET_SPECS, DEFAULT_DATASET, OWN_DEFAULT_SIZE, OWN_MAX_SIZE
 from ..data.likelihoods import DEFAULT_LIKELIHOOD, LIKELIHOODS as LIKELIHOOD_SPECS, likelihood as likelihood_entry
 from .errors import ConfigError
 
@@ -22,6 +22,7 @@ from .errors import ConfigError
 DATASETS = tuple(DATASET_SPECS)
 LIKELIHOODS = tuple(LIKELIHOOD_SPECS)
 MAX_TRAIN_IMAGES = max(spec.train_images for spec in DATASET_SPECS.values())
+MAX_CLASS_NAMES, MAX_CLASS_NAME = 256, 100  # your own data's classes (labels are uint8), characters per name
 
 
 def _or_list(items: list[str]) -> str:
@@ -32,13 +33,15 @@ def _or_list(items: list[str]) -> str:
 DATASET_HELP = "The images to learn: " + _or_list([s.title for s in DATASET_SPECS.values()]) + "."
 LIKELIHOOD_HELP = "p(x|z): " + ", or ".join(lik.help for lik in LIKELIHOOD_SPECS.values()) + "."
 TRAIN_IMAGES_HELP = ("Blank = the whole training set (" + "; ".join(
-    f"{s.name}: {s.train_images:,}" for s in DATASET_SPECS.values()) + "). Fewer = a quicker, worse model.")
+    f"{s.name}: {s.train_images:,}" for s in DATASET_SPECS.values() if not s.own) + "; your own data: all "
+    "its training images). Fewer = a quicker, worse model.")
 PRECISIONS = ("float32", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 BINARIZATIONS = ("static", "dynamic")
 MAX_LATENT_DIM = 64
 MAX_FILTERS = 512  # the tutorial's "bigger network" suggestion: 512 filters in every conv layer
 CONFIG_VERSION = 1
+UNLABELLED = "all images"  # the one "class" of your own data without labels
 
 # Opt-in named settings; "tutorial" is exactly the TensorFlow tutorial. A preset only fills defaults: any field
 # given explicitly wins, and the preset's name is stored in config.json. How "fast" was chosen: bench/RESULTS.md
@@ -91,6 +94,9 @@ class FieldSpec:
             return _is_int(value) and self.low <= value <= self.high
         if self.kind is float:
             return (_is_number(value) and math.isfinite(value) and self.low < value <= self.high)
+        if self.kind is tuple:  # a tuple of short texts (your own data's class names)
+            return isinstance(value, tuple) and len(value) <= MAX_CLASS_NAMES and all(
+                isinstance(v, str) and 0 < len(v) <= MAX_CLASS_NAME for v in value)
         return isinstance(value, str)
 
 
@@ -113,8 +119,32 @@ class TrainConfig:
     dataset: str = _field(DEFAULT_DATASET, DATASET_HELP, "Dataset", kind=str, choices=DATASETS)
     data_dir: str | None = _field(
         None, "A folder with the four IDX files (or mnist.npz; CIFAR-10: its six .bin files). Blank: $CVAE_DATA_DIR, the "
-        "Keras cache, Debian's package; with none of them, the Train page offers the download.", "Data directory", kind=str, optional=True,
+        "Keras cache, Debian's package; with none of them, the Train page offers the download. Your own data: the "
+        "folder of images, or the .npz file.", "Data directory", kind=str, optional=True,
         allowed_text="a directory path or null", more=True)
+    # Your own data (#22): the side S and the channels the images are resized to (known datasets: their own).
+    image_size: int | None = _field(
+        None, "Your own images are resized to S x S (aspect kept, centre-cropped). Blank: 28 for grey, 32 for "
+        "colour.", "Image size", low=4, high=OWN_MAX_SIZE, optional=True, more=True,
+        allowed_text=f"null (28 grey, 32 colour) or a multiple of 4 from 4 to {OWN_MAX_SIZE}")
+    channels: int | None = _field(None, "Your own images as 1 (grey) or 3 (colour) channels. Blank: grey.",
+                                  "Channels", low=1, high=3, optional=True, more=True,
+                                  allowed_text="null (grey) or 1 (grey) or 3 (colour)")
+    # Recorded by the trainer when it loads your own data: resume and the pages read them (null otherwise).
+    class_names: tuple[str, ...] = _field((), "Your own data's class names, in label order (() = unlabelled).",
+                                          "Class names", kind=tuple, settable=False,
+                                          allowed_text=f"a list of up to {MAX_CLASS_NAMES} names")
+    data_source: str | None = _field(None, "Where your own data came from, in words.", "Data source", kind=str,
+                                     optional=True, allowed_text="null or a text", settable=False)
+    data_fingerprint: str | None = _field(None, "SHA-256 fingerprint of your own data (files, sizes, times).",
+                                          "Data fingerprint", kind=str, optional=True,
+                                          allowed_text="null or a text", settable=False)
+    data_train_images: int | None = _field(None, "How many training images your own data held.",
+                                           "Training images found", low=1, high=2**31 - 1, optional=True,
+                                           allowed_text="null or a count", settable=False)
+    data_test_images: int | None = _field(None, "How many test images your own data held.", "Test images found",
+                                          low=1, high=2**31 - 1, optional=True, allowed_text="null or a count",
+                                          settable=False)
     latent_dim: int = _field(2, "Size of the code z. 2 lets you see the whole latent space as a plane.",
                              "Latent dimensions", low=1, high=MAX_LATENT_DIM)
     filters1: int = _field(32, "Filters of the first encoder conv and the last hidden decoder deconv (tutorial: 32; "
@@ -174,6 +204,7 @@ class TrainConfig:
             value = getattr(self, f.name)
             if not spec.accepts(value):
                 raise ConfigError(f.name, value, spec.allowed)
+        self._check_own_data()
         if self.max_train_examples is not None and self.batch_size > self.max_train_examples:
             raise ConfigError("batch_size", self.batch_size,
                               f"at most max_train_examples ({self.max_train_examples})",
@@ -187,6 +218,43 @@ class TrainConfig:
             spec = FIELD_SPECS["num_examples_to_generate"]
             raise ConfigError("num_examples_to_generate", self.num_examples_to_generate, spec.allowed)
 
+    def _check_own_data(self) -> None:
+        """image_size and channels: free for your own data (a multiple of 4; 1 or 3), else the dataset's own."""
+        spec = DATASET_SPECS[self.dataset]
+        if self.channels == 2:
+            raise ConfigError("channels", 2, FIELD_SPECS["channels"].allowed)
+        if self.image_size is not None and self.image_size % 4:
+            raise ConfigError("image_size", self.image_size, FIELD_SPECS["image_size"].allowed)
+        if spec.own:
+            if self.data_dir is None:
+                raise ConfigError("data_dir", None, spec.data_hint,
+                                  message=f"data_dir: dataset {self.dataset} needs --data-dir: {spec.data_hint}")
+            return
+        for name, own in (("image_size", spec.size), ("channels", spec.channels)):
+            if getattr(self, name) not in (None, own):
+                raise ConfigError(name, getattr(self, name), f"null or {own} (dataset {self.dataset})")
+
+    @property
+    def image_side(self) -> int:
+        """The image side S the model sees: the config's image_size, else the default for the channels."""
+        spec = DATASET_SPECS[self.dataset]
+        if not spec.own:
+            return spec.size
+        return self.image_size or OWN_DEFAULT_SIZE[self.image_channels]
+
+    @property
+    def image_channels(self) -> int:
+        """1 (grey) or 3 (colour): the config's channels for your own data, else the dataset's."""
+        spec = DATASET_SPECS[self.dataset]
+        return (self.channels or spec.channels) if spec.own else spec.channels
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The class names of the run's data: the dataset's, your own data's recorded ones, or (UNLABELLED,)."""
+        spec = DATASET_SPECS[self.dataset]
+        names = self.class_names if spec.own else spec.class_names
+        return names or (UNLABELLED,)
+
     @classmethod
     def from_preset(cls, preset: str = "tutorial", **overrides: Any) -> "TrainConfig":
         """The preset's values, then any explicit overrides (None means 'not given'); a dataset given without a
@@ -195,7 +263,9 @@ class TrainConfig:
             raise ConfigError("preset", preset, " or ".join(PRESETS))
         values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
         if values.get("dataset") in DATASET_SPECS and values.get("likelihood") is None:
-            values["likelihood"] = DATASET_SPECS[values["dataset"]].default_likelihood
+            spec = DATASET_SPECS[values["dataset"]]
+            colour = spec.own and values.get("channels") == 3  # your own colour images: 8-bit values, not 0/1
+            values["likelihood"] = spec.colour_likelihood if colour else spec.default_likelihood
         return cls.from_dict({**values, "preset": preset})
 
     @classmethod
@@ -210,6 +280,8 @@ class TrainConfig:
                               message=f"config: unknown field(s) {', '.join(unknown)}; "
                                       f"known: {', '.join(sorted(FIELD_SPECS))}")
         values = dict(data)
+        if isinstance(values.get("class_names"), list):  # JSON has no tuples
+            values["class_names"] = tuple(values["class_names"])
         # JSON has one number type: accept 1 for a float field, never 1.5 for an int field.
         for name, spec in FIELD_SPECS.items():
             if spec.kind is float and _is_int(values.get(name)):
@@ -217,8 +289,8 @@ class TrainConfig:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict of every field (tuples as lists, as JSON reads them back)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     def to_json(self) -> str:
         """Pretty JSON for config.json."""

@@ -131,6 +131,14 @@ class OwnDataError(DataError):
     """Your own images (a folder, an .npz) cannot be used as a dataset; `path` names the folder or file."""
 
 
+class DataChanged(OwnDataError):
+    """Your own data at `path` is not the data a run recorded: fingerprint `recorded`, now `now`."""
+
+    def __init__(self, message: str, path: str, recorded: str, now: str):
+        self.recorded, self.now = recorded, now
+        super().__init__(message, path)
+
+
 class EmptyFolder(OwnDataError):
     """No readable image in `path`: `skipped` files were skipped, the first few named in `examples`."""
 

@@ -11,11 +11,12 @@ import os
 import stat
 import zipfile
 import zlib
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
-from .files import NotRegularFile
+from .errors import DataError
+from .files import NotRegularFile, open_regular
 
 # A member check: (name without .npy, dtype, shape) -> None, or raise ValueError saying what is wrong.
 MemberCheck = Callable[[str, np.dtype, tuple[int, ...]], None]
@@ -38,6 +39,14 @@ class NpzPickled(ValueError):
     def __init__(self, member: str):
         self.member = member
         super().__init__(f"{member!r} holds pickled Python objects; refused")
+
+
+class NpzMemberError(ValueError):
+    """Member `member` is not what its .npy header says (`reason`), e.g. it holds fewer bytes than it claims."""
+
+    def __init__(self, member: str, reason: str):
+        self.member, self.reason = member, reason
+        super().__init__(f"{member!r}: {reason}")
 
 
 def read_npz(path: str | os.PathLike, *, max_file_bytes: int, max_total_bytes: int, check: MemberCheck,
@@ -95,6 +104,7 @@ def _read_members(zf: zipfile.ZipFile, max_total: int, check: MemberCheck,
                     raise ValueError(f".npy format version {version}")
             except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as e:
                 raise ValueError(f"{name!r}: not a .npy array ({e})") from None
+            header_len = m.tell()
         if dtype.hasobject:
             raise NpzPickled(name)
         if dtype.kind not in "biufU" or dtype.fields is not None or dtype.subdtype is not None:
@@ -104,6 +114,9 @@ def _read_members(zf: zipfile.ZipFile, max_total: int, check: MemberCheck,
         nbytes = math.prod(shape) * dtype.itemsize
         if info.file_size > nbytes + _HEADER_SLACK:  # the zip says it inflates to more than the header admits
             raise NpzTooLarge(f"{name!r} (uncompressed)", info.file_size, nbytes + _HEADER_SLACK)
+        if info.file_size < header_len + nbytes:  # a header claiming more than the member holds: never allocated
+            raise NpzMemberError(name, f"header says {'x'.join(map(str, shape)) or 'scalar'} {dtype} ({nbytes:,} "
+                                       f"bytes) but the member holds {info.file_size - header_len:,}")
         check(name, dtype, tuple(shape))
         total += nbytes
         if total > max_total:
@@ -148,3 +161,43 @@ def max_elements_check(max_elements: int, kinds: str = "fiu", text: tuple[str, .
             raise NpzTooLarge(f"{name!r} (shape {shape})", n * dtype.itemsize, max_elements * dtype.itemsize)
 
     return check
+
+
+# Your own data (#22): a user's .npz of arrays and the decoded-image caches.
+MAX_ARRAYS_BYTES = 4 << 30  # 100,000 64x64 colour images are 1.2 GB as uint8 (5 GB as float32: refused)
+
+
+def read_arrays(path: str | os.PathLike, kinds: Mapping[str, str], required: tuple[str, ...] = (),
+                max_bytes: int = MAX_ARRAYS_BYTES) -> dict[str, np.ndarray]:
+    """read_npz for your own data: the members named in `kinds` (name -> allowed dtype kinds, e.g. "uf"), others
+    unread; links followed (a user's path); every refusal a DataError naming the file (and the member)."""
+    where = str(path)
+
+    def check(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        if dtype.kind not in kinds[name]:
+            raise NpzMemberError(name, f"dtype {dtype} is not allowed here")
+
+    try:
+        with open_regular(path) as fh, zipfile.ZipFile(fh) as zf:  # the members' names first: what is missing
+            found = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+        missing = [k for k in required if k not in found]
+        if missing:
+            raise DataError(f"{where}: missing {', '.join(missing)} (found {', '.join(found) or 'none'})", where)
+        out = read_npz(path, max_file_bytes=max_bytes + (64 << 20), max_total_bytes=max_bytes, check=check,
+                       follow_symlinks=True, names=tuple(kinds))
+    except NpzPickled as e:
+        raise DataError(f"{where}[{e.member}]: holds Python objects (pickle): refused; save plain arrays",
+                        where) from None
+    except NpzMemberError as e:
+        raise DataError(f"{where}[{e.member}]: {e.reason}", where) from None
+    except NpzTooLarge as e:
+        raise DataError(f"{where}: {e.what}: {e.size:,} bytes, over the {e.limit:,} limit", where) from None
+    except FileNotFoundError:
+        raise DataError(f"{where}: file not found", where) from None
+    except IsADirectoryError:
+        raise DataError(f"{where}: is a directory, expected an .npz file", where) from None
+    except DataError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise DataError(f"{where}: not a valid .npz archive ({e})", where) from None
+    return out

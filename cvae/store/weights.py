@@ -24,8 +24,8 @@ def expected_shapes(latent_dim: int, arch: Architecture | None = None) -> dict[s
 def _largest() -> dict[str, tuple[int, ...]]:
     """The shapes of the largest network a config allows (64-D code, 512/512 filters, colour, two parameters per
     sub-pixel): no weights file of any run holds more."""
-    from .config import MAX_FILTERS, MAX_LATENT_DIM
-    size = max(spec.size for spec in DATASETS.values())
+    from .config import MAX_FILTERS, MAX_LATENT_DIM, OWN_MAX_SIZE
+    size = max(OWN_MAX_SIZE, *(spec.size for spec in DATASETS.values()))  # your own data: up to 64x64
     channels = max(spec.channels for spec in DATASETS.values())
     widest = max(LIKELIHOODS.values(), key=lambda lk: lk.params_per_subpixel).name  # most parameters per sub-pixel
     return expected_shapes(MAX_LATENT_DIM, Architecture(size, channels, MAX_FILTERS, MAX_FILTERS, widest))
