@@ -3,26 +3,26 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import diag_figures, figures
-from cvae.explorer import own_digit as od
-from cvae.explorer import posterior_ui
-from cvae.explorer import widgets as ui
-from cvae.explorer.canvas import canvas_ui
+from cvae.explorer.figures import diag_figures, maps
+from cvae.explorer.maths import own_digit as od
+from cvae.explorer.ui import posterior_ui
+from cvae.explorer.ui import run_data
+from cvae.explorer.ui.canvas import canvas_ui
 from cvae.explorer.i18n import N_, _, current_lang
-from cvae.explorer.text import md
+from cvae.explorer.ui.text import md
 
 IWAE_K = 100
 N_NEAREST = 5
 
-ui.page_setup("Your digit", ":material/draw:")
-info = ui.run_picker_ui()
+run_data.page_setup("Your digit", ":material/draw:")
+info = run_data.run_picker_ui()
 
-ui.page_title_ui("digit")
-model, info = ui.require_model(info)
+run_data.page_title_ui("digit")
+model, info = run_data.require_model(info)
 d = model.latent_dim
-_binary, _labels, originals, _source = ui.test_data_ui(info)
-means, labels, source = ui.map_points(model, info)
-names = ui.class_names(info.config.dataset)
+_binary, _labels, originals, _source = run_data.test_data_ui(info)
+means, labels, source = run_data.map_points(model, info)
+names = run_data.class_names(info.config.dataset)
 st.caption(_("Put your own handwriting into the model. It is prepared the way MNIST was: white ink on black, the "
              "digit's box scaled to 20 px and centred by its centre of mass in 28×28, then binarized like the "
              "training images. Nothing is stored: images stay in memory."))
@@ -64,10 +64,10 @@ out = od.describe(model, steps.binary, IWAE_K)
 mu, sigma = np.array(out["mu"]), np.array(out["sigma"])
 with right:
     st.subheader(_("Where it lands"))
-    xy, pca, axis_titles = figures.map_projection(means)
-    current = figures.map_coords(mu[None], pca, strip=(d == 1))[0]
-    fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles,
-                                    ranges=figures.map_ranges(xy, d), height=480, strip=(d == 1), lang=current_lang())
+    xy, pca, axis_titles = maps.map_projection(means)
+    current = maps.map_coords(mu[None], pca, strip=(d == 1))[0]
+    fig = maps.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles,
+                                    ranges=maps.map_ranges(xy, d), height=480, strip=(d == 1), lang=current_lang())
     if d == 2:
         diag_figures.add_ellipses(fig, mu[None], np.log(sigma[None] ** 2), np.zeros(1, int))
         fig.data[-1].update(line=dict(color="black", width=3), opacity=1.0, name=_("your digit ±σ"))
@@ -77,9 +77,9 @@ with right:
 
 c1, c2, c3 = st.columns([1, 1, 1.4])
 with c1:
-    ui.show_image_ui(out["reconstruction"], key="yd_recon", height=260, title=_("Reconstruction p(x | z = μ)"))
+    run_data.show_image_ui(out["reconstruction"], key="yd_recon", height=260, title=_("Reconstruction p(x | z = μ)"))
 with c2:
-    ui.show_image_ui(out["sample"], key="yd_sample", height=260, title=_("A sample"), hover=_("pixel"))
+    run_data.show_image_ui(out["sample"], key="yd_sample", height=260, title=_("A sample"), hover=_("pixel"))
 with c3:
     st.metric(_("ELBO (single sample)"), _("{v} nats", v=f"{out['elbo']:.1f}"),
               help=_("log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x)."))

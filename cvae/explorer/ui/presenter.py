@@ -1,0 +1,166 @@
+"""Classroom chrome: the language switch, presenter mode (large type, no Train/Runs) and their URL parameters.
+
+`?lang=hi` and `?mode=present` seed the session; the sidebar widgets change it (and the URL, so a link can be
+shared). Values from the URL are untrusted: anything but a known value is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ...data.sample import BUNDLED_SOURCE
+from ..i18n import DEFAULT_LANG, LANG_KEY, LANGS, N_, _, parse_lang
+
+PRESENT_KEY = "cvae_present"  # session state, like the language: survives page switches
+LANG_WIDGET = "cl_lang"
+PRESENT_WIDGET = "cl_present"
+HIDDEN_WHEN_PRESENTING = ("train", "runs")
+
+# Presenter mode: ≥ 18 px body text on a projector; wide equations scroll instead of being cut off (phones).
+BASE_CSS = """
+<style>
+.katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 4px; }
+[data-testid="stCaptionContainer"] { opacity: 0.85; }
+</style>
+"""
+PRESENT_CSS = """
+<style>
+html, body, .stApp { font-size: 20px; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+[data-testid="stWidgetLabel"] p, [data-testid="stCaptionContainer"], .stAlert p { font-size: 20px !important; }
+[data-testid="stCaptionContainer"] { opacity: 1; }
+[data-testid="stMainBlockContainer"] { padding-top: 4rem !important; padding-bottom: 0.5rem !important; }
+h1 { font-size: 1.8rem !important; padding-top: 0 !important; padding-bottom: 0.1rem !important; }
+</style>
+"""
+CHART_FONT = {False: 13, True: 18}  # plotly label size: ≥ 16 px when presenting
+
+
+def seed_from_url() -> None:
+    """Take ?lang= and ?mode= from the URL into the session (bad values ignored)."""
+    qp = st.query_params
+    lang = parse_lang(qp.get("lang"))
+    if lang:
+        st.session_state[LANG_KEY] = lang
+    st.session_state.setdefault(LANG_KEY, DEFAULT_LANG)
+    mode = qp.get("mode")
+    if mode in ("present", "normal"):
+        st.session_state[PRESENT_KEY] = mode == "present"
+    st.session_state.setdefault(PRESENT_KEY, False)
+    # The address always says the language and mode in use, so a reload or a shared link keeps them.
+    for key, value in mode_params(with_defaults=True).items():
+        if qp.get(key) != value:
+            qp[key] = value
+
+
+def mode_params(with_defaults: bool = False) -> dict[str, str]:
+    """The URL parameters of the session's language and mode (defaults left out unless `with_defaults`)."""
+    lang, present = st.session_state.get(LANG_KEY, DEFAULT_LANG), presenting()
+    out = {}
+    if lang != DEFAULT_LANG or with_defaults and "lang" in st.query_params:
+        out["lang"] = lang
+    if present or with_defaults and "mode" in st.query_params:
+        out["mode"] = "present" if present else "normal"
+    return out
+
+
+def presenting() -> bool:
+    """True in presenter mode."""
+    return bool(st.session_state.get(PRESENT_KEY, False))
+
+
+def _on_lang() -> None:
+    lang = parse_lang(st.session_state.get(LANG_WIDGET)) or DEFAULT_LANG
+    st.session_state[LANG_KEY] = lang
+    st.query_params["lang"] = lang
+
+
+def _on_present() -> None:
+    on = bool(st.session_state.get(PRESENT_WIDGET))
+    st.session_state[PRESENT_KEY] = on
+    st.query_params["mode"] = "present" if on else "normal"
+
+
+def controls_ui() -> None:
+    """The sidebar's language switch and presenter-mode toggle (re-seeded each run: widget ids differ per page)."""
+    st.session_state[LANG_WIDGET] = st.session_state[LANG_KEY]
+    st.session_state[PRESENT_WIDGET] = presenting()
+    with st.sidebar:
+        st.segmented_control(_("Language"), list(LANGS), key=LANG_WIDGET, format_func=LANGS.get,
+                             on_change=_on_lang, selection_mode="single")
+        st.toggle(_("Presenter mode"), key=PRESENT_WIDGET, on_change=_on_present,
+                  help=_("Large type for a projector; hides the Train and Runs pages. "
+                         "Link: add ?mode=present to the address."))
+
+
+def css_ui() -> None:
+    """The stylesheet of the current mode."""
+    st.html(BASE_CSS + (PRESENT_CSS if presenting() else ""))
+
+
+def style_figure(fig: Any, marker_scale: float = 1.0) -> Any:
+    """A plotly figure with the mode's font size (and larger map markers when presenting); returns it."""
+    size = CHART_FONT[presenting()]
+    fig.update_layout(font=dict(size=size))
+    fig.update_xaxes(title_font_size=size, tickfont_size=size)
+    fig.update_yaxes(title_font_size=size, tickfont_size=size)
+    fig.update_annotations(font_size=size + 1)
+    if presenting():
+        fig.update_layout(legend_font_size=size)
+        for trace in fig.data:
+            marker = getattr(trace, "marker", None)
+            if (marker is not None and getattr(trace, "mode", None) == "markers"  # bars have no marker size
+                    and isinstance(marker.size, (int, float))):
+                if trace.name != "_click":
+                    marker.size = marker.size * 1.6 * marker_scale
+    return fig
+
+
+# Streamlit's built-in Material icons: drawn from its own font, so they render where no emoji font is installed.
+PAGES = {
+    "home": ("app.py", N_("Home"), ":material/home:"),
+    "lesson": ("pages/0_Lesson.py", N_("Lesson"), ":material/school:"),
+    "train": ("pages/1_Train.py", N_("Train"), ":material/model_training:"),
+    "plane": ("pages/2_Latent_plane.py", N_("Latent plane"), ":material/explore:"),
+    "recon": ("pages/3_Reconstruct.py", N_("Reconstruct"), ":material/autorenew:"),
+    "manifold": ("pages/4_Manifold.py", N_("Manifold"), ":material/grid_view:"),
+    "runs": ("pages/5_Runs.py", N_("Runs"), ":material/folder_open:"),
+    "interp": ("pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
+    "digit": ("pages/7_Your_digit.py", N_("Your digit"), ":material/draw:"),
+    "diag": ("pages/8_Diagnostics.py", N_("Diagnostics"), ":material/monitor_heart:"),
+    "classroom": ("pages/9_Classroom.py", N_("Classroom"), ":material/groups:"),
+    "join": ("pages/10_Join.py", N_("Join a class"), ":material/login:"),
+}
+
+
+def hidden_page(page: str) -> bool:
+    """True for a page presenter mode hides."""
+    return presenting() and page in HIDDEN_WHEN_PRESENTING
+
+
+def page_title_ui(page: str) -> None:
+    """The page's title with its icon, in the session's language."""
+    _path, label, icon = PAGES[page]
+    st.title(f"{icon} {_(label)}")
+
+
+def hidden_when_presenting_ui(page: str) -> None:
+    """Train and Runs are not for the projector: say so and stop in presenter mode."""
+    if presenting() and page in HIDDEN_WHEN_PRESENTING:
+        page_title_ui(page)
+        st.info(_("This page is hidden in presenter mode. Switch presenter mode off in the sidebar to use it."),
+                icon=":material/slideshow:")
+        st.stop()
+
+
+def source_label(source: str, dataset: str) -> str:
+    """Where test digits came from, for students: no server paths, no repeated counts."""
+    if source == BUNDLED_SOURCE:
+        return _("the bundled sample")
+    if source.startswith("IDX files"):
+        return _("{dataset} IDX files", dataset=dataset)
+    if "keras" in source.lower():
+        return _("the Keras cache")
+    return _("{dataset} .npz file", dataset=dataset) if ".npz" in source else dataset
