@@ -5,14 +5,14 @@ import streamlit as st
 from cvae.explorer import selection, status_text
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _
-from cvae.explorer.text import code, md
+from cvae.explorer.ui.text import code, md
 from cvae.store.fmt import fmt_time
 
-ui.page_setup("Home", ":material/home:")
-infos = ui.list_runs_ui()
-info = ui.run_picker_ui(infos)
+run_data.page_setup("Home", ":material/home:")
+infos = run_data.list_runs_ui()
+info = run_data.run_picker_ui(infos)
 
-st.title(f":material/scatter_plot: {_(ui.APP_TITLE)}")
+st.title(f":material/scatter_plot: {_(run_data.APP_TITLE)}")
 st.markdown(_(
     "A **convolutional variational autoencoder** — the model of TensorFlow's *Convolutional Variational "
     "Autoencoder* tutorial — trained on handwritten digits. The **encoder** turns an image *x* into a "
@@ -32,17 +32,17 @@ if info is None:
     if selection.selected_run_name():
         st.info(_("Run **{name}** is starting; watch it on the Train page.", name=md(selection.selected_run_name())),
                 icon=":material/hourglass_top:")
-        ui.page_link_ui("train")
+        run_data.page_link_ui("train")
     else:
-        ui.no_runs_ui()
+        run_data.no_runs_ui()
 elif info.config is None:
-    ui.show_error(_("Run {name} can't be used: {error}", name=repr(info.name), error=info.error))
+    run_data.show_error(_("Run {name} can't be used: {error}", name=repr(info.name), error=info.error))
     st.caption(_("Pick another run in the sidebar, or delete this one on the Runs page."))
 else:
     c = info.config
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.markdown(f"### {_('Run')} {code(info.name)} — {ui.state_badge(info.state)}")
+        st.markdown(f"### {_('Run')} {code(info.name)} — {states.state_badge(info.state)}")
         m2, m3, m4 = st.columns(3)
         m2.metric(_("Epochs"), f"{info.epochs_done} / {c.epochs}")
         rows = info.epoch_rows
@@ -61,9 +61,9 @@ else:
             st.caption(_("Status: {message}", message=status_text.status_markdown(info.status)))
         if info.read_only:
             st.caption(_(":material/lock: Read-only ({why}): explore it; to train it further, copy it on the "
-                         "Train page.", why=ui.read_only_why(info)))
+                         "Train page.", why=states.read_only_why(info)))
     with right:
-        sample = ui.latest_sample_image(info.path)
+        sample = run_data.latest_sample_image(info.path)
         if sample:
             png, epoch = sample
             st.image(png, width=300, caption=_("{n} fixed test digits encoded, sampled (fixed noise) and decoded "
@@ -84,8 +84,8 @@ descriptions = {
     "digit": N_("Draw or photograph a digit of your own and see where the encoder puts it."),
     "diag": N_("Is the posterior collapsing? KL and activity per dimension, σ ellipses, traversals."),
 }
-descriptions = list((p, text) for p, text in descriptions.items() if not ui.hidden_page(p))
+descriptions = list((p, text) for p, text in descriptions.items() if not run_data.hidden_page(p))
 for start in range(0, len(descriptions), 3):  # rows of three: readable on a laptop, stacked on a phone
     for col, (page, text) in zip(st.columns(3), descriptions[start:start + 3]):
         with col:
-            ui.page_link_ui(page, _(text))
+            run_data.page_link_ui(page, _(text))

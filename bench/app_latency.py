@@ -9,7 +9,7 @@ the wall time of every script run), driven by headless Chromium (Playwright):
           after every script run, and runner.postScriptGC=true runs gc.collect(2) after every run (the defaults
           the app had while its pages imported the TensorFlow model)
   after   the shipped configuration: .streamlit/config.toml sets runner.postScriptGC=false, and the app never
-          imports TensorFlow (it runs cvae.explorer.numpy_model's NumPy model)
+          imports TensorFlow (it runs cvae.explorer.maths.numpy_model's NumPy model)
 
 Measured per slider move (z1 thumb focused, one PageUp/PageDown keypress = ±0.62):
   server   wall time of the script run in the server: the page script (decode + figures + serialisation) plus

@@ -37,7 +37,7 @@ def make_root(data_dir: str) -> Path:
     """A runs root with a copy of the shipped run and its stored map (the first 2,000 test digits)."""
     sys.path.insert(0, str(REPO))
     from cvae.data.sources import binarize, load_dataset
-    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer.maths.numpy_model import load_numpy_model
     from cvae.store import latent_means, runs
 
     root = Path(tempfile.mkdtemp(prefix="cvae-first-load-"))

@@ -7,7 +7,7 @@ ELBO figures are meaningful; timings do not depend on the weights.
   manifold   20x20 grid: the tutorial's plot_latent_images (400 calls of a @tf.function sample on one
              z each) vs one batched call: (a) the Keras decoder compiled with
              input_signature [None, latent_dim] (no retracing: checked with the tracing count),
-             (b) cvae.explorer.numpy_model.NumpyCVAE.decode (what the app uses)
+             (b) cvae.explorer.maths.numpy_model.NumpyCVAE.decode (what the app uses)
   test ELBO  10,000 test digits: the tutorial's loop (batch 32, eager compute_loss, keras Mean of batch
              means) vs cvae.engine.evaluate.evaluate_elbo (compiled, batch 1000, per-example mean) vs
              NumpyCVAE.elbo_terms
@@ -30,8 +30,8 @@ from .common import (DEFAULT_DATA_DIR, ROOT, alternate, machine_header, median, 
 quiet_tf()
 import tensorflow as tf  # noqa: E402
 
-from cvae.explorer.numpy_model import load_numpy_model  # noqa: E402
-from cvae.explorer.latent import manifold_codes, normal_quantiles  # noqa: E402
+from cvae.explorer.maths.numpy_model import load_numpy_model  # noqa: E402
+from cvae.explorer.maths.latent import manifold_codes, normal_quantiles  # noqa: E402
 from cvae.engine.model import build_model, set_weight_arrays  # noqa: E402
 from cvae.store.runs import read_config  # noqa: E402
 from cvae.engine.evaluate import eval_noise, evaluate_elbo, make_eval_fn  # noqa: E402
@@ -68,7 +68,7 @@ def find_figure_builder():
     """The latent page's figure function, if some module provides one importable without Streamlit."""
     import sys
 
-    candidates = [("cvae.explorer.figures", ("decode_figure", "slider_figure", "digit_figure", "image_figure"))]
+    candidates = [("cvae.explorer.figures.maps", ("decode_figure", "slider_figure", "digit_figure", "image_figure"))]
     for mod_name, attrs in candidates:
         before = "streamlit" in sys.modules
         try:
@@ -80,7 +80,7 @@ def find_figure_builder():
         for a in attrs:
             if callable(getattr(mod, a, None)):
                 return getattr(mod, a), f"{mod_name}.{a}"
-    return None, "no figure builder found in cvae.explorer.figures"
+    return None, "no figure builder found in cvae.explorer.figures.maps"
 
 
 def main(argv=None) -> None:

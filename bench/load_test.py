@@ -4,7 +4,7 @@
 
 One real `streamlit run app.py` server (a copy of the pretrained tutorial run in a temporary runs root), one
 headless Chromium with N browser contexts (N independent users: own cookies, own Streamlit session), each with
-the Latent-plane page open. Meanwhile a training run launched through the app's own launcher (cvae.explorer.launcher, the
+the Latent-plane page open. Meanwhile a training run launched through the app's own launcher (cvae.explorer.jobs.launcher, the
 Train page's code path) trains in the background on the same two cores.
 
 Each session moves its z1 slider like a user who waits to see the result: focus the thumb, one PageUp/PageDown
@@ -174,7 +174,7 @@ class User:
 
 def renice_all_threads(pid: int, nice: int) -> None:
     """Set the niceness of every thread of process pid (Linux niceness is per thread) and of its autogroup (the
-    trainer runs in its own session, so its own scheduling group: cvae.explorer.launcher._lower_priority does both)."""
+    trainer runs in its own session, so its own scheduling group: cvae.explorer.jobs.launcher._lower_priority does both)."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
@@ -207,7 +207,7 @@ def main(argv=None) -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from cvae.explorer import launcher as appstate
+    from cvae.explorer.jobs import launcher as appstate
     from cvae.store import runs
     from cvae.store.config import TrainConfig
 

@@ -22,8 +22,8 @@ from .common import ROOT, cpu_info, write_json
 sys.path.insert(0, str(ROOT / "tests"))
 import browser_support as bs  # noqa: E402
 
-from cvae.explorer import latent_pad as lp  # noqa: E402
-from cvae.explorer.numpy_model import NumpyCVAE  # noqa: E402
+from cvae.explorer.ui import latent_pad as lp  # noqa: E402
+from cvae.explorer.maths.numpy_model import NumpyCVAE  # noqa: E402
 from cvae.store.arch import Architecture  # noqa: E402
 
 NETWORKS = {"tutorial 32/64": Architecture(), "128/128": Architecture(filters1=128, filters2=128),

@@ -27,10 +27,10 @@ def main() -> None:
 
     from cvae.data.sample import load_bundled_sample
     from cvae.data.sources import model_input
-    from cvae.explorer.gaps import gaps_from
-    from cvae.explorer.numpy_model import load_numpy_model
-    from cvae.explorer.posterior import PlaneScan, exact_log_marginal, model_log_joint
-    from cvae.explorer.posterior_ui import APP_REFINE_ABOVE, APP_SCAN_POINTS
+    from cvae.explorer.maths.gaps import gaps_from
+    from cvae.explorer.maths.numpy_model import load_numpy_model
+    from cvae.explorer.maths.posterior import PlaneScan, exact_log_marginal, model_log_joint
+    from cvae.explorer.ui.posterior_ui import APP_REFINE_ABOVE, APP_SCAN_POINTS
 
     info = machine_header()
     print_header("exact log p(x) per digit in the app (NumPy)", info)

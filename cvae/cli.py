@@ -238,7 +238,7 @@ def cmd_eval(a) -> int:
     if a.diagnostics:
         import numpy as np
 
-        from .explorer.diagnostics import summarize
+        from .explorer.maths.diagnostics import summarize
 
         parts = [model.encode(test[i:i + 1000]) for i in range(0, len(test), 1000)]
         mean, logvar = (np.concatenate([p[j].numpy() for p in parts]) for j in range(2))
@@ -276,11 +276,11 @@ def cmd_eval(a) -> int:
 
 
 def _exact(run_dir, model, test, labels, meta, elbo: float) -> dict:
-    """exact_* fields (the Keras decoder's integrand fed to cvae.explorer.gaps) and their evaluations.jsonl row."""
+    """exact_* fields (the Keras decoder's integrand fed to cvae.explorer.maths.gaps) and their evaluations.jsonl row."""
     import numpy as np
     from .engine.evaluate import make_log_joint_fn
-    from .explorer.gaps import exact_test_set
-    from .explorer.numpy_model import load_numpy_model
+    from .explorer.maths.gaps import exact_test_set
+    from .explorer.maths.numpy_model import load_numpy_model
     from .store.evaluations import append_evaluation, exact_row
 
     fn = make_log_joint_fn(model)
@@ -292,7 +292,7 @@ def _exact(run_dir, model, test, labels, meta, elbo: float) -> dict:
 
 
 def _numpy_model(a):
-    from .explorer.numpy_model import load_numpy_model
+    from .explorer.maths.numpy_model import load_numpy_model
 
     path = _existing_run(a)
     return load_numpy_model(path), path
@@ -310,7 +310,7 @@ def cmd_sample(a) -> int:
 
 
 def cmd_manifold(a) -> int:
-    from .explorer.latent import manifold_codes, normal_quantiles
+    from .explorer.maths.latent import manifold_codes, normal_quantiles
     from .store.images import grid_image, save_png
 
     npm, run_dir = _numpy_model(a)  # arguments, config and weights checked before the TensorFlow import

@@ -9,10 +9,10 @@ from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import png_bytes
 
-ui.page_setup("Lesson", ":material/school:")
-info = ui.run_picker_ui()
-ui.page_title_ui("lesson")
-model, info = ui.require_model(info)
+run_data.page_setup("Lesson", ":material/school:")
+info = run_data.run_picker_ui()
+run_data.page_title_ui("lesson")
+model, info = run_data.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = ui.test_data_ui(info)
 names = ui.class_names(info.config)
@@ -38,7 +38,7 @@ def decode(z: np.ndarray) -> np.ndarray:
 
 
 def strip(images: np.ndarray, scale: int = 3) -> bytes:
-    from cvae.explorer.interpolate import strip_image
+    from cvae.explorer.maths.interpolate import strip_image
 
     return png_bytes(strip_image(images, scale=scale))
 
@@ -55,7 +55,7 @@ if step == 0:
         z[0] = a.slider("z₁", -3.0, 3.0, 0.0, 0.05, key="ls_z1")
         if d > 1:
             z[1] = b.slider("z₂", -3.0, 3.0, 0.0, 0.05, key="ls_z2")
-        ui.show_image_ui(decode(z)[0], key="ls_img0", height=300)
+        run_data.show_image_ui(decode(z)[0], key="ls_img0", height=300)
 elif step == 1:
     text.markdown(_("The **decoder** is the half that draws: given any code, it paints a probability for every "
                     "pixel. Keep z₂ fixed and let z₁ run from left to right: the drawing changes smoothly."))
@@ -71,14 +71,14 @@ elif step == 2:
                     "together on the map, and digits that look alike (4 and 9, 3 and 5) are neighbours."))
     with live:
         cls = st.selectbox(_("Class"), range(len(names)), format_func=lambda c: names[c], key="ls_class")
-        means, _lv = ui.encoded_test_set(model, info, limit=2000)
-        xy, pca, axis_titles = figures.map_projection(means)
+        means, _lv = run_data.encoded_test_set(model, info, limit=2000)
+        xy, pca, axis_titles = maps.map_projection(means)
         lab = labels[:len(means)]
         centre = xy[lab == cls].mean(axis=0) if (lab == cls).any() else np.zeros(2)
-        fig = figures.latent_map_figure(xy, lab, names, current=centre, axis_titles=axis_titles,
-                                        ranges=figures.map_ranges(xy, d), height=430, strip=(d == 1),
+        fig = maps.latent_map_figure(xy, lab, names, current=centre, axis_titles=axis_titles,
+                                        ranges=maps.map_ranges(xy, d), height=430, strip=(d == 1),
                                         lang=current_lang())
-        st.plotly_chart(classroom.style_figure(fig), key="ls_map", width="stretch", config={"displayModeBar": False})
+        st.plotly_chart(presenter.style_figure(fig), key="ls_map", width="stretch", config={"displayModeBar": False})
         st.caption(_("The ★ is the average code of the class {name}.", name=names[cls]))
 elif step == 3:
     text.markdown(_("Training maximises the **ELBO**. It has two parts: the **reconstruction** term rewards "
@@ -142,16 +142,16 @@ else:
             c2.metric("ELBO", f"{g.elbo:.1f}")
             c3.metric("KL(q ‖ p(z|x))", f"{g.kl:.2f}")
             fig = posterior_figures.posterior_figure(g, height=380, lang=current_lang())
-            st.plotly_chart(classroom.style_figure(fig), key="ls_posterior", width="stretch",
+            st.plotly_chart(presenter.style_figure(fig), key="ls_posterior", width="stretch",
                             config={"displayModeBar": False})
         else:
-            means, logvars = ui.encoded_test_set(model, info, limit=2000)
-            fig = figures.latent_map_figure(means, labels[:len(means)], names, current=None,
-                                            axis_titles=("z₁", "z₂"), ranges=figures.map_ranges(means, d),
+            means, logvars = run_data.encoded_test_set(model, info, limit=2000)
+            fig = maps.latent_map_figure(means, labels[:len(means)], names, current=None,
+                                            axis_titles=("z₁", "z₂"), ranges=maps.map_ranges(means, d),
                                             height=430, lang=current_lang())
             layer = posterior_ui.aggregate(model, info.path, means, logvars)
             posterior_figures.add_layer(fig, layer.axis, layer.log_ratio, "holes", lang=current_lang())
-            st.plotly_chart(classroom.style_figure(fig), key="ls_holes", width="stretch",
+            st.plotly_chart(presenter.style_figure(fig), key="ls_holes", width="stretch",
                             config={"displayModeBar": False})
             st.caption(_("Red: the prior's mass that no digit uses. KL(q(z) ‖ p(z)) ≈ {kl} nats.",
                          kl=f"{layer.kl:.2f}"))

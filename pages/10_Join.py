@@ -7,21 +7,22 @@ The address holds the class code (?code=…) and, once joined, this phone's rand
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import class_ui, figures
-from cvae.explorer import live_class as lc
-from cvae.explorer import own_digit as od
-from cvae.explorer import widgets as ui
-from cvae.explorer.canvas import canvas_ui, png_from_data_url
+from cvae.explorer.classroom import class_ui
+from cvae.explorer.figures import maps
+from cvae.explorer.classroom import live_class as lc
+from cvae.explorer.maths import own_digit as od
+from cvae.explorer.ui import run_data
+from cvae.explorer.ui.canvas import canvas_ui, png_from_data_url
 from cvae.explorer.i18n import _, current_lang
 from cvae.store.class_records import GUESS_NOT_A_DIGIT, in_circle
 from cvae.store.errors import ClassEnded, ClassError, ClassNotFound
 
-ui.page_setup("Join a class", ":material/login:")
+run_data.page_setup("Join a class", ":material/login:")
 store = class_ui.class_store()
 qp = st.query_params
 code_raw, token = qp.get("code"), qp.get("me")
 class_ui.inline_lang_ui("jn_lang")
-ui.page_title_ui("join")
+run_data.page_title_ui("join")
 
 
 def join_ui(raw: str | None) -> None:
@@ -101,7 +102,7 @@ def activity_ui() -> None:
             mine = store.my_guess(token, now.round)
             st.markdown(_("Revealed! You guessed **{g}**.", g=labels.get(mine, "–")) if mine is not None
                         else _("Revealed!"))
-            ui.show_image_ui(img, key="jn_reveal_img", height=200, title=_("The decoder draws"))
+            run_data.show_image_ui(img, key="jn_reveal_img", height=200, title=_("The decoder draws"))
             st.plotly_chart(lc.histogram_figure(store.histogram(now.id, now.round), _("not a digit"), height=220),
                             key="jn_hist", width="stretch", config={"displayModeBar": False, "staticPlot": True})
     elif now.activity == "circle":
@@ -153,7 +154,7 @@ st.subheader(_("Where it landed"))
 recon = model.decode(np.array([last.code], np.float32), apply_sigmoid=True)[0, :, :, 0]
 st.container(key="jn_result_img").image(lc.side_by_side(last.pixels, recon), width=300, clamp=True,
                                         caption=_("your drawing") + " · " + _("reconstruction"))
-xy = figures.map_coords(np.array([s.code for s in mine], np.float32), cm.pca)
+xy = maps.map_coords(np.array([s.code for s in mine], np.float32), cm.pca)
 circle = cls.circle if cls.activity == "circle" else None
 fig = lc.student_map_figure(class_ui.map_base(cm, cls.run, current_lang(), False, height=380), xy, circle)
 st.plotly_chart(fig, key="jn_map", width="stretch", config={"displayModeBar": False, "staticPlot": True})

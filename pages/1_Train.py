@@ -18,13 +18,13 @@ from cvae.store.images import gif_bytes
 from cvae.store.latent_means import read_latent_means
 from cvae.store.metrics import MetricsView, read_metrics
 
-ui.page_setup("Train", ":material/model_training:")
-ui.hidden_when_presenting_ui("train")
+run_data.page_setup("Train", ":material/model_training:")
+run_data.hidden_when_presenting_ui("train")
 failed_launches = launcher.sweep()
-infos = ui.list_runs_ui()
-info = ui.run_picker_ui(infos)
+infos = run_data.list_runs_ui()
+info = run_data.run_picker_ui(infos)
 
-ui.page_title_ui("train")
+run_data.page_title_ui("train")
 st.caption(_("Training runs in a separate process (`python -m cvae train`), so this page — and everyone else's — "
              "stays responsive. Close the browser at any time: training goes on, and this page picks it up again."))
 
@@ -73,7 +73,7 @@ def progress_charts_ui(metrics: MetricsView, name: str, beta: float = 1.0) -> bo
     with st.container(key=f"train_curves_{name}"):
         for col, part in zip(st.columns([0.36, 0.36, 0.28], gap="small"), train_figures.CHART_PARTS):
             if part in figs:
-                col.plotly_chart(classroom.style_figure(figs[part]), key=f"train_{part}_{name}", width="stretch")
+                col.plotly_chart(presenter.style_figure(figs[part]), key=f"train_{part}_{name}", width="stretch")
     return True
 
 
@@ -96,9 +96,9 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
     st.subheader(_("The latent map forming"))
     if live:
         epoch, means = stored.latest()
-        xy, _pca, titles = figures.map_projection(means)
-        fig = figures.latent_map_figure(xy, stored.labels, names, current=None, axis_titles=titles,
-                                        ranges=figures.map_ranges(xy, means.shape[1]), height=480,
+        xy, _pca, titles = maps.map_projection(means)
+        fig = maps.latent_map_figure(xy, stored.labels, names, current=None, axis_titles=titles,
+                                        ranges=maps.map_ranges(xy, means.shape[1]), height=480,
                                         strip=means.shape[1] == 1, lang=current_lang())
         st.plotly_chart(fig, key=f"tr_map_{name}", width="stretch", config={"displayModeBar": False})
         st.caption(_("μ of the same {n} test digits after epoch {epoch}; it updates every epoch.",
@@ -142,8 +142,8 @@ def monitor_body(name: str, shown_state: str) -> None:
         if state == "starting":
             st.info(_("Starting **{name}**: loading TensorFlow and the data (a few seconds)…", name=md(name)),
                     icon=":material/hourglass_top:")
-            st.progress(0.0, text=ui.state_word("starting"))
-            tail = launcher.log_tail(launcher.log_path(name), 5)
+            st.progress(0.0, text=states.state_word("starting"))
+            tail = access.log_tail(access.log_path(name), 5)
             if tail:
                 st.code(tail, language=None)
         else:
@@ -182,7 +182,7 @@ def monitor_body(name: str, shown_state: str) -> None:
         st.caption(_("The curves appear after the first logged steps."))
 
     img_col, gif_col, text_col = st.columns([1, 1, 1.4], gap="large")
-    sample = ui.latest_sample_image(run_dir)
+    sample = run_data.latest_sample_image(run_dir)
     if sample:
         img_col.image(sample[0], width="stretch",
                       caption=_("Samples after epoch {epoch} (the same {n} test digits and noise every epoch)",
@@ -205,23 +205,23 @@ def monitor_body(name: str, shown_state: str) -> None:
     latent_map_section(info, name, live)
     if state == "failed":
         with st.expander(_("Training log (last lines)"), expanded=True):
-            st.code(launcher.log_tail(launcher.log_path(name)) or _("(no log)"), language=None)
+            st.code(access.log_tail(access.log_path(name)) or _("(no log)"), language=None)
     elif state == "interrupted":
         st.warning(_("The training process is gone (killed, or the machine restarted) without finishing. "
                      "**Resume** continues from its last checkpoint."), icon=":material/warning:")
-    elif launcher.log_path(name) is not None:
+    elif access.log_path(name) is not None:
         with st.expander(_("Training log")):
-            st.code(launcher.log_tail(launcher.log_path(name), 30) or _("(empty)"), language=None)
+            st.code(access.log_tail(access.log_path(name), 30) or _("(empty)"), language=None)
 
 
 for rec in failed_launches:
     if rec.stopped:
         st.info(_("Run {name} was stopped before it started.", name=md(repr(rec.name))), icon=":material/stop_circle:")
     else:
-        ui.show_error(_("Starting {name} failed before the run was created: {problem}", name=repr(rec.name),
-                        problem=(launcher.log_tail(rec.log, 1) or _("no output")).strip()))
+        run_data.show_error(_("Starting {name} failed before the run was created: {problem}", name=repr(rec.name),
+                        problem=(access.log_tail(rec.log, 1) or _("no output")).strip()))
         with st.expander(_("Log of {name}", name=md(rec.name))):
-            st.code(launcher.log_tail(rec.log), language=None)
+            st.code(access.log_tail(rec.log), language=None)
     st.button(_("Dismiss"), key=f"tr_dismiss_{rec.name}", on_click=launcher.dismiss, args=(rec.name,))
 
 flash = st.session_state.pop("tr_flash", None)
@@ -247,7 +247,7 @@ if name:
                     st.toast(md(launcher.force_stop(name)))
                     st.rerun()
                 except RunError as e:
-                    ui.show_error(e)
+                    run_data.show_error(e)
         elif live:
             if b1.button(_("Stop"), key="tr_stop", icon=":material/stop:",
                          help=_("Finish the current steps, save a checkpoint and stop.")):
@@ -256,13 +256,13 @@ if name:
                     st.toast(_("Stop requested: the trainer saves a checkpoint and stops after its current steps.")
                              if what == "stop requested" else _("Stopped before training began."))
                 except RunError as e:
-                    ui.show_error(e)
+                    run_data.show_error(e)
             if (run_dir / runs.STOP_FILE).exists():
                 b3.caption(_("Stop requested — waiting for the trainer to save and stop…"))
         elif current is not None and current.read_only:
             # The shipped run is everyone's: explored, never trained in place. A copy is yours to train further.
             b3.caption(_(":material/lock: {name} is read-only ({why}). Copy it to train the copy further.",
-                         name=md(name), why=ui.read_only_why(current)))
+                         name=md(name), why=states.read_only_why(current)))
             copy_name = b1.text_input(_("Name of the copy"), value=f"my-{name}", key="tr_copy_name", max_chars=100)
             if b2.button(_("Copy to train further"), key="tr_copy", icon=":material/content_copy:",
                          help=_("Copy this run (weights, metrics, images) under a new name; the copy can be "
@@ -274,7 +274,7 @@ if name:
                                                      name=name, copy=copy_name.strip())
                     st.rerun()
                 except (RunError, OSError) as e:
-                    ui.show_error(e)
+                    run_data.show_error(e)
         elif current is not None and current.resumable:
             if b1.button(_("Resume"), key="tr_resume", type="primary", icon=":material/play_arrow:",
                          help=_("Continue from the last checkpoint in a new training process.")):
@@ -283,7 +283,7 @@ if name:
                     st.session_state["tr_flash"] = _("Resumed {name}.", name=name)
                     st.rerun()
                 except RunError as e:
-                    ui.show_error(e)
+                    run_data.show_error(e)
         elif current is not None and current.state == "done" and current.config is not None:
             more = b1.number_input(_("Train further, up to epoch"), key="tr_more_epochs", step=1,
                                    min_value=current.config.epochs + 1, value=current.config.epochs + 5)
@@ -295,11 +295,11 @@ if name:
                                                      n=int(more))
                     st.rerun()
                 except RunError as e:
-                    ui.show_error(e)
+                    run_data.show_error(e)
         monitor = st.fragment(run_every=1.0 if live or shown_state == "unresponsive" else None)(monitor_body)
         monitor(name, shown_state)
     except (RunError, ValueError, OSError) as e:
-        ui.show_error(e)
+        run_data.show_error(e)
 else:
     st.info(_("No run selected yet: start your first one below."), icon=":material/arrow_downward:")
 
@@ -310,7 +310,7 @@ active = launcher.active_names()
 try:
     cap = launcher.max_training()
 except ConfigError as e:
-    ui.show_error(e)
+    run_data.show_error(e)
     cap = 1
 with st.expander(_("Start a new training run"), expanded=not infos or not name, icon=":material/add_circle:"):
     if len(active) >= cap:

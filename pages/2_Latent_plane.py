@@ -3,17 +3,19 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, colour, figures, plane_pad
-from cvae.explorer import widgets as ui
+from cvae.explorer.ui import presenter, plane_pad
+from cvae.explorer.maths import colour
+from cvae.explorer.figures import maps
+from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.latent_pad import prior_centre, view_ranges
 
-ui.page_setup("Latent plane", ":material/explore:")
+run_data.page_setup("Latent plane", ":material/explore:")
 plane_pad.apply_url_run()  # ?run= picks the run before the picker is drawn
-info = ui.run_picker_ui()
+info = run_data.run_picker_ui()
 
-ui.page_title_ui("plane")
-model, info = ui.require_model(info)
+run_data.page_title_ui("plane")
+model, info = run_data.require_model(info)
 d = model.latent_dim
 means, labels, source = ui.map_points(model, info)  # the trainer's stored means when they are current
 names = ui.class_names(info.config)
@@ -51,7 +53,7 @@ def resample() -> None:
 
 
 def slider(col, i: int) -> float:
-    return col.slider(f"z{_sub(i + 1)}", figures.SLIDER_LOW, figures.SLIDER_HIGH, step=0.01, key=ZKEYS[i],
+    return col.slider(f"z{_sub(i + 1)}", maps.SLIDER_LOW, maps.SLIDER_HIGH, step=0.01, key=ZKEYS[i],
                       help=_("The prior p(z) is a standard normal: ±3.09 covers 99.8% of it."))
 
 
@@ -79,7 +81,7 @@ with left:
     plane_pad.sync_from_classic(info, z)  # the pad and the URL follow the sliders
 
     probs = colour.decode_images(model, z[None])[0]
-    ui.show_image_ui(probs, key="lp_decoded", height=360 if present else 430, hover=colour.decoded_hover(model),
+    run_data.show_image_ui(probs, key="lp_decoded", height=360 if present else 430, hover=colour.decoded_hover(model),
                      title=_("Decoder output: mean of p(x | z)") if colour.is_colour(model) else
                      _("Decoder output: p(pixel = 1 | z)"))
 
@@ -94,8 +96,8 @@ with right:
     fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles, ranges=ranges,
                                     height=560 if present else 620, click_grid=60, strip=(d == 1),
                                     lang=current_lang())
-    st.plotly_chart(classroom.style_figure(fig), key="lp_map",
-                    on_select=ui.make_click_handler("lp_map", ZKEYS, d, pca),
+    st.plotly_chart(presenter.style_figure(fig), key="lp_map",
+                    on_select=run_data.make_click_handler("lp_map", ZKEYS, d, pca),
                     selection_mode="points", width="stretch", config={"displayModeBar": False})
     n = len(means)
     if d == 2:
@@ -121,7 +123,7 @@ s1, s2 = st.columns([1, 2], vertical_alignment="center")
 rng = np.random.default_rng(st.session_state["lp_seed"])
 sample = colour.sample_images(model, z[None], rng)[0]
 with s1:
-    ui.show_image_ui(sample, key="lp_sample", height=220, title=_("A sample x ~ p(x | z)"), hover="pixel")
+    run_data.show_image_ui(sample, key="lp_sample", height=220, title=_("A sample x ~ p(x | z)"), hover="pixel")
 with s2:
     if colour.binary_pixels(model):
         st.markdown(_("Each pixel is an independent coin flip with the probability shown above: "

@@ -11,12 +11,12 @@ from cvae.explorer.i18n import _, current_lang
 
 IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is a few seconds per digit)
 
-ui.page_setup("Reconstruct", ":material/autorenew:")
-info = ui.run_picker_ui()
+run_data.page_setup("Reconstruct", ":material/autorenew:")
+info = run_data.run_picker_ui()
 
 posterior_ui.apply_goto()
-ui.page_title_ui("recon")
-model, info = ui.require_model(info)
+run_data.page_title_ui("recon")
+model, info = run_data.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = ui.test_data_ui(info)
 names = ui.class_names(info.config)
@@ -81,11 +81,11 @@ terms = model.elbo_terms(x, rng=np.random.default_rng(0))
 recon = colour.decode_images(model, terms["mean"])
 z_sample = model.reparameterize(terms["mean"], terms["logvar"], rng=np.random.default_rng(1))
 samples = colour.sample_images(model, z_sample, np.random.default_rng(2))
-bounds = iwae(model, str(info.path), ui.weights_stamp(info.path), tuple(idx), iwae_k)
+bounds = iwae(model, str(info.path), run_data.weights_stamp(info.path), tuple(idx), iwae_k)
 
-means, map_labels, _src = ui.map_points(model, info)  # the one map: stored means when current
-xy, pca, axis_titles = figures.map_projection(means)
-ranges = figures.map_ranges(xy, d)
+means, map_labels, _src = run_data.map_points(model, info)  # the one map: stored means when current
+xy, pca, axis_titles = maps.map_projection(means)
+ranges = maps.map_ranges(xy, d)
 if d == 2:
     marks = terms["mean"]
 elif d == 1:
@@ -103,7 +103,7 @@ for row, i in enumerate(idx):
     st.markdown("#### " + _("Test digit #{i} — label **{label}**", i=i, label=names[labels[i]]))
     img_col, stat_col, map_col = st.columns([5, 1.5, 1.5], gap="small")
     with img_col:
-        fig = figures.images_row_figure(
+        fig = maps.images_row_figure(
             [originals[i] / 255.0, colour.squeeze_grey(x[row]), recon[row], samples[row]],
             [_("original"), _("input x"), _("reconstruction"), _("a sample")],
             height=200, hovers=[_("grey level"), _("pixel"), colour.decoded_hover(model), _("pixel")])
@@ -119,13 +119,13 @@ for row, i in enumerate(idx):
         st.caption(_("reconstruction {r} · KL {kl}", r=f"{terms['logpx_z'][row]:.1f}", kl=f"{terms['kl'][row]:.1f}")
                    + f"  \nμ = {fmt_vec(terms['mean'][row])}  \nσ = {fmt_vec(sigma)}")
     with map_col:
-        fig = figures.latent_map_figure(xy, map_labels, names, current=marks[row], axis_titles=axis_titles, ranges=ranges,
+        fig = maps.latent_map_figure(xy, map_labels, names, current=marks[row], axis_titles=axis_titles, ranges=ranges,
                                    height=210, marker_size=4, legend=False, strip=(d == 1), webgl=False,
                                         lang=current_lang())
         fig.update_layout(margin=dict(l=0, r=0, t=0, b=0))
         fig.update_xaxes(title=None)
         fig.update_yaxes(title=None)
-        classroom.style_figure(fig)
+        presenter.style_figure(fig)
         st.plotly_chart(fig, key=f"rc_map_{row}", width="stretch", config={"displayModeBar": False})
 map_note = {1: _("z₁ by class"), 2: _("the latent plane")}.get(
     d, _("the first two principal components of the {d}-D codes", d=d))
@@ -144,9 +144,9 @@ st.caption(_("Left: the binarized inputs. Right: their reconstructions p(x | μ)
 grid_x = load_binary(grid_idx)
 grid_mean, _lv = model.encode(grid_x)
 grid_recon = model.decode(grid_mean, apply_sigmoid=True)
-fig = figures.images_row_figure([figures.tile_images(grid_x, 4), figures.tile_images(grid_recon, 4)],
+fig = maps.images_row_figure([maps.tile_images(grid_x, 4), maps.tile_images(grid_recon, 4)],
                                 [_("inputs"), _("reconstructions")], height=520,
                                 hovers=["pixel", colour.decoded_hover(model)])
-classroom.style_figure(fig)
+presenter.style_figure(fig)
 st.plotly_chart(fig, key="rc_grid", width="stretch", config={"displayModeBar": False})
 st.caption(_("Test indices: {indices}", indices=", ".join(str(i) for i in grid_idx)))

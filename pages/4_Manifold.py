@@ -10,16 +10,16 @@ from cvae.explorer import classroom, diagnostics, manifold_link, page_state, pla
 from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _
-from cvae.explorer.latent import manifold_codes, normal_quantiles, separated_range
+from cvae.explorer.maths.latent import manifold_codes, normal_quantiles, separated_range
 from cvae.store.images import grid_image, png_bytes
 
-ui.page_setup("Manifold", ":material/grid_view:")
-info = ui.run_picker_ui()
+run_data.page_setup("Manifold", ":material/grid_view:")
+info = run_data.run_picker_ui()
 
-ui.page_title_ui("manifold")
-model, info = ui.require_model(info)
+run_data.page_title_ui("manifold")
+model, info = run_data.require_model(info)
 d = model.latent_dim
-present = classroom.presenting()
+present = presenter.presenting()
 RANGE_KEY = "mf_range"
 
 
@@ -47,7 +47,7 @@ dims = (0, 1)
 base = None
 if d > 2:
     # Default plane: the two dimensions that carry the most KL (an inactive z1 would draw one digit n² times).
-    means, logvars = ui.encoded_test_set(model, info)
+    means, logvars = run_data.encoded_test_set(model, info)
     top = [int(i) for i in diagnostics.kl_order(diagnostics.kl_per_dim(means, logvars))[:2]]
     if st.session_state.get("mf_owner") != (info.name, d):
         st.session_state.update(mf_owner=(info.name, d), mf_dx=top[0], mf_dy=top[1])
@@ -80,9 +80,9 @@ def decode_grid(_model, run: str, stamp: tuple, n: int, low: float, high: float,
 
 
 try:
-    q, probs = decode_grid(model, str(info.path), ui.weights_stamp(info.path), n, low, high, dims, base)
+    q, probs = decode_grid(model, str(info.path), run_data.weights_stamp(info.path), n, low, high, dims, base)
 except ValueError as e:
-    ui.show_error(e)
+    run_data.show_error(e)
     st.stop()
 
 cols = n

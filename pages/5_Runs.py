@@ -7,19 +7,19 @@ from cvae.explorer import page_state, selection, status_text
 from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _
-from cvae.explorer.text import md
+from cvae.explorer.ui.text import md
 from cvae.store import runs
 from cvae.store.access import file_bytes_in_run
 from cvae.store.config import format_value
 from cvae.store.errors import RunError
 from cvae.store.fmt import fmt_time
 
-ui.page_setup("Runs", ":material/folder_open:")
-ui.hidden_when_presenting_ui("runs")
-infos = ui.list_runs_ui()
-selected = ui.run_picker_ui(infos)
+run_data.page_setup("Runs", ":material/folder_open:")
+run_data.hidden_when_presenting_ui("runs")
+infos = run_data.list_runs_ui()
+selected = run_data.run_picker_ui(infos)
 
-ui.page_title_ui("runs")
+run_data.page_title_ui("runs")
 st.caption(_("Every training run is a folder in the runs directory (`checkpoints/` unless the server sets "
              "another)."))
 
@@ -28,7 +28,7 @@ if flash:
     st.success(md(flash), icon=":material/delete:")
 
 if not infos:
-    ui.no_runs_ui()
+    run_data.no_runs_ui()
     st.stop()
 
 def problem(r) -> str:
@@ -54,13 +54,13 @@ rows = []
 for r in infos:
     c = r.config
     if r.state not in state_words:
-        state_words[r.state] = ui.state_badge(r.state, icon=False)
+        state_words[r.state] = states.state_badge(r.state, icon=False)
     rows.append({
         RUN: r.name,
         STATE: state_words[r.state],
         EPOCHS: f"{r.epochs_done}/{c.epochs}" if c else f"{r.epochs_done}/?",
         BEST: f"{r.best_test_elbo:.2f}" if r.best_test_elbo is not None else NONE,
-        ui.IWAE_COLUMN: ui.iwae_cell(r),
+        run_data.IWAE_COLUMN: run_data.iwae_cell(r),
         CREATED: fmt_time(r.created),
         DATASET: c.dataset if c else NONE,
         "latent_dim": str(c.latent_dim) if c else NONE,
@@ -68,18 +68,18 @@ for r in infos:
         PRESET: run_compare.preset_label(c, CHANGED) if c else NONE,
         PROBLEM: problem(r) or NONE,
     })
-if not any(row[ui.IWAE_COLUMN] for row in rows):  # shown once some run has been evaluated
+if not any(row[run_data.IWAE_COLUMN] for row in rows):  # shown once some run has been evaluated
     for row in rows:
-        del row[ui.IWAE_COLUMN]
+        del row[run_data.IWAE_COLUMN]
 else:
     for row in rows:
-        row[ui.IWAE_COLUMN] = row[ui.IWAE_COLUMN] or NONE
+        row[run_data.IWAE_COLUMN] = row[run_data.IWAE_COLUMN] or NONE
 st.dataframe(rows, key="rn_table", hide_index=True, width="stretch", column_config={
     BEST: st.column_config.TextColumn(help=_("Highest test-set ELBO of any epoch")),
     PROBLEM: st.column_config.TextColumn(width="large"),
     PRESET: st.column_config.TextColumn(width="medium", help=_("The preset a run started from, and every setting "
                                                                 "in which it departs from it")),
-    ui.IWAE_COLUMN: st.column_config.TextColumn(
+    run_data.IWAE_COLUMN: st.column_config.TextColumn(
         help=_("Importance-weighted estimate of the test-set log-likelihood with k samples (a tighter bound than "
                "the ELBO), from `python -m cvae eval RUN --iwae-k K`; the evaluation of the most test images, "
                "then the largest k, for the run's current weights")),
@@ -105,7 +105,7 @@ if chosen:
     y_title = _(run_compare.EPOCH_FIGURES[figure][0]) + (
         "" if better is None else " — " + (_("higher is better") if better else _("lower is better")))
     fig = run_compare.compare_figure(series, figure, x_title=_("epoch"), y_title=y_title)
-    st.plotly_chart(classroom.style_figure(fig), key="rn_curves", width="stretch")
+    st.plotly_chart(presenter.style_figure(fig), key="rn_curves", width="stretch")
 elif not with_curves:
     st.caption(_("No run has finished an epoch yet."))
 page_state.write([P_COMPARE, P_FIGURE] if chosen else [P_COMPARE])
@@ -116,9 +116,9 @@ default_idx = names.index(selected.name) if selected and selected.name in names 
 target_name = st.columns([1, 2])[0].selectbox(_("Run"), names, index=default_idx, key="rn_target")
 target = next(r for r in infos if r.name == target_name)
 if target.error:
-    ui.show_error(f"{target.name}: {target.error}")
+    run_data.show_error(f"{target.name}: {target.error}")
 elif target.has_weights and problem(target):
-    ui.show_error(problem(target))
+    run_data.show_error(problem(target))
 
 dl, rm = st.columns(2, gap="large")
 with dl:
@@ -142,7 +142,7 @@ with rm:
     busy = runs.is_locked(target.path) or target.name in launcher.pending()
     if target.read_only:  # the shipped run: everyone explores it, nobody deletes it (the store refuses too)
         st.info(_("{name} is read-only ({why}): it cannot be deleted. To train it further, copy it on the Train "
-                  "page.", name=md(target.name), why=ui.read_only_why(target)), icon=":material/lock:")
+                  "page.", name=md(target.name), why=states.read_only_why(target)), icon=":material/lock:")
         st.stop()
     if busy:
         st.info(_("{name} is training: stop it on the Train page before deleting it.", name=md(target.name)),
@@ -153,7 +153,7 @@ with rm:
         try:
             runs.delete_run(target.name)
         except (RunError, OSError) as e:
-            ui.show_error(e)
+            run_data.show_error(e)
         else:
             if selection.selected_run_name() == target.name:
                 selection.select_run(None)

@@ -8,23 +8,23 @@ from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import grid_image, png_bytes
-from cvae.explorer.interpolate import (MAX_FRAMES, PATH_LABELS, decode_paths, endpoints_by_class, endpoints_caption,
-                              gif_of, strip_image)
+from cvae.explorer.maths.interpolate import (MAX_FRAMES, PATH_LABELS, decode_paths, endpoints_by_class,
+                                             endpoints_caption, gif_of, strip_image)
 
-ui.page_setup("Interpolate", ":material/animation:")
-info = ui.run_picker_ui()
+run_data.page_setup("Interpolate", ":material/animation:")
+info = run_data.run_picker_ui()
 
-ui.page_title_ui("interp")
-model, info = ui.require_model(info)
+run_data.page_title_ui("interp")
+model, info = run_data.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = ui.test_data_ui(info)
 names = ui.class_names(info.config)
 n_test = len(labels)
-means, map_labels, _src = ui.map_points(model, info)  # the one map: stored means when current
-xy, pca, axis_titles = figures.map_projection(means)
-ranges = figures.map_ranges(xy, d)
+means, map_labels, _src = run_data.map_points(model, info)  # the one map: stored means when current
+xy, pca, axis_titles = maps.map_projection(means)
+ranges = maps.map_ranges(xy, d)
 
-if not classroom.presenting():
+if not presenter.presenting():
     st.caption(_("Pick two endpoints A and B in latent space — the encoder's means μ of two test digits, or two "
                  "points on the map — and decode the codes in between: along the **straight line** (lerp) and "
                  "along the **spherical path** (slerp), which keeps the codes' length closer to that of typical "
@@ -71,7 +71,7 @@ with left:
         try:
             endpoint_digits = endpoints_by_class(labels, ca, cb, nth)
         except ValueError as e:
-            ui.show_error(e)
+            run_data.show_error(e)
             st.stop()
     else:
         for name, key in MAP_KEYS.items():  # defaults: the μ of the first two test digits
@@ -129,17 +129,17 @@ with right:
                               axis_titles, ranges)
 
     map_mode = mode == MODES[2]
-    fig = figures.latent_map_figure(xy, map_labels, names, current=None, axis_titles=axis_titles,
+    fig = maps.latent_map_figure(xy, map_labels, names, current=None, axis_titles=axis_titles,
                                     ranges=ranges, height=480, click_grid=50 if map_mode else 0, strip=(d == 1),
                                     lang=current_lang())
-    figures.add_paths_to_map(fig, {_(PATH_LABELS[k]): figures.map_coords(codes, pca, strip=(d == 1))
+    maps.add_paths_to_map(fig, {_(PATH_LABELS[k]): maps.map_coords(codes, pca, strip=(d == 1))
                                    for k, (codes, _f) in paths.items()}, lang=current_lang(),
                              dark=st.context.theme.type == "dark")
-    classroom.style_figure(fig)
+    presenter.style_figure(fig)
     if map_mode:
         st.plotly_chart(fig, key="ip_map", selection_mode="points", width="stretch",
                         config={"displayModeBar": False},
-                        on_select=ui.make_code_click_handler(
+                        on_select=run_data.make_code_click_handler(
                             "ip_map", lambda: MAP_KEYS[st.session_state.get("ip_click_target", "A")], d, pca))
     else:
         st.plotly_chart(fig, key="ip_map_view", width="stretch", config={"displayModeBar": False})

@@ -11,16 +11,16 @@ from cvae.explorer import posterior_ui
 from cvae.explorer import widgets as ui
 from cvae.explorer.canvas import canvas_ui
 from cvae.explorer.i18n import N_, _, current_lang
-from cvae.explorer.text import md
+from cvae.explorer.ui.text import md
 
 IWAE_K = 100
 N_NEAREST = 5
 
-ui.page_setup("Your digit", ":material/draw:")
-info = ui.run_picker_ui()
+run_data.page_setup("Your digit", ":material/draw:")
+info = run_data.run_picker_ui()
 
-ui.page_title_ui("digit")
-model, info = ui.require_model(info)
+run_data.page_title_ui("digit")
+model, info = run_data.require_model(info)
 d = model.latent_dim
 _binary, _labels, originals, _source = ui.test_data_ui(info)
 means, labels, source = ui.map_points(model, info)
@@ -73,10 +73,10 @@ out = od.describe(model, x_model, IWAE_K)
 mu, sigma = np.array(out["mu"]), np.array(out["sigma"])
 with right:
     st.subheader(_("Where it lands"))
-    xy, pca, axis_titles = figures.map_projection(means)
-    current = figures.map_coords(mu[None], pca, strip=(d == 1))[0]
-    fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles,
-                                    ranges=figures.map_ranges(xy, d), height=480, strip=(d == 1), lang=current_lang())
+    xy, pca, axis_titles = maps.map_projection(means)
+    current = maps.map_coords(mu[None], pca, strip=(d == 1))[0]
+    fig = maps.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles,
+                                    ranges=maps.map_ranges(xy, d), height=480, strip=(d == 1), lang=current_lang())
     if d == 2:
         diag_figures.add_ellipses(fig, mu[None], np.log(sigma[None] ** 2), np.zeros(1, int))
         fig.data[-1].update(line=dict(color="black", width=3), opacity=1.0, name=_("your digit ±σ"))

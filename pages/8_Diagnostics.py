@@ -8,7 +8,7 @@ from cvae.explorer import classroom, diag_figures, diagnostics, figures, page_st
 from cvae.explorer.page_state import UrlParam
 from cvae.explorer import widgets as ui
 from cvae.explorer.i18n import _, current_lang
-from cvae.explorer.latent import normal_quantiles
+from cvae.explorer.maths.latent import normal_quantiles
 from cvae.store import runs
 from cvae.store.files import read_jsonl
 from cvae.store.metrics import epoch_rows
@@ -17,14 +17,14 @@ TRAVERSAL_STEPS = 11
 MAX_TRAVERSALS = 16  # strips shown (the dimensions with the most KL)
 MAX_ELLIPSES = 300  # σ ellipses drawn (thousands would hide the map)
 
-ui.page_setup("Diagnostics", ":material/monitor_heart:")
-info = ui.run_picker_ui()
+run_data.page_setup("Diagnostics", ":material/monitor_heart:")
+info = run_data.run_picker_ui()
 
-ui.page_title_ui("diag")
-model, info = ui.require_model(info)
+run_data.page_title_ui("diag")
+model, info = run_data.require_model(info)
 d = model.latent_dim
-_binary, labels, _originals, source = ui.test_data_ui(info)
-means, logvars = ui.encoded_test_set(model, info)
+_binary, labels, _originals, source = run_data.test_data_ui(info)
+means, logvars = run_data.encoded_test_set(model, info)
 labels = labels[:len(means)]
 names = ui.class_names(info.config)
 summary = diagnostics.summarize(means, logvars)
@@ -45,14 +45,14 @@ c3.metric(_("β (training KL weight)"), f"{beta:g}", help=_("The run trained on 
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader(_("KL per dimension"))
-    st.plotly_chart(classroom.style_figure(diag_figures.kl_bar_figure(summary["kl_per_dim"], summary["activity"],
+    st.plotly_chart(presenter.style_figure(diag_figures.kl_bar_figure(summary["kl_per_dim"], summary["activity"],
                                                                         lang=current_lang())), key="dg_kl",
                     width="stretch", config={"displayModeBar": False})
 with right:
     st.subheader(_("Reconstruction vs KL, per epoch"))
     rows = epoch_rows(read_jsonl(info.path / runs.METRICS_FILE))
     if rows:
-        st.plotly_chart(classroom.style_figure(diag_figures.split_figure(rows, lang=current_lang())), key="dg_split", width="stretch",
+        st.plotly_chart(presenter.style_figure(diag_figures.split_figure(rows, lang=current_lang())), key="dg_split", width="stretch",
                         config={"displayModeBar": False})
         last = rows[-1]
         st.caption(_("Epoch {epoch}, all {n} test digits: ELBO {elbo} = reconstruction {recon} − KL {kl} "
@@ -72,14 +72,14 @@ st.dataframe(
 st.caption(_("Active: activity Var_x μ_i above {threshold} (Burda et al. 2015). Collapsed: activity at most {threshold} "
              "and KL under {kl} nats — q(z_i|x) is the prior for every digit. Low activity: under the threshold but "
              "still carrying KL, so not collapsed: the encoder moves σ, or the means vary only a little.",
-             threshold=diagnostics.ACTIVE_THRESHOLD, kl=diagnostics.COLLAPSED_KL))
+             threshold=metrics.ACTIVE_THRESHOLD, kl=diagnostics.COLLAPSED_KL))
 st.download_button(_("Download the table (CSV)"), diagnostics.table_csv(table), file_name=f"{info.name}_dimensions.csv",
                    mime="text/csv", key="dg_csv", icon=":material/download:")
 
 st.subheader(_("KL per dimension, epoch by epoch"))
 kl_epochs = diag_figures.kl_epochs_figure(rows, height=120 + 26 * d, lang=current_lang()) if rows else None
 if kl_epochs is not None:
-    st.plotly_chart(classroom.style_figure(kl_epochs), key="dg_kl_epochs", width="stretch",
+    st.plotly_chart(presenter.style_figure(kl_epochs), key="dg_kl_epochs", width="stretch",
                     config={"displayModeBar": False})
     units = [r.get("test_active_units") for r in rows if r.get("test_kl_per_dim")]
     st.caption(_("Measured by the trainer on all test digits after each epoch. Active units per epoch: {units}. "
@@ -106,15 +106,15 @@ if plane[0] == plane[1]:
     st.caption(_("Pick two different dimensions."))
 else:
     plane_means, plane_logvars = means[:, plane], logvars[:, plane]
-    fig = figures.latent_map_figure(plane_means, labels, names, current=None,
+    fig = maps.latent_map_figure(plane_means, labels, names, current=None,
                                     axis_titles=(f"z{plane[0] + 1}", f"z{plane[1] + 1}"),
-                                    ranges=figures.map_ranges(plane_means, 2), height=560, lang=current_lang())
+                                    ranges=maps.map_ranges(plane_means, 2), height=560, lang=current_lang())
     if show:
         n = min(MAX_ELLIPSES, len(means))
         diag_figures.add_ellipses(fig, plane_means[:n], plane_logvars[:n], labels[:n])
     layer_caption = posterior_ui.map_layer_ui(fig, model, info.path, means, logvars, key="dg_layer") \
         if d == 2 else ""
-    st.plotly_chart(classroom.style_figure(fig), key="dg_map", width="stretch", config={"displayModeBar": False})
+    st.plotly_chart(presenter.style_figure(fig), key="dg_map", width="stretch", config={"displayModeBar": False})
     if layer_caption:
         st.caption(layer_caption)
 page_state.write(shown_params)
@@ -133,8 +133,8 @@ strips = model.decode(codes, apply_sigmoid=True).reshape(len(order), TRAVERSAL_S
 strips_col = st.columns([3, 2])[0]  # as wide as fits: a phone stacks the columns (no fixed pixel width)
 for rank, i in enumerate(order):
     kl_i, act_i = summary["kl_per_dim"][i], summary["activity"][i]
-    label = _("active") if act_i > diagnostics.ACTIVE_THRESHOLD else _("inactive")
-    strips_col.image(figures.tile_images(strips[rank], TRAVERSAL_STEPS), clamp=True, width="stretch",
+    label = _("active") if act_i > metrics.ACTIVE_THRESHOLD else _("inactive")
+    strips_col.image(maps.tile_images(strips[rank], TRAVERSAL_STEPS), clamp=True, width="stretch",
              caption=f"z{i + 1}: KL {kl_i:.2f} nats, {label}")
 st.caption(_("Each strip moves one dimension through the prior's 5–95 % quantiles ({low} … {high}) with the "
              "others at 0. An inactive dimension changes nothing.", low=f"{values[0]:.2f}", high=f"{values[-1]:.2f}"))

@@ -9,25 +9,27 @@ import time
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import class_ui, classroom, figures
-from cvae.explorer import live_class as lc
-from cvae.explorer import widgets as ui
+from cvae.explorer.classroom import class_ui
+from cvae.explorer.ui import presenter
+from cvae.explorer.figures import maps
+from cvae.explorer.classroom import live_class as lc
+from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import _, current_lang
 from cvae.store import class_records, class_export
 from cvae.store.errors import ClassEnded, ClassError
 
-ui.page_setup("Classroom", ":material/groups:")
+run_data.page_setup("Classroom", ":material/groups:")
 store = class_ui.class_store()
 qp = st.query_params
 code, key = qp.get("class"), qp.get("key")
 
 if not (code and key):
-    info = ui.run_picker_ui()
-    ui.page_title_ui("classroom")
+    info = run_data.run_picker_ui()
+    run_data.page_title_ui("classroom")
     st.markdown(_("Start a class: students join with their phones, draw a digit, and their digits land on the "
                   "projected latent map within seconds. Nothing personal is stored: each student gets a random "
                   "name, and ending the class deletes its data."))
-    model, info = ui.require_model(info)
+    model, info = run_data.require_model(info)
     if tuple(model.arch.image_shape) != (28, 28, 1):
         st.info(_("A class needs a run on 28×28 greyscale digits (MNIST): students draw digits."),
                 icon=":material/info:")
@@ -44,20 +46,20 @@ if not (code and key):
 try:
     cls = store.teacher_class(code, key)
 except ClassEnded:
-    ui.page_title_ui("classroom")
+    run_data.page_title_ui("classroom")
     st.info(_("This class has ended."), icon=":material/door_front:")
     if st.button(_("Start a new class"), key="cl_new"):
         st.query_params.clear()
         st.rerun()
     st.stop()
 except ClassError as e:
-    ui.page_title_ui("classroom")
+    run_data.page_title_ui("classroom")
     st.error(class_ui.refused(e), icon=":material/lock:")
     st.stop()
 
 cm = class_ui.class_model_ui(cls.run)
 model, d = cm.model, cm.model.latent_dim
-present = classroom.presenting()
+present = presenter.presenting()
 lang = current_lang()
 
 
@@ -116,7 +118,7 @@ if confirm == "clear":
 elif confirm == "end":
     st.warning(_("Ending the class deletes every drawing and guess. Download what you want to keep first."))
     subs_all = store.submissions(cls.id)
-    xy_all = figures.map_coords(np.array([s.code for s in subs_all], np.float32).reshape(-1, d), cm.pca) \
+    xy_all = maps.map_coords(np.array([s.code for s in subs_all], np.float32).reshape(-1, d), cm.pca) \
         if subs_all else np.zeros((0, 2))
     c1, c2, c3 = st.columns(3)
     c1.download_button(_("Codes and guesses (CSV)"), class_export.export_csv(store, cls.id), f"class_{cls.code}.csv",
@@ -157,7 +159,7 @@ def on_map_click() -> None:
         if isinstance(cd, (int, float)) and not isinstance(cd, bool):
             st.session_state["cl_selected"] = int(cd)
     elif mode == "star":
-        teacher_action(store.start_predict, [float(v) for v in figures.z_from_click(p, d, cm.pca)])
+        teacher_action(store.start_predict, [float(v) for v in maps.z_from_click(p, d, cm.pca)])
     else:
         teacher_action(store.start_circle, float(p["x"]), float(p["y"]), float(st.session_state.get("cl_radius", 0.5)))
 
@@ -177,7 +179,7 @@ def live_view() -> None:
     n_students = store.count_students(now_cls.id)
     state = _("locked") if now_cls.state == "locked" else _("open")
     st.markdown(_("**{s}** students · **{n}** drawings · {state}", s=n_students, n=len(subs), state=state))
-    star_xy = figures.map_coords(np.array([now_cls.star], np.float32), cm.pca)[0] \
+    star_xy = maps.map_coords(np.array([now_cls.star], np.float32), cm.pca)[0] \
         if now_cls.activity == "predict" and now_cls.star and len(now_cls.star) == d else None
     circle = now_cls.circle if now_cls.activity == "circle" else None
     selected = st.session_state.get("cl_selected")
@@ -195,14 +197,14 @@ def live_view() -> None:
             answered = sum(hist.values())
             if now_cls.revealed:
                 img = model.decode(np.array([now_cls.star], np.float32), apply_sigmoid=True)[0]
-                ui.show_image_ui(img, key="cl_reveal_img", height=220, title=_("The decoder draws"))
+                run_data.show_image_ui(img, key="cl_reveal_img", height=220, title=_("The decoder draws"))
                 st.plotly_chart(lc.histogram_figure(hist, _("not a digit"), height=260), key="cl_hist",
                                 width="stretch", config={"displayModeBar": False})
             else:
                 st.markdown(_("{n} answers so far. Press **Reveal** in the sidebar.", n=answered))
         elif now_cls.activity == "circle":
             in_round = [s for s in subs if s.activity == "circle" and s.round == now_cls.round]
-            xy = figures.map_coords(np.array([s.code for s in in_round], np.float32).reshape(-1, d), cm.pca)
+            xy = maps.map_coords(np.array([s.code for s in in_round], np.float32).reshape(-1, d), cm.pca)
             hits = sum(class_records.in_circle(p, circle) for p in xy)
             st.markdown(f"**{_('Draw a digit that lands in the circle!')}**")
             st.metric(_("In the circle"), f"{hits} / {len(in_round)}")

@@ -94,7 +94,7 @@ def mnist_dir() -> Path:
 @pytest.fixture
 def isolated_data_env(tmp_path, monkeypatch) -> Iterator[Path]:
     """A world with no dataset anywhere: empty HOME/KERAS_HOME, no $CVAE_DATA_DIR, no system dirs."""
-    from cvae.explorer import launcher
+    from cvae.explorer.jobs import launcher
     from cvae.store import runs
     from cvae.data import sources
 
@@ -114,7 +114,7 @@ def root(tmp_path, monkeypatch) -> Path:
     """An empty runs root for app tests; no dataset configured, so the test set is the bundled 1000-digit sample."""
     import streamlit as st
 
-    from cvae.explorer import launcher
+    from cvae.explorer.jobs import launcher
     from cvae.store import runs
     from cvae.data import sources
 

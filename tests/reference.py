@@ -8,7 +8,7 @@ import tensorflow as tf
 from cvae.engine.evaluate import DEFAULT_CHUNK, iwae_per_example
 from cvae.engine.likelihoods import bernoulli_log_likelihood
 from cvae.engine.objectives import elbo_terms, log_normal_pdf
-from cvae.explorer.latent import _check_range
+from cvae.explorer.maths.latent import _check_range
 
 
 def normal_quantiles_tfp(n: int, low: float = 0.05, high: float = 0.95) -> np.ndarray:
@@ -64,7 +64,7 @@ def log_marginal_uniform_grid(model, x: np.ndarray, centre: np.ndarray, inner: f
                               outer: float = 5.0, outer_h: float = 0.05, block: int = 4096) -> float:
     """log p(x) = log ∫ p(x|z) p(z) dz for a 2-D Keras CVAE by a fixed, non-adaptive rule: a uniform grid of spacing h
     over centre ± inner, plus a coarse uniform grid (spacing outer_h) over the rest of [-outer, outer]². The
-    densities are tfp.distributions objects; nothing is shared with cvae.explorer.posterior."""
+    densities are tfp.distributions objects; nothing is shared with cvae.explorer.maths.posterior."""
     import tensorflow_probability as tfp
 
     tfd = tfp.distributions

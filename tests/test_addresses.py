@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cvae.explorer.text import code
+from cvae.explorer.ui.text import code
 from test_app import app_test, make_run
 
 PAGES = ["pages/3_Reconstruct.py", "pages/4_Manifold.py", "pages/8_Diagnostics.py", "pages/6_Interpolate.py"]

@@ -1,4 +1,4 @@
-"""The Streamlit app, driven by streamlit.testing.v1.AppTest, plus the training launcher (cvae.explorer.launcher).
+"""The Streamlit app, driven by streamlit.testing.v1.AppTest, plus the training launcher (cvae.explorer.jobs.launcher).
 
 Runs are made on the fly in a temporary runs root ($CVAE_RUNS_DIR) from random weights (no TensorFlow); the
 test set is the bundled 1000-digit sample. One test launches a real (tiny) training subprocess.
@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvae.explorer import launcher
+from cvae.explorer.jobs import launcher, launches
+from cvae.store import access
 from cvae.store import errors, procs
 from cvae.store import runs
 from cvae.data import sources
@@ -149,7 +150,7 @@ def no_launch(monkeypatch) -> list:
 
     def fake(name, config=None, runs_dir=None, resume=False, epochs=None, env=None):
         calls.append({"name": name, "config": config, "resume": resume, "epochs": epochs})
-        return launcher.Launch(name=name, pid=0, started=time.time(), start_ticks=0, argv=[], resume=resume,
+        return launches.Launch(name=name, pid=0, started=time.time(), start_ticks=0, argv=[], resume=resume,
                                root=Path("/nonexistent"))
 
     monkeypatch.setattr(launcher, "launch_training", fake)
@@ -497,7 +498,7 @@ def test_train_form_shows_every_error_and_launches_nothing(root, no_launch):
     errors = " | ".join(e.value for e in at.error)
     assert "run name" in errors and "epochs" in errors and "learning_rate" in errors, errors
     assert no_launch == []
-    assert not (root / launcher.LAUNCH_DIR).exists() or not list((root / launcher.LAUNCH_DIR).glob("*.json"))
+    assert not (root / launches.LAUNCH_DIR).exists() or not list((root / launches.LAUNCH_DIR).glob("*.json"))
 
 
 def test_train_form_refuses_an_existing_name(root, no_launch):
@@ -532,8 +533,8 @@ def test_train_page_state_follows_the_launched_process(root):
     # A stand-in trainer: its command line names the run, so the record verifies (pid + start time + argv).
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "cvae", "train", "--name=after"])
     try:
-        (root / launcher.LAUNCH_DIR).mkdir()
-        launcher._write_record(launcher.Launch(name="after", pid=sleeper.pid, started=time.time(),
+        (root / launches.LAUNCH_DIR).mkdir()
+        launcher._write_record(launches.Launch(name="after", pid=sleeper.pid, started=time.time(),
                                                start_ticks=procs.start_ticks(sleeper.pid), argv=[], resume=True,
                                                root=root), root)
         for pid, badge in [(sleeper.pid, ":material/check_circle: done"),
@@ -656,8 +657,8 @@ def test_max_training(monkeypatch):
 
 
 def test_z_from_click():
-    from cvae.explorer.latent import PCA2
-    from cvae.explorer.figures import z_from_click
+    from cvae.explorer.maths.latent import PCA2
+    from cvae.explorer.figures.maps import z_from_click
 
     assert z_from_click({"x": 0.123, "y": 5}, 2, None).tolist() == [0.12, 3.09]
     assert z_from_click({"x": -0.5, "y": 7}, 1, None).tolist() == [-0.5]
@@ -681,13 +682,13 @@ def test_launch_real_training_once(tmp_path, mnist_dir, monkeypatch):
     with pytest.raises(errors.RunError, match="already training"):
         launcher.launch_training("tiny", runs_dir=root, resume=True)
     assert [r.pid for r in launcher.read_launches(root)] == [launch.pid]
-    assert launcher.wait(launch, timeout=240) == 0, launcher.log_tail(launcher.log_path("tiny", root))
+    assert launcher.wait(launch, timeout=240) == 0, access.log_tail(access.log_path("tiny", root))
     assert launcher.sweep(root) == []
     info = runs.run_info(root / "tiny")
     assert info.state == "done" and info.has_weights and info.epochs_done == 1
     log = (root / "tiny" / runs.LOG_FILE).read_text()
     assert "train --name=tiny" in log and "done" in log
-    assert not (root / launcher.LAUNCH_DIR / "tiny.log").exists() and launcher.read_launches(root) == []
+    assert not (root / launches.LAUNCH_DIR / "tiny.log").exists() and launcher.read_launches(root) == []
     with pytest.raises(errors.RunError, match="is done"):
         launcher.launch_training("tiny", runs_dir=root, resume=True)
     with pytest.raises(errors.RunError, match="already exists"):

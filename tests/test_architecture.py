@@ -164,9 +164,9 @@ def _from_imports():
 # What is left of both habits, in modules other engineers are reorganising (issue 21, item 4): this list may only
 # shrink. Anything new fails.
 KNOWN_PRIVATE_IMPORTS = {
-    ("cvae.explorer.launcher", "cvae.explorer.launches"),
+    ("cvae.explorer.jobs.launcher", "cvae.explorer.jobs.launches"),
 }
-KNOWN_SHIMS = {"cvae.explorer.diagnostics", "cvae.explorer.launcher", "cvae.explorer.widgets", "cvae.store.runs"}
+KNOWN_SHIMS = {"cvae.explorer.maths.diagnostics", "cvae.explorer.jobs.launcher", "cvae.explorer.ui.run_data", "cvae.store.runs"}
 
 
 def test_no_module_imports_another_modules_private_names():

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvae.explorer import launcher
+from cvae.explorer.jobs import launcher, launches
 from cvae.store import runs
-from cvae.explorer import widgets
+from cvae.explorer.ui import run_data
 from cvae.store.config import TrainConfig
 from cvae.store.weights import expected_shapes
 from cvae.store.weights import save_weights_npz
@@ -26,7 +26,7 @@ from test_app import app_test, charts, drawn, make_run, no_exceptions, texts
 
 # Every page that shows a model (Latent plane first), so a new one is covered too.
 # The pages that show the sidebar's run (the live classroom's pages show the run of a class, chosen when it starts).
-MODEL_PAGES = tuple(path for key, (path, _, _) in widgets.PAGES.items()
+MODEL_PAGES = tuple(path for key, (path, _, _) in run_data.PAGES.items()
                     if key not in ("home", "train", "runs", "classroom", "join"))
 
 
@@ -337,7 +337,7 @@ def test_train_form_refuses_every_bad_value_and_launches_nothing(root, no_launch
         for w in words:
             assert w in errors, (key, value, errors)
         assert no_launch == [], (key, value)
-    assert not list(root.iterdir()) or [p.name for p in root.iterdir()] == [launcher.LAUNCH_DIR]
+    assert not list(root.iterdir()) or [p.name for p in root.iterdir()] == [launches.LAUNCH_DIR]
     # 300 characters can't even be entered: the field holds at most 100 (max_chars: the browser stops typing and
     # Streamlit truncates on the server too), and 100 characters is the longest valid name. (The CLI refuses 300: test_cli_train_refuses_bad_values.)
     at.text_input(key="tr_name").set_value("x" * 300)

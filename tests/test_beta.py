@@ -120,7 +120,7 @@ def test_beta_out_of_range_is_refused_with_the_field(bad):
 
 def test_beta_is_a_flag_and_a_form_slider():
     from cvae.cli import _config_from_args, build_parser
-    from cvae.explorer import train_form
+    from cvae.explorer.ui import train_form
 
     a = build_parser().parse_args(["train", "--name", "b", "--beta", "2"])
     assert _config_from_args(a).beta == 2.0

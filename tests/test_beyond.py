@@ -19,17 +19,16 @@ import tensorflow as tf
 from cvae import cli
 from cvae.engine import evaluate
 from cvae.store import evaluations
-from cvae.explorer import interpolate
+from cvae.explorer.maths import interpolate
 from cvae.engine import objectives
 import reference
 from cvae.store import runs
-from cvae.data import sources
 from cvae.engine import trainer
-from cvae.explorer import widgets
+from cvae.explorer.ui import run_data
 from cvae.store.config import TrainConfig
 from cvae.data.sources import binarize, load_dataset
 from cvae.data.likelihoods import bernoulli_log_likelihood
-from cvae.explorer.numpy_model import NumpyCVAE, log_normal_pdf
+from cvae.explorer.maths.numpy_model import NumpyCVAE, log_normal_pdf
 from cvae.store.weights import expected_shapes
 from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays
 from cvae.engine.callbacks import Callback
@@ -132,13 +131,13 @@ def test_numpy_iwae_matches_a_per_example_reference(monkeypatch):
     from cvae import cli
     from cvae.engine import evaluate
     from cvae.store import evaluations
-    from cvae.explorer import interpolate
+    from cvae.explorer.maths import interpolate
     from cvae.engine import objectives
     import reference
     from cvae.store import runs
-    from cvae.data import sources
+    pass
     from cvae.engine import trainer
-    from cvae.explorer import numpy_model
+    from cvae.explorer.maths import numpy_model
 
     monkeypatch.setattr(numpy_model, "_IWAE_BLOCK", 64)  # small blocks, so that they straddle digits
     rng = np.random.default_rng(0)
@@ -178,13 +177,13 @@ def test_cli_eval_reports_and_saves_the_iwae(tmp_path, mnist_dir, capsys):
     from cvae import cli
     from cvae.engine import evaluate
     from cvae.store import evaluations
-    from cvae.explorer import interpolate
+    from cvae.explorer.maths import interpolate
     from cvae.engine import objectives
     import reference
     from cvae.store import runs
-    from cvae.data import sources
+    pass
     from cvae.engine import trainer
-    from cvae.explorer import widgets
+    from cvae.explorer.ui import run_data
 
     make_run(tmp_path, "r", latent_dim=2, epochs=3)
     argv = ["eval", "r", "--runs-dir", str(tmp_path), "--data-dir", str(mnist_dir), "--max-test-examples", "24"]
@@ -379,21 +378,21 @@ def test_latent_plane_and_manifold_for_any_latent_size(root, d):
     from cvae import cli
     from cvae.engine import evaluate
     from cvae.store import evaluations
-    from cvae.explorer import interpolate
+    from cvae.explorer.maths import interpolate
     from cvae.engine import objectives
     import reference
     from cvae.store import runs
-    from cvae.data import sources
+    pass
     from cvae.engine import trainer
-    from cvae.explorer import widgets
+    from cvae.explorer.ui import run_data
     from cvae.data.sample import load_test_split
-    from cvae.explorer.numpy_model import load_numpy_model
-    from cvae.explorer import figures
-    from cvae.explorer.latent import PCA2
+    from cvae.explorer.maths.numpy_model import load_numpy_model
+    from cvae.explorer.figures import maps
+    from cvae.explorer.maths.latent import PCA2
 
-    images = load_test_split("mnist", None, allow_download=False)[0][:widgets.MAP_POINTS]
+    images = load_test_split("mnist", None, allow_download=False)[0][:run_data.MAP_POINTS]
     pca = PCA2(load_numpy_model(root / "big").encode((images > 127).astype(np.float32))[0])
-    expected = np.round(np.clip(pca.inverse(np.array([[0.3, -0.2]]))[0], figures.SLIDER_LOW, figures.SLIDER_HIGH), 2)
+    expected = np.round(np.clip(pca.inverse(np.array([[0.3, -0.2]]))[0], maps.SLIDER_LOW, maps.SLIDER_HIGH), 2)
     np.testing.assert_allclose(z, expected, atol=0.011)
     assert np.count_nonzero(z) >= min(d, 8) // 2
     at.switch_page("pages/4_Manifold.py").run()
@@ -411,7 +410,7 @@ def test_training_works_for_latent_dim_64(tmp_path):
     assert train_run("d64", cfg, runs_dir=tmp_path, data=tiny_data()) == "done"
     info = runs.run_info(tmp_path / "d64")
     assert info.has_weights and info.best_test_elbo is not None and np.isfinite(info.best_test_elbo)
-    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer.maths.numpy_model import load_numpy_model
 
     assert load_numpy_model(tmp_path / "d64").latent_dim == 64
 
@@ -440,13 +439,13 @@ def test_dynamic_training_sees_a_new_binary_image_every_epoch(mnist_dir, monkeyp
     from cvae import cli
     from cvae.engine import evaluate
     from cvae.store import evaluations
-    from cvae.explorer import interpolate
+    from cvae.explorer.maths import interpolate
     from cvae.engine import objectives
     import reference
     from cvae.store import runs
-    from cvae.data import sources
+    pass
     from cvae.engine import trainer
-    from cvae.explorer import widgets
+    from cvae.explorer.ui import run_data
 
     cfg = TrainConfig(dataset="mnist", data_dir=str(mnist_dir), batch_size=8, max_train_examples=8,
                       max_test_examples=16, epochs=2, binarization="dynamic")

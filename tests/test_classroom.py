@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cvae.explorer import launcher
+from cvae.explorer.jobs import launcher, launches
+from cvae.store import launch_lock
 from cvae.store import errors
 from cvae.store import runs
 from cvae.store.config import TrainConfig
@@ -69,7 +70,7 @@ def test_many_sessions_press_start_on_one_name_at_once(tmp_path, monkeypatch, fa
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
     monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "8")  # the name decides here, not the cap
     results = burst(12, lambda i: launcher.launch_training("same", TrainConfig(), root))
-    launched = [r for r in results if isinstance(r, launcher.Launch)]
+    launched = [r for r in results if isinstance(r, launches.Launch)]
     refused = [r for r in results if isinstance(r, errors.RunError)]
     try:
         assert len(launched) == 1 and len(refused) == 11, results
@@ -85,7 +86,7 @@ def test_a_burst_of_different_runs_respects_the_cap(tmp_path, monkeypatch, fake_
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
     monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "2")
     results = burst(10, lambda i: launcher.launch_training(f"student-{i}", TrainConfig(), root))
-    launched = [r for r in results if isinstance(r, launcher.Launch)]
+    launched = [r for r in results if isinstance(r, launches.Launch)]
     busy = [r for r in results if isinstance(r, errors.ServerBusy)]
     assert len(launched) == 2 and len(busy) == 8, results
     names = sorted(r.name for r in launched)
@@ -136,9 +137,9 @@ def test_sweep_waits_for_a_launch_in_progress(tmp_path):
     """Every Train page render sweeps the launch records: it takes the launch lock, so it can't delete the record
     a concurrent launch is writing (which would let a second Start launch a second trainer)."""
     root = tmp_path / "runs"
-    (root / launcher.LAUNCH_DIR).mkdir(parents=True)
+    (root / launches.LAUNCH_DIR).mkdir(parents=True)
     done = threading.Event()
-    with launcher._launch_lock(root):
+    with launch_lock.launch_lock(root):
         t = threading.Thread(target=lambda: (launcher.sweep(root), done.set()))
         t.start()
         assert not done.wait(0.5)  # blocked while the launch holds the lock

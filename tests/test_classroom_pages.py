@@ -169,8 +169,8 @@ def test_a_drawing_is_size_checked_before_its_pixels_are_decoded():
 
     from PIL import Image
 
-    from cvae.explorer import live_class as lc
-    from cvae.explorer import own_digit as od
+    from cvae.explorer.classroom import live_class as lc
+    from cvae.explorer.maths import own_digit as od
 
     with pytest.raises(od.ImageRejected, match="MB"):
         lc.drawing_to_input(b"\x89PNG" + b"0" * lc.MAX_DRAWING_BYTES)
@@ -188,7 +188,7 @@ def test_a_drawing_is_size_checked_before_its_pixels_are_decoded():
 
 
 def test_join_address_and_qr_code():
-    from cvae.explorer import live_class as lc
+    from cvae.explorer.classroom import live_class as lc
 
     assert lc.join_url("http://10.0.0.5:8501/Classroom?class=X&key=SECRET", "ABC234") == \
         "http://10.0.0.5:8501/Join?code=ABC234"

@@ -134,8 +134,8 @@ def test_manifold_and_interpolation_are_colour_pngs_and_gifs(colour_root):
     no_exceptions(at)
     assert any("GIF" in b.label for b in at.get("download_button"))
     # The page's builders on the same run: RGB frames, an RGB strip and an animated colour GIF.
-    from cvae.explorer.interpolate import decode_paths, gif_of, strip_image
-    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer.maths.interpolate import decode_paths, gif_of, strip_image
+    from cvae.explorer.maths.numpy_model import load_numpy_model
 
     model = load_numpy_model(colour_root / "colour")
     paths = decode_paths(model, np.array([-2.0, -2.0]), np.array([2.0, 2.0]), 6)

@@ -206,7 +206,8 @@ def test_every_field_round_trips_form_to_argv_to_config():
     """For each settable field: a non-default value set in the Train form's widgets becomes the same config, the
     launcher's argv for it parses back (through the generated CLI) into that very config."""
     from cvae.cli import _config_from_args, build_parser
-    from cvae.explorer import launcher, train_form
+    from cvae.explorer.jobs import launcher
+    from cvae.explorer.ui import train_form
     from cvae.store.config import settable_fields
 
     base = TrainConfig(max_train_examples=600)
@@ -235,7 +236,7 @@ def test_each_field_declares_its_help_flag_and_range_once():
 
 
 def test_form_reports_every_bad_field_at_once():
-    from cvae.explorer import train_form
+    from cvae.explorer.ui import train_form
 
     widgets = train_form.widget_values(TrainConfig())
     widgets.update(latent_dim=0, learning_rate="fast", epochs=10_001, data_dir="/no/such/dir")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_app import no_exceptions, no_launch, run_page  # noqa: F401 (no_launch: a fixture)
 
-from cvae.explorer import cost
+from cvae.explorer.jobs import cost
 from cvae.store.arch import Architecture
 from cvae.store.config import TrainConfig
 

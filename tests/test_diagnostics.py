@@ -14,8 +14,9 @@ import pytest
 import tensorflow_probability as tfp
 
 from cvae.data.sources import binarize, load_dataset
-from cvae.explorer import diagnostics
-from cvae.explorer.numpy_model import load_numpy_model
+from cvae.explorer.maths import diagnostics
+from cvae.store import metrics
+from cvae.explorer.maths.numpy_model import load_numpy_model
 
 tfd = tfp.distributions
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ def test_the_dimension_table_names_collapsed_and_low_activity_dimensions():
     by_dim = {r["dim"]: r for r in table}
     assert [r["dim"] for r in table] == [1, 2, 3]  # ordered by KL
     assert by_dim[1]["status"] == "active"
-    assert by_dim[2]["status"] == "low_activity" and by_dim[2]["activity"] < diagnostics.ACTIVE_THRESHOLD
+    assert by_dim[2]["status"] == "low_activity" and by_dim[2]["activity"] < metrics.ACTIVE_THRESHOLD
     assert by_dim[2]["kl"] == pytest.approx(0.5 * (0.25 + 0.0081 - 1 - np.log(0.25)), abs=0.01)
     assert by_dim[3]["status"] == "collapsed" and by_dim[3]["kl"] < diagnostics.COLLAPSED_KL
     assert by_dim[2]["mean_sigma"] == pytest.approx(0.5)

@@ -24,12 +24,12 @@ import pytest
 from PIL import Image
 
 from cvae.store import faults, files
-from cvae.explorer import launcher
+from cvae.explorer.jobs import launcher
 from cvae.store import errors
 from cvae.store import runs
 from cvae.store.config import TrainConfig
 from cvae.data.sources import binarize, load_dataset
-from cvae.explorer.numpy_model import NumpyCVAE
+from cvae.explorer.maths.numpy_model import NumpyCVAE
 from cvae.store.weights import load_weights_npz
 from cvae.store.files import read_jsonl
 from cvae.engine.callbacks import Callback
@@ -397,7 +397,7 @@ def test_disk_full_enospc_during_training(tmp_path, mnist_dir, tiny_data, monkey
     is left 'running' with no lock holder, i.e. shown as interrupted. Either way nothing half-written is 'latest'
     and resuming once there is room again finishes the run with every epoch once."""
     from cvae.store import files
-    from cvae.explorer import launcher
+    from cvae.explorer.jobs import launcher
     from cvae.store import runs
 
     match = (lambda p: ".ckpt-" in p) if what == "checkpoint" else (lambda p: True)

@@ -1,4 +1,4 @@
-"""Tests for cvae.explorer.numpy_model: the NumPy forward pass equals the Keras model; weights files are validated, never unpickled."""
+"""Tests for cvae.explorer.maths.numpy_model: the NumPy forward pass equals the Keras model; weights files are validated, never unpickled."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cvae.engine import objectives
 import reference
 from cvae.store.config import TrainConfig
 from cvae.data.sources import binarize, load_dataset
-from cvae.explorer.numpy_model import NumpyCVAE, load_numpy_model
+from cvae.explorer.maths.numpy_model import NumpyCVAE, load_numpy_model
 from cvae.store.weights import expected_shapes, load_weights_npz
 from cvae.store.weights import save_weights_npz
 from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays

@@ -143,7 +143,7 @@ def test_train_page_animates_the_map_of_a_finished_run(root):
 
 
 def test_map_gif_has_one_frame_per_epoch():
-    from cvae.explorer import map_animation
+    from cvae.explorer.figures import map_animation
     from cvae.store.images import gif_bytes
     from PIL import Image
     import io

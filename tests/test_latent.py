@@ -1,4 +1,4 @@
-"""Tests for cvae.explorer.latent: quantiles, the manifold grid's layout, interpolation, the PCA plane."""
+"""Tests for cvae.explorer.maths.latent: quantiles, the manifold grid's layout, interpolation, the PCA plane."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow_probability as tfp
 
-from cvae.explorer import latent
+from cvae.explorer.maths import latent
 import reference
 
 

@@ -8,7 +8,7 @@ import signal
 import numpy as np
 import pytest
 
-from cvae.explorer.numpy_model import NumpyCVAE
+from cvae.explorer.maths.numpy_model import NumpyCVAE
 from cvae.data.sources import binarize, load_dataset
 from cvae.store import faults, latent_means as lm, runs
 from cvae.store.weights import load_weights_npz

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvae.explorer import latent_pad as lp
-from cvae.explorer.numpy_model import NumpyCVAE, load_numpy_model
+from cvae.explorer.ui import latent_pad as lp
+from cvae.explorer.maths.numpy_model import NumpyCVAE, load_numpy_model
 from cvae.store import latent_means, runs
 from cvae.store.arch import Architecture, architecture_of
 from cvae.store.config import TrainConfig
@@ -147,7 +147,7 @@ def test_parse_run_and_prior_centre():
     assert lp.parse_run(None, ["a"]) == (None, [])
     name, notes = lp.parse_run("../etc", ["a"])
     assert name is None and "does not exist" in notes[0]
-    from cvae.explorer.latent import PCA2
+    from cvae.explorer.maths.latent import PCA2
     codes = np.random.default_rng(0).normal(1.0, 1.0, (200, 5))
     pca = PCA2(codes)
     assert lp.prior_centre(pca.mean, pca.components) == pytest.approx(pca.transform(np.zeros((1, 5)))[0], abs=1e-5)
@@ -155,7 +155,7 @@ def test_parse_run_and_prior_centre():
 
 
 def test_the_pad_modules_never_import_tensorflow():
-    code = ("import sys; import cvae.explorer.latent_pad, cvae.explorer.plane_pad; "
+    code = ("import sys; import cvae.explorer.ui.latent_pad, cvae.explorer.ui.plane_pad; "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -248,7 +248,7 @@ def test_url_notes_follow_the_language_even_after_a_switch(root):
 
 
 def test_the_pad_draws_the_maps_palette_and_a_marker_per_class(root):
-    from cvae.explorer.figures import CLASS_COLORS, CLASS_SYMBOLS
+    from cvae.explorer.figures.maps import CLASS_COLORS, CLASS_SYMBOLS
 
     make_random_run(root, "two", 2)
     data = pad_data(plane_app(root, run="two"))
@@ -303,7 +303,7 @@ def test_manifold_cell_click_opens_the_code_on_the_pad(root):
     sys.path.insert(0, str(Path(__file__).parent))
     from test_app import click_map
 
-    from cvae.explorer.latent import normal_quantiles
+    from cvae.explorer.maths.latent import normal_quantiles
     make_random_run(root, "two", 2)
     at = plane_app(root, run="two").switch_page("pages/4_Manifold.py").run()
     assert not at.exception

@@ -12,7 +12,7 @@ from cvae.engine import likelihoods
 from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays
 from cvae.engine.objectives import elbo_terms
 from cvae.data import likelihoods as likelihood_np  # the registry's NumPy maths
-from cvae.explorer.numpy_model import NumpyCVAE
+from cvae.explorer.maths.numpy_model import NumpyCVAE
 from cvae.store.arch import Architecture
 from cvae.store.config import TrainConfig
 from cvae.store.errors import ConfigError

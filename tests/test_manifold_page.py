@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cvae.explorer import diagnostics, plane_pad
-from cvae.explorer.numpy_model import load_numpy_model
+from cvae.explorer.maths import diagnostics
+from cvae.explorer.ui import plane_pad
+from cvae.explorer.maths.numpy_model import load_numpy_model
 
 from test_app import app_test, make_run, no_exceptions
 

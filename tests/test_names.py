@@ -60,5 +60,5 @@ def test_every_named_path_and_module_exists():
 def test_the_checker_sees_a_dead_name():
     assert module_exists("cvae.store.runs") and module_exists("cvae.store.runs.runs_root")
     assert not module_exists("cvae.appstate") and not module_exists("cvae.ui")
-    assert PATH_RE.findall("see `cvae/infer.py` and cvae/explorer/numpy_model.py") == [
-        "cvae/infer.py", "cvae/explorer/numpy_model.py"]
+    assert PATH_RE.findall("see `cvae/infer.py` and cvae/explorer/maths/numpy_model.py") == [
+        "cvae/infer.py", "cvae/explorer/maths/numpy_model.py"]

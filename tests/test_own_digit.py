@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from cvae.data.sources import binarize, load_dataset
-from cvae.explorer import own_digit as od
-from cvae.explorer.numpy_model import load_numpy_model
+from cvae.explorer.maths import own_digit as od
+from cvae.explorer.maths.numpy_model import load_numpy_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = REPO_ROOT / "checkpoints" / "tutorial"

@@ -1,5 +1,5 @@
 """The true posterior: quadrature of log p(x) against closed forms, q* against the mean-field optimum, and the shipped
-run's gaps (cvae/explorer/posterior.py)."""
+run's gaps (cvae/explorer/maths/posterior.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvae.explorer import gaps as G
-from cvae.explorer import posterior as P
-from cvae.explorer.numpy_model import load_numpy_model
+from cvae.explorer.maths import gaps as G
+from cvae.explorer.maths import posterior as P
+from cvae.explorer.maths.numpy_model import load_numpy_model
 
 REPO = Path(__file__).resolve().parent.parent
 TUTORIAL = REPO / "checkpoints" / "tutorial"
@@ -165,7 +165,7 @@ def test_exact_log_px_agrees_with_an_independent_keras_uniform_grid_and_beats_iw
     scan = P.PlaneScan(model)
     exact = np.array([P.exact_logpx(model, x[i:i + 1], scan).logpx for i in range(3)])
     app = np.array([P.exact_logpx(model, x[i:i + 1], P.PlaneScan(model, points=41), refine_above=0.05).logpx
-                    for i in range(3)])  # the app's settings (cvae/explorer/posterior_ui.py)
+                    for i in range(3)])  # the app's settings (cvae/explorer/ui/posterior_ui.py)
     mean, _lv = model.encode(x[:3])
     ref = np.array([log_marginal_uniform_grid(tf_model, x[i:i + 1], mean[i]) for i in range(3)])
     np.testing.assert_allclose(exact, ref, atol=0.05)
@@ -188,14 +188,14 @@ def test_gap_summary_means_per_class_and_largest_gaps():
 # --- map layers ----------------------------------------------------------------------------------------------------
 
 def test_aggregate_posterior_equal_to_the_prior_has_zero_kl_and_ratio():
-    from cvae.explorer import latent_layers as L
+    from cvae.explorer.maths import latent_layers as L
 
     layer = L.aggregate_layer(np.zeros((5, 2)), np.zeros((5, 2)), samples=500)
     assert layer.kl == pytest.approx(0.0, abs=1e-12) and np.abs(layer.log_ratio).max() < 1e-12
 
 
 def test_aggregate_kl_of_one_gaussian_matches_the_closed_form_within_its_standard_error():
-    from cvae.explorer import latent_layers as L
+    from cvae.explorer.maths import latent_layers as L
 
     mu, sigma = np.array([[0.8, -0.5]]), np.array([[0.3, 0.6]])
     layer = L.aggregate_layer(mu, 2 * np.log(sigma), samples=4000, seed=1)
@@ -216,7 +216,7 @@ class _LinearDecoder:
 
 
 def test_magnification_of_a_linear_decoder_is_sqrt_det_ata_everywhere():
-    from cvae.explorer import latent_layers as L
+    from cvae.explorer.maths import latent_layers as L
 
     dec = _LinearDecoder()
     axis, mag = L.magnification_layer(dec, points=9)

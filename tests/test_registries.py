@@ -11,9 +11,9 @@ import numpy as np
 
 from cvae.data.datasets import DATASETS, dataset_spec
 from cvae.data.likelihoods import LIKELIHOODS, likelihood
-from cvae.explorer import cost
-from cvae.explorer.latent_pad import model_blob
-from cvae.explorer.numpy_model import NumpyCVAE
+from cvae.explorer.jobs import cost
+from cvae.explorer.ui.latent_pad import model_blob
+from cvae.explorer.maths.numpy_model import NumpyCVAE
 from cvae.store import config
 from cvae.store.arch import Architecture, architecture_of
 from cvae.store.config import TrainConfig

@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvae.explorer import figures, launcher, progress
-from cvae.explorer.latent import normal_quantiles, separated_range
+from cvae.explorer.figures import maps
+from cvae.explorer.jobs import launcher, progress
+from cvae.store import access
+from cvae.explorer.maths.latent import normal_quantiles, separated_range
 from cvae.store import runs
 from cvae.store.config import TrainConfig
 from cvae.store.weights import expected_shapes
@@ -113,7 +115,7 @@ def test_the_training_log_starts_with_the_whole_command(tmp_path, monkeypatch):
         sys.executable, "-c", "import time; time.sleep(30)", "-m", "cvae", "train", f"--name={name}"])
     rec = launcher.launch_training("logged", TrainConfig(), tmp_path)
     try:
-        first = Path(rec.log if hasattr(rec, "log") else launcher.log_path("logged")).read_text().splitlines()[0]
+        first = Path(rec.log if hasattr(rec, "log") else access.log_path("logged")).read_text().splitlines()[0]
     finally:
         os.killpg(rec.pid, 9)
     assert first.startswith("$ python -c") and "-m cvae train --name=logged" in first, first
@@ -144,9 +146,9 @@ def test_captions_name_the_source_once_and_no_server_path(root, mnist_dir, monke
     assert "1,000 test digits (the bundled sample)" in texts(at)
     assert "bundled sample (1000" not in texts(at)
     monkeypatch.setenv("CVAE_DATA_DIR", str(mnist_dir))
-    from cvae.explorer import widgets
+    from cvae.explorer.ui import run_data
 
-    widgets.load_test_data.clear()
+    run_data.load_test_data.clear()
     at = run_page("pages/2_Latent_plane.py")
     assert "mnist IDX files" in texts(at) and str(mnist_dir) not in texts(at)
 
@@ -158,13 +160,13 @@ def test_latent_maps_are_accessible():
     rng = np.random.default_rng(0)
     xy = rng.normal(size=(300, 2)).astype(np.float32)
     labels = np.arange(300) % 10
-    fig = figures.latent_map_figure(xy, labels, [str(i) for i in range(10)], current=[0, 0],
+    fig = maps.latent_map_figure(xy, labels, [str(i) for i in range(10)], current=[0, 0],
                                     axis_titles=("z₁", "z₂"), ranges=((-3, 3), (-3, 3)))
     classes = [t for t in fig.data if t.name in {str(i) for i in range(10)}]
     assert len({t.marker.symbol for t in classes}) == 10 and len({t.marker.color for t in classes}) == 10
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1  # equal aspect
     assert fig.layout.uirevision  # legend clicks survive reruns
-    hi = figures.latent_map_figure(xy, labels, [str(i) for i in range(10)], current=[0, 0],
+    hi = maps.latent_map_figure(xy, labels, [str(i) for i in range(10)], current=[0, 0],
                                    axis_titles=("z₁", "z₂"), ranges=((-3, 3), (-3, 3)), lang="hi")
     assert hi.layout.legend.title.text.strip() == "वर्ग"
 
@@ -183,7 +185,7 @@ def test_manifold_range_cannot_collapse_and_z2_grows_upwards(root):
     at.slider(key="mf_range").set_value((0.1, 0.9)).run()
     src = charts(at)["mf_image"]["data"][0]["source"]
     img = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("L"), np.float32)
-    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer.maths.numpy_model import load_numpy_model
 
     model = load_numpy_model(root / "r")
     q = normal_quantiles(3, 0.1, 0.9)
@@ -215,7 +217,7 @@ def test_presenter_mode_hides_runs_but_shows_train(root):
 def test_training_charts_are_three_figures_that_can_stack():
     """Phone: the Train page's three charts are separate figures (Streamlit columns stack them under 640 px), each
     with its own title; β ≠ 1 adds the objective trained on and says so in the loss title."""
-    from cvae.explorer import train_figures
+    from cvae.explorer.figures import train_figures
 
     epochs = [{"epoch": e, "test_elbo": -200.0 + e, "test_logpx_z": -190.0 + e, "test_kl": 10.0 - e,
                "test_objective": -195.0 + e} for e in (1, 2, 3)]
@@ -234,7 +236,7 @@ def test_training_charts_are_three_figures_that_can_stack():
 
 def test_the_map_animation_is_accessible_too():
     """The Train page's latent-map animation: a marker per class, equal units, translated controls."""
-    from cvae.explorer import map_animation
+    from cvae.explorer.figures import map_animation
 
     rng = np.random.default_rng(1)
     means = rng.normal(size=(3, 200, 2)).astype(np.float32)

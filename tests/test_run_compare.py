@@ -3,7 +3,7 @@ compares any per-epoch figure with runs told apart by colour, marker and dash.""
 
 from __future__ import annotations
 
-from cvae.explorer import run_compare
+from cvae.explorer.jobs import run_compare
 from cvae.store import runs
 from cvae.store.config import TrainConfig
 

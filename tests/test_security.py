@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from cvae.store import access
-from cvae.explorer import launcher
+from cvae.explorer.jobs import launcher
 from cvae.store import runs
-from cvae.explorer import widgets
-from cvae.explorer.numpy_model import load_numpy_model
+from cvae.explorer.ui import run_data
+from cvae.explorer.maths.numpy_model import load_numpy_model
 from cvae.store.weights import load_weights_npz
 from cvae.store.files import append_jsonl, read_json, read_jsonl
 from test_app import app_test, make_run, no_exceptions, texts
@@ -30,9 +30,9 @@ PASSWD_LINE = "root:x:0:0"
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
     from cvae.store import access
-    from cvae.explorer import launcher
+    from cvae.explorer.jobs import launcher, launches
     from cvae.store import runs
-    from cvae.explorer import widgets  # noqa: F401 - TensorFlow loaded up front: `train` would import it under capsys
+    from cvae.explorer.ui import run_data  # noqa: F401 - TensorFlow loaded up front: `train` would import it under capsys
     from cvae.cli import main
 
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -114,9 +114,9 @@ def test_planted_symlinks_are_not_read_by_the_engine(planted, capsys, tmp_path):
     info = runs.run_info(run)
     assert info.epoch_rows == [] and info.best_test_elbo is None
     assert runs.image_path(run, 9) not in runs.epoch_images(run)
-    assert launcher.log_path("linked") is None and launcher.log_tail(run / runs.LOG_FILE) == ""
+    assert access.log_path("linked") is None and access.log_tail(run / runs.LOG_FILE) == ""
     assert access.file_bytes_in_run(run, runs.GIF_FILE) is None and access.file_bytes_in_run(run, runs.WEIGHTS_FILE) is None
-    latest = widgets.latest_sample_image(run)
+    latest = run_data.latest_sample_image(run)
     assert latest is not None and latest[1] == 3  # its own epoch-3 image, not the planted "epoch 9"
     (run / runs.CONFIG_FILE).rename(run / "real-config.json")
     (run / runs.CONFIG_FILE).symlink_to(planted["src"] / runs.CONFIG_FILE)
@@ -177,7 +177,7 @@ def test_nothing_is_written_through_a_planted_symlink(root, tmp_path, capsys):
     # A staged launch log moved into a run whose train.log is a link: not appended through it.
     (run / runs.METRICS_FILE).unlink()
     (run / runs.LOG_FILE).symlink_to(precious)
-    launches = root / launcher.LAUNCH_DIR
+    launches = root / launches.LAUNCH_DIR
     launches.mkdir()
     (launches / "trap.log").write_text("log text\n")
     (launches / "trap.json").write_text('{"name": "trap", "pid": 999999999, "started": 0, "log": "%s"}'

@@ -20,7 +20,7 @@ from PIL import Image
 from cvae.store import runs
 from cvae.store.config import TrainConfig
 from cvae.data.sources import binarize, load_dataset
-from cvae.explorer.numpy_model import NumpyCVAE
+from cvae.explorer.maths.numpy_model import NumpyCVAE
 from cvae.store.weights import load_weights_npz
 from cvae.store.files import append_jsonl, read_jsonl
 from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from cvae.data import sources
-from cvae.explorer import launcher
+from cvae.explorer.jobs import launcher, launches
+from cvae.store import access
 from cvae.store import errors, procs, runs
 from cvae.store.config import TrainConfig
 from cvae.store.errors import DataError
@@ -35,7 +36,7 @@ def sleeper():
 
 
 def plant_record(root: Path, name: str, pid: int, **extra) -> Path:
-    path = root / launcher.LAUNCH_DIR / f"{name}.json"
+    path = root / launches.LAUNCH_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"name": name, "pid": pid, "started": time.time(), "log": "/etc/passwd",
                                 "argv": ["python", "-m", "cvae", "train", f"--name={name}"], "resume": False,
@@ -57,15 +58,15 @@ def test_a_planted_record_with_a_foreign_pid_is_not_authority(tmp_path, sleeper,
         with pytest.raises(errors.NotTraining):
             launcher.stop_training("victim", root)
         assert sleeper.poll() is None  # never signalled
-        assert launcher.sweep(root) == [] and not (root / launcher.LAUNCH_DIR / "victim.json").exists()
+        assert launcher.sweep(root) == [] and not (root / launches.LAUNCH_DIR / "victim.json").exists()
     assert runs.run_info(run).state == "interrupted" and runs.run_info(run).resumable
-    assert launcher.log_path("victim", root) is None  # derived from the name, never from the record
+    assert access.log_path("victim", root) is None  # derived from the name, never from the record
 
     # The Train page: Resume offered, not "busy", and the foreign file's contents never shown.
     from test_app import app_test, texts
 
     plant_record(root, "victim", sleeper.pid, start_ticks=procs.start_ticks(sleeper.pid))
-    (root / launcher.LAUNCH_DIR / "victim.log").symlink_to("/etc/passwd")
+    (root / launches.LAUNCH_DIR / "victim.log").symlink_to("/etc/passwd")
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
     at = app_test()
     at.session_state["cvae_selected_run"] = "victim"
@@ -82,7 +83,7 @@ def test_malformed_records_are_swept(tmp_path):
     bad = [{"name": "a", "pid": "12"}, {"name": "b", "pid": 1, "started": 1e20, "start_ticks": 0},
            {"name": "../x", "pid": 100, "started": time.time(), "start_ticks": 0}, ["not", "a", "dict"],
            {"name": "other-name", "pid": 100, "started": time.time(), "start_ticks": 0}]
-    d = root / launcher.LAUNCH_DIR
+    d = root / launches.LAUNCH_DIR
     d.mkdir(parents=True)
     for i, rec in enumerate(bad):
         (d / f"{rec['name'] if isinstance(rec, dict) and rec['name'] != 'other-name' else f'r{i}'}.json").write_text(

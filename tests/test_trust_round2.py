@@ -88,7 +88,7 @@ def test_delete_is_refused_while_a_launched_trainer_is_still_starting(root, tmp_
     """Finding 1. The launcher starts `python -m cvae train --resume` (here a stand-in that never gets past its
     start-up, as a trainer importing TensorFlow: it holds no run lock). Deleting the run in that window must be
     refused, in the store, and the run and its launch record must stay. On 572ca2d the run directory was gone."""
-    from cvae.explorer import launcher
+    from cvae.explorer.jobs import launcher
 
     fake = tmp_path / "fake"
     (fake / "cvae").mkdir(parents=True)
@@ -168,7 +168,7 @@ def test_the_shipped_tutorial_run_is_read_only(tmp_path):
 
 
 def test_the_launcher_refuses_resuming_a_read_only_run(tmp_path):
-    from cvae.explorer import launcher
+    from cvae.explorer.jobs import launcher
     from cvae.store.errors import RunError
 
     root = tmp_path / "runs"
@@ -209,7 +209,7 @@ def weights_bomb(tmp_path_factory) -> Path:
 def test_a_weights_bomb_is_refused_from_its_headers(root, weights_bomb):
     """Finding 3. The 256 MB member is refused from its .npy header, before it is decompressed: the reader's
     peak stays under 16 MB. On 572ca2d everything was inflated first (peak > 256 MB), then checked."""
-    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer.maths.numpy_model import load_numpy_model
     from cvae.store.weights import read_weights
 
     assert weights_bomb.stat().st_size < 2 * 2**20
@@ -295,7 +295,7 @@ def test_corrupted_npz_files_fail_with_one_valueerror(tmp_path):
 
 def test_good_files_still_load(root):
     """The bounds admit what the product writes: the shipped weights, a run's latent means."""
-    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer.maths.numpy_model import load_numpy_model
 
     load_numpy_model(TUTORIAL)
     run = make_run(root, "ok")
@@ -365,7 +365,7 @@ def encoded(im, orientation: int | None, fmt: str = "PNG") -> bytes:
 def test_exif_orientation_is_applied_before_preprocessing(orientation):
     """Finding 5. The same '7', stored turned with EXIF orientation 3, 6 or 8, preprocesses to exactly the upright
     digit's 28x28 (572ca2d read the stored pixels as they are: a sideways or upside-down digit)."""
-    from cvae.explorer import own_digit as od
+    from cvae.explorer.maths import own_digit as od
 
     upright = od.preprocess(od.decode_image(encoded(upright_digit(), None))).binary
     turned = stored_sideways(upright_digit(), orientation)
@@ -425,7 +425,7 @@ def png_header_only(width: int, height: int) -> bytes:
 @pytest.mark.parametrize("side", [60_000, 5_000])
 def test_a_huge_image_is_called_too_large(side):
     """Finding 8: a 60000x60000 PNG was "not an image Pillow can read" (Pillow's own bomb limit); it is too large."""
-    from cvae.explorer import own_digit as od
+    from cvae.explorer.maths import own_digit as od
 
     with pytest.raises(od.ImageRejected, match="too large") as e:
         od.decode_image(png_header_only(side, side))
@@ -468,7 +468,7 @@ def test_a_copy_without_checkpoints_trains_further_from_its_weights(tmp_path, mn
     from cvae.data.sources import binarize, load_dataset
     from cvae.engine.train import train_run
     from cvae.engine.trainer import TrainData
-    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer.maths.numpy_model import load_numpy_model
     from cvae.store import copies
 
     mnist = load_dataset("mnist", mnist_dir)

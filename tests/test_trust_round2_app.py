@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cvae.explorer import launcher
-from cvae.explorer.text import code, md
+from cvae.explorer.jobs import launcher
+from cvae.explorer.ui.text import code, md
 from cvae.store import runs
 from cvae.store.files import atomic_write_json
 
@@ -232,7 +232,7 @@ def test_a_deeply_nested_component_state_is_refused_not_a_recursion_error():
     Streamlit's json.loads (a traceback, and the page broken until the user left it). Now it reads as empty."""
     from streamlit.components.v2.bidi_component.serialization import BidiComponentSerde, deserialize_trigger_list
 
-    from cvae.explorer import latent_pad
+    from cvae.explorer.ui import latent_pad
 
     latent_pad._component()  # what mounting the pad does first
     deep = "[" * 5000 + "]" * 5000

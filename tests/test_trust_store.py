@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvae.explorer import progress
+from cvae.explorer.jobs import progress
 from cvae.store import evaluations, metrics, runs, schema
 from cvae.store.files import append_jsonl, atomic_write_json
 from cvae.store.weights import expected_shapes, load_weights_npz, read_weights, save_weights_npz
@@ -290,7 +290,7 @@ def test_resume_to_fewer_epochs_than_done_is_refused_in_one_line(tmp_path, capsy
     code, err = run_cli(["train", "--name", "r", "--runs-dir", str(tmp_path), "--resume", "--epochs", "1"], capsys)
     one_error_line(code, err, "--epochs 1", "2 epochs")
     assert (run / runs.CONFIG_FILE).read_bytes() == before
-    from cvae.explorer import launcher
+    from cvae.explorer.jobs import launcher
     from cvae.store.errors import RunError
 
     with pytest.raises(RunError, match="already trained 2 epochs"):

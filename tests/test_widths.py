@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cvae.engine.model import build_model, get_weight_arrays, set_weight_arrays
-from cvae.explorer.numpy_model import NumpyCVAE
+from cvae.explorer.maths.numpy_model import NumpyCVAE
 from cvae.store.arch import Architecture, architecture_of
 from cvae.store.config import FIELD_SPECS, TrainConfig
 from cvae.store.errors import ConfigError
@@ -82,7 +82,7 @@ def test_a_128_filter_run_end_to_end(root, mnist_dir):
     from test_app import PAGES, app_test, no_exceptions
     from test_cli import cli
 
-    from cvae.explorer.numpy_model import load_numpy_model
+    from cvae.explorer.maths.numpy_model import load_numpy_model
     from cvae.store import runs
     from cvae.store.files import read_jsonl
 

@@ -2,7 +2,7 @@
 from the package: the run store reads it too).
 
 The config's choices and help text (cvae/store/config.py), the image shape of the architecture
-(cvae/store/arch.py), the cost estimate (cvae/explorer/cost.py), class names and labels, and where and how the data
+(cvae/store/arch.py), the cost estimate (cvae/explorer/jobs/cost.py), class names and labels, and where and how the data
 is loaded (cvae/data/sources.py: `format` picks the reader, `keras_cache` and `system_dirs` where to look) all read
 DATASETS. Adding a dataset is one entry here (plus a reader in sources.py if its file format is new).
 """

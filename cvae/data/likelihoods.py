@@ -2,7 +2,7 @@
 package: the run store reads it too).
 
 Each entry gives the decoder's parameters per sub-pixel (cvae/store/arch.py), how images become the model's input,
-the log-probability in NumPy (the app's model, cvae/explorer/numpy_model.py) and in TensorFlow (`tf`: the object in
+the log-probability in NumPy (the app's model, cvae/explorer/maths/numpy_model.py) and in TensorFlow (`tf`: the object in
 cvae/engine/likelihoods.py that training and evaluation use), the mean image the pages show, a sample, and what the
 browser's decoder does with its output (`browser`: cvae/explorer/static/latent_pad.js). Adding a likelihood is one
 entry here plus its own code (NumPy functions here, TensorFlow ones in the engine).

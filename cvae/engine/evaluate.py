@@ -146,7 +146,7 @@ def evaluate_elbo(eval_fn, test: np.ndarray, batch_size: int = 1000, eps: np.nda
 
 def make_log_joint_fn(model):
     """A compiled fn(x (1,H,W,C), z (M,d)) -> log p(x|z) + log p(z) (M,), with tfp densities: the integrand of
-    log p(x) = log ∫ p(x|z) p(z) dz that `python -m cvae eval --exact` integrates (cvae.explorer.posterior)."""
+    log p(x) = log ∫ p(x|z) p(z) dz that `python -m cvae eval --exact` integrates (cvae.explorer.maths.posterior)."""
     tfd = tfp.distributions
     d = int(model.latent_dim)
     shape = list(model.arch.image_shape)

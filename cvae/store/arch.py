@@ -1,7 +1,7 @@
 """The CVAE as data (no TensorFlow): the full layer list with every shape, so every backend agrees.
 
 `Architecture.layers(latent_dim)` is the one description of the network. The Keras builder
-(cvae/engine/model.py), the NumPy encoder/decoder (cvae/explorer/numpy_model.py), the weights-file check
+(cvae/engine/model.py), the NumPy encoder/decoder (cvae/explorer/maths/numpy_model.py), the weights-file check
 (cvae/store/weights.py: `weight_shapes`) and the browser's decoder (cvae/explorer/static/latent_pad.js, sent the
 decoder's layers with its weights) all interpret it; adding a layer or changing a width is one edit here. A run's
 config.json holds the fields it is derived from (dataset, image_size, channels, filters1, filters2, likelihood).

@@ -22,7 +22,7 @@ def evaluation_row(k: int, iwae: float, elbo: float, n: int, seconds: float, epo
 
 def exact_row(summary: dict[str, Any], elbo: float, n: int, seconds: float, epoch: int | None = None,
               step: int | None = None) -> dict[str, Any]:
-    """One `eval --exact` line from a gap summary (cvae.explorer.gaps.gap_summary): the mean log p(x) by quadrature
+    """One `eval --exact` line from a gap summary (cvae.explorer.maths.gaps.gap_summary): the mean log p(x) by quadrature
     over n test digits, its mean error estimate, the single-sample test ELBO (as in the IWAE rows), the exact ELBO
     and the mean approximation/amortization gaps."""
     return {"method": "exact", "exact_logpx": float(summary["logpx"]), "exact_error": float(summary["error"]),

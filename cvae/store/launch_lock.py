@@ -1,6 +1,6 @@
 """The launch lock and launch records at the store level: who may start a trainer, and whether one is starting.
 
-The app's launcher (cvae/explorer/launches.py) writes <runs root>/.launches/<name>.json under this lock before a
+The app's launcher (cvae/explorer/jobs/launches.py) writes <runs root>/.launches/<name>.json under this lock before a
 trainer has taken its run lock; deleting a run takes the same lock and refuses while such a record names a live,
 verified trainer. A record is data, not authority: only a process whose pid *and* start time match and whose
 command line is `python -m cvae train --name=NAME` counts.

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from .i18n import _
 import streamlit as st
 
-from ..store.runs import RunInfo
+from ...store.runs import RunInfo
 
 from . import plane_pad
 

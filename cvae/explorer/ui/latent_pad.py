@@ -16,12 +16,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..store.arch import Architecture
-from . import classroom, component_state
-from .figures import CLASS_COLORS, CLASS_SYMBOLS  # one palette and one marker per class on every map
-from .i18n import Msg, _
+from ...store.arch import Architecture
+from . import presenter, component_state
+from ..figures.maps import CLASS_COLORS, CLASS_SYMBOLS  # one palette and one marker per class on every map
+from ..i18n import Msg, _
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 COMPONENT_NAME = "cvae_latent_pad"
 MAX_URL_Z_CHARS = 600  # a z of 64 dimensions at full precision fits; anything longer is not a code
 SENT_KEY = "_latent_pad_sent"  # session state: blob versions (and pieces) this browser session already received
@@ -304,7 +304,7 @@ def latent_pad(*, key: str, models: Sequence[tuple[str, str, Callable[[], dict]]
         "prior_centre": prior_centre(plane.get("mean"), plane.get("components")),
         "path": [[float(v) for v in code] for code in path] if path is not None else None, "report": bool(report),
         "labels": pad_labels(),
-        "compact": classroom.presenting(),
+        "compact": presenter.presenting(),
     }
     result = _component()(key=key, data=data, on_z_change=on_z_change or (lambda: None), on_need_change=on_need)
     sent.update(blobs)  # the message is on its way; the JS asks again ("need") if it ever misses one

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.datasets import dataset_spec
-from ..store.arch import architecture_of
-from ..store.config import TrainConfig
+from ...data.datasets import dataset_spec
+from ...store.arch import architecture_of
+from ...store.config import TrainConfig
 
 # (multiply-adds per image, training seconds per image, evaluation seconds per image), from
 # `python -m bench.widths --images 320 --repeats 3` (docs/widths.md): filters 32/64, 128/128, 512/512 on MNIST, batch
@@ -88,7 +88,7 @@ def activations_per_image(config: TrainConfig) -> int:
 def estimated_memory_bytes(config: TrainConfig) -> int:
     """A lower estimate of a trainer's peak memory: TensorFlow itself, the dataset as float32, weights with their
     gradients and Adam's two moments, and the activations of one training batch (or one evaluation batch)."""
-    from ..store.weights import expected_shapes
+    from ...store.weights import expected_shapes
 
     a = architecture_of(config)
     pixels = a.size * a.size * a.channels

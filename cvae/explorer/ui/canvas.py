@@ -7,7 +7,7 @@ import base64
 
 import streamlit as st
 
-from .i18n import _
+from ..i18n import _
 from . import component_state
 
 SIZE = 280  # CSS pixels; drawn 10x the model's 28

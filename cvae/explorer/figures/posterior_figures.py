@@ -8,10 +8,10 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .diagnostics import ellipse_path
-from .i18n import translate
-from .gaps import Gaps
-from .posterior import Grid
+from ..maths.diagnostics import ellipse_path
+from ..i18n import translate
+from ..maths.gaps import Gaps
+from ..maths.posterior import Grid
 
 DISPLAY_POINTS = 90  # per axis of the display raster
 HPD_LEVELS = (0.393, 0.865)  # mass inside a 2-D Gaussian's 1-σ and 2-σ ellipses

@@ -23,15 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-from ..store import procs, runs
-from ..store.access import log_path, log_tail  # noqa: F401 - the pages read logs through the launcher
-from ..store.config import TrainConfig, flag_of, format_value, settable_fields, validate_run_name
-from ..store.errors import AlreadyTraining, ConfigError, LaunchError, NotTraining, RunExists, RunNotFound, ServerBusy
-from ..store.faults import FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV
-from ..store.files import open_append_nofollow
-from ..store.locations import code_root
-from .launches import (_CHILDREN, LAUNCH_DIR, Launch, _launch_dir, _launch_lock, _sweep,  # noqa: F401
-                       _write_record, dismiss, pending, pid_alive, read_launches, sweep)
+from ...store import procs, runs
+from ...store.access import log_path, log_tail  # noqa: F401 - the pages read logs through the launcher
+from ...store.config import TrainConfig, flag_of, format_value, settable_fields, validate_run_name
+from ...store.errors import AlreadyTraining, ConfigError, LaunchError, NotTraining, RunExists, RunNotFound, ServerBusy
+from ...store.faults import FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV
+from ...store.files import open_append_nofollow
+from ...store.locations import code_root
+from .launches import (_CHILDREN, LAUNCH_DIR, Launch, _launch_dir, _sweep, _write_record, dismiss, pending, pid_alive,
+                       read_launches, sweep)
+from ...store.launch_lock import launch_lock
 
 PROJECT_ROOT = code_root()  # the folder whose cvae/ is this package: the trainer imports this same code
 MAX_TRAINING_ENV = "CVAE_MAX_TRAINING"
@@ -111,7 +112,7 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
             failpoints: str | None) -> Launch:
     root.mkdir(parents=True, exist_ok=True)
     run_dir = runs.run_path(name, root)
-    with _launch_lock(root):
+    with launch_lock(root):
         _sweep(root)
         rec = pending(root).get(name)
         if resume and rec is not None and not runs.is_locked(run_dir) and \
@@ -212,7 +213,7 @@ def stop_training(name: str, runs_dir: str | os.PathLike | None = None) -> str:
     if runs.is_locked(run_dir):
         runs.request_stop(name, root)
         return "stop requested"
-    with _launch_lock(root):
+    with launch_lock(root):
         rec = pending(root).get(name)  # verified: our child, or pid + start time + command line
         if rec is None:
             raise NotTraining(f"run {name!r} is not training", run=name)

@@ -14,11 +14,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..store import checks, procs, runs
-from ..store.launch_lock import launch_lock
-from ..store.config import validate_run_name
-from ..store.errors import ConfigError
-from ..store.files import atomic_write_json, open_append_nofollow, read_file_nofollow
+from ...store import checks, procs, runs
+from ...store.launch_lock import launch_lock
+from ...store.config import validate_run_name
+from ...store.errors import ConfigError
+from ...store.files import atomic_write_json, open_append_nofollow, read_file_nofollow
 
 LAUNCH_DIR = runs.LAUNCH_DIR
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from ..data.sample import BUNDLED_SOURCE
-from .i18n import DEFAULT_LANG, LANG_KEY, LANGS, N_, _, parse_lang
+from ...data.sample import BUNDLED_SOURCE
+from ..i18n import DEFAULT_LANG, LANG_KEY, LANGS, N_, _, parse_lang
 
 PRESENT_KEY = "cvae_present"  # session state, like the language: survives page switches
 LANG_WIDGET = "cl_lang"

@@ -1,7 +1,7 @@
 """Shared Streamlit pieces of the app: run picker, cached loaders, image and map figures, error display.
 
 All Streamlit code of the project lives here and in app.py / pages/. Nothing here imports TensorFlow:
-the app runs the NumPy model of cvae.explorer.numpy_model (see its docstring for why).
+the app runs the NumPy model of cvae.explorer.maths.numpy_model (see its docstring for why).
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from ..store.runs import RunInfo
 from . import classroom, launcher
 from .selection import (PICKER_KEY, carried_params, on_pick, seed_run_from_url, select_run, selected_run_name,
                         url_note, write_address)
-from .i18n import N_, _
-from .classroom import PAGES, hidden_page, hidden_when_presenting_ui, page_title_ui  # noqa: F401
-from .classroom import source_label
+from ..i18n import N_, _
+from .presenter import PAGES, hidden_page, hidden_when_presenting_ui, page_title_ui  # noqa: F401
+from .presenter import source_label
 from .text import code, md
 from .states import STATE_ICONS, STATE_WORDS, read_only_why, state_badge, state_word  # noqa: F401 (ui.*)
-from .figures import MAP_POINTS, image_figure, z_from_click
-from .latent import PCA2
-from .numpy_model import NumpyCVAE, load_numpy_model
+from ..figures.maps import MAP_POINTS, image_figure, z_from_click
+from ..maths.latent import PCA2
+from ..maths.numpy_model import NumpyCVAE, load_numpy_model
 
 APP_TITLE = N_("CVAE explorer")
 LISTING_KEY = "_cvae_runs_listing"  # this page run's list of runs (list_runs_ui)
@@ -39,7 +39,7 @@ LISTING_KEY = "_cvae_runs_listing"  # this page run's list of runs (list_runs_ui
 # ---------------------------------------------------------------------------------------------- page chrome
 
 
-FAVICON = Path(__file__).resolve().parent / "static" / "favicon.png"
+FAVICON = Path(__file__).resolve().parent.parent / "static" / "favicon.png"
 
 
 def page_setup(title: str, icon: str) -> None:
@@ -51,7 +51,7 @@ def page_setup(title: str, icon: str) -> None:
                        initial_sidebar_state="collapsed" if classroom.presenting() else "auto")
     st.session_state.pop(LISTING_KEY, None)  # a new page run lists the runs afresh (once: list_runs_ui)
     seed_run_from_url()
-    classroom.css_ui()
+    presenter.css_ui()
     nav_ui()
 
 
@@ -64,7 +64,7 @@ def nav_ui() -> None:
             if hidden_page(page):
                 continue
             st.page_link(path, label=_(label), icon=icon, query_params=carried_params())
-        classroom.controls_ui()
+        presenter.controls_ui()
         st.divider()
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
-from .figures import CLASS_COLORS, CLASS_SYMBOLS, SLIDER_HIGH, SLIDER_LOW, map_projection, map_ranges
-from .i18n import translate
+from .maps import CLASS_COLORS, CLASS_SYMBOLS, SLIDER_HIGH, SLIDER_LOW, map_projection, map_ranges
+from ..i18n import translate
 
 
 def _class_traces(xy: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> list[go.Scatter]:

@@ -1,6 +1,6 @@
 """Latent interpolation for the Interpolate page: endpoints, the two paths, their decoded frames, a strip and a GIF.
 
-NumPy and Pillow only (the app never imports TensorFlow); the paths are cvae.explorer.latent.lerp and cvae.explorer.latent.slerp.
+NumPy and Pillow only (the app never imports TensorFlow); the paths are cvae.explorer.maths.latent.lerp and cvae.explorer.maths.latent.slerp.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from ..store.images import gif_bytes, grid_image
-from .i18n import N_
+from ...store.images import gif_bytes, grid_image
+from ..i18n import N_
 from .colour import squeeze_grey
 from .latent import lerp, slerp
 

@@ -11,10 +11,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import widgets as ui
-from .numpy_model import NumpyCVAE
-from .latent import PCA2, lerp, slerp
-from ..store.runs import RunInfo
+from . import run_data
+from ..maths.numpy_model import NumpyCVAE
+from ..maths.latent import PCA2, lerp, slerp
+from ...store.runs import RunInfo
 
 from .latent_pad import latent_pad, map_blob, version_string
 from .plane_pad import model_entry
@@ -32,7 +32,7 @@ def scrub_ui(info: RunInfo, model: NumpyCVAE, z_a: np.ndarray, z_b: np.ndarray, 
         return
     path = (slerp if kind == "slerp" else lerp)(np.asarray(z_a, np.float32), np.asarray(z_b, np.float32), SAMPLES)
     rev = version_string("path", np.round(path, 5).tobytes())  # a new path: the pad starts again at A
-    stamp = ui.weights_stamp(info.path)
+    stamp = run_data.weights_stamp(info.path)
     map_version = version_string("map", str(info.path), stamp, len(xy), d, source, info.config.dataset)
     plane = {} if pca is None else {"mean": [float(v) for v in pca.mean],
                                     "components": [[float(v) for v in row] for row in pca.components]}

@@ -8,9 +8,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ..store.config import PRESETS, TrainConfig, format_value, settable_fields
-from ..store.errors import ConfigError
-from .i18n import N_
+from ...store.config import PRESETS, TrainConfig, format_value, settable_fields
+from ...store.errors import ConfigError
+from ..i18n import N_
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency, on white and on dark grey.
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..store import runs
-from ..store.errors import RunError
-from . import classroom
+from ...store import runs
+from ...store.errors import RunError
+from . import presenter
 
 SELECTED_KEY = "cvae_selected_run"  # persists across pages (a widget's own key would not)
 PICKER_KEY = "run_picker"
@@ -68,7 +68,7 @@ def write_address(chosen: str) -> None:
 
 def carried_params() -> dict[str, str]:
     """What every link to another page carries: the language, presenter mode and the selected run."""
-    out = classroom.mode_params()
+    out = presenter.mode_params()
     if selected_run_name():
         out["run"] = selected_run_name()
     return out

@@ -13,8 +13,8 @@ import numpy as np
 import streamlit as st
 
 from . import selection
-from . import widgets as ui
-from .widgets import load_model as cached_numpy_model  # NumPy weights, cached per file version
+from . import run_data
+from .run_data import load_model as cached_numpy_model  # NumPy weights, cached per file version
 from .text import md
 from . import classroom, figures
 from .i18n import Msg, _
@@ -52,7 +52,7 @@ def apply_url_run() -> None:
     if st.session_state.get(URL_DONE_KEY):
         return
     text = st.query_params.get("run")
-    name, notes = parse_run(text, [r.name for r in ui.list_runs_ui()] if text else [])
+    name, notes = parse_run(text, [r.name for r in run_data.list_runs_ui()] if text else [])
     if name:
         selection.select_run(name)
     st.session_state[NOTES_KEY] = notes
@@ -65,7 +65,7 @@ def _url_z(d: int) -> list[float] | None:
     if st.session_state.get(URL_DONE_KEY):
         return None
     st.session_state[URL_DONE_KEY] = True
-    z, notes = parse_z(st.query_params.get("z"), d, figures.SLIDER_LOW, figures.SLIDER_HIGH)
+    z, notes = parse_z(st.query_params.get("z"), d, maps.SLIDER_LOW, maps.SLIDER_HIGH)
     st.session_state.setdefault(NOTES_KEY, []).extend(notes)
     return z
 
@@ -106,7 +106,7 @@ def _set_z(z: Sequence[float], owner: tuple[str, int] | None = None) -> None:
 
 def set_page_z(info: RunInfo, z: Sequence[float]) -> None:
     """Another page sends the Latent plane to code z (a manifold cell...): it opens there and the pad adopts it."""
-    z = [min(figures.SLIDER_HIGH, max(figures.SLIDER_LOW, float(v))) for v in z]
+    z = [min(maps.SLIDER_HIGH, max(maps.SLIDER_LOW, float(v))) for v in z]
     _set_z(z, (info.name, len(z)))
     st.session_state[SAVED] = ((info.name, len(z)), list(z))
     st.session_state[URL_DONE_KEY] = True  # the address after a page switch has no z: it must not override this
@@ -124,7 +124,7 @@ def sync_from_classic(info: RunInfo, z: np.ndarray) -> None:
 
 def _on_pad_change(d: int) -> None:
     state = st.session_state.get(PAD_KEY) or {}
-    z = valid_z(state.get("z"), d, figures.SLIDER_LOW, figures.SLIDER_HIGH)
+    z = valid_z(state.get("z"), d, maps.SLIDER_LOW, maps.SLIDER_HIGH)
     if z is None:
         return  # not a code: keep ours (the pad only ever sends d finite numbers)
     st.session_state[Z_KEY] = z  # no revision bump: the pad already shows this z
@@ -152,14 +152,14 @@ def _model_blob_cached(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int]) 
 
 
 def model_entry(model: NumpyCVAE, info: RunInfo, label: str) -> tuple[str, str, object]:
-    stamp = ui.weights_stamp(info.path)
+    stamp = run_data.weights_stamp(info.path)
     version = version_string("model", str(info.path), stamp, model.latent_dim)
     return label, version, lambda: _model_blob_cached(model, str(info.path), stamp)
 
 
 def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
     """Other runs with the same latent_dim, decoded side by side at the same z."""
-    others = [r for r in ui.list_runs_ui() if r.name != info.name and r.has_weights and r.config is not None
+    others = [r for r in run_data.list_runs_ui() if r.name != info.name and r.has_weights and r.config is not None
               and r.config.latent_dim == d]
     if not others:
         return []
@@ -175,7 +175,7 @@ def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
         try:
             entries.append(model_entry(cached_numpy_model(by_name[name].path), by_name[name], name))
         except (ValueError, OSError) as e:  # RunError is a ValueError
-            ui.show_error(e, _("Run {name}", name=repr(name)))
+            run_data.show_error(e, _("Run {name}", name=repr(name)))
     return entries
 
 
@@ -216,7 +216,7 @@ def _notes_ui() -> None:
 
 def _push_sliders(d: int) -> None:
     for k, v in zip(zkeys(d), st.session_state[Z_KEY]):
-        st.session_state[k] = round(min(figures.SLIDER_HIGH, max(figures.SLIDER_LOW, v)), 2)
+        st.session_state[k] = round(min(maps.SLIDER_HIGH, max(maps.SLIDER_LOW, v)), 2)
     st.session_state[PUSHED_KEY] = st.session_state[ZREV_KEY]
 
 
@@ -235,7 +235,7 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
             for start in range(0, d, per_row):
                 cols = st.columns(per_row)
                 for i in range(start, min(d, start + per_row)):
-                    cols[i - start].slider(f"z{i + 1}", figures.SLIDER_LOW, figures.SLIDER_HIGH, step=0.01, key=zkeys(d)[i],
+                    cols[i - start].slider(f"z{i + 1}", maps.SLIDER_LOW, maps.SLIDER_HIGH, step=0.01, key=zkeys(d)[i],
                                            on_change=_on_slider, args=(d,))
     compare = _compare_ui(info, d)
     # The layer's selector and legend come after the pad and its read-out (the pad stays high on the screen), but
@@ -244,7 +244,7 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
     layer, layer_legend = pad_layer_ui(model, info)
     layer_legend()
 
-    stamp = ui.weights_stamp(info.path)
+    stamp = run_data.weights_stamp(info.path)
     map_version = version_string("map", str(info.path), stamp, len(xy), d, source, info.config.dataset)
     plane = {} if pca is None else {"mean": [float(v) for v in pca.mean],
                                     "components": [[float(v) for v in row] for row in pca.components]}

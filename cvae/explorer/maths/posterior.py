@@ -14,7 +14,7 @@ edge, where both rules agree), in three steps:
 Error estimate (nats, conservative): |log I_h − log I_2h| (the same window with every other point) + the mass in the
 fine window's outermost ring (an upper estimate of the mass beyond it) + the scan's mass outside all windows.
 
-The ELBO of a Gaussian q, q* and the gaps are in cvae.explorer.gaps.
+The ELBO of a Gaussian q, q* and the gaps are in cvae.explorer.maths.gaps.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.likelihoods import likelihood as likelihood_entry
+from ...data.likelihoods import likelihood as likelihood_entry
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 SCAN_HALF = 5.0  # the scan covers [-5, 5]²: the prior's mass outside it is < 1e-6

@@ -13,9 +13,9 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
-from ..store.classes import GUESS_NOT_A_DIGIT, Submission
-from . import own_digit as od
-from .figures import CLASS_COLORS, latent_map_figure, map_coords
+from ...store.classes import GUESS_NOT_A_DIGIT, Submission
+from ..maths import own_digit as od
+from ..figures.maps import CLASS_COLORS, latent_map_figure, map_coords
 
 MAX_DRAWING_BYTES = 300_000  # the canvas's 280×280 PNG is a few kB
 MAX_DRAWING_PIXELS = 1024 * 1024

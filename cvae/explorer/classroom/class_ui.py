@@ -8,13 +8,14 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from ..store import classes, runs
-from ..store.errors import ClassError, RunError
-from .figures import map_projection, map_ranges
-from .i18n import LANG_KEY, LANGS, _, parse_lang
-from .numpy_model import NumpyCVAE
-from . import classroom, live_class
-from . import widgets as ui
+from ...store import classes, runs
+from ...store.errors import ClassError, RunError
+from ..figures.maps import map_projection, map_ranges
+from ..i18n import LANG_KEY, LANGS, _, parse_lang
+from ..maths.numpy_model import NumpyCVAE
+from ..ui import presenter
+from . import live_class
+from ..ui import run_data
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,11 +48,11 @@ def class_model_ui(run: str) -> ClassModel:
         info = runs.run_info(path)
         if info.config is None or not info.has_weights:
             raise RunError(f"run {run!r} has no usable weights")
-        model = ui.load_model(path)
+        model = run_data.load_model(path)
     except (RunError, ValueError, OSError) as e:
-        ui.show_error(_("This class's model can't be used: {error}", error=e))
+        run_data.show_error(_("This class's model can't be used: {error}", error=e))
         st.stop()
-    means, labels, _source = ui.map_points(model, info)
+    means, labels, _source = run_data.map_points(model, info)
     xy, pca, titles = map_projection(means)
     return ClassModel(model, xy, labels, ui.class_names(info.config), pca, titles,
                       map_ranges(xy, model.latent_dim))
@@ -61,19 +62,19 @@ def class_model_ui(run: str) -> ClassModel:
 def _map_base(run: str, stamp: tuple, lang: str, present: bool, grid: bool, height: int, _cm: ClassModel) -> dict:
     base = live_class.class_map_base(_cm.bg_xy, _cm.labels, _cm.names, axis_titles=_cm.axis_titles,
                                      ranges=_cm.ranges, height=height, click_grid=25 if grid else 0, lang=lang)
-    return classroom.style_figure(base).to_plotly_json()  # shared, read-only: class_map_figure never changes it
+    return presenter.style_figure(base).to_plotly_json()  # shared, read-only: class_map_figure never changes it
 
 
 def map_base(cm: ClassModel, run: str, lang: str, present: bool, grid: bool = False, height: int | None = None) -> dict:
     """The class map's fixed part for this run, language and mode (with a click grid when a click places the ★ or
     the circle), built once per weights version."""
     height = height or (560 if present else 600)
-    return _map_base(run, ui.weights_stamp(runs.run_path(run)), lang, present, grid, height, cm)
+    return _map_base(run, run_data.weights_stamp(runs.run_path(run)), lang, present, grid, height, cm)
 
 
 def refused(e: ClassError) -> str:
     """A refusal as one line in the viewer's language (the store's English text is kept for the rest)."""
-    from ..store import errors as er
+    from ...store import errors as er
 
     if isinstance(e, er.ClassLocked):
         return _("The teacher has locked this class: no new drawings for now.")

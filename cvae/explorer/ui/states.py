@@ -3,8 +3,8 @@ in the session's language."""
 
 from __future__ import annotations
 
-from ..store.readonly import SHIPPED_REASON
-from .i18n import N_, _
+from ...store.readonly import SHIPPED_REASON
+from ..i18n import N_, _
 from .text import md
 
 STATE_ICONS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.likelihoods import likelihood as likelihood_entry
+from ...data.likelihoods import likelihood as likelihood_entry
 
 
 def squeeze_grey(images: np.ndarray) -> np.ndarray:

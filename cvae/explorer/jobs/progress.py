@@ -6,7 +6,7 @@ import math
 import time
 from typing import Any
 
-from ..store import runs
+from ...store import runs
 
 EVAL_COST = 1 / 3  # a test image is a forward pass: about a third of a training step's work per image
 DEFAULT_TEST_IMAGES = 10_000

@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from . import classroom, latent_layers, posterior_figures
-from . import widgets as ui
-from .i18n import N_, _, current_lang
-from .numpy_model import NumpyCVAE
-from .gaps import Gaps, gap_summary, gaps_from
-from .posterior import PlaneScan, exact_log_marginal, model_log_joint
+from . import presenter
+from ..maths import latent_layers
+from ..figures import posterior_figures
+from . import run_data
+from ..i18n import N_, _, current_lang
+from ..maths.numpy_model import NumpyCVAE
+from ..maths.gaps import Gaps, gap_summary, gaps_from
+from ..maths.posterior import PlaneScan, exact_log_marginal, model_log_joint
 
 APP_SCAN_POINTS = 41  # the app's plane scan: 1,681 decodes once per run (spacing 0.25), shared by every digit
 RESULT_KEY = "dg_exact_result"  # ((run, weights stamp, n), summary): this session's test-set figures
@@ -42,7 +44,7 @@ def _gaps(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int], digest: bytes
 def digit_gaps(model: NumpyCVAE, run_dir: Path, x: np.ndarray) -> tuple[Gaps, float]:
     """The gap decomposition of one image (cached per run weights and image) and the seconds it took."""
     x = np.asarray(x, np.float32).reshape(1, *model.arch.image_shape)
-    return _gaps(model, str(run_dir), ui.weights_stamp(run_dir), x.tobytes(), x)
+    return _gaps(model, str(run_dir), run_data.weights_stamp(run_dir), x.tobytes(), x)
 
 
 def posterior_section_ui(model: NumpyCVAE, run_dir: Path, x: np.ndarray, key: str) -> None:
@@ -69,7 +71,7 @@ def posterior_section_ui(model: NumpyCVAE, run_dir: Path, x: np.ndarray, key: st
                    help=_("ELBO of q* − ELBO of the encoder: the price of one encoder for all digits "
                           "(Cremer, Li & Duvenaud 2018)."))
     fig = posterior_figures.posterior_figure(g, lang=current_lang())
-    st.plotly_chart(classroom.style_figure(fig), key=key, width="stretch")
+    st.plotly_chart(presenter.style_figure(fig), key=key, width="stretch")
     st.caption(_("Blue: the true posterior p(z|x) ∝ p(x|z) p(z) (contours around 39 % and 86 % of its mass). "
                  "Orange: the encoder's guess q(z|x), its 1-σ and 2-σ ellipses. Green: q*, the best Gaussian for "
                  "this digit, found by {steps} steps of gradient ascent on the ELBO from the encoder's guess. "
@@ -106,7 +108,7 @@ def test_set_section_ui(model: NumpyCVAE, run_dir: Path, binary: np.ndarray, lab
     low = min(10, top)  # your own data may hold fewer than 10 test images
     n = int(c1.number_input(_("Test digits"), min_value=low, max_value=top, value=min(50, top), step=min(10, top),
                             key="dg_exact_n"))
-    stamp = ui.weights_stamp(run_dir)
+    stamp = run_data.weights_stamp(run_dir)
     done = st.session_state.get(RESULT_KEY)
     ready = done is not None and done[0] == (str(run_dir), stamp, n)
     if not ready and not c2.button(_("Integrate"), key="dg_exact_go", icon=":material/functions:"):
@@ -125,7 +127,7 @@ def test_set_section_ui(model: NumpyCVAE, run_dir: Path, binary: np.ndarray, lab
     left, right = st.columns([3, 2], gap="large")
     with left:
         fig = posterior_figures.gaps_by_class_figure(s, names, lang=current_lang())
-        st.plotly_chart(classroom.style_figure(fig), key="dg_gaps_class", width="stretch",
+        st.plotly_chart(presenter.style_figure(fig), key="dg_gaps_class", width="stretch",
                         config={"displayModeBar": False})
     with right:
         st.markdown("**" + _("The largest gaps") + "**")
@@ -160,7 +162,7 @@ def _magnification(_model: NumpyCVAE, run_dir: str, stamp: tuple[int, int]):
 
 def aggregate(model: NumpyCVAE, run_dir: Path, means: np.ndarray, logvars: np.ndarray):
     """The aggregate posterior layer of these codes (cached per run weights)."""
-    return _aggregate(str(run_dir), ui.weights_stamp(run_dir), len(means), means, logvars)
+    return _aggregate(str(run_dir), run_data.weights_stamp(run_dir), len(means), means, logvars)
 
 
 LAYER_NAMES = {"none": N_("none"), "holes": N_("aggregate posterior vs prior"),
@@ -171,7 +173,7 @@ def map_layer_ui(fig, model: NumpyCVAE, run_dir: Path, means: np.ndarray, logvar
     """A radio for the map's layer; adds it to fig (2-D runs); returns the caption that explains it ("" for none)."""
     kind = st.radio(_("Map layer"), list(LAYER_NAMES), key=key, horizontal=True,
                     format_func=lambda k: _(LAYER_NAMES[k]))
-    stamp = ui.weights_stamp(run_dir)
+    stamp = run_data.weights_stamp(run_dir)
     if kind == "holes":
         layer = aggregate(model, run_dir, means, logvars)
         posterior_figures.add_layer(fig, layer.axis, layer.log_ratio, "holes", lang=current_lang())

@@ -3,7 +3,7 @@ split into the approximation gap (log p(x) − ELBO of q*, the best diagonal Gau
 (ELBO of q* − ELBO of the encoder's q).
 
 The ELBO of a diagonal Gaussian q is E_q[log p(x|z) + log p(z)] + H(q), the expectation summed on the quadrature grid
-that resolves q (cvae.explorer.posterior); q* maximises it by Adam with analytic gradients on the fine posterior
+that resolves q (cvae.explorer.maths.posterior); q* maximises it by Adam with analytic gradients on the fine posterior
 window (the integrand is fixed there, so the gradients are exact for the discretised objective).
 """
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.likelihoods import likelihood as likelihood_entry
-from ..store.arch import Architecture, architecture_of
-from ..store.config import TrainConfig
-from ..store.errors import RunError
-from ..store.runs import WEIGHTS_FILE, read_config
-from ..store.weights import expected_shapes, load_weights_npz, model_words
+from ...data.likelihoods import likelihood as likelihood_entry
+from ...store.arch import Architecture, architecture_of
+from ...store.config import TrainConfig
+from ...store.errors import RunError
+from ...store.runs import WEIGHTS_FILE, read_config
+from ...store.weights import expected_shapes, load_weights_npz, model_words
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 # Images per NumPy pass: small decode blocks keep the transposed convolutions' temporaries in the CPU cache, encoding

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from .i18n import translate
+from ..i18n import translate
 
 # Okabe–Ito colours (colour-blind safe), as on the maps.
 LOSS, ELBO, RECON, OBJECTIVE, KL = "#0072B2", "#009E73", "#E69F00", "#D55E00", "#CC79A7"

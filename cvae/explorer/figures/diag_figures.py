@@ -7,9 +7,10 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .diagnostics import ACTIVE_THRESHOLD, ellipse_path
-from .figures import CLASS_COLORS
-from .i18n import translate
+from ...store.metrics import ACTIVE_THRESHOLD
+from ..maths.diagnostics import ellipse_path
+from .maps import CLASS_COLORS
+from ..i18n import translate
 
 
 def kl_bar_figure(kl_per_dim: Sequence[float], activity: Sequence[float], height: int = 320,

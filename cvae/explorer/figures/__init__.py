@@ -1,0 +1,1 @@
+"""Pure Plotly figure builders (arrays in, figures out; no Streamlit)."""
