@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from cvae.explorer import selection, status_text
-from cvae.explorer import widgets as ui
+from cvae.explorer.ui import selection, status_text
+from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import N_, _
 from cvae.explorer.ui.text import code, md
 from cvae.store.fmt import fmt_time
+from cvae.explorer.ui import states
 
 run_data.page_setup("Home", ":material/home:")
 infos = run_data.list_runs_ui()

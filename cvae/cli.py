@@ -329,7 +329,7 @@ def cmd_manifold(a) -> int:
 
 
 def cmd_encode(a) -> int:
-    from .explorer import own_digit as od, own_image
+    from .explorer.maths import own_digit as od, own_image
     from .store.runs import read_config
 
     model, run_dir = _numpy_model(a)

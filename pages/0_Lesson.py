@@ -3,9 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, figures, page_state, posterior_figures, posterior_ui
-from cvae.explorer.page_state import UrlParam
-from cvae.explorer import widgets as ui
+from cvae.explorer.ui import presenter, page_state, posterior_ui
+from cvae.explorer.figures import maps, posterior_figures
+from cvae.explorer.ui.page_state import UrlParam
+from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import png_bytes
 
@@ -14,8 +15,8 @@ info = run_data.run_picker_ui()
 run_data.page_title_ui("lesson")
 model, info = run_data.require_model(info)
 d = model.latent_dim
-binary, labels, originals, source = ui.test_data_ui(info)
-names = ui.class_names(info.config)
+binary, labels, originals, source = run_data.test_data_ui(info)
+names = run_data.class_names(info.config)
 
 STEPS = (N_("A code is two numbers"), N_("The decoder draws from a code"), N_("Similar digits get near codes"),
          N_("The ELBO = reconstruction − KL"), N_("Sampling from the prior"), N_("Walking between two digits"),

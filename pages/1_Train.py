@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cvae.explorer import classroom, cost, figures, launcher, map_animation, progress, train_figures, train_form
-from cvae.explorer import own_data_ui, selection, status_text
-from cvae.explorer import widgets as ui
-from cvae.explorer.text import code, md
+from cvae.explorer.ui import presenter, train_form
+from cvae.explorer.jobs import cost, launcher, progress, launches
+from cvae.explorer.figures import maps, map_animation, train_figures
+from cvae.explorer.ui import own_data_ui, selection, status_text
+from cvae.explorer.ui import run_data
+from cvae.explorer.ui.text import code, md
 from cvae.explorer.i18n import N_, _, current_lang
-from cvae.store import copies, runs
+from cvae.store import copies, runs, lock
 from cvae.store.access import file_bytes_in_run
 from cvae.store.config import PRESETS, TrainConfig
 from cvae.store.errors import AlreadyTraining, ConfigError, RunError, RunExists, ServerBusy
@@ -17,10 +19,12 @@ from cvae.store.fmt import fmt_seconds
 from cvae.store.images import gif_bytes
 from cvae.store.latent_means import read_latent_means
 from cvae.store.metrics import MetricsView, read_metrics
+from cvae.store import access
+from cvae.explorer.ui import states
 
 run_data.page_setup("Train", ":material/model_training:")
 run_data.hidden_when_presenting_ui("train")
-failed_launches = launcher.sweep()
+failed_launches = launches.sweep()
 infos = run_data.list_runs_ui()
 info = run_data.run_picker_ui(infos)
 
@@ -50,7 +54,7 @@ def fill_from_preset() -> None:
 
 
 def suggest_name() -> str:
-    taken = {r.name for r in infos} | set(launcher.pending())
+    taken = {r.name for r in infos} | set(launches.pending())
     return next(f"run-{i}" for i in range(1, 10_000) if f"run-{i}" not in taken)
 
 
@@ -92,7 +96,7 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
         return
     if stored is None or info.config is None:
         return
-    names = ui.class_names(info.config)
+    names = run_data.class_names(info.config)
     st.subheader(_("The latent map forming"))
     if live:
         epoch, means = stored.latest()
@@ -116,7 +120,7 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
 def monitor_state(name: str) -> tuple[str, runs.RunInfo | None]:
     """The run's state for the monitor ('starting' while its process loads) and its info (None before it exists)."""
     run_dir = runs.run_path(name)
-    launch = launcher.pending().get(name)
+    launch = launches.pending().get(name)
     info = runs.run_info(run_dir) if (run_dir / runs.CONFIG_FILE).exists() else None
     # Starting = launched (or its trainer holds the lock: it takes it before loading TensorFlow) and no config yet,
     # or launched and its process has not written the run's status yet, locked or not (once it has, the status is
@@ -156,7 +160,7 @@ def monitor_body(name: str, shown_state: str) -> None:
     message = status_text.status_markdown(status) if status.get("state") == state or state in (
         "interrupted", "unresponsive") else ""
     # The trainer's line translated, or whatever status.json says (a damaged one names its bad field) as text.
-    st.markdown(f"**{ui.state_badge(state)}**" + (f" — {message}" if message else ""))
+    st.markdown(f"**{states.state_badge(state)}**" + (f" — {message}" if message else ""))
     if info.config is not None and info.config.fast_path:  # issue #25: the fast preset's choice and its reason
         st.caption(_("Fast path: {choice}", choice=code(info.config.fast_path)))
     metrics = read_metrics(run_dir / runs.METRICS_FILE)  # incremental: only the appended rows are parsed
@@ -222,7 +226,7 @@ for rec in failed_launches:
                         problem=(access.log_tail(rec.log, 1) or _("no output")).strip()))
         with st.expander(_("Log of {name}", name=md(rec.name))):
             st.code(access.log_tail(rec.log), language=None)
-    st.button(_("Dismiss"), key=f"tr_dismiss_{rec.name}", on_click=launcher.dismiss, args=(rec.name,))
+    st.button(_("Dismiss"), key=f"tr_dismiss_{rec.name}", on_click=launches.dismiss, args=(rec.name,))
 
 flash = st.session_state.pop("tr_flash", None)
 if flash:
@@ -240,7 +244,7 @@ if name:
         if shown_state == "unresponsive":
             b3.warning(_("The trainer of {name} has not reported for over {s} s (frozen: stopped with Ctrl-Z or "
                          "SIGSTOP?). Force stop kills it; the last checkpoint stays and Resume continues from "
-                         "there.", name=md(repr(name)), s=f"{runs.heartbeat_timeout():.0f}"), icon=":material/ac_unit:")
+                         "there.", name=md(repr(name)), s=f"{lock.heartbeat_timeout():.0f}"), icon=":material/ac_unit:")
             if b1.button(_("Force stop"), key="tr_force_stop", type="primary", icon=":material/dangerous:",
                          help=_("Kill this run's trainer process now (verified by its lock and command line).")):
                 try:

@@ -8,7 +8,7 @@ from cvae.explorer.maths import colour
 from cvae.explorer.figures import maps
 from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import _, current_lang
-from cvae.explorer.latent_pad import prior_centre, view_ranges
+from cvae.explorer.ui.latent_pad import prior_centre, view_ranges
 
 run_data.page_setup("Latent plane", ":material/explore:")
 plane_pad.apply_url_run()  # ?run= picks the run before the picker is drawn
@@ -17,11 +17,11 @@ info = run_data.run_picker_ui()
 run_data.page_title_ui("plane")
 model, info = run_data.require_model(info)
 d = model.latent_dim
-means, labels, source = ui.map_points(model, info)  # the trainer's stored means when they are current
-names = ui.class_names(info.config)
-xy, pca, axis_titles = figures.map_projection(means)
-ranges = figures.map_ranges(xy, d)
-present = classroom.presenting()
+means, labels, source = run_data.map_points(model, info)  # the trainer's stored means when they are current
+names = run_data.class_names(info.config)
+xy, pca, axis_titles = maps.map_projection(means)
+ranges = maps.map_ranges(xy, d)
+present = presenter.presenting()
 # The latent pad (decoder in the browser) for latent_dim >= 2; below it, the classic slider view when it is off.
 if plane_pad.plane_pad_ui(info, model, means, labels, names, source, xy, pca, axis_titles, ranges):
     st.stop()
@@ -92,10 +92,10 @@ with right:
         current = np.array([z[0], 0.0])
     else:
         current = pca.transform(z[None])[0]
-        ranges = view_ranges(xy, prior_centre(pca.mean, pca.components), current, half=figures.SLIDER_HIGH)
-    fig = figures.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles, ranges=ranges,
-                                    height=560 if present else 620, click_grid=60, strip=(d == 1),
-                                    lang=current_lang())
+        ranges = view_ranges(xy, prior_centre(pca.mean, pca.components), current, half=maps.SLIDER_HIGH)
+    fig = maps.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles, ranges=ranges,
+                                 height=560 if present else 620, click_grid=60, strip=(d == 1),
+                                 lang=current_lang())
     st.plotly_chart(presenter.style_figure(fig), key="lp_map",
                     on_select=run_data.make_click_handler("lp_map", ZKEYS, d, pca),
                     selection_mode="points", width="stretch", config={"displayModeBar": False})

@@ -3,10 +3,12 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, figures
-from cvae.explorer import widgets as ui
-from cvae.explorer import colour, page_state, posterior_ui
-from cvae.explorer.page_state import UrlParam
+from cvae.explorer.ui import presenter
+from cvae.explorer.figures import maps
+from cvae.explorer.ui import run_data
+from cvae.explorer.maths import colour
+from cvae.explorer.ui import page_state, posterior_ui
+from cvae.explorer.ui.page_state import UrlParam
 from cvae.explorer.i18n import _, current_lang
 
 IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is a few seconds per digit)
@@ -18,8 +20,8 @@ posterior_ui.apply_goto()
 run_data.page_title_ui("recon")
 model, info = run_data.require_model(info)
 d = model.latent_dim
-binary, labels, originals, source = ui.test_data_ui(info)
-names = ui.class_names(info.config)
+binary, labels, originals, source = run_data.test_data_ui(info)
+names = run_data.class_names(info.config)
 n_test = len(labels)
 st.caption(_("The encoder maps a test image x to q(z|x) = N(μ, σ²); decoding μ gives the reconstruction "
              "p(x | z = μ). Per digit: the original, the binarized input x the model sees, the reconstruction, "
@@ -107,7 +109,7 @@ for row, i in enumerate(idx):
             [originals[i] / 255.0, colour.squeeze_grey(x[row]), recon[row], samples[row]],
             [_("original"), _("input x"), _("reconstruction"), _("a sample")],
             height=200, hovers=[_("grey level"), _("pixel"), colour.decoded_hover(model), _("pixel")])
-        classroom.style_figure(fig)
+        presenter.style_figure(fig)
         st.plotly_chart(fig, key=f"rc_images_{row}", width="stretch", config={"displayModeBar": False})
     with stat_col:
         sigma = np.exp(0.5 * terms["logvar"][row])

@@ -6,9 +6,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from cvae.explorer import classroom, diagnostics, manifold_link, page_state, plane_pad
-from cvae.explorer.page_state import UrlParam
-from cvae.explorer import widgets as ui
+from cvae.explorer.ui import presenter, manifold_link, page_state, plane_pad
+from cvae.explorer.maths import diagnostics
+from cvae.explorer.ui.page_state import UrlParam
+from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import _
 from cvae.explorer.maths.latent import manifold_codes, normal_quantiles, separated_range
 from cvae.store.images import grid_image, png_bytes
@@ -103,7 +104,7 @@ fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", constrain="dom
                  tickvals=ticks if d > 1 else [], ticktext=[f"{v:.2f}" for v in q[::-1]][::step] if d > 1 else [],
                  title=f"z{dims[1] + 1}" if d > 1 else None)
 fig.update_layout(height=(560 if present else 680) if d > 1 else 240, margin=dict(l=10, r=10, t=10, b=10))
-classroom.style_figure(fig)
+presenter.style_figure(fig)
 if cols > 20 and not present:
     fig.update_xaxes(tickfont_size=11)
     fig.update_yaxes(tickfont_size=11)

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from cvae.explorer import classroom, launcher, run_compare
-from cvae.explorer import page_state, selection, status_text
-from cvae.explorer.page_state import UrlParam
-from cvae.explorer import widgets as ui
+from cvae.explorer.ui import presenter
+from cvae.explorer.jobs import run_compare, launches
+from cvae.explorer.ui import page_state, selection, status_text
+from cvae.explorer.ui.page_state import UrlParam
+from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import _
 from cvae.explorer.ui.text import md
 from cvae.store import runs
@@ -13,6 +14,7 @@ from cvae.store.access import file_bytes_in_run
 from cvae.store.config import format_value
 from cvae.store.errors import RunError
 from cvae.store.fmt import fmt_time
+from cvae.explorer.ui import states
 
 run_data.page_setup("Runs", ":material/folder_open:")
 run_data.hidden_when_presenting_ui("runs")
@@ -37,7 +39,7 @@ def problem(r) -> str:
         return r.error
     if r.state == "failed" and not r.has_weights:
         return status_text.status_plain(r.status) or _("failed")
-    return ui.weights_problem(r)
+    return run_data.weights_problem(r)
 
 
 NONE = "–"  # an empty cell: a table would print Python's None  # the full load check (cached per weights file): truncated, other shapes, NaN...
@@ -139,7 +141,7 @@ with dl:
         st.caption(_("This run has no files to download yet."))
 with rm:
     st.markdown(f"**{_('Delete')}**")
-    busy = runs.is_locked(target.path) or target.name in launcher.pending()
+    busy = runs.is_locked(target.path) or target.name in launches.pending()
     if target.read_only:  # the shipped run: everyone explores it, nobody deletes it (the store refuses too)
         st.info(_("{name} is read-only ({why}): it cannot be deleted. To train it further, copy it on the Train "
                   "page.", name=md(target.name), why=states.read_only_why(target)), icon=":material/lock:")

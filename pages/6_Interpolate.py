@@ -3,9 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, figures, interp_scrub, page_state
-from cvae.explorer.page_state import UrlParam
-from cvae.explorer import widgets as ui
+from cvae.explorer.ui import presenter, interp_scrub, page_state
+from cvae.explorer.figures import maps
+from cvae.explorer.ui.page_state import UrlParam
+from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import grid_image, png_bytes
 from cvae.explorer.maths.interpolate import (MAX_FRAMES, PATH_LABELS, decode_paths, endpoints_by_class,
@@ -17,8 +18,8 @@ info = run_data.run_picker_ui()
 run_data.page_title_ui("interp")
 model, info = run_data.require_model(info)
 d = model.latent_dim
-binary, labels, originals, source = ui.test_data_ui(info)
-names = ui.class_names(info.config)
+binary, labels, originals, source = run_data.test_data_ui(info)
+names = run_data.class_names(info.config)
 n_test = len(labels)
 means, map_labels, _src = run_data.map_points(model, info)  # the one map: stored means when current
 xy, pca, axis_titles = maps.map_projection(means)
@@ -34,7 +35,7 @@ MODES = (N_("Two test digits"), N_("Two classes"), N_("Two points on the map"))
 MAP_KEYS = {"A": "ip_map_a", "B": "ip_map_b"}
 MODE_TOKEN = dict(zip(MODES, ("digits", "classes", "map")))  # the address's words
 last_class = len(names) - 1
-Z_PARSE = page_state.floats_in(d, figures.SLIDER_LOW, figures.SLIDER_HIGH)
+Z_PARSE = page_state.floats_in(d, maps.SLIDER_LOW, maps.SLIDER_HIGH)
 P = {"mode": UrlParam("ends", "ip_mode", page_state.one_of(MODES, MODE_TOKEN.get), MODE_TOKEN.get),
      "a": UrlParam("a", "ip_index_a", page_state.int_in(0, n_test - 1)),
      "b": UrlParam("b", "ip_index_b", page_state.int_in(0, n_test - 1)),

@@ -3,13 +3,13 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import diag_figures, figures
-from cvae.explorer import own_digit as od, own_image
-from cvae.explorer import page_state
-from cvae.explorer.page_state import UrlParam
-from cvae.explorer import posterior_ui
-from cvae.explorer import widgets as ui
-from cvae.explorer.canvas import canvas_ui
+from cvae.explorer.figures import diag_figures, maps
+from cvae.explorer.maths import own_digit as od, own_image
+from cvae.explorer.ui import page_state
+from cvae.explorer.ui.page_state import UrlParam
+from cvae.explorer.ui import posterior_ui
+from cvae.explorer.ui import run_data
+from cvae.explorer.ui.canvas import canvas_ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.explorer.ui.text import md
 
@@ -22,9 +22,9 @@ info = run_data.run_picker_ui()
 run_data.page_title_ui("digit")
 model, info = run_data.require_model(info)
 d = model.latent_dim
-_binary, _labels, originals, _source = ui.test_data_ui(info)
-means, labels, source = ui.map_points(model, info)
-names = ui.class_names(info.config)
+_binary, _labels, originals, _source = run_data.test_data_ui(info)
+means, labels, source = run_data.map_points(model, info)
+names = run_data.class_names(info.config)
 own = own_image.needs_own_preprocessing(info.config)  # a run on your own images: "your image", prepared like them
 if own:
     st.caption(_("Put your own image into the model. It is prepared the way the run's training images were: the "
@@ -89,10 +89,10 @@ with left, st.container(key="yd_result"):
     c1, c2 = st.columns(2)
     with c1:  # titles as captions: they wrap in a phone's half-width column (a chart title would be cut)
         st.caption(_("Reconstruction p(x | z = μ)"))
-        ui.show_image_ui(out["reconstruction"], key="yd_recon", height=200)
+        run_data.show_image_ui(out["reconstruction"], key="yd_recon", height=200)
     with c2:
         st.caption(_("A sample"))
-        ui.show_image_ui(out["sample"], key="yd_sample", height=200, hover=_("pixel"))
+        run_data.show_image_ui(out["sample"], key="yd_sample", height=200, hover=_("pixel"))
 with left:
     st.metric(_("ELBO (single sample)"), _("{v} nats", v=f"{out['elbo']:.1f}"),
               help=_("log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x)."))

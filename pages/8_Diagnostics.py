@@ -4,14 +4,17 @@ traversals per dimension ordered by KL."""
 import numpy as np
 import streamlit as st
 
-from cvae.explorer import classroom, diag_figures, diagnostics, figures, page_state, posterior_ui
-from cvae.explorer.page_state import UrlParam
-from cvae.explorer import widgets as ui
+from cvae.explorer.ui import presenter, page_state, posterior_ui
+from cvae.explorer.figures import diag_figures, maps
+from cvae.explorer.maths import diagnostics
+from cvae.explorer.ui.page_state import UrlParam
+from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.maths.latent import normal_quantiles
 from cvae.store import runs
 from cvae.store.files import read_jsonl
 from cvae.store.metrics import epoch_rows
+from cvae.store import metrics
 
 TRAVERSAL_STEPS = 11
 MAX_TRAVERSALS = 16  # strips shown (the dimensions with the most KL)
@@ -26,7 +29,7 @@ d = model.latent_dim
 _binary, labels, _originals, source = run_data.test_data_ui(info)
 means, logvars = run_data.encoded_test_set(model, info)
 labels = labels[:len(means)]
-names = ui.class_names(info.config)
+names = run_data.class_names(info.config)
 summary = diagnostics.summarize(means, logvars)
 st.caption(_("Which latent dimensions does the model use? A dimension whose posterior q(z_i|x) is the prior N(0, 1) "
              "for every x costs no KL and carries no information (posterior collapse). "

@@ -1,6 +1,6 @@
 """Bad input: corrupt weights and checkpoints, broken config.json/status.json, bad Train-form values and CLI
 flags, broken data directories. Each gives a clear message in the app and one error line from the CLI, and the
-other runs keep working. (test_infer.py covers the weights loader on its own, test_data.py the IDX parser,
+other runs keep working. (test_numpy_model.py covers the weights loader on its own, test_data.py the IDX parser,
 test_cli.py the CLI's basic usage errors and a truncated weights file.)
 """
 

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from cvae.store import faults, files
-from cvae.explorer.jobs import launcher
+from cvae.explorer.jobs import launcher, launches
 from cvae.store import errors
 from cvae.store import runs
 from cvae.store.config import TrainConfig
@@ -302,7 +302,7 @@ def test_server_restart_reattaches_to_a_training_run(tmp_path, mnist_dir, monkey
 
             os.killpg(server.proc.pid, signal.SIGKILL)  # the server and everything in its process group
             server.proc.wait(timeout=30)
-            assert launcher.pid_alive(launch.pid) and runs.is_locked(root / "live")  # the trainer lives on
+            assert launches.pid_alive(launch.pid) and runs.is_locked(root / "live")  # the trainer lives on
 
             server = bs.start_server(root, mnist_dir, tmp_path / "server2.log")
             bs.open_page(page, server.page_url("train"))
@@ -319,7 +319,7 @@ def test_server_restart_reattaches_to_a_training_run(tmp_path, mnist_dir, monkey
         assert status["state"] == "stopped", status
     finally:
         bs.stop_server(server)
-        if launch is not None and launcher.pid_alive(launch.pid):
+        if launch is not None and launches.pid_alive(launch.pid):
             os.killpg(launch.pid, signal.SIGCONT)
             os.killpg(launch.pid, signal.SIGKILL)
 

@@ -138,7 +138,7 @@ def app_env(trained, monkeypatch):
 
 
 def test_the_latent_plane_shows_the_three_class_names(app_env):
-    from cvae.explorer import latent_pad as lp
+    from cvae.explorer.ui import latent_pad as lp
 
     at = _app(*app_env, "pages/2_Latent_plane.py")
     assert not at.exception, [e.value for e in at.exception]
@@ -156,7 +156,7 @@ def test_the_pages_load_the_run(app_env, page):
 
 
 def test_your_image_is_prepared_like_the_training_images():
-    from cvae.explorer import own_image
+    from cvae.explorer.maths import own_image
     from cvae.store.arch import Architecture
 
     grey = own_image.prepare(shape_png("circle", 40, 20), Architecture(16, 1))

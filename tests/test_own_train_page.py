@@ -37,7 +37,8 @@ def train_page():
 
 
 def test_the_train_page_previews_a_folder_and_trains_on_it(root, tmp_path):
-    from cvae.explorer import launcher
+    from cvae.explorer.jobs import launcher, launches
+    from cvae.store import access
 
     shapes = make_shapes(tmp_path / "shapes")
     at = train_page()
@@ -58,8 +59,8 @@ def test_the_train_page_previews_a_folder_and_trains_on_it(root, tmp_path):
     at.text_input(key="tr_learning_rate").input("0.01")
     at.button(key="tr_start").click().run()
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
-    launch = next(r for r in launcher.read_launches(root) if r.name == "from-page")
-    assert launcher.wait(launch, timeout=300) == 0, launcher.log_tail(launcher.log_path("from-page", root))
+    launch = next(r for r in launches.read_launches(root) if r.name == "from-page")
+    assert launcher.wait(launch, timeout=300) == 0, access.log_tail(access.log_path("from-page", root))
     run = root / "from-page"
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"] == "folder" and config["image_size"] == 16 and config["class_names"] == list(CLASSES)
@@ -78,7 +79,7 @@ def _zip(entries: dict[str, bytes]) -> io.BytesIO:
 
 
 def test_an_uploaded_zip_is_extracted_into_the_runs_root_only(root, tmp_path):
-    from cvae.explorer.own_data_ui import UPLOADS_DIR, extract_upload
+    from cvae.explorer.ui.own_data_ui import UPLOADS_DIR, extract_upload
     from cvae.data.loading import load_data
 
     z = _zip({f"shapes/{c}/{i}.png": shape_png(c, 24, i) for c in CLASSES for i in range(3)})
@@ -89,7 +90,7 @@ def test_an_uploaded_zip_is_extracted_into_the_runs_root_only(root, tmp_path):
 
 
 def test_a_zip_with_a_dotdot_entry_or_a_bomb_is_refused_with_one_line(root, tmp_path):
-    from cvae.explorer.own_data_ui import extract_upload
+    from cvae.explorer.ui.own_data_ui import extract_upload
     from cvae.store.errors import ZipRefused
 
     before = tree(tmp_path)
@@ -113,6 +114,6 @@ def test_a_zip_with_a_dotdot_entry_or_a_bomb_is_refused_with_one_line(root, tmp_
 
 def test_the_resize_rule_shown_is_the_loaders():
     from cvae.data import own_data
-    from cvae.explorer import own_data_ui
+    from cvae.explorer.ui import own_data_ui
 
     assert own_data_ui.RESIZE_TEXT == own_data.RESIZE_TEXT

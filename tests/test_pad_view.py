@@ -13,9 +13,9 @@ import os
 import numpy as np
 import pytest
 
-from cvae.explorer import latent_pad as lp
-from cvae.explorer import pad_layers
-from cvae.explorer.latent import PCA2
+from cvae.explorer.ui import latent_pad as lp
+from cvae.explorer.ui import pad_layers
+from cvae.explorer.maths.latent import PCA2
 from test_latent_pad import make_random_run, pad_data, plane_app
 
 HIGH = 3.09

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cvae.explorer import page_state
+from cvae.explorer.ui import page_state
 from test_addresses import open_with, qp
 from test_app import make_run, no_exceptions
 

@@ -3,7 +3,7 @@ field by field on read, translated where shown, and any unknown or bad code fall
 
 from __future__ import annotations
 
-from cvae.explorer import status_text
+from cvae.explorer.ui import status_text
 from cvae.explorer.i18n import LANG_KEY
 from cvae.store import runs
 from cvae.store.status_codes import STATUS_CODES, coded, status_code

@@ -10,7 +10,7 @@ from typing import Any
 from .schema import MAX_EPOCHS, MAX_STEPS, NATS, Check, integer, text
 
 # code -> (English template, a check per parameter). The explorer's catalogue holds the same templates
-# (cvae/explorer/status_text.py; tests/test_status_codes.py keeps the two equal).
+# (cvae/explorer/ui/status_text.py; tests/test_status_codes.py keeps the two equal).
 STATUS_CODES: dict[str, tuple[str, dict[str, Check]]] = {
     "loading_data": ("loading data", {}),
     "resuming": ("resuming", {}),

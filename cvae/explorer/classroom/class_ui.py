@@ -54,7 +54,7 @@ def class_model_ui(run: str) -> ClassModel:
         st.stop()
     means, labels, _source = run_data.map_points(model, info)
     xy, pca, titles = map_projection(means)
-    return ClassModel(model, xy, labels, ui.class_names(info.config), pca, titles,
+    return ClassModel(model, xy, labels, run_data.class_names(info.config), pca, titles,
                       map_ranges(xy, model.latent_dim))
 
 

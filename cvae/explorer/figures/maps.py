@@ -8,9 +8,9 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ..store.latent_means import MAP_DIGITS
-from .i18n import _, translate
-from .latent import PCA2, PRIOR_HIGH, PRIOR_LOW
+from ...store.latent_means import MAP_DIGITS
+from ..i18n import _, translate
+from ..maths.latent import PCA2, PRIOR_HIGH, PRIOR_LOW
 
 MAP_POINTS = MAP_DIGITS  # one map everywhere: the first 2,000 test digits (all of them if the test set is smaller)
 # Colour-blind-safe: Okabe & Ito's palette (its black swapped for grey, visible on a dark theme) plus two of Paul

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .i18n import _
+from ..i18n import _
 import streamlit as st
 
 from ...store.runs import RunInfo

@@ -16,12 +16,13 @@ from . import selection
 from . import run_data
 from .run_data import load_model as cached_numpy_model  # NumPy weights, cached per file version
 from .text import md
-from . import classroom, figures
-from .i18n import Msg, _
-from .numpy_model import NumpyCVAE
-from .latent import PCA2
+from . import presenter
+from ..figures import maps
+from ..i18n import Msg, _
+from ..maths.numpy_model import NumpyCVAE
+from ..maths.latent import PCA2
 from .pad_layers import pad_layer_ui
-from ..store.runs import RunInfo
+from ...store.runs import RunInfo
 
 from .latent_pad import (format_z, latent_pad, map_blob, model_blob, parse_run, parse_z, prior_centre, valid_z,
                          version_string, view_ranges)
@@ -202,7 +203,7 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
             _push_sliders(d)
         return False
     st.session_state.setdefault("lp_seed", 0)
-    if not classroom.presenting():  # on a projector the map starts right under the title: it fits 1280×720
+    if not presenter.presenting():  # on a projector the map starts right under the title: it fits 1280×720
         st.caption(_("Drag the ★ anywhere on the map: the decoder runs **in your browser**, so the digit follows "
                      "every frame. The server only hears where you let go."))
     _pad_fragment(info, model, means, labels, names, source, xy, pca, axis_titles, ranges)
@@ -250,7 +251,7 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
                                     "components": [[float(v) for v in row] for row in pca.components]}
     if pca is not None:  # the PCA view holds the prior's box, the data and the star, on a square
         ranges = view_ranges(xy, prior_centre(pca.mean, pca.components), pca.transform(np.asarray([z]))[0],
-                             half=figures.SLIDER_HIGH)
+                             half=maps.SLIDER_HIGH)
     with pad_slot:
         _mount(info, model, compare, map_version, xy, labels, z, plane, ranges, axis_titles, names, layer)
     with below:
@@ -264,7 +265,7 @@ def _mount(info: RunInfo, model: NumpyCVAE, compare: list, map_version: str, xy:
     d = model.latent_dim
     latent_pad(key=PAD_KEY, models=[model_entry(model, info, info.name)] + compare, map_version=map_version,
                map_factory=lambda: map_blob(xy, labels), z=z, z_rev=st.session_state[ZREV_KEY], plane=plane,
-               ranges=ranges, axis_titles=axis_titles, names=names, low=figures.SLIDER_LOW, high=figures.SLIDER_HIGH,
+               ranges=ranges, axis_titles=axis_titles, names=names, low=maps.SLIDER_LOW, high=maps.SLIDER_HIGH,
                seed=st.session_state["lp_seed"], on_z_change=lambda: _on_pad_change(d), layer=layer)
 
 

@@ -12,16 +12,17 @@ from typing import Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from ..data.loading import own_key
-from ..data.sample import load_test_split
-from ..data.likelihoods import likelihood as likelihood_entry
-from ..data.sources import CLASS_NAMES, unit_scale
-from ..store import latent_means, runs
-from ..store.errors import DataError, RunError
-from ..store.evaluations import best_evaluation, format_evaluation_cell
-from ..store.files import read_file_nofollow
-from ..store.runs import RunInfo
-from . import classroom, launcher
+from ...data.loading import own_key
+from ...data.sample import load_test_split
+from ...data.likelihoods import likelihood as likelihood_entry
+from ...data.sources import CLASS_NAMES, unit_scale
+from ...store import latent_means, runs
+from ...store.errors import DataError, RunError
+from ...store.evaluations import best_evaluation, format_evaluation_cell
+from ...store.files import read_file_nofollow
+from ...store.runs import RunInfo
+from . import presenter
+from ..jobs import launches
 from .selection import (PICKER_KEY, carried_params, on_pick, seed_run_from_url, select_run, selected_run_name,
                         url_note, write_address)
 from ..i18n import N_, _
@@ -46,9 +47,9 @@ def page_setup(title: str, icon: str) -> None:
     """Page title, icon and the wide layout every page uses; the language and presenter mode; the page list."""
     # The tab icon is a local file: a ":material/...:" page_icon makes the browser fetch its SVG from the
     # network, and classrooms are offline (tests/test_latent_pad.py checks that a page requests nothing else).
-    classroom.seed_from_url()  # first: presenter mode starts with the sidebar collapsed (its arrow reopens it)
+    presenter.seed_from_url()  # first: presenter mode starts with the sidebar collapsed (its arrow reopens it)
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide",
-                       initial_sidebar_state="collapsed" if classroom.presenting() else "auto")
+                       initial_sidebar_state="collapsed" if presenter.presenting() else "auto")
     st.session_state.pop(LISTING_KEY, None)  # a new page run lists the runs afresh (once: list_runs_ui)
     seed_run_from_url()
     presenter.css_ui()
@@ -139,7 +140,7 @@ def run_picker_ui(infos: Sequence[RunInfo] | None = None) -> RunInfo | None:
     infos = list(list_runs_ui() if infos is None else infos)
     by_name = {r.name: r for r in infos}
     try:
-        starting = [n for n in launcher.pending() if n not in by_name]
+        starting = [n for n in launches.pending() if n not in by_name]
     except OSError:
         starting = []
     options = [r.name for r in infos] + starting

@@ -8,13 +8,13 @@ from typing import Any, Mapping
 import streamlit as st
 
 from .text import md
-from ..store.config import FIELD_SPECS, TrainConfig, settable_fields, validate_run_name
-from ..data import download
-from ..data.datasets import dataset_spec
-from ..data.loading import config_data
-from ..data.sources import clear_cache, load_dataset
-from ..store.errors import ConfigError, DataError, DataNotFound
-from .i18n import N_, _
+from ...store.config import FIELD_SPECS, TrainConfig, settable_fields, validate_run_name
+from ...data import download
+from ...data.datasets import dataset_spec
+from ...data.loading import config_data
+from ...data.sources import clear_cache, load_dataset
+from ...store.errors import ConfigError, DataError, DataNotFound
+from ..i18n import N_, _
 
 PREFIX = "tr_"  # session-state key prefix of the form's widgets
 COLUMNS = 4

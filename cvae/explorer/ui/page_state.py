@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import streamlit as st
 
-from .i18n import Msg
+from ..i18n import Msg
 from .text import md
 
 SEEN_PREFIX = "ps_seen_"  # + session key: the address value this session last wrote or read for it

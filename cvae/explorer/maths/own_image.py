@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.datasets import is_own
-from ..data.own_images import IMAGE_EXTENSIONS, decode_bytes
-from ..data.sources import model_input
+from ...data.datasets import is_own
+from ...data.own_images import IMAGE_EXTENSIONS, decode_bytes
+from ...data.sources import model_input
 
 
 UPLOAD_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)  # the file types training reads

@@ -12,16 +12,16 @@ from typing import Any, BinaryIO
 import numpy as np
 import streamlit as st
 
-from ..data.datasets import DATASETS
-from ..data.loading import load_data
-from ..data.own import KINDS
-from ..data.own_data import OwnDataset
-from ..data.safe_zip import data_root, extract_zip
-from ..data.sources import model_input
-from ..store import runs
-from ..store.errors import DataError
-from .figures import tile_images
-from .i18n import N_, _
+from ...data.datasets import DATASETS
+from ...data.loading import load_data
+from ...data.own import KINDS
+from ...data.own_data import OwnDataset
+from ...data.safe_zip import data_root, extract_zip
+from ...data.sources import model_input
+from ...store import runs
+from ...store.errors import DataError
+from ..figures.maps import tile_images
+from ..i18n import N_, _
 from .text import md
 
 UPLOAD_MB = 200  # the largest .zip the page accepts (stated on the page); its contents are capped by safe_zip

@@ -1,5 +1,5 @@
 """Map layers on the Latent plane's pad (2-D runs): the aggregate posterior against the prior (holes) or the decoder's
-magnification, computed once per run (cvae/explorer/latent_layers.py, as on Diagnostics) and sent to the browser as a
+magnification, computed once per run (cvae/explorer/maths/latent_layers.py, as on Diagnostics) and sent to the browser as a
 small RGBA image that the pad draws under the points: dragging repaints only the star and the decoded digit.
 """
 
@@ -13,12 +13,13 @@ import numpy as np
 import plotly.colors
 import streamlit as st
 
-from . import latent_layers, posterior_ui
-from . import widgets as ui
-from .i18n import N_, _
+from ..maths import latent_layers
+from . import posterior_ui
+from . import run_data
+from ..i18n import N_, _
 from .latent_pad import version_string
-from .numpy_model import NumpyCVAE
-from ..store.runs import RunInfo
+from ..maths.numpy_model import NumpyCVAE
+from ...store.runs import RunInfo
 
 LAYER_KEY = "lp_layer"
 LAYERS = {"none": N_("none"), "holes": N_("holes: aggregate posterior vs prior"),
@@ -96,9 +97,9 @@ def pad_layer_ui(model: NumpyCVAE, info: RunInfo) -> tuple[tuple[str, Callable[[
                            "dragging stays as fast as without it."))
     if kind == "none":
         return None, lambda: None
-    stamp = ui.weights_stamp(info.path)
+    stamp = run_data.weights_stamp(info.path)
     if kind == "holes":
-        means, logvars = ui.encoded_test_set(model, info)
+        means, logvars = run_data.encoded_test_set(model, info)
         with st.spinner(_("Computing the aggregate posterior…")):
             agg = posterior_ui.aggregate(model, Path(info.path), means, logvars)
         axis, values = agg.axis, agg.log_ratio

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..store.status_codes import status_code
-from .i18n import N_, _
+from ...store.status_codes import status_code
+from ..i18n import N_, _
 from .text import code, md
 
 # The same English templates as cvae/store/status_codes.py, marked for the catalogue.
