@@ -1,5 +1,5 @@
 """Issue #20, "Trust nothing, round two": each finding of the second hostile review, as a test that failed on main at
-572ca2d and passes now (docs/reliability.md lists them; the ones that need the app are in test_trust_round2_app.py).
+572ca2d and passes now (docs/reliability.md lists them; the ones that need the app are in test_hostile_text_in_pages.py).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_delete_is_refused_while_a_launched_trainer_is_still_starting(root, tmp_
         with pytest.raises(AlreadyTraining, match="starting"):
             runs.delete_run("victim", root)
         assert (root / "victim" / runs.CONFIG_FILE).is_file()
-        assert "victim" in launcher.pending(root)
+        assert "victim" in launches.pending(root)
     finally:
         os.killpg(rec.pid, 9)
         launcher.wait(rec, 10)
@@ -168,14 +168,14 @@ def test_the_shipped_tutorial_run_is_read_only(tmp_path):
 
 
 def test_the_launcher_refuses_resuming_a_read_only_run(tmp_path):
-    from cvae.explorer.jobs import launcher
+    from cvae.explorer.jobs import launcher, launches
     from cvae.store.errors import RunError
 
     root = tmp_path / "runs"
     shutil.copytree(TUTORIAL, root / "tutorial")
     with pytest.raises(RunError, match="read-only"):
         launcher.launch_training("tutorial", runs_dir=root, resume=True, epochs=11)
-    assert launcher.pending(root) == {}
+    assert launches.pending(root) == {}
 
 
 @pytest.mark.parametrize("marker, read_only", [
@@ -445,7 +445,7 @@ def test_a_palette_png_of_the_largest_size_decodes_in_little_memory(tmp_path):
     script = tmp_path / "peak.py"
     script.write_text('''
 import resource, sys
-from cvae.explorer import own_digit as od
+from cvae.explorer.maths import own_digit as od
 data = open(sys.argv[1], "rb").read()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 steps = od.preprocess(od.decode_image(data))

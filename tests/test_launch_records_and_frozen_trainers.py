@@ -18,7 +18,7 @@ import pytest
 from cvae.data import sources
 from cvae.explorer.jobs import launcher, launches
 from cvae.store import access
-from cvae.store import errors, procs, runs
+from cvae.store import errors, procs, runs, lock
 from cvae.store.config import TrainConfig
 from cvae.store.errors import DataError
 from cvae.store.files import atomic_write_json, read_jsonl
@@ -54,11 +54,11 @@ def test_a_planted_record_with_a_foreign_pid_is_not_authority(tmp_path, sleeper,
     for extra in ({}, {"start_ticks": procs.start_ticks(sleeper.pid)}, {"start_ticks": 1}):
         # with no start time, with the sleeper's real one (but not a trainer's command line), or a wrong one
         plant_record(root, "victim", sleeper.pid, **extra)
-        assert launcher.pending(root) == {} and launcher.active_names(root) == []
+        assert launches.pending(root) == {} and launcher.active_names(root) == []
         with pytest.raises(errors.NotTraining):
             launcher.stop_training("victim", root)
         assert sleeper.poll() is None  # never signalled
-        assert launcher.sweep(root) == [] and not (root / launches.LAUNCH_DIR / "victim.json").exists()
+        assert launches.sweep(root) == [] and not (root / launches.LAUNCH_DIR / "victim.json").exists()
     assert runs.run_info(run).state == "interrupted" and runs.run_info(run).resumable
     assert access.log_path("victim", root) is None  # derived from the name, never from the record
 
@@ -89,8 +89,8 @@ def test_malformed_records_are_swept(tmp_path):
         (d / f"{rec['name'] if isinstance(rec, dict) and rec['name'] != 'other-name' else f'r{i}'}.json").write_text(
             json.dumps(rec))
     (d / "garbage.json").write_bytes(b"\xff{")
-    assert launcher.read_launches(root) == []
-    launcher.sweep(root)
+    assert launches.read_launches(root) == []
+    launches.sweep(root)
     assert sorted(p.name for p in d.glob("*.json")) == []
 
 
@@ -106,7 +106,7 @@ def test_stop_during_start_is_stopped_before_it_started(tmp_path, monkeypatch):
     rec = launcher.launch_training("early", TrainConfig(), root)
     assert launcher.stop_training("early", root) == "terminated while starting"
     assert launcher.wait(rec, timeout=30) is not None
-    failed = launcher.sweep(root)
+    failed = launches.sweep(root)
     assert [r.name for r in failed] == ["early"] and failed[0].stopped
     at = app_test().run().switch_page("pages/1_Train.py").run()
     assert not at.exception and not at.error
@@ -125,7 +125,7 @@ def test_resume_right_after_stop_waits_for_the_old_trainer_to_exit(tmp_path, mon
     old = launcher.launch_training("again", runs_dir=root, resume=True)  # stands in for the exiting trainer
     runs.write_status(root / "again", state="stopped", pid=old.pid)  # it has written its final state
     new = launcher.launch_training("again", runs_dir=root, resume=True)
-    assert new.pid != old.pid and not launcher.pid_alive(old.pid)
+    assert new.pid != old.pid and not launches.pid_alive(old.pid)
     launcher.wait(new, timeout=30)
 
 
@@ -176,14 +176,14 @@ def test_a_frozen_trainer_is_not_responding_then_force_stopped_and_resumed(tmp_p
     """SIGSTOP a real trainer: within the heartbeat bound it shows 'not responding' and does not keep the server
     busy; `cvae stop --force` kills it (verified by its lock), and a resume finishes with each epoch once."""
     root = tmp_path / "runs"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", runs.HEARTBEAT_TIMEOUT_ENV: "4",
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", lock.HEARTBEAT_TIMEOUT_ENV: "4",
            "CVAE_FAILPOINTS": "step=sleep:0.4"}
     args = ["--runs-dir", str(root), "--data-dir", str(mnist_dir), "--max-train-examples", "256",
             "--max-test-examples", "64", "--epochs", "3", "--log-every-steps", "2"]
     trainer = subprocess.Popen([sys.executable, "-m", "cvae", "train", "--name", "frozen", *args], cwd=REPO, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     run = root / "frozen"
-    monkeypatch.setenv(runs.HEARTBEAT_TIMEOUT_ENV, "4")
+    monkeypatch.setenv(lock.HEARTBEAT_TIMEOUT_ENV, "4")
     try:
         deadline = time.monotonic() + 180
         while runs.read_status(run).get("epoch", 0) < 1 and time.monotonic() < deadline:
@@ -219,7 +219,7 @@ def test_heartbeat_marks_a_silent_lock_holder_unresponsive(tmp_path, monkeypatch
     from test_app import make_run
 
     run = make_run(tmp_path, "h", 2, state="running")
-    monkeypatch.setenv(runs.HEARTBEAT_TIMEOUT_ENV, "5")
+    monkeypatch.setenv(lock.HEARTBEAT_TIMEOUT_ENV, "5")
     with runs.RunLock(run) as lock:
         assert lock.acquire()
         assert runs.run_info(run).state == "running"

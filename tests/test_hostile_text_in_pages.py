@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cvae.explorer.jobs import launcher
+from cvae.explorer.jobs import launches
 from cvae.explorer.ui.text import code, md
 from cvae.store import runs
 from cvae.store.files import atomic_write_json
@@ -209,7 +209,7 @@ def test_the_train_form_refuses_what_cannot_fit_in_memory(root, no_launch):  # n
     assert "Too large for this machine" in errors and "GB" in errors, errors
     assert f"{total / 1e9:,.1f}" in errors, errors
     assert no_launch == []
-    assert launcher.pending(root) == {}
+    assert launches.pending(root) == {}
 
 
 def test_tracebacks_are_never_shown_to_users():
