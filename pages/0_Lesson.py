@@ -5,13 +5,13 @@ import streamlit as st
 
 from cvae.explorer.ui import presenter, posterior_ui
 from cvae.explorer.figures import maps, posterior_figures
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui import run_data, chrome, nav, images
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import png_bytes
 
-run_data.page_setup("Lesson", ":material/school:")
+chrome.page_setup("lesson")
 info = run_data.run_picker_ui()
-run_data.page_title_ui("lesson")
+nav.page_title_ui("lesson")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = run_data.test_data_ui(info)
@@ -51,7 +51,7 @@ if step == 0:
         z[0] = a.slider("z₁", -3.0, 3.0, 0.0, 0.05, key="ls_z1")
         if d > 1:
             z[1] = b.slider("z₂", -3.0, 3.0, 0.0, 0.05, key="ls_z2")
-        run_data.show_image_ui(decode(z)[0], key="ls_img0", height=300)
+        images.show_image_ui(decode(z)[0], key="ls_img0", height=300)
 elif step == 1:
     text.markdown(_("The **decoder** is the half that draws: given any code, it paints a probability for every "
                     "pixel. Keep z₂ fixed and let z₁ run from left to right: the drawing changes smoothly."))

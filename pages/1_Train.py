@@ -5,14 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from cvae.explorer.ui import presenter, train_form
-from cvae.explorer.jobs import cost, launcher, progress
+from cvae.explorer.jobs import cost, launcher, progress, launches
 from cvae.explorer.figures import maps, map_animation, train_figures
 from cvae.store import access
 from cvae.explorer.ui import selection
-from cvae.explorer.ui import run_data, states
+from cvae.explorer.ui import run_data, states, chrome, nav
 from cvae.explorer.ui.text import code, md
 from cvae.explorer.i18n import N_, _, current_lang
-from cvae.store import copies, runs
+from cvae.store import copies, runs, lock
 from cvae.store.access import file_bytes_in_run
 from cvae.store.config import PRESETS, TrainConfig
 from cvae.store.errors import AlreadyTraining, ConfigError, RunError, RunExists, ServerBusy
@@ -21,13 +21,13 @@ from cvae.store.images import gif_bytes
 from cvae.store.latent_means import read_latent_means
 from cvae.store.metrics import MetricsView, read_metrics
 
-run_data.page_setup("Train", ":material/model_training:")
-run_data.hidden_when_presenting_ui("train")
-failed_launches = launcher.sweep()
+chrome.page_setup("train")
+nav.hidden_when_presenting_ui("train")
+failed_launches = launches.sweep()
 infos = run_data.list_runs_ui()
 info = run_data.run_picker_ui(infos)
 
-run_data.page_title_ui("train")
+nav.page_title_ui("train")
 st.caption(_("Training runs in a separate process (`python -m cvae train`), so this page — and everyone else's — "
              "stays responsive. Close the browser at any time: training goes on, and this page picks it up again."))
 
@@ -53,7 +53,7 @@ def fill_from_preset() -> None:
 
 
 def suggest_name() -> str:
-    taken = {r.name for r in infos} | set(launcher.pending())
+    taken = {r.name for r in infos} | set(launches.pending())
     return next(f"run-{i}" for i in range(1, 10_000) if f"run-{i}" not in taken)
 
 
@@ -119,7 +119,7 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
 def monitor_state(name: str) -> tuple[str, runs.RunInfo | None]:
     """The run's state for the monitor ('starting' while its process loads) and its info (None before it exists)."""
     run_dir = runs.run_path(name)
-    launch = launcher.pending().get(name)
+    launch = launches.pending().get(name)
     info = runs.run_info(run_dir) if (run_dir / runs.CONFIG_FILE).exists() else None
     # Starting = launched (or its trainer holds the lock: it takes it before loading TensorFlow) and no config yet,
     # or launched and its process has not written the run's status yet, locked or not (once it has, the status is
@@ -221,11 +221,11 @@ for rec in failed_launches:
     if rec.stopped:
         st.info(_("Run {name} was stopped before it started.", name=md(repr(rec.name))), icon=":material/stop_circle:")
     else:
-        run_data.show_error(_("Starting {name} failed before the run was created: {problem}", name=repr(rec.name),
+        chrome.show_error(_("Starting {name} failed before the run was created: {problem}", name=repr(rec.name),
                         problem=(access.log_tail(rec.log, 1) or _("no output")).strip()))
         with st.expander(_("Log of {name}", name=md(rec.name))):
             st.code(access.log_tail(rec.log), language=None)
-    st.button(_("Dismiss"), key=f"tr_dismiss_{rec.name}", on_click=launcher.dismiss, args=(rec.name,))
+    st.button(_("Dismiss"), key=f"tr_dismiss_{rec.name}", on_click=launches.dismiss, args=(rec.name,))
 
 flash = st.session_state.pop("tr_flash", None)
 if flash:
@@ -243,14 +243,14 @@ if name:
         if shown_state == "unresponsive":
             b3.warning(_("The trainer of {name} has not reported for over {s} s (frozen: stopped with Ctrl-Z or "
                          "SIGSTOP?). Force stop kills it; the last checkpoint stays and Resume continues from "
-                         "there.", name=md(repr(name)), s=f"{runs.heartbeat_timeout():.0f}"), icon=":material/ac_unit:")
+                         "there.", name=md(repr(name)), s=f"{lock.heartbeat_timeout():.0f}"), icon=":material/ac_unit:")
             if b1.button(_("Force stop"), key="tr_force_stop", type="primary", icon=":material/dangerous:",
                          help=_("Kill this run's trainer process now (verified by its lock and command line).")):
                 try:
                     st.toast(md(launcher.force_stop(name)))
                     st.rerun()
                 except RunError as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
         elif live:
             if b1.button(_("Stop"), key="tr_stop", icon=":material/stop:",
                          help=_("Finish the current steps, save a checkpoint and stop.")):
@@ -259,7 +259,7 @@ if name:
                     st.toast(_("Stop requested: the trainer saves a checkpoint and stops after its current steps.")
                              if what == "stop requested" else _("Stopped before training began."))
                 except RunError as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
             if (run_dir / runs.STOP_FILE).exists():
                 b3.caption(_("Stop requested — waiting for the trainer to save and stop…"))
         elif current is not None and current.read_only:
@@ -277,7 +277,7 @@ if name:
                                                      name=name, copy=copy_name.strip())
                     st.rerun()
                 except (RunError, OSError) as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
         elif current is not None and current.resumable:
             if b1.button(_("Resume"), key="tr_resume", type="primary", icon=":material/play_arrow:",
                          help=_("Continue from the last checkpoint in a new training process.")):
@@ -286,7 +286,7 @@ if name:
                     st.session_state["tr_flash"] = _("Resumed {name}.", name=name)
                     st.rerun()
                 except RunError as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
         elif current is not None and current.state == "done" and current.config is not None:
             more = b1.number_input(_("Train further, up to epoch"), key="tr_more_epochs", step=1,
                                    min_value=current.config.epochs + 1, value=current.config.epochs + 5)
@@ -298,11 +298,11 @@ if name:
                                                      n=int(more))
                     st.rerun()
                 except RunError as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
         monitor = st.fragment(run_every=1.0 if live or shown_state == "unresponsive" else None)(monitor_body)
         monitor(name, shown_state)
     except (RunError, ValueError, OSError) as e:
-        run_data.show_error(e)
+        chrome.show_error(e)
 else:
     st.info(_("No run selected yet: start your first one below."), icon=":material/arrow_downward:")
 
@@ -313,7 +313,7 @@ active = launcher.active_names()
 try:
     cap = launcher.max_training()
 except ConfigError as e:
-    run_data.show_error(e)
+    chrome.show_error(e)
     cap = 1
 with st.expander(_("Start a new training run"), expanded=not infos or not name, icon=":material/add_circle:"):
     if len(active) >= cap:

@@ -5,18 +5,19 @@ import streamlit as st
 
 from cvae.explorer.ui import presenter
 from cvae.explorer.figures import maps
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui import run_data, chrome, nav
 from cvae.explorer.maths import colour
 from cvae.explorer.ui import posterior_ui
+from cvae.explorer.ui.keys import RECON_MODE
 from cvae.explorer.i18n import _, current_lang
 
 IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is a few seconds per digit)
 
-run_data.page_setup("Reconstruct", ":material/autorenew:")
+chrome.page_setup("recon")
 info = run_data.run_picker_ui()
 
 posterior_ui.apply_goto()
-run_data.page_title_ui("recon")
+nav.page_title_ui("recon")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = run_data.test_data_ui(info)
@@ -46,7 +47,7 @@ def new_random() -> None:
 
 c1, c2, c3, c4, c5 = st.columns([1.4, 1, 1, 1, 0.8], vertical_alignment="bottom")
 MODES = {"By index": _("By index"), "By class": _("By class"), "Random": _("Random")}
-mode = c1.radio(_("Choose test digits"), list(MODES), key="rc_mode", horizontal=True, format_func=MODES.get)
+mode = c1.radio(_("Choose test digits"), list(MODES), key=RECON_MODE, horizontal=True, format_func=MODES.get)
 rng = np.random.default_rng(st.session_state["rc_seed"])
 if mode == "By index":
     start = int(c2.number_input(_("Test index (0–{last})", last=n_test - 1), min_value=0, max_value=n_test - 1, value=0,

@@ -5,16 +5,16 @@ import streamlit as st
 
 from cvae.explorer.ui import presenter, interp_scrub
 from cvae.explorer.figures import maps
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui import run_data, chrome, nav, images
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import grid_image, png_bytes
 from cvae.explorer.maths.interpolate import (MAX_FRAMES, PATH_LABELS, decode_paths, endpoints_by_class,
                                              endpoints_caption, gif_of, strip_image)
 
-run_data.page_setup("Interpolate", ":material/animation:")
+chrome.page_setup("interp")
 info = run_data.run_picker_ui()
 
-run_data.page_title_ui("interp")
+nav.page_title_ui("interp")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = run_data.test_data_ui(info)
@@ -55,7 +55,7 @@ with left:
         try:
             endpoint_digits = endpoints_by_class(labels, ca, cb, nth)
         except ValueError as e:
-            run_data.show_error(e)
+            chrome.show_error(e)
             st.stop()
     else:
         for name, key in MAP_KEYS.items():  # defaults: the μ of the first two test digits
@@ -121,7 +121,7 @@ with right:
     if map_mode:
         st.plotly_chart(fig, key="ip_map", selection_mode="points", width="stretch",
                         config={"displayModeBar": False},
-                        on_select=run_data.make_code_click_handler(
+                        on_select=images.make_code_click_handler(
                             "ip_map", lambda: MAP_KEYS[st.session_state.get("ip_click_target", "A")], d, pca))
     else:
         st.plotly_chart(fig, key="ip_map_view", width="stretch", config={"displayModeBar": False})

@@ -6,7 +6,7 @@ import streamlit as st
 from cvae.explorer.figures import diag_figures, maps
 from cvae.explorer.maths import own_digit as od
 from cvae.explorer.ui import posterior_ui
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui import run_data, chrome, nav, images
 from cvae.explorer.ui.canvas import canvas_ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.explorer.ui.text import md
@@ -14,10 +14,10 @@ from cvae.explorer.ui.text import md
 IWAE_K = 100
 N_NEAREST = 5
 
-run_data.page_setup("Your digit", ":material/draw:")
+chrome.page_setup("digit")
 info = run_data.run_picker_ui()
 
-run_data.page_title_ui("digit")
+nav.page_title_ui("digit")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 _binary, _labels, originals, _source = run_data.test_data_ui(info)
@@ -77,9 +77,9 @@ with right:
 
 c1, c2, c3 = st.columns([1, 1, 1.4])
 with c1:
-    run_data.show_image_ui(out["reconstruction"], key="yd_recon", height=260, title=_("Reconstruction p(x | z = μ)"))
+    images.show_image_ui(out["reconstruction"], key="yd_recon", height=260, title=_("Reconstruction p(x | z = μ)"))
 with c2:
-    run_data.show_image_ui(out["sample"], key="yd_sample", height=260, title=_("A sample"), hover=_("pixel"))
+    images.show_image_ui(out["sample"], key="yd_sample", height=260, title=_("A sample"), hover=_("pixel"))
 with c3:
     st.metric(_("ELBO (single sample)"), _("{v} nats", v=f"{out['elbo']:.1f}"),
               help=_("log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x)."))

@@ -8,7 +8,7 @@ from cvae.explorer.ui import presenter, posterior_ui
 from cvae.explorer.figures import diag_figures, maps
 from cvae.explorer.maths import diagnostics
 from cvae.store import metrics
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui import run_data, chrome, nav
 from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.maths.latent import normal_quantiles
 from cvae.store import runs
@@ -19,10 +19,10 @@ TRAVERSAL_STEPS = 11
 MAX_TRAVERSALS = 16  # strips shown (the dimensions with the most KL)
 MAX_ELLIPSES = 300  # σ ellipses drawn (thousands would hide the map)
 
-run_data.page_setup("Diagnostics", ":material/monitor_heart:")
+chrome.page_setup("diag")
 info = run_data.run_picker_ui()
 
-run_data.page_title_ui("diag")
+nav.page_title_ui("diag")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 _binary, labels, _originals, source = run_data.test_data_ui(info)

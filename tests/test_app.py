@@ -177,7 +177,7 @@ def test_every_page_runs_without_tensorflow(tmp_path):
         import os, sys, json
         sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_app import make_run, app_test, PAGES
-        from cvae.explorer import launcher
+        from cvae.explorer.jobs import launcher
         from cvae.store import runs
         from cvae.data import sources
         sources.SYSTEM_DIRS = {{n: () for n in sources.DATASETS}}
@@ -534,7 +534,7 @@ def test_train_page_state_follows_the_launched_process(root):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "cvae", "train", "--name=after"])
     try:
         (root / launches.LAUNCH_DIR).mkdir()
-        launcher._write_record(launches.Launch(name="after", pid=sleeper.pid, started=time.time(),
+        launches.write_record(launches.Launch(name="after", pid=sleeper.pid, started=time.time(),
                                                start_ticks=procs.start_ticks(sleeper.pid), argv=[], resume=True,
                                                root=root), root)
         for pid, badge in [(sleeper.pid, ":material/check_circle: done"),
@@ -676,19 +676,19 @@ def test_launch_real_training_once(tmp_path, mnist_dir, monkeypatch):
     cfg = TrainConfig(max_train_examples=64, max_test_examples=16, epochs=1, batch_size=32)
     monkeypatch.setenv("CVAE_DATA_DIR", str(mnist_dir))
     launch = launcher.launch_training("tiny", cfg, root)
-    assert launcher.pid_alive(launch.pid) and launcher.active_names(root) == ["tiny"]
+    assert launches.pid_alive(launch.pid) and launcher.active_names(root) == ["tiny"]
     with pytest.raises(errors.RunError, match="already training"):
         launcher.launch_training("tiny", cfg, root)
     with pytest.raises(errors.RunError, match="already training"):
         launcher.launch_training("tiny", runs_dir=root, resume=True)
-    assert [r.pid for r in launcher.read_launches(root)] == [launch.pid]
+    assert [r.pid for r in launches.read_launches(root)] == [launch.pid]
     assert launcher.wait(launch, timeout=240) == 0, access.log_tail(access.log_path("tiny", root))
-    assert launcher.sweep(root) == []
+    assert launches.sweep(root) == []
     info = runs.run_info(root / "tiny")
     assert info.state == "done" and info.has_weights and info.epochs_done == 1
     log = (root / "tiny" / runs.LOG_FILE).read_text()
     assert "train --name=tiny" in log and "done" in log
-    assert not (root / launches.LAUNCH_DIR / "tiny.log").exists() and launcher.read_launches(root) == []
+    assert not (root / launches.LAUNCH_DIR / "tiny.log").exists() and launches.read_launches(root) == []
     with pytest.raises(errors.RunError, match="is done"):
         launcher.launch_training("tiny", runs_dir=root, resume=True)
     with pytest.raises(errors.RunError, match="already exists"):

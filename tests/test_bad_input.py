@@ -1,6 +1,6 @@
 """Bad input: corrupt weights and checkpoints, broken config.json/status.json, bad Train-form values and CLI
 flags, broken data directories. Each gives a clear message in the app and one error line from the CLI, and the
-other runs keep working. (test_infer.py covers the weights loader on its own, test_data.py the IDX parser,
+other runs keep working. (test_numpy_model.py covers the weights loader on its own, test_data.py the IDX parser,
 test_cli.py the CLI's basic usage errors and a truncated weights file.)
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 from cvae.explorer.jobs import launcher, launches
 from cvae.store import runs
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui import nav
 from cvae.store.config import TrainConfig
 from cvae.store.weights import expected_shapes
 from cvae.store.weights import save_weights_npz
@@ -26,7 +26,7 @@ from test_app import app_test, charts, drawn, make_run, no_exceptions, texts
 
 # Every page that shows a model (Latent plane first), so a new one is covered too.
 # The pages that show the sidebar's run (the live classroom's pages show the run of a class, chosen when it starts).
-MODEL_PAGES = tuple(path for key, (path, _, _) in run_data.PAGES.items()
+MODEL_PAGES = tuple(path for key, (path, _, _) in nav.PAGES.items()
                     if key not in ("home", "train", "runs", "classroom", "join"))
 
 

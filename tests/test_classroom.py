@@ -34,7 +34,7 @@ def fake_trainer(monkeypatch):
     # Its command line names the run like a trainer's, so other app processes can verify it (launcher.Launch.alive).
     monkeypatch.setattr(launcher, "train_argv", lambda name, *a, **kw: [*SLEEPER, "cvae", "train", f"--name={name}"])
     yield started
-    for rec in launcher.read_launches(os.environ.get(runs.RUNS_DIR_ENV)):
+    for rec in launches.read_launches(os.environ.get(runs.RUNS_DIR_ENV)):
         _kill(rec.pid)
 
 
@@ -75,7 +75,7 @@ def test_many_sessions_press_start_on_one_name_at_once(tmp_path, monkeypatch, fa
     try:
         assert len(launched) == 1 and len(refused) == 11, results
         assert all("already training" in str(e) for e in refused)
-        assert [r.pid for r in launcher.read_launches(root)] == [launched[0].pid]
+        assert [r.pid for r in launches.read_launches(root)] == [launched[0].pid]
         assert launcher.active_names(root) == ["same"]
     finally:
         _kill(launched[0].pid)
@@ -98,7 +98,7 @@ def test_a_burst_of_different_runs_respects_the_cap(tmp_path, monkeypatch, fake_
 APP_PROCESS = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path
-    from cvae.explorer import launcher
+    from cvae.explorer.jobs import launcher
     from cvae.store import errors, runs
     from cvae.store.config import TrainConfig
     launcher.train_argv = lambda name, *a, **kw: [sys.executable, "-c", "import time; time.sleep(60)", "cvae", "train",
@@ -140,7 +140,7 @@ def test_sweep_waits_for_a_launch_in_progress(tmp_path):
     (root / launches.LAUNCH_DIR).mkdir(parents=True)
     done = threading.Event()
     with launch_lock.launch_lock(root):
-        t = threading.Thread(target=lambda: (launcher.sweep(root), done.set()))
+        t = threading.Thread(target=lambda: (launches.sweep(root), done.set()))
         t.start()
         assert not done.wait(0.5)  # blocked while the launch holds the lock
     assert done.wait(10)

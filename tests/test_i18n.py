@@ -14,7 +14,7 @@ from cvae.explorer import i18n
 from cvae.store.config import FIELD_SPECS, settable_fields
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "cvae" / "explorer").glob("*.py"))]
+SOURCES = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "cvae" / "explorer").rglob("*.py"))]
 PAGES = ["app.py", *sorted(f"pages/{p.name}" for p in (REPO / "pages").glob("*.py"))]
 MARKERS = {"_", "t", "N_", "translate", "tr", "Msg"}
 # Kept in Latin script in Hindi teaching material (and in the Hindi tutorial): names, abbreviations, units of code.

@@ -110,7 +110,7 @@ def test_a_trainer_launched_by_the_app_runs_the_apps_own_code(clone, home, mnist
     runs_dir = tmp_path / "runs"
     snippet = (
         "import json, sys\n"
-        "from cvae.explorer import launcher\n"
+        "from cvae.explorer.jobs import launcher\n"
         "from cvae.store.config import TrainConfig\n"
         f"cfg = TrainConfig(epochs=1, max_train_examples=64, data_dir={str(mnist_dir)!r})\n"
         f"pid = launcher.launch_training('which-code', cfg, runs_dir={str(runs_dir)!r})\n"

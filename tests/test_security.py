@@ -182,7 +182,7 @@ def test_nothing_is_written_through_a_planted_symlink(root, tmp_path, capsys):
     (launches / "trap.log").write_text("log text\n")
     (launches / "trap.json").write_text('{"name": "trap", "pid": 999999999, "started": 0, "log": "%s"}'
                                         % (launches / "trap.log"))
-    launcher.sweep(root)
+    launches.sweep(root)
     assert precious.read_text() == "precious\n"
 
 

@@ -3,7 +3,7 @@
 Why: importing TensorFlow puts `keras` in sys.modules, and Streamlit then calls
 `keras.backend.clear_session()` (a full garbage collection, ~0.15 s here) after every script run.
 Keeping the app process free of TensorFlow removes that per-rerun cost and the multi-second import,
-and a decode of one z takes well under a millisecond. tests/test_infer.py checks every output
+and a decode of one z takes well under a millisecond. tests/test_numpy_model.py checks every output
 against the Keras model.
 """
 
