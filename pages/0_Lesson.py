@@ -72,8 +72,8 @@ elif step == 2:
         lab = labels[:len(means)]
         centre = xy[lab == cls].mean(axis=0) if (lab == cls).any() else np.zeros(2)
         fig = maps.latent_map_figure(xy, lab, names, current=centre, axis_titles=axis_titles,
-                                        ranges=maps.map_ranges(xy, d), height=430, strip=(d == 1),
-                                        lang=current_lang())
+                                     ranges=maps.map_ranges(xy, d), height=430, strip=(d == 1),
+                                     lang=current_lang())
         st.plotly_chart(presenter.style_figure(fig), key="ls_map", width="stretch", config={"displayModeBar": False})
         st.caption(_("The ★ is the average code of the class {name}.", name=names[cls]))
 elif step == 3:
@@ -143,8 +143,8 @@ else:
         else:
             means, logvars = run_data.encoded_test_set(model, info, limit=2000)
             fig = maps.latent_map_figure(means, labels[:len(means)], names, current=None,
-                                            axis_titles=("z₁", "z₂"), ranges=maps.map_ranges(means, d),
-                                            height=430, lang=current_lang())
+                                         axis_titles=("z₁", "z₂"), ranges=maps.map_ranges(means, d),
+                                         height=430, lang=current_lang())
             layer = posterior_ui.aggregate(model, info.path, means, logvars)
             posterior_figures.add_layer(fig, layer.axis, layer.log_ratio, "holes", lang=current_lang())
             st.plotly_chart(presenter.style_figure(fig), key="ls_holes", width="stretch",

@@ -101,8 +101,8 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
         epoch, means = stored.latest()
         xy, _pca, titles = maps.map_projection(means)
         fig = maps.latent_map_figure(xy, stored.labels, names, current=None, axis_titles=titles,
-                                        ranges=maps.map_ranges(xy, means.shape[1]), height=480,
-                                        strip=means.shape[1] == 1, lang=current_lang())
+                                     ranges=maps.map_ranges(xy, means.shape[1]), height=480,
+                                     strip=means.shape[1] == 1, lang=current_lang())
         st.plotly_chart(fig, key=f"tr_map_{name}", width="stretch", config={"displayModeBar": False})
         st.caption(_("μ of the same {n} test digits after epoch {epoch}; it updates every epoch.",
                      n=f"{len(stored.labels):,}", epoch=epoch))
@@ -222,7 +222,7 @@ for rec in failed_launches:
         st.info(_("Run {name} was stopped before it started.", name=md(repr(rec.name))), icon=":material/stop_circle:")
     else:
         chrome.show_error(_("Starting {name} failed before the run was created: {problem}", name=repr(rec.name),
-                        problem=(access.log_tail(rec.log, 1) or _("no output")).strip()))
+                            problem=(access.log_tail(rec.log, 1) or _("no output")).strip()))
         with st.expander(_("Log of {name}", name=md(rec.name))):
             st.code(access.log_tail(rec.log), language=None)
     st.button(_("Dismiss"), key=f"tr_dismiss_{rec.name}", on_click=launches.dismiss, args=(rec.name,))

@@ -81,8 +81,8 @@ with left:
 
     probs = colour.decode_images(model, z[None])[0]
     images.show_image_ui(probs, key="lp_decoded", height=360 if present else 430, hover=colour.decoded_hover(model),
-                     title=_("Decoder output: mean of p(x | z)") if colour.is_colour(model) else
-                     _("Decoder output: p(pixel = 1 | z)"))
+                         title=_("Decoder output: mean of p(x | z)") if colour.is_colour(model) else
+                         _("Decoder output: p(pixel = 1 | z)"))
 
 with right:
     if d == 2:
@@ -92,8 +92,8 @@ with right:
     else:
         current = pca.transform(z[None])[0]
     fig = maps.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles, ranges=ranges,
-                                    height=560 if present else 620, click_grid=60, strip=(d == 1),
-                                    lang=current_lang())
+                                 height=560 if present else 620, click_grid=60, strip=(d == 1),
+                                 lang=current_lang())
     st.plotly_chart(presenter.style_figure(fig), key="lp_map",
                     on_select=images.make_click_handler("lp_map", ZKEYS, d, pca),
                     selection_mode="points", width="stretch", config={"displayModeBar": False})

@@ -111,8 +111,8 @@ for row, i in enumerate(idx):
                    + f"  \nμ = {fmt_vec(terms['mean'][row])}  \nσ = {fmt_vec(sigma)}")
     with map_col:
         fig = maps.latent_map_figure(xy, map_labels, names, current=marks[row], axis_titles=axis_titles, ranges=ranges,
-                                   height=210, marker_size=4, legend=False, strip=(d == 1), webgl=False,
-                                        lang=current_lang())
+                                     height=210, marker_size=4, legend=False, strip=(d == 1), webgl=False,
+                                     lang=current_lang())
         fig.update_layout(margin=dict(l=0, r=0, t=0, b=0))
         fig.update_xaxes(title=None)
         fig.update_yaxes(title=None)
@@ -136,8 +136,8 @@ grid_x = load_binary(grid_idx)
 grid_mean, _lv = model.encode(grid_x)
 grid_recon = model.decode(grid_mean, apply_sigmoid=True)
 fig = maps.images_row_figure([maps.tile_images(grid_x, 4), maps.tile_images(grid_recon, 4)],
-                                [_("inputs"), _("reconstructions")], height=520,
-                                hovers=["pixel", colour.decoded_hover(model)])
+                             [_("inputs"), _("reconstructions")], height=520,
+                             hovers=["pixel", colour.decoded_hover(model)])
 presenter.style_figure(fig)
 st.plotly_chart(fig, key="rc_grid", width="stretch", config={"displayModeBar": False})
 st.caption(_("Test indices: {indices}", indices=", ".join(str(i) for i in grid_idx)))

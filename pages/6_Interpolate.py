@@ -112,11 +112,11 @@ with right:
 
     map_mode = mode == MODES[2]
     fig = maps.latent_map_figure(xy, map_labels, names, current=None, axis_titles=axis_titles,
-                                    ranges=ranges, height=480, click_grid=50 if map_mode else 0, strip=(d == 1),
-                                    lang=current_lang())
+                                 ranges=ranges, height=480, click_grid=50 if map_mode else 0, strip=(d == 1),
+                                 lang=current_lang())
     maps.add_paths_to_map(fig, {_(PATH_LABELS[k]): maps.map_coords(codes, pca, strip=(d == 1))
-                                   for k, (codes, _f) in paths.items()}, lang=current_lang(),
-                             dark=st.context.theme.type == "dark")
+                                for k, (codes, _f) in paths.items()}, lang=current_lang(),
+                          dark=st.context.theme.type == "dark")
     presenter.style_figure(fig)
     if map_mode:
         st.plotly_chart(fig, key="ip_map", selection_mode="points", width="stretch",

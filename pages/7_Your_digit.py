@@ -67,7 +67,7 @@ with right:
     xy, pca, axis_titles = maps.map_projection(means)
     current = maps.map_coords(mu[None], pca, strip=(d == 1))[0]
     fig = maps.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles,
-                                    ranges=maps.map_ranges(xy, d), height=480, strip=(d == 1), lang=current_lang())
+                                 ranges=maps.map_ranges(xy, d), height=480, strip=(d == 1), lang=current_lang())
     if d == 2:
         diag_figures.add_ellipses(fig, mu[None], np.log(sigma[None] ** 2), np.zeros(1, int))
         fig.data[-1].update(line=dict(color="black", width=3), opacity=1.0, name=_("your digit ±σ"))

@@ -48,7 +48,7 @@ left, right = st.columns(2, gap="large")
 with left:
     st.subheader(_("KL per dimension"))
     st.plotly_chart(presenter.style_figure(diag_figures.kl_bar_figure(summary["kl_per_dim"], summary["activity"],
-                                                                        lang=current_lang())), key="dg_kl",
+                                                                      lang=current_lang())), key="dg_kl",
                     width="stretch", config={"displayModeBar": False})
 with right:
     st.subheader(_("Reconstruction vs KL, per epoch"))
@@ -103,8 +103,8 @@ if plane[0] == plane[1]:
 else:
     plane_means, plane_logvars = means[:, plane], logvars[:, plane]
     fig = maps.latent_map_figure(plane_means, labels, names, current=None,
-                                    axis_titles=(f"z{plane[0] + 1}", f"z{plane[1] + 1}"),
-                                    ranges=maps.map_ranges(plane_means, 2), height=560, lang=current_lang())
+                                 axis_titles=(f"z{plane[0] + 1}", f"z{plane[1] + 1}"),
+                                 ranges=maps.map_ranges(plane_means, 2), height=560, lang=current_lang())
     if show:
         n = min(MAX_ELLIPSES, len(means))
         diag_figures.add_ellipses(fig, plane_means[:n], plane_logvars[:n], labels[:n])
@@ -130,6 +130,6 @@ for rank, i in enumerate(order):
     kl_i, act_i = summary["kl_per_dim"][i], summary["activity"][i]
     label = _("active") if act_i > metrics.ACTIVE_THRESHOLD else _("inactive")
     strips_col.image(maps.tile_images(strips[rank], TRAVERSAL_STEPS), clamp=True, width="stretch",
-             caption=f"z{i + 1}: KL {kl_i:.2f} nats, {label}")
+                     caption=f"z{i + 1}: KL {kl_i:.2f} nats, {label}")
 st.caption(_("Each strip moves one dimension through the prior's 5–95 % quantiles ({low} … {high}) with the "
              "others at 0. An inactive dimension changes nothing.", low=f"{values[0]:.2f}", high=f"{values[-1]:.2f}"))

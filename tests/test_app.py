@@ -535,8 +535,8 @@ def test_train_page_state_follows_the_launched_process(root):
     try:
         (root / launches.LAUNCH_DIR).mkdir()
         launches.write_record(launches.Launch(name="after", pid=sleeper.pid, started=time.time(),
-                                               start_ticks=procs.start_ticks(sleeper.pid), argv=[], resume=True,
-                                               root=root), root)
+                                              start_ticks=procs.start_ticks(sleeper.pid), argv=[], resume=True,
+                                              root=root), root)
         for pid, badge in [(sleeper.pid, ":material/check_circle: done"),
                            (sleeper.pid + 100000, ":material/hourglass_top: starting")]:
             runs.write_status(run, pid=pid)
