@@ -254,7 +254,7 @@ def test_broken_config_and_status_are_listed_and_no_page_crashes(broken_root, ca
             assert "unknown" in row["state"] and "status.json" in row["problem"], (name, row.to_dict())
     for n, name in enumerate(BROKEN):
         at.selectbox(key="run_picker").set_value(name).run()
-        # Every page for the first broken config; the model pages share widgets.require_model, so the other kinds
+        # Every page for the first broken config; the model pages share run_data.require_model, so the other kinds
         # visit one of them (a status-only problem leaves the model usable: its full page render is the check).
         model_pages = MODEL_PAGES if n == 0 else MODEL_PAGES[:1]
         for page in ("app.py", "pages/1_Train.py", *model_pages, *(["pages/5_Runs.py"] if n == 0 else [])):
