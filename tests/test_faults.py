@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from cvae.store import faults, files
-from cvae.explorer.jobs import launcher
+from cvae.explorer.jobs import launcher, launches
 from cvae.store import errors
 from cvae.store import runs
 from cvae.store.config import TrainConfig

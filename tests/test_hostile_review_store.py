@@ -88,7 +88,7 @@ def test_delete_is_refused_while_a_launched_trainer_is_still_starting(root, tmp_
     """Finding 1. The launcher starts `python -m cvae train --resume` (here a stand-in that never gets past its
     start-up, as a trainer importing TensorFlow: it holds no run lock). Deleting the run in that window must be
     refused, in the store, and the run and its launch record must stay. On 572ca2d the run directory was gone."""
-    from cvae.explorer.jobs import launcher
+    from cvae.explorer.jobs import launcher, launches
 
     fake = tmp_path / "fake"
     (fake / "cvae").mkdir(parents=True)

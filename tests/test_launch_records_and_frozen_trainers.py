@@ -220,10 +220,10 @@ def test_heartbeat_marks_a_silent_lock_holder_unresponsive(tmp_path, monkeypatch
 
     run = make_run(tmp_path, "h", 2, state="running")
     monkeypatch.setenv(lock.HEARTBEAT_TIMEOUT_ENV, "5")
-    with runs.RunLock(run) as lock:
-        assert lock.acquire()
+    with runs.RunLock(run) as held:
+        assert held.acquire()
         assert runs.run_info(run).state == "running"
-        lock._beating.set()  # the holder freezes: no more beats
+        held._beating.set()  # the holder freezes: no more beats
         old = time.time() - 60
         os.utime(run / runs.LOCK_FILE, (old, old))
         assert runs.run_info(run).state == "unresponsive"
