@@ -2,18 +2,16 @@
 
 import streamlit as st
 
-from cvae.explorer.ui import selection, status_text
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui import selection, status_text, run_data, states, chrome, nav
 from cvae.explorer.i18n import N_, _
 from cvae.explorer.ui.text import code, md
 from cvae.store.fmt import fmt_time
-from cvae.explorer.ui import states
 
-run_data.page_setup("Home", ":material/home:")
+chrome.page_setup("home")
 infos = run_data.list_runs_ui()
 info = run_data.run_picker_ui(infos)
 
-st.title(f":material/scatter_plot: {_(run_data.APP_TITLE)}")
+st.title(f":material/scatter_plot: {_(nav.APP_TITLE)}")
 st.markdown(_(
     "A **convolutional variational autoencoder** — the model of TensorFlow's *Convolutional Variational "
     "Autoencoder* tutorial — trained on handwritten digits. The **encoder** turns an image *x* into a "
@@ -33,11 +31,11 @@ if info is None:
     if selection.selected_run_name():
         st.info(_("Run **{name}** is starting; watch it on the Train page.", name=md(selection.selected_run_name())),
                 icon=":material/hourglass_top:")
-        run_data.page_link_ui("train")
+        nav.page_link_ui("train")
     else:
-        run_data.no_runs_ui()
+        chrome.no_runs_ui()
 elif info.config is None:
-    run_data.show_error(_("Run {name} can't be used: {error}", name=repr(info.name), error=info.error))
+    chrome.show_error(_("Run {name} can't be used: {error}", name=repr(info.name), error=info.error))
     st.caption(_("Pick another run in the sidebar, or delete this one on the Runs page."))
 else:
     c = info.config
@@ -85,8 +83,8 @@ descriptions = {
     "digit": N_("Draw or photograph a digit of your own and see where the encoder puts it."),
     "diag": N_("Is the posterior collapsing? KL and activity per dimension, σ ellipses, traversals."),
 }
-descriptions = list((p, text) for p, text in descriptions.items() if not run_data.hidden_page(p))
+descriptions = list((p, text) for p, text in descriptions.items() if not nav.hidden_page(p))
 for start in range(0, len(descriptions), 3):  # rows of three: readable on a laptop, stacked on a phone
     for col, (page, text) in zip(st.columns(3), descriptions[start:start + 3]):
         with col:
-            run_data.page_link_ui(page, _(text))
+            nav.page_link_ui(page, _(text))

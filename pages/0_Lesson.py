@@ -3,16 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer.ui import presenter, page_state, posterior_ui
+from cvae.explorer.ui import presenter, page_state, posterior_ui, run_data, chrome, nav, images
 from cvae.explorer.figures import maps, posterior_figures
 from cvae.explorer.ui.page_state import UrlParam
-from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import png_bytes
 
-run_data.page_setup("Lesson", ":material/school:")
+chrome.page_setup("lesson")
 info = run_data.run_picker_ui()
-run_data.page_title_ui("lesson")
+nav.page_title_ui("lesson")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = run_data.test_data_ui(info)
@@ -38,10 +37,10 @@ def decode(z: np.ndarray) -> np.ndarray:
     return model.decode(np.asarray(z, np.float32).reshape(-1, d), apply_sigmoid=True)[..., 0]
 
 
-def strip(images: np.ndarray, scale: int = 3) -> bytes:
+def strip(frames: np.ndarray, scale: int = 3) -> bytes:
     from cvae.explorer.maths.interpolate import strip_image
 
-    return png_bytes(strip_image(images, scale=scale))
+    return png_bytes(strip_image(frames, scale=scale))
 
 
 text, live_col = st.columns([1, 1.3], gap="large")
@@ -56,7 +55,7 @@ if step == 0:
         z[0] = a.slider("z₁", -3.0, 3.0, 0.0, 0.05, key="ls_z1")
         if d > 1:
             z[1] = b.slider("z₂", -3.0, 3.0, 0.0, 0.05, key="ls_z2")
-        run_data.show_image_ui(decode(z)[0], key="ls_img0", height=300)
+        images.show_image_ui(decode(z)[0], key="ls_img0", height=300)
 elif step == 1:
     text.markdown(_("The **decoder** is the half that draws: given any code, it paints a probability for every "
                     "pixel. Keep z₂ fixed and let z₁ run from left to right: the drawing changes smoothly."))
@@ -77,8 +76,8 @@ elif step == 2:
         lab = labels[:len(means)]
         centre = xy[lab == cls].mean(axis=0) if (lab == cls).any() else np.zeros(2)
         fig = maps.latent_map_figure(xy, lab, names, current=centre, axis_titles=axis_titles,
-                                        ranges=maps.map_ranges(xy, d), height=430, strip=(d == 1),
-                                        lang=current_lang())
+                                     ranges=maps.map_ranges(xy, d), height=430, strip=(d == 1),
+                                     lang=current_lang())
         st.plotly_chart(presenter.style_figure(fig), key="ls_map", width="stretch", config={"displayModeBar": False})
         st.caption(_("The ★ is the average code of the class {name}.", name=names[cls]))
 elif step == 3:
@@ -148,8 +147,8 @@ else:
         else:
             means, logvars = run_data.encoded_test_set(model, info, limit=2000)
             fig = maps.latent_map_figure(means, labels[:len(means)], names, current=None,
-                                            axis_titles=("z₁", "z₂"), ranges=maps.map_ranges(means, d),
-                                            height=430, lang=current_lang())
+                                         axis_titles=("z₁", "z₂"), ranges=maps.map_ranges(means, d),
+                                         height=430, lang=current_lang())
             layer = posterior_ui.aggregate(model, info.path, means, logvars)
             posterior_figures.add_layer(fig, layer.axis, layer.log_ratio, "holes", lang=current_lang())
             st.plotly_chart(presenter.style_figure(fig), key="ls_holes", width="stretch",

@@ -11,18 +11,18 @@ from cvae.explorer.classroom import class_ui
 from cvae.explorer.figures import maps
 from cvae.explorer.classroom import live_class as lc
 from cvae.explorer.maths import own_digit as od
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui import chrome, nav, images
 from cvae.explorer.ui.canvas import canvas_ui, png_from_data_url
 from cvae.explorer.i18n import _, current_lang
 from cvae.store.class_records import GUESS_NOT_A_DIGIT, in_circle
 from cvae.store.errors import ClassEnded, ClassError, ClassNotFound
 
-run_data.page_setup("Join a class", ":material/login:")
+chrome.page_setup("join")
 store = class_ui.class_store()
 qp = st.query_params
 code_raw, token = qp.get("code"), qp.get("me")
 class_ui.inline_lang_ui("jn_lang")
-run_data.page_title_ui("join")
+nav.page_title_ui("join")
 
 
 def join_ui(raw: str | None) -> None:
@@ -102,7 +102,7 @@ def activity_ui() -> None:
             mine = store.my_guess(token, now.round)
             st.markdown(_("Revealed! You guessed **{g}**.", g=labels.get(mine, "–")) if mine is not None
                         else _("Revealed!"))
-            run_data.show_image_ui(img, key="jn_reveal_img", height=200, title=_("The decoder draws"))
+            images.show_image_ui(img, key="jn_reveal_img", height=200, title=_("The decoder draws"))
             st.plotly_chart(lc.histogram_figure(store.histogram(now.id, now.round), _("not a digit"), height=220),
                             key="jn_hist", width="stretch", config={"displayModeBar": False, "staticPlot": True})
     elif now.activity == "circle":

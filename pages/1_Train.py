@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cvae.explorer.ui import presenter, train_form
+from cvae.explorer.ui import presenter, train_form, own_data_ui, selection, status_text, run_data, states, chrome, nav
 from cvae.explorer.jobs import cost, launcher, progress, launches
 from cvae.explorer.figures import maps, map_animation, train_figures
-from cvae.explorer.ui import own_data_ui, selection, status_text
-from cvae.explorer.ui import run_data
+from cvae.store import access, copies, runs, lock
 from cvae.explorer.ui.text import code, md
 from cvae.explorer.i18n import N_, _, current_lang
-from cvae.store import copies, runs, lock
 from cvae.store.access import file_bytes_in_run
 from cvae.store.config import PRESETS, TrainConfig
 from cvae.store.errors import AlreadyTraining, ConfigError, RunError, RunExists, ServerBusy
@@ -19,16 +17,14 @@ from cvae.store.fmt import fmt_seconds
 from cvae.store.images import gif_bytes
 from cvae.store.latent_means import read_latent_means
 from cvae.store.metrics import MetricsView, read_metrics
-from cvae.store import access
-from cvae.explorer.ui import states
 
-run_data.page_setup("Train", ":material/model_training:")
-run_data.hidden_when_presenting_ui("train")
+chrome.page_setup("train")
+nav.hidden_when_presenting_ui("train")
 failed_launches = launches.sweep()
 infos = run_data.list_runs_ui()
 info = run_data.run_picker_ui(infos)
 
-run_data.page_title_ui("train")
+nav.page_title_ui("train")
 st.caption(_("Training runs in a separate process (`python -m cvae train`), so this page — and everyone else's — "
              "stays responsive. Close the browser at any time: training goes on, and this page picks it up again."))
 
@@ -102,8 +98,8 @@ def latent_map_section(info: runs.RunInfo, name: str, live: bool) -> None:
         epoch, means = stored.latest()
         xy, _pca, titles = maps.map_projection(means)
         fig = maps.latent_map_figure(xy, stored.labels, names, current=None, axis_titles=titles,
-                                        ranges=maps.map_ranges(xy, means.shape[1]), height=480,
-                                        strip=means.shape[1] == 1, lang=current_lang())
+                                     ranges=maps.map_ranges(xy, means.shape[1]), height=480,
+                                     strip=means.shape[1] == 1, lang=current_lang())
         st.plotly_chart(fig, key=f"tr_map_{name}", width="stretch", config={"displayModeBar": False})
         st.caption(_("μ of the same {n} test digits after epoch {epoch}; it updates every epoch.",
                      n=f"{len(stored.labels):,}", epoch=epoch))
@@ -222,8 +218,8 @@ for rec in failed_launches:
     if rec.stopped:
         st.info(_("Run {name} was stopped before it started.", name=md(repr(rec.name))), icon=":material/stop_circle:")
     else:
-        run_data.show_error(_("Starting {name} failed before the run was created: {problem}", name=repr(rec.name),
-                        problem=(access.log_tail(rec.log, 1) or _("no output")).strip()))
+        chrome.show_error(_("Starting {name} failed before the run was created: {problem}", name=repr(rec.name),
+                            problem=(access.log_tail(rec.log, 1) or _("no output")).strip()))
         with st.expander(_("Log of {name}", name=md(rec.name))):
             st.code(access.log_tail(rec.log), language=None)
     st.button(_("Dismiss"), key=f"tr_dismiss_{rec.name}", on_click=launches.dismiss, args=(rec.name,))
@@ -251,7 +247,7 @@ if name:
                     st.toast(md(launcher.force_stop(name)))
                     st.rerun()
                 except RunError as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
         elif live:
             if b1.button(_("Stop"), key="tr_stop", icon=":material/stop:",
                          help=_("Finish the current steps, save a checkpoint and stop.")):
@@ -260,7 +256,7 @@ if name:
                     st.toast(_("Stop requested: the trainer saves a checkpoint and stops after its current steps.")
                              if what == "stop requested" else _("Stopped before training began."))
                 except RunError as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
             if (run_dir / runs.STOP_FILE).exists():
                 b3.caption(_("Stop requested — waiting for the trainer to save and stop…"))
         elif current is not None and current.read_only:
@@ -278,7 +274,7 @@ if name:
                                                      name=name, copy=copy_name.strip())
                     st.rerun()
                 except (RunError, OSError) as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
         elif current is not None and current.resumable:
             if b1.button(_("Resume"), key="tr_resume", type="primary", icon=":material/play_arrow:",
                          help=_("Continue from the last checkpoint in a new training process.")):
@@ -287,7 +283,7 @@ if name:
                     st.session_state["tr_flash"] = _("Resumed {name}.", name=name)
                     st.rerun()
                 except RunError as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
         elif current is not None and current.state == "done" and current.config is not None:
             more = b1.number_input(_("Train further, up to epoch"), key="tr_more_epochs", step=1,
                                    min_value=current.config.epochs + 1, value=current.config.epochs + 5)
@@ -299,11 +295,11 @@ if name:
                                                      n=int(more))
                     st.rerun()
                 except RunError as e:
-                    run_data.show_error(e)
+                    chrome.show_error(e)
         monitor = st.fragment(run_every=1.0 if live or shown_state == "unresponsive" else None)(monitor_body)
         monitor(name, shown_state)
     except (RunError, ValueError, OSError) as e:
-        run_data.show_error(e)
+        chrome.show_error(e)
 else:
     st.info(_("No run selected yet: start your first one below."), icon=":material/arrow_downward:")
 
@@ -314,7 +310,7 @@ active = launcher.active_names()
 try:
     cap = launcher.max_training()
 except ConfigError as e:
-    run_data.show_error(e)
+    chrome.show_error(e)
     cap = 1
 with st.expander(_("Start a new training run"), expanded=not infos or not name, icon=":material/add_circle:"):
     if len(active) >= cap:

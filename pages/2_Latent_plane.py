@@ -3,18 +3,18 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer.ui import presenter, plane_pad
+from cvae.explorer.ui import presenter, plane_pad, run_data, chrome, nav, images
 from cvae.explorer.maths import colour
 from cvae.explorer.figures import maps
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui.keys import PLANE_SAVED_Z, PLANE_SEED, plane_z_keys
 from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.ui.latent_pad import prior_centre, view_ranges
 
-run_data.page_setup("Latent plane", ":material/explore:")
+chrome.page_setup("plane")
 plane_pad.apply_url_run()  # ?run= picks the run before the picker is drawn
 info = run_data.run_picker_ui()
 
-run_data.page_title_ui("plane")
+nav.page_title_ui("plane")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 means, labels, source = run_data.map_points(model, info)  # the trainer's stored means when they are current
@@ -34,13 +34,12 @@ if not present:
                 _("The decoder turns any code z into {h}×{w} pixel probabilities. Choose z with the sliders — "
                   "or click anywhere on the map — and watch the image change.", h=h, w=w)))
 
-ZKEYS = [f"lp_z{i}" for i in range(d)]
-SAVED = "lp_saved_z"  # survives page changes (widget state does not)
-saved = st.session_state.get(SAVED)
+ZKEYS = plane_z_keys(d)
+saved = st.session_state.get(PLANE_SAVED_Z)
 for i, k in enumerate(ZKEYS):
     if k not in st.session_state:
         st.session_state[k] = float(saved[1][i]) if saved and saved[0] == (info.name, d) else 0.0
-st.session_state.setdefault("lp_seed", 0)
+st.session_state.setdefault(PLANE_SEED, 0)
 
 
 def reset_z() -> None:
@@ -49,7 +48,7 @@ def reset_z() -> None:
 
 
 def resample() -> None:
-    st.session_state["lp_seed"] += 1
+    st.session_state[PLANE_SEED] += 1
 
 
 def slider(col, i: int) -> float:
@@ -77,13 +76,13 @@ with left:
                 values += [slider(cols[i - start], i) for i in range(start, min(d, start + per_row))]
             z = np.array(values, np.float32)
             st.button(RESET, key="lp_reset", on_click=reset_z, icon=":material/restart_alt:")
-    st.session_state[SAVED] = ((info.name, d), [float(v) for v in z])
+    st.session_state[PLANE_SAVED_Z] = ((info.name, d), [float(v) for v in z])
     plane_pad.sync_from_classic(info, z)  # the pad and the URL follow the sliders
 
     probs = colour.decode_images(model, z[None])[0]
-    run_data.show_image_ui(probs, key="lp_decoded", height=360 if present else 430, hover=colour.decoded_hover(model),
-                     title=_("Decoder output: mean of p(x | z)") if colour.is_colour(model) else
-                     _("Decoder output: p(pixel = 1 | z)"))
+    images.show_image_ui(probs, key="lp_decoded", height=360 if present else 430, hover=colour.decoded_hover(model),
+                         title=_("Decoder output: mean of p(x | z)") if colour.is_colour(model) else
+                         _("Decoder output: p(pixel = 1 | z)"))
 
 with right:
     if d == 2:
@@ -97,7 +96,7 @@ with right:
                                  height=560 if present else 620, click_grid=60, strip=(d == 1),
                                  lang=current_lang())
     st.plotly_chart(presenter.style_figure(fig), key="lp_map",
-                    on_select=run_data.make_click_handler("lp_map", ZKEYS, d, pca),
+                    on_select=images.make_click_handler("lp_map", ZKEYS, d, pca),
                     selection_mode="points", width="stretch", config={"displayModeBar": False})
     n = len(means)
     if d == 2:
@@ -120,10 +119,10 @@ with right:
 
 # The sample comes after the map: on a phone the columns stack, and the map should follow the image closely.
 s1, s2 = st.columns([1, 2], vertical_alignment="center")
-rng = np.random.default_rng(st.session_state["lp_seed"])
+rng = np.random.default_rng(st.session_state[PLANE_SEED])
 sample = colour.sample_images(model, z[None], rng)[0]
 with s1:
-    run_data.show_image_ui(sample, key="lp_sample", height=220, title=_("A sample x ~ p(x | z)"), hover="pixel")
+    images.show_image_ui(sample, key="lp_sample", height=220, title=_("A sample x ~ p(x | z)"), hover="pixel")
 with s2:
     if colour.binary_pixels(model):
         st.markdown(_("Each pixel is an independent coin flip with the probability shown above: "
@@ -132,4 +131,4 @@ with s2:
         st.markdown(_("Each sub-pixel is an independent draw of one of its 256 values from a discretized logistic "
                       "around the mean shown above: that is what the model *generates*."))
     st.button(_("Resample"), key="lp_resample", on_click=resample, icon=":material/casino:")
-    st.caption(_("sample seed {seed}", seed=st.session_state["lp_seed"]))
+    st.caption(_("sample seed {seed}", seed=st.session_state[PLANE_SEED]))

@@ -3,21 +3,20 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer.ui import presenter
+from cvae.explorer.ui import presenter, run_data, chrome, nav, page_state, posterior_ui
 from cvae.explorer.figures import maps
-from cvae.explorer.ui import run_data
 from cvae.explorer.maths import colour
-from cvae.explorer.ui import page_state, posterior_ui
 from cvae.explorer.ui.page_state import UrlParam
+from cvae.explorer.ui.keys import RECON_MODE
 from cvae.explorer.i18n import _, current_lang
 
 IWAE_KS = (10, 100, 1000)  # importance samples per digit (NumpyCVAE.iwae: k = 1000 is a few seconds per digit)
 
-run_data.page_setup("Reconstruct", ":material/autorenew:")
+chrome.page_setup("recon")
 info = run_data.run_picker_ui()
 
 posterior_ui.apply_goto()
-run_data.page_title_ui("recon")
+nav.page_title_ui("recon")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = run_data.test_data_ui(info)
@@ -56,7 +55,7 @@ page_state.restore([P_MODE, P_INDEX, P_CLASS, P_SEED, P_COUNT, P_K])
 page_state.notes_ui()
 c1, c2, c3, c4, c5 = st.columns([1.4, 1, 1, 1, 0.8], vertical_alignment="bottom")
 MODES = {"By index": _("By index"), "By class": _("By class"), "Random": _("Random")}
-mode = c1.radio(_("Choose test digits"), list(MODES), key="rc_mode", horizontal=True, format_func=MODES.get)
+mode = c1.radio(_("Choose test digits"), list(MODES), key=RECON_MODE, horizontal=True, format_func=MODES.get)
 rng = np.random.default_rng(st.session_state["rc_seed"])
 if mode == "By index":
     start = int(c2.number_input(_("Test index (0–{last})", last=n_test - 1), min_value=0, max_value=n_test - 1, value=0,
@@ -122,8 +121,8 @@ for row, i in enumerate(idx):
                    + f"  \nμ = {fmt_vec(terms['mean'][row])}  \nσ = {fmt_vec(sigma)}")
     with map_col:
         fig = maps.latent_map_figure(xy, map_labels, names, current=marks[row], axis_titles=axis_titles, ranges=ranges,
-                                   height=210, marker_size=4, legend=False, strip=(d == 1), webgl=False,
-                                        lang=current_lang())
+                                     height=210, marker_size=4, legend=False, strip=(d == 1), webgl=False,
+                                     lang=current_lang())
         fig.update_layout(margin=dict(l=0, r=0, t=0, b=0))
         fig.update_xaxes(title=None)
         fig.update_yaxes(title=None)
@@ -147,8 +146,8 @@ grid_x = load_binary(grid_idx)
 grid_mean, _lv = model.encode(grid_x)
 grid_recon = model.decode(grid_mean, apply_sigmoid=True)
 fig = maps.images_row_figure([maps.tile_images(grid_x, 4), maps.tile_images(grid_recon, 4)],
-                                [_("inputs"), _("reconstructions")], height=520,
-                                hovers=["pixel", colour.decoded_hover(model)])
+                             [_("inputs"), _("reconstructions")], height=520,
+                             hovers=["pixel", colour.decoded_hover(model)])
 presenter.style_figure(fig)
 st.plotly_chart(fig, key="rc_grid", width="stretch", config={"displayModeBar": False})
 st.caption(_("Test indices: {indices}", indices=", ".join(str(i) for i in grid_idx)))

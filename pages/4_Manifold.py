@@ -6,18 +6,17 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from cvae.explorer.ui import presenter, manifold_link, page_state, plane_pad
+from cvae.explorer.ui import presenter, manifold_link, page_state, plane_pad, run_data, chrome, nav
 from cvae.explorer.maths import diagnostics
 from cvae.explorer.ui.page_state import UrlParam
-from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import _
 from cvae.explorer.maths.latent import manifold_codes, normal_quantiles, separated_range
 from cvae.store.images import grid_image, png_bytes
 
-run_data.page_setup("Manifold", ":material/grid_view:")
+chrome.page_setup("manifold")
 info = run_data.run_picker_ui()
 
-run_data.page_title_ui("manifold")
+nav.page_title_ui("manifold")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 present = presenter.presenting()
@@ -83,7 +82,7 @@ def decode_grid(_model, run: str, stamp: tuple, n: int, low: float, high: float,
 try:
     q, probs = decode_grid(model, str(info.path), run_data.weights_stamp(info.path), n, low, high, dims, base)
 except ValueError as e:
-    run_data.show_error(e)
+    chrome.show_error(e)
     st.stop()
 
 cols = n

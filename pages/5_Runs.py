@@ -2,11 +2,9 @@
 
 import streamlit as st
 
-from cvae.explorer.ui import presenter
+from cvae.explorer.ui import presenter, page_state, selection, status_text, run_data, states, chrome, nav
 from cvae.explorer.jobs import run_compare, launches
-from cvae.explorer.ui import page_state, selection, status_text
 from cvae.explorer.ui.page_state import UrlParam
-from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import _
 from cvae.explorer.ui.text import md
 from cvae.store import runs
@@ -14,14 +12,13 @@ from cvae.store.access import file_bytes_in_run
 from cvae.store.config import format_value
 from cvae.store.errors import RunError
 from cvae.store.fmt import fmt_time
-from cvae.explorer.ui import states
 
-run_data.page_setup("Runs", ":material/folder_open:")
-run_data.hidden_when_presenting_ui("runs")
+chrome.page_setup("runs")
+nav.hidden_when_presenting_ui("runs")
 infos = run_data.list_runs_ui()
 selected = run_data.run_picker_ui(infos)
 
-run_data.page_title_ui("runs")
+nav.page_title_ui("runs")
 st.caption(_("Every training run is a folder in the runs directory (`checkpoints/` unless the server sets "
              "another)."))
 
@@ -30,7 +27,7 @@ if flash:
     st.success(md(flash), icon=":material/delete:")
 
 if not infos:
-    run_data.no_runs_ui()
+    chrome.no_runs_ui()
     st.stop()
 
 def problem(r) -> str:
@@ -118,9 +115,9 @@ default_idx = names.index(selected.name) if selected and selected.name in names 
 target_name = st.columns([1, 2])[0].selectbox(_("Run"), names, index=default_idx, key="rn_target")
 target = next(r for r in infos if r.name == target_name)
 if target.error:
-    run_data.show_error(f"{target.name}: {target.error}")
+    chrome.show_error(f"{target.name}: {target.error}")
 elif target.has_weights and problem(target):
-    run_data.show_error(problem(target))
+    chrome.show_error(problem(target))
 
 dl, rm = st.columns(2, gap="large")
 with dl:
@@ -155,7 +152,7 @@ with rm:
         try:
             runs.delete_run(target.name)
         except (RunError, OSError) as e:
-            run_data.show_error(e)
+            chrome.show_error(e)
         else:
             if selection.selected_run_name() == target.name:
                 selection.select_run(None)

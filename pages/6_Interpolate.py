@@ -3,19 +3,18 @@
 import numpy as np
 import streamlit as st
 
-from cvae.explorer.ui import presenter, interp_scrub, page_state
+from cvae.explorer.ui import presenter, interp_scrub, page_state, run_data, chrome, nav, images
 from cvae.explorer.figures import maps
 from cvae.explorer.ui.page_state import UrlParam
-from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.store.images import grid_image, png_bytes
 from cvae.explorer.maths.interpolate import (MAX_FRAMES, PATH_LABELS, decode_paths, endpoints_by_class,
                                              endpoints_caption, gif_of, strip_image)
 
-run_data.page_setup("Interpolate", ":material/animation:")
+chrome.page_setup("interp")
 info = run_data.run_picker_ui()
 
-run_data.page_title_ui("interp")
+nav.page_title_ui("interp")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 binary, labels, originals, source = run_data.test_data_ui(info)
@@ -72,7 +71,7 @@ with left:
         try:
             endpoint_digits = endpoints_by_class(labels, ca, cb, nth)
         except ValueError as e:
-            run_data.show_error(e)
+            chrome.show_error(e)
             st.stop()
     else:
         for name, key in MAP_KEYS.items():  # defaults: the μ of the first two test digits
@@ -131,16 +130,16 @@ with right:
 
     map_mode = mode == MODES[2]
     fig = maps.latent_map_figure(xy, map_labels, names, current=None, axis_titles=axis_titles,
-                                    ranges=ranges, height=480, click_grid=50 if map_mode else 0, strip=(d == 1),
-                                    lang=current_lang())
+                                 ranges=ranges, height=480, click_grid=50 if map_mode else 0, strip=(d == 1),
+                                 lang=current_lang())
     maps.add_paths_to_map(fig, {_(PATH_LABELS[k]): maps.map_coords(codes, pca, strip=(d == 1))
-                                   for k, (codes, _f) in paths.items()}, lang=current_lang(),
-                             dark=st.context.theme.type == "dark")
+                                for k, (codes, _f) in paths.items()}, lang=current_lang(),
+                          dark=st.context.theme.type == "dark")
     presenter.style_figure(fig)
     if map_mode:
         st.plotly_chart(fig, key="ip_map", selection_mode="points", width="stretch",
                         config={"displayModeBar": False},
-                        on_select=run_data.make_code_click_handler(
+                        on_select=images.make_code_click_handler(
                             "ip_map", lambda: MAP_KEYS[st.session_state.get("ip_click_target", "A")], d, pca))
     else:
         st.plotly_chart(fig, key="ip_map_view", width="stretch", config={"displayModeBar": False})

@@ -5,10 +5,8 @@ import streamlit as st
 
 from cvae.explorer.figures import diag_figures, maps
 from cvae.explorer.maths import own_digit as od, own_image
-from cvae.explorer.ui import page_state
+from cvae.explorer.ui import page_state, posterior_ui, run_data, chrome, nav, images
 from cvae.explorer.ui.page_state import UrlParam
-from cvae.explorer.ui import posterior_ui
-from cvae.explorer.ui import run_data
 from cvae.explorer.ui.canvas import canvas_ui
 from cvae.explorer.i18n import N_, _, current_lang
 from cvae.explorer.ui.text import md
@@ -16,10 +14,10 @@ from cvae.explorer.ui.text import md
 IWAE_K = 100
 N_NEAREST = 5
 
-run_data.page_setup("Your digit", ":material/draw:")
+chrome.page_setup("digit")
 info = run_data.run_picker_ui()
 
-run_data.page_title_ui("digit")
+nav.page_title_ui("digit")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 _binary, _labels, originals, _source = run_data.test_data_ui(info)
@@ -76,7 +74,7 @@ with right:
     xy, pca, axis_titles = maps.map_projection(means)
     current = maps.map_coords(mu[None], pca, strip=(d == 1))[0]
     fig = maps.latent_map_figure(xy, labels, names, current=current, axis_titles=axis_titles,
-                                    ranges=maps.map_ranges(xy, d), height=480, strip=(d == 1), lang=current_lang())
+                                 ranges=maps.map_ranges(xy, d), height=480, strip=(d == 1), lang=current_lang())
     if d == 2:
         diag_figures.add_ellipses(fig, mu[None], np.log(sigma[None] ** 2), np.zeros(1, int))
         fig.data[-1].update(line=dict(color="black", width=3), opacity=1.0, name=_("your digit ±σ"))
@@ -89,10 +87,10 @@ with left, st.container(key="yd_result"):
     c1, c2 = st.columns(2)
     with c1:  # titles as captions: they wrap in a phone's half-width column (a chart title would be cut)
         st.caption(_("Reconstruction p(x | z = μ)"))
-        run_data.show_image_ui(out["reconstruction"], key="yd_recon", height=200)
+        images.show_image_ui(out["reconstruction"], key="yd_recon", height=200)
     with c2:
         st.caption(_("A sample"))
-        run_data.show_image_ui(out["sample"], key="yd_sample", height=200, hover=_("pixel"))
+        images.show_image_ui(out["sample"], key="yd_sample", height=200, hover=_("pixel"))
 with left:
     st.metric(_("ELBO (single sample)"), _("{v} nats", v=f"{out['elbo']:.1f}"),
               help=_("log p(x|z) + log p(z) − log q(z|x) for one z ~ q(z|x): a lower bound on log p(x)."))

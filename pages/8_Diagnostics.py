@@ -4,26 +4,24 @@ traversals per dimension ordered by KL."""
 import numpy as np
 import streamlit as st
 
-from cvae.explorer.ui import presenter, page_state, posterior_ui
+from cvae.explorer.ui import presenter, page_state, posterior_ui, run_data, chrome, nav
 from cvae.explorer.figures import diag_figures, maps
 from cvae.explorer.maths import diagnostics
 from cvae.explorer.ui.page_state import UrlParam
-from cvae.explorer.ui import run_data
+from cvae.store import metrics, runs
 from cvae.explorer.i18n import _, current_lang
 from cvae.explorer.maths.latent import normal_quantiles
-from cvae.store import runs
 from cvae.store.files import read_jsonl
 from cvae.store.metrics import epoch_rows
-from cvae.store import metrics
 
 TRAVERSAL_STEPS = 11
 MAX_TRAVERSALS = 16  # strips shown (the dimensions with the most KL)
 MAX_ELLIPSES = 300  # σ ellipses drawn (thousands would hide the map)
 
-run_data.page_setup("Diagnostics", ":material/monitor_heart:")
+chrome.page_setup("diag")
 info = run_data.run_picker_ui()
 
-run_data.page_title_ui("diag")
+nav.page_title_ui("diag")
 model, info = run_data.require_model(info)
 d = model.latent_dim
 _binary, labels, _originals, source = run_data.test_data_ui(info)
@@ -49,7 +47,7 @@ left, right = st.columns(2, gap="large")
 with left:
     st.subheader(_("KL per dimension"))
     st.plotly_chart(presenter.style_figure(diag_figures.kl_bar_figure(summary["kl_per_dim"], summary["activity"],
-                                                                        lang=current_lang())), key="dg_kl",
+                                                                      lang=current_lang())), key="dg_kl",
                     width="stretch", config={"displayModeBar": False})
 with right:
     st.subheader(_("Reconstruction vs KL, per epoch"))
@@ -110,8 +108,8 @@ if plane[0] == plane[1]:
 else:
     plane_means, plane_logvars = means[:, plane], logvars[:, plane]
     fig = maps.latent_map_figure(plane_means, labels, names, current=None,
-                                    axis_titles=(f"z{plane[0] + 1}", f"z{plane[1] + 1}"),
-                                    ranges=maps.map_ranges(plane_means, 2), height=560, lang=current_lang())
+                                 axis_titles=(f"z{plane[0] + 1}", f"z{plane[1] + 1}"),
+                                 ranges=maps.map_ranges(plane_means, 2), height=560, lang=current_lang())
     if show:
         n = min(MAX_ELLIPSES, len(means))
         diag_figures.add_ellipses(fig, plane_means[:n], plane_logvars[:n], labels[:n])
@@ -138,6 +136,6 @@ for rank, i in enumerate(order):
     kl_i, act_i = summary["kl_per_dim"][i], summary["activity"][i]
     label = _("active") if act_i > metrics.ACTIVE_THRESHOLD else _("inactive")
     strips_col.image(maps.tile_images(strips[rank], TRAVERSAL_STEPS), clamp=True, width="stretch",
-             caption=f"z{i + 1}: KL {kl_i:.2f} nats, {label}")
+                     caption=f"z{i + 1}: KL {kl_i:.2f} nats, {label}")
 st.caption(_("Each strip moves one dimension through the prior's 5–95 % quantiles ({low} … {high}) with the "
              "others at 0. An inactive dimension changes nothing.", low=f"{values[0]:.2f}", high=f"{values[-1]:.2f}"))

@@ -10,22 +10,21 @@ import numpy as np
 import streamlit as st
 
 from cvae.explorer.classroom import class_ui
-from cvae.explorer.ui import presenter
+from cvae.explorer.ui import presenter, run_data, chrome, nav, images
 from cvae.explorer.figures import maps
 from cvae.explorer.classroom import live_class as lc
-from cvae.explorer.ui import run_data
 from cvae.explorer.i18n import _, current_lang
 from cvae.store import class_records, class_export
 from cvae.store.errors import ClassEnded, ClassError
 
-run_data.page_setup("Classroom", ":material/groups:")
+chrome.page_setup("classroom")
 store = class_ui.class_store()
 qp = st.query_params
 code, key = qp.get("class"), qp.get("key")
 
 if not (code and key):
     info = run_data.run_picker_ui()
-    run_data.page_title_ui("classroom")
+    nav.page_title_ui("classroom")
     st.markdown(_("Start a class: students join with their phones, draw a digit, and their digits land on the "
                   "projected latent map within seconds. Nothing personal is stored: each student gets a random "
                   "name, and ending the class deletes its data."))
@@ -46,14 +45,14 @@ if not (code and key):
 try:
     cls = store.teacher_class(code, key)
 except ClassEnded:
-    run_data.page_title_ui("classroom")
+    nav.page_title_ui("classroom")
     st.info(_("This class has ended."), icon=":material/door_front:")
     if st.button(_("Start a new class"), key="cl_new"):
         st.query_params.clear()
         st.rerun()
     st.stop()
 except ClassError as e:
-    run_data.page_title_ui("classroom")
+    nav.page_title_ui("classroom")
     st.error(class_ui.refused(e), icon=":material/lock:")
     st.stop()
 
@@ -197,7 +196,7 @@ def live_view() -> None:
             answered = sum(hist.values())
             if now_cls.revealed:
                 img = model.decode(np.array([now_cls.star], np.float32), apply_sigmoid=True)[0]
-                run_data.show_image_ui(img, key="cl_reveal_img", height=220, title=_("The decoder draws"))
+                images.show_image_ui(img, key="cl_reveal_img", height=220, title=_("The decoder draws"))
                 st.plotly_chart(lc.histogram_figure(hist, _("not a digit"), height=260), key="cl_hist",
                                 width="stretch", config={"displayModeBar": False})
             else:

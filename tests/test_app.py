@@ -534,9 +534,9 @@ def test_train_page_state_follows_the_launched_process(root):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "cvae", "train", "--name=after"])
     try:
         (root / launches.LAUNCH_DIR).mkdir()
-        launcher._write_record(launches.Launch(name="after", pid=sleeper.pid, started=time.time(),
-                                               start_ticks=procs.start_ticks(sleeper.pid), argv=[], resume=True,
-                                               root=root), root)
+        launches.write_record(launches.Launch(name="after", pid=sleeper.pid, started=time.time(),
+                                              start_ticks=procs.start_ticks(sleeper.pid), argv=[], resume=True,
+                                              root=root), root)
         for pid, badge in [(sleeper.pid, ":material/check_circle: done"),
                            (sleeper.pid + 100000, ":material/hourglass_top: starting")]:
             runs.write_status(run, pid=pid)

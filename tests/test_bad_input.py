@@ -18,7 +18,7 @@ import pytest
 
 from cvae.explorer.jobs import launcher, launches
 from cvae.store import runs
-from cvae.explorer.ui import run_data
+from cvae.explorer.ui import nav
 from cvae.store.config import TrainConfig
 from cvae.store.weights import expected_shapes
 from cvae.store.weights import save_weights_npz
@@ -26,7 +26,7 @@ from test_app import app_test, charts, drawn, make_run, no_exceptions, texts
 
 # Every page that shows a model (Latent plane first), so a new one is covered too.
 # The pages that show the sidebar's run (the live classroom's pages show the run of a class, chosen when it starts).
-MODEL_PAGES = tuple(path for key, (path, _, _) in run_data.PAGES.items()
+MODEL_PAGES = tuple(path for key, (path, _, _) in nav.PAGES.items()
                     if key not in ("home", "train", "runs", "classroom", "join"))
 
 
@@ -254,7 +254,7 @@ def test_broken_config_and_status_are_listed_and_no_page_crashes(broken_root, ca
             assert "unknown" in row["state"] and "status.json" in row["problem"], (name, row.to_dict())
     for n, name in enumerate(BROKEN):
         at.selectbox(key="run_picker").set_value(name).run()
-        # Every page for the first broken config; the model pages share widgets.require_model, so the other kinds
+        # Every page for the first broken config; the model pages share run_data.require_model, so the other kinds
         # visit one of them (a status-only problem leaves the model usable: its full page render is the check).
         model_pages = MODEL_PAGES if n == 0 else MODEL_PAGES[:1]
         for page in ("app.py", "pages/1_Train.py", *model_pages, *(["pages/5_Runs.py"] if n == 0 else [])):

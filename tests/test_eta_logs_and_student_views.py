@@ -161,13 +161,13 @@ def test_latent_maps_are_accessible():
     xy = rng.normal(size=(300, 2)).astype(np.float32)
     labels = np.arange(300) % 10
     fig = maps.latent_map_figure(xy, labels, [str(i) for i in range(10)], current=[0, 0],
-                                    axis_titles=("z₁", "z₂"), ranges=((-3, 3), (-3, 3)))
+                                 axis_titles=("z₁", "z₂"), ranges=((-3, 3), (-3, 3)))
     classes = [t for t in fig.data if t.name in {str(i) for i in range(10)}]
     assert len({t.marker.symbol for t in classes}) == 10 and len({t.marker.color for t in classes}) == 10
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1  # equal aspect
     assert fig.layout.uirevision  # legend clicks survive reruns
     hi = maps.latent_map_figure(xy, labels, [str(i) for i in range(10)], current=[0, 0],
-                                   axis_titles=("z₁", "z₂"), ranges=((-3, 3), (-3, 3)), lang="hi")
+                                axis_titles=("z₁", "z₂"), ranges=((-3, 3), (-3, 3)), lang="hi")
     assert hi.layout.legend.title.text.strip() == "वर्ग"
 
 

@@ -226,7 +226,7 @@ def test_launcher_passes_failpoints_only_when_asked(tmp_path, monkeypatch):
 
     monkeypatch.setattr(launcher.subprocess, "Popen", FakePopen)
     monkeypatch.setattr(launcher, "_lower_priority", lambda pid: None)
-    monkeypatch.setattr(launcher, "_write_record", lambda rec, root: None)
+    monkeypatch.setattr(launcher, "write_record", lambda rec, root: None)
     monkeypatch.setenv(faults.FAILPOINTS_ENV, "step=kill")
     monkeypatch.delenv(faults.TRAINER_FAILPOINTS_ENV, raising=False)
     cfg = TrainConfig()
@@ -397,7 +397,7 @@ def test_disk_full_enospc_during_training(tmp_path, mnist_dir, tiny_data, monkey
     is left 'running' with no lock holder, i.e. shown as interrupted. Either way nothing half-written is 'latest'
     and resuming once there is room again finishes the run with every epoch once."""
     from cvae.store import files
-    from cvae.explorer.jobs import launcher
+    from cvae.explorer.jobs import launcher, launches
     from cvae.store import runs
 
     match = (lambda p: ".ckpt-" in p) if what == "checkpoint" else (lambda p: True)

@@ -168,7 +168,7 @@ def test_the_shipped_tutorial_run_is_read_only(tmp_path):
 
 
 def test_the_launcher_refuses_resuming_a_read_only_run(tmp_path):
-    from cvae.explorer.jobs import launcher
+    from cvae.explorer.jobs import launcher, launches
     from cvae.store.errors import RunError
 
     root = tmp_path / "runs"

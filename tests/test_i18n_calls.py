@@ -9,7 +9,8 @@ import inspect
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BUILDER_MODULES = ("figures", "diag_figures", "map_animation", "train_figures", "interpolate", "run_compare")
+BUILDER_MODULES = ("figures.maps", "figures.diag_figures", "figures.map_animation", "figures.train_figures", "maths.interpolate",
+                   "jobs.run_compare")
 
 
 def builders_with_lang() -> set[str]:

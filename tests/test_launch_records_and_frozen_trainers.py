@@ -18,7 +18,7 @@ import pytest
 from cvae.data import sources
 from cvae.explorer.jobs import launcher, launches
 from cvae.store import access
-from cvae.store import errors, procs, runs, lock as store_lock
+from cvae.store import errors, procs, runs, lock
 from cvae.store.config import TrainConfig
 from cvae.store.errors import DataError
 from cvae.store.files import atomic_write_json, read_jsonl
@@ -176,14 +176,14 @@ def test_a_frozen_trainer_is_not_responding_then_force_stopped_and_resumed(tmp_p
     """SIGSTOP a real trainer: within the heartbeat bound it shows 'not responding' and does not keep the server
     busy; `cvae stop --force` kills it (verified by its lock), and a resume finishes with each epoch once."""
     root = tmp_path / "runs"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", store_lock.HEARTBEAT_TIMEOUT_ENV: "4",
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", lock.HEARTBEAT_TIMEOUT_ENV: "4",
            "CVAE_FAILPOINTS": "step=sleep:0.4"}
     args = ["--runs-dir", str(root), "--data-dir", str(mnist_dir), "--max-train-examples", "256",
             "--max-test-examples", "64", "--epochs", "3", "--log-every-steps", "2"]
     trainer = subprocess.Popen([sys.executable, "-m", "cvae", "train", "--name", "frozen", *args], cwd=REPO, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     run = root / "frozen"
-    monkeypatch.setenv(store_lock.HEARTBEAT_TIMEOUT_ENV, "4")
+    monkeypatch.setenv(lock.HEARTBEAT_TIMEOUT_ENV, "4")
     try:
         deadline = time.monotonic() + 180
         while runs.read_status(run).get("epoch", 0) < 1 and time.monotonic() < deadline:
@@ -219,11 +219,11 @@ def test_heartbeat_marks_a_silent_lock_holder_unresponsive(tmp_path, monkeypatch
     from test_app import make_run
 
     run = make_run(tmp_path, "h", 2, state="running")
-    monkeypatch.setenv(store_lock.HEARTBEAT_TIMEOUT_ENV, "5")
-    with runs.RunLock(run) as lock:
-        assert lock.acquire()
+    monkeypatch.setenv(lock.HEARTBEAT_TIMEOUT_ENV, "5")
+    with runs.RunLock(run) as held:
+        assert held.acquire()
         assert runs.run_info(run).state == "running"
-        lock._beating.set()  # the holder freezes: no more beats
+        held._beating.set()  # the holder freezes: no more beats
         old = time.time() - 60
         os.utime(run / runs.LOCK_FILE, (old, old))
         assert runs.run_info(run).state == "unresponsive"

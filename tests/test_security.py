@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cvae.store import access
-from cvae.explorer.jobs import launcher
+from cvae.explorer.jobs import launcher, launches
 from cvae.store import runs
 from cvae.explorer.ui import run_data
 from cvae.explorer.maths.numpy_model import load_numpy_model
@@ -30,7 +30,7 @@ PASSWD_LINE = "root:x:0:0"
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
     from cvae.store import access
-    from cvae.explorer.jobs import launcher, launches
+    from cvae.explorer.jobs import launcher
     from cvae.store import runs
     from cvae.explorer.ui import run_data  # noqa: F401 - TensorFlow loaded up front: `train` would import it under capsys
     from cvae.cli import main
@@ -177,11 +177,11 @@ def test_nothing_is_written_through_a_planted_symlink(root, tmp_path, capsys):
     # A staged launch log moved into a run whose train.log is a link: not appended through it.
     (run / runs.METRICS_FILE).unlink()
     (run / runs.LOG_FILE).symlink_to(precious)
-    launches = root / launches.LAUNCH_DIR
-    launches.mkdir()
-    (launches / "trap.log").write_text("log text\n")
-    (launches / "trap.json").write_text('{"name": "trap", "pid": 999999999, "started": 0, "log": "%s"}'
-                                        % (launches / "trap.log"))
+    staged = root / launches.LAUNCH_DIR
+    staged.mkdir()
+    (staged / "trap.log").write_text("log text\n")
+    (staged / "trap.json").write_text('{"name": "trap", "pid": 999999999, "started": 0, "log": "%s"}'
+                                      % (staged / "trap.log"))
     launches.sweep(root)
     assert precious.read_text() == "precious\n"
 
@@ -214,10 +214,10 @@ def test_no_code_execution_paths_in_the_package():
                 problems.append(f"{where}: {t.string}(")
             if t.string == "allow_pickle" and nxt == "=" and names[i + 2] != "False":
                 problems.append(f"{where}: allow_pickle={names[i + 2]}")
-            # (ui.load_model is the app's own cached NumPy loader: arrays from a checked weights.npz)
+            # (run_data.load_model is the app's own cached NumPy loader: arrays from a checked weights.npz)
             if t.string in ("load_model", "model_from_json", "model_from_config", "deserialize", "Lambda",
                             "from_config") and prev == "." and not (t.string == "load_model" and i >= 2
-                                                                     and names[i - 2] in ("ui", "widgets")):
+                                                                     and names[i - 2] == "run_data"):
                 problems.append(f"{where}: .{t.string}")
             if t.string == "load" and prev == "." and i >= 2 and names[i - 2] in ("torch", "yaml", "pickle"):
                 problems.append(f"{where}: {names[i - 2]}.load")

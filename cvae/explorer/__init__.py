@@ -1,1 +1,2 @@
-"""The explorer: the app's NumPy model, figures, widgets and training launcher. No TensorFlow."""
+"""The explorer, by job: maths/ (NumPy), figures/ (Plotly), jobs/ (trainer processes), ui/ (Streamlit), classroom/
+(the live class), and the message catalogue i18n. No TensorFlow."""

@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig, validate_run_name
-from .lock import (HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_ENV, LOCK_FILE, RunLock,  # noqa: F401
-                   heartbeat_timeout, is_locked, responsive, trainer_pids)
+from .lock import LOCK_FILE, RunLock, is_locked, responsive, trainer_pids
 from .errors import AlreadyTraining, ConfigError, NotTraining, RunError, RunExists, RunNotFound, RunReadOnly
 from .evaluations import EVALUATIONS_FILE, read_evaluations
 from .files import atomic_write_json, read_json
 from .locations import default_runs_root
 from .launch_lock import launch_lock, starting_trainer
-from .readonly import READ_ONLY_FILE, SHIPPED_REASON, read_only_reason  # noqa: F401 (part of this API)
-from .metrics import epoch_rows, read_metrics  # noqa: F401 (epoch_rows: part of this module's API)
+from .readonly import READ_ONLY_FILE, read_only_reason
+from .metrics import epoch_rows, read_metrics
 from .schema import status_problem, valid_status_fields
 from .status_codes import coded
 

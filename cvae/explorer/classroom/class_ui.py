@@ -15,7 +15,7 @@ from ..i18n import LANG_KEY, LANGS, _, parse_lang
 from ..maths.numpy_model import NumpyCVAE
 from ..ui import presenter
 from . import live_class
-from ..ui import run_data
+from ..ui import run_data, chrome
 
 
 @st.cache_resource(show_spinner=False)
@@ -50,7 +50,7 @@ def class_model_ui(run: str) -> ClassModel:
             raise RunError(f"run {run!r} has no usable weights")
         model = run_data.load_model(path)
     except (RunError, ValueError, OSError) as e:
-        run_data.show_error(_("This class's model can't be used: {error}", error=e))
+        chrome.show_error(_("This class's model can't be used: {error}", error=e))
         st.stop()
     means, labels, _source = run_data.map_points(model, info)
     xy, pca, titles = map_projection(means)

@@ -24,14 +24,12 @@ import time
 from pathlib import Path
 
 from ...store import procs, runs
-from ...store.access import log_path, log_tail  # noqa: F401 - the pages read logs through the launcher
 from ...store.config import TrainConfig, flag_of, format_value, settable_fields, validate_run_name
 from ...store.errors import AlreadyTraining, ConfigError, LaunchError, NotTraining, RunExists, RunNotFound, ServerBusy
 from ...store.faults import FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV
 from ...store.files import open_append_nofollow
 from ...store.locations import code_root
-from .launches import (_CHILDREN, LAUNCH_DIR, Launch, _launch_dir, _sweep, _write_record, dismiss, pending, pid_alive,
-                       read_launches, sweep)
+from .launches import CHILDREN, Launch, launch_dir, pending, pid_alive, sweep_locked, write_record
 from ...store.launch_lock import launch_lock
 
 PROJECT_ROOT = code_root()  # the folder whose cvae/ is this package: the trainer imports this same code
@@ -113,7 +111,7 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
     root.mkdir(parents=True, exist_ok=True)
     run_dir = runs.run_path(name, root)
     with launch_lock(root):
-        _sweep(root)
+        sweep_locked(root)
         rec = pending(root).get(name)
         if resume and rec is not None and not runs.is_locked(run_dir) and \
                 runs.read_status(run_dir).get("pid") == rec.pid and runs.read_status(run_dir).get("state") != "running":
@@ -143,7 +141,7 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
             raise ServerBusy(f"the server is busy: {len(active)} training(s) running ({', '.join(active)}); "
                              f"at most {cap} at once (${MAX_TRAINING_ENV}). Stop one or wait.", active=active, cap=cap)
         argv = train_argv(name, config, root, resume=resume, epochs=epochs)
-        log = run_dir / runs.LOG_FILE if resume else _launch_dir(root) / f"{name}.log"
+        log = run_dir / runs.LOG_FILE if resume else launch_dir(root) / f"{name}.log"
         child_env = {k: v for k, v in os.environ.items() if k not in (FAILPOINTS_ENV, TRAINER_FAILPOINTS_ENV)}
         failpoints = failpoints if failpoints is not None else os.environ.get(TRAINER_FAILPOINTS_ENV)
         if failpoints:
@@ -160,12 +158,12 @@ def _launch(name: str, config: TrainConfig | None, root: Path, resume: bool, epo
             proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True, env=child_env,
                                     close_fds=True)
-        _CHILDREN[proc.pid] = proc
+        CHILDREN[proc.pid] = proc
         _lower_priority(proc.pid)
         rec = Launch(name=name, pid=proc.pid, started=time.time(), start_ticks=procs.start_ticks(proc.pid) or 0,
                      argv=argv, resume=resume, root=root)
         try:
-            _write_record(rec, root)
+            write_record(rec, root)
         except OSError:
             # Without its record the launch would be invisible until the trainer takes its lock (seconds):
             # a second Start could launch again. Undo it instead.
@@ -218,14 +216,14 @@ def stop_training(name: str, runs_dir: str | os.PathLike | None = None) -> str:
         if rec is None:
             raise NotTraining(f"run {name!r} is not training", run=name)
         try:
-            if rec.pid in _CHILDREN:
+            if rec.pid in CHILDREN:
                 os.killpg(rec.pid, signal.SIGTERM)  # the session this server created for it
             else:
                 os.kill(rec.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
         rec.stopped = True
-        _write_record(rec, root)
+        write_record(rec, root)
     return "terminated while starting"
 
 
@@ -237,7 +235,7 @@ def force_stop(name: str, runs_dir: str | os.PathLike | None = None) -> str:
 
 def wait(launch: Launch, timeout: float | None = None) -> int | None:
     """Wait for a launch started by this process; its exit code (None on timeout)."""
-    proc = _CHILDREN.get(launch.pid)
+    proc = CHILDREN.get(launch.pid)
     if proc is None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while pid_alive(launch.pid):
@@ -251,4 +249,4 @@ def wait(launch: Launch, timeout: float | None = None) -> int | None:
         return None
     finally:
         if proc.returncode is not None:
-            _CHILDREN.pop(launch.pid, None)
+            CHILDREN.pop(launch.pid, None)

@@ -22,7 +22,7 @@ from ...store.files import atomic_write_json, open_append_nofollow, read_file_no
 
 LAUNCH_DIR = runs.LAUNCH_DIR
 
-_CHILDREN: dict[int, subprocess.Popen] = {}  # keeps Popen objects alive so they can be reaped
+CHILDREN: dict[int, subprocess.Popen] = {}  # keeps Popen objects alive so they can be reaped
 
 
 @dataclass
@@ -45,33 +45,33 @@ class Launch:
     @property
     def log(self) -> Path:
         """The staged log while the run does not exist yet, else the run's train.log."""
-        staged = _launch_dir(self.root) / f"{self.name}.log"
+        staged = launch_dir(self.root) / f"{self.name}.log"
         return staged if staged.exists() or not (self.root / self.name).is_dir() else self.root / self.name / runs.LOG_FILE
 
     @property
     def alive(self) -> bool:
         """True while the launched process runs (verified: our child, or pid + start time + command line)."""
-        child = _CHILDREN.get(self.pid)
+        child = CHILDREN.get(self.pid)
         if child is not None:
             if child.poll() is None:
                 return True
-            _CHILDREN.pop(self.pid, None)
+            CHILDREN.pop(self.pid, None)
             return False
         return (procs.alive(self.pid) and procs.start_ticks(self.pid) == self.start_ticks
                 and procs.is_trainer_of(self.pid, self.name))
 
 
-def _launch_dir(runs_dir: str | os.PathLike | None) -> Path:
+def launch_dir(runs_dir: str | os.PathLike | None) -> Path:
     return runs.runs_root(runs_dir) / LAUNCH_DIR
 
 
 def pid_alive(pid: int) -> bool:
     """True while process pid runs (a zombie counts as dead; our own dead children are reaped)."""
-    child = _CHILDREN.get(pid)
+    child = CHILDREN.get(pid)
     if child is not None:
         if child.poll() is None:
             return True
-        _CHILDREN.pop(pid, None)
+        CHILDREN.pop(pid, None)
         return False
     return procs.alive(pid)
 
@@ -109,7 +109,7 @@ def read_launches(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
 
 
 def _record_path(name: str, runs_dir) -> Path:
-    return _launch_dir(runs_dir) / f"{name}.json"
+    return launch_dir(runs_dir) / f"{name}.json"
 
 
 def sweep(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
@@ -123,13 +123,13 @@ def sweep(runs_dir: str | os.PathLike | None = None) -> list[Launch]:
     if not (root / LAUNCH_DIR).is_dir():
         return []
     try:
-        with _launch_lock(root):
-            return _sweep(root)
+        with launch_lock(root):
+            return sweep_locked(root)
     except OSError:  # e.g. a read-only runs root: nothing can be swept there anyway
         return []
 
 
-def _sweep(root: Path) -> list[Launch]:
+def sweep_locked(root: Path) -> list[Launch]:
     failed = []
     valid = {rec.name for rec in read_launches(root)}
     for p in (root / LAUNCH_DIR).glob("*.json"):
@@ -138,7 +138,7 @@ def _sweep(root: Path) -> list[Launch]:
     for rec in read_launches(root):
         run_dir = root / rec.name
         has_run = (run_dir / runs.CONFIG_FILE).is_file()
-        staged = _launch_dir(root) / f"{rec.name}.log"
+        staged = launch_dir(root) / f"{rec.name}.log"
         if has_run and staged.is_file() and not staged.is_symlink():
             target = run_dir / runs.LOG_FILE
             try:
@@ -164,7 +164,7 @@ def dismiss(name: str, runs_dir: str | os.PathLike | None = None) -> None:
     root = runs.runs_root(runs_dir)
     if not (root / LAUNCH_DIR).is_dir():
         return
-    with _launch_lock(root):
+    with launch_lock(root):
         _dismiss(name, root)
 
 
@@ -172,10 +172,10 @@ def _dismiss(name: str, root: Path) -> None:
     for rec in read_launches(root):
         if rec.name == name and not rec.alive:
             _record_path(name, root).unlink(missing_ok=True)
-            (_launch_dir(root) / f"{name}.log").unlink(missing_ok=True)
+            (launch_dir(root) / f"{name}.log").unlink(missing_ok=True)
 
 
-def _write_record(rec: Launch, root: Path) -> None:
+def write_record(rec: Launch, root: Path) -> None:
     atomic_write_json(_record_path(rec.name, root), {
         "name": rec.name, "pid": rec.pid, "started": rec.started, "start_ticks": rec.start_ticks,
         "argv": rec.argv, "resume": rec.resume, "stopped": rec.stopped})
@@ -186,4 +186,3 @@ def pending(runs_dir: str | os.PathLike | None = None) -> dict[str, Launch]:
     return {rec.name: rec for rec in read_launches(runs_dir) if rec.alive}
 
 
-_launch_lock = launch_lock  # the store's: deleting a run takes the same lock (cvae/store/runs.py: delete_run)

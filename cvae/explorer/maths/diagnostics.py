@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ...store.metrics import ACTIVE_THRESHOLD  # noqa: F401 (Burda et al. 2015; one value for the trainer and pages)
+from ...store.metrics import ACTIVE_THRESHOLD  # Burda et al. 2015; one value for the trainer and pages
 
 
 def kl_per_dim(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:

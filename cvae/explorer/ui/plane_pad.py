@@ -13,7 +13,8 @@ import numpy as np
 import streamlit as st
 
 from . import selection
-from . import run_data
+from .keys import PLANE_SAVED_Z, PLANE_SEED, plane_z_keys
+from . import run_data, chrome
 from .run_data import load_model as cached_numpy_model  # NumPy weights, cached per file version
 from .text import md
 from . import presenter
@@ -36,13 +37,9 @@ ZOWNER_KEY = "lp_z_owner"  # (run, latent_dim) the code belongs to
 NOTES_KEY = "lp_url_notes"
 URL_DONE_KEY = "lp_url_done"
 PUSHED_KEY = "lp_z_rev_sliders"  # the z revision the sliders were last set to
-SAVED = "lp_saved_z"  # the classic view's own memory (pages/2_Latent_plane.py)
 MAX_COMPARE = 3
 
 
-def zkeys(d: int) -> list[str]:
-    """Session-state keys of the per-dimension sliders (shared with the classic view)."""
-    return [f"lp_z{i}" for i in range(d)]
 
 
 # ---------------------------------------------------------------------------------------------- URL
@@ -93,7 +90,7 @@ def _init_z(info: RunInfo, d: int) -> None:
     if url is not None:
         _set_z(url, owner)
     elif st.session_state.get(ZOWNER_KEY) != owner:
-        saved = st.session_state.get(SAVED)
+        saved = st.session_state.get(PLANE_SAVED_Z)
         _set_z(saved[1] if saved and saved[0] == owner else [0.0] * d, owner)
 
 
@@ -109,7 +106,7 @@ def set_page_z(info: RunInfo, z: Sequence[float]) -> None:
     """Another page sends the Latent plane to code z (a manifold cell...): it opens there and the pad adopts it."""
     z = [min(maps.SLIDER_HIGH, max(maps.SLIDER_LOW, float(v))) for v in z]
     _set_z(z, (info.name, len(z)))
-    st.session_state[SAVED] = ((info.name, len(z)), list(z))
+    st.session_state[PLANE_SAVED_Z] = ((info.name, len(z)), list(z))
     st.session_state[URL_DONE_KEY] = True  # the address after a page switch has no z: it must not override this
     st.session_state[NOTES_KEY] = []
 
@@ -133,7 +130,7 @@ def _on_pad_change(d: int) -> None:
 
 
 def _on_slider(d: int) -> None:
-    _set_z([float(st.session_state[k]) for k in zkeys(d)])
+    _set_z([float(st.session_state[k]) for k in plane_z_keys(d)])
 
 
 def _reset(d: int) -> None:
@@ -141,7 +138,7 @@ def _reset(d: int) -> None:
 
 
 def _resample() -> None:
-    st.session_state["lp_seed"] = st.session_state.get("lp_seed", 0) + 1
+    st.session_state[PLANE_SEED] = st.session_state.get(PLANE_SEED, 0) + 1
 
 
 # ---------------------------------------------------------------------------------------------- blobs
@@ -176,7 +173,7 @@ def _compare_ui(info: RunInfo, d: int) -> list[tuple[str, str, object]]:
         try:
             entries.append(model_entry(cached_numpy_model(by_name[name].path), by_name[name], name))
         except (ValueError, OSError) as e:  # RunError is a ValueError
-            run_data.show_error(e, _("Run {name}", name=repr(name)))
+            chrome.show_error(e, _("Run {name}", name=repr(name)))
     return entries
 
 
@@ -202,7 +199,7 @@ def plane_pad_ui(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np.
         if st.session_state.get(PUSHED_KEY) != st.session_state[ZREV_KEY]:
             _push_sliders(d)
         return False
-    st.session_state.setdefault("lp_seed", 0)
+    st.session_state.setdefault(PLANE_SEED, 0)
     if not presenter.presenting():  # on a projector the map starts right under the title: it fits 1280×720
         st.caption(_("Drag the ★ anywhere on the map: the decoder runs **in your browser**, so the digit follows "
                      "every frame. The server only hears where you let go."))
@@ -216,7 +213,7 @@ def _notes_ui() -> None:
 
 
 def _push_sliders(d: int) -> None:
-    for k, v in zip(zkeys(d), st.session_state[Z_KEY]):
+    for k, v in zip(plane_z_keys(d), st.session_state[Z_KEY]):
         st.session_state[k] = round(min(maps.SLIDER_HIGH, max(maps.SLIDER_LOW, v)), 2)
     st.session_state[PUSHED_KEY] = st.session_state[ZREV_KEY]
 
@@ -236,7 +233,7 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
             for start in range(0, d, per_row):
                 cols = st.columns(per_row)
                 for i in range(start, min(d, start + per_row)):
-                    cols[i - start].slider(f"z{i + 1}", maps.SLIDER_LOW, maps.SLIDER_HIGH, step=0.01, key=zkeys(d)[i],
+                    cols[i - start].slider(f"z{i + 1}", maps.SLIDER_LOW, maps.SLIDER_HIGH, step=0.01, key=plane_z_keys(d)[i],
                                            on_change=_on_slider, args=(d,))
     compare = _compare_ui(info, d)
     # The layer's selector and legend come after the pad and its read-out (the pad stays high on the screen), but
@@ -256,7 +253,7 @@ def _pad_fragment(info: RunInfo, model: NumpyCVAE, means: np.ndarray, labels: np
         _mount(info, model, compare, map_version, xy, labels, z, plane, ranges, axis_titles, names, layer)
     with below:
         _readout_ui(d, pca, len(means), source)
-    st.session_state[SAVED] = ((info.name, d), list(st.session_state[Z_KEY]))
+    st.session_state[PLANE_SAVED_Z] = ((info.name, d), list(st.session_state[Z_KEY]))
     _sync_url(info.name, st.session_state[Z_KEY], pad_on=True)
 
 
@@ -266,7 +263,7 @@ def _mount(info: RunInfo, model: NumpyCVAE, compare: list, map_version: str, xy:
     latent_pad(key=PAD_KEY, models=[model_entry(model, info, info.name)] + compare, map_version=map_version,
                map_factory=lambda: map_blob(xy, labels), z=z, z_rev=st.session_state[ZREV_KEY], plane=plane,
                ranges=ranges, axis_titles=axis_titles, names=names, low=maps.SLIDER_LOW, high=maps.SLIDER_HIGH,
-               seed=st.session_state["lp_seed"], on_z_change=lambda: _on_pad_change(d), layer=layer)
+               seed=st.session_state[PLANE_SEED], on_z_change=lambda: _on_pad_change(d), layer=layer)
 
 
 def _readout_ui(d: int, pca: PCA2 | None, n: int, source: str) -> None:

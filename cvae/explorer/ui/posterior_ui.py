@@ -12,6 +12,7 @@ from . import presenter
 from ..maths import latent_layers
 from ..figures import posterior_figures
 from . import run_data
+from .keys import RECON_MODE
 from ..i18n import N_, _, current_lang
 from ..maths.numpy_model import NumpyCVAE
 from ..maths.gaps import Gaps, gap_summary, gaps_from
@@ -146,7 +147,7 @@ def apply_goto() -> None:
     """On Reconstruct, before its widgets: open the test index Diagnostics asked for."""
     i = st.session_state.pop(GOTO_KEY, None)
     if isinstance(i, int):
-        st.session_state["rc_mode"] = "By index"
+        st.session_state[RECON_MODE] = "By index"
         st.session_state["rc_index"] = i
 
 

@@ -11,12 +11,11 @@ from typing import Any
 import streamlit as st
 
 from ...data.sample import BUNDLED_SOURCE
-from ..i18n import DEFAULT_LANG, LANG_KEY, LANGS, N_, _, parse_lang
+from ..i18n import DEFAULT_LANG, LANG_KEY, LANGS, _, parse_lang
 
 PRESENT_KEY = "cvae_present"  # session state, like the language: survives page switches
 LANG_WIDGET = "cl_lang"
 PRESENT_WIDGET = "cl_present"
-HIDDEN_WHEN_PRESENTING = ("runs",)  # Train stays: the latent map forming is a lesson highlight
 
 # Presenter mode: ≥ 18 px body text on a projector; wide equations scroll instead of being cut off (phones).
 BASE_CSS = """
@@ -135,43 +134,6 @@ def style_figure(fig: Any, marker_scale: float = 1.0) -> Any:
                 if trace.name != "_click":
                     marker.size = marker.size * 1.6 * marker_scale
     return fig
-
-
-# Streamlit's built-in Material icons: drawn from its own font, so they render where no emoji font is installed.
-PAGES = {
-    "home": ("app.py", N_("Home"), ":material/home:"),
-    "lesson": ("pages/0_Lesson.py", N_("Lesson"), ":material/school:"),
-    "train": ("pages/1_Train.py", N_("Train"), ":material/model_training:"),
-    "plane": ("pages/2_Latent_plane.py", N_("Latent plane"), ":material/explore:"),
-    "recon": ("pages/3_Reconstruct.py", N_("Reconstruct"), ":material/autorenew:"),
-    "manifold": ("pages/4_Manifold.py", N_("Manifold"), ":material/grid_view:"),
-    "runs": ("pages/5_Runs.py", N_("Runs"), ":material/folder_open:"),
-    "interp": ("pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
-    "digit": ("pages/7_Your_digit.py", N_("Your digit"), ":material/draw:"),
-    "diag": ("pages/8_Diagnostics.py", N_("Diagnostics"), ":material/monitor_heart:"),
-    "classroom": ("pages/9_Classroom.py", N_("Classroom"), ":material/groups:"),
-    "join": ("pages/10_Join.py", N_("Join a class"), ":material/login:"),
-}
-
-
-def hidden_page(page: str) -> bool:
-    """True for a page presenter mode hides."""
-    return presenting() and page in HIDDEN_WHEN_PRESENTING
-
-
-def page_title_ui(page: str) -> None:
-    """The page's title with its icon, in the session's language."""
-    _path, label, icon = PAGES[page]
-    st.title(f"{icon} {_(label)}")
-
-
-def hidden_when_presenting_ui(page: str) -> None:
-    """Runs (deletion, downloads) is not for the projector: say so and stop in presenter mode."""
-    if presenting() and page in HIDDEN_WHEN_PRESENTING:
-        page_title_ui(page)
-        st.info(_("This page is hidden in presenter mode. Switch presenter mode off in the sidebar to use it."),
-                icon=":material/slideshow:")
-        st.stop()
 
 
 def source_label(source: str, dataset: str) -> str:

@@ -1,13 +1,13 @@
-"""Shared Streamlit pieces of the app: run picker, cached loaders, image and map figures, error display.
+"""The selected run and what pages load from it: the run picker, the run's NumPy model and the test set (cached).
 
-All Streamlit code of the project lives here and in app.py / pages/. Nothing here imports TensorFlow:
-the app runs the NumPy model of cvae.explorer.maths.numpy_model (see its docstring for why).
+Nothing here imports TensorFlow: the app runs the NumPy model of cvae.explorer.maths.numpy_model (see its
+docstring for why).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import streamlit as st
@@ -21,79 +21,17 @@ from ...store.errors import DataError, RunError
 from ...store.evaluations import best_evaluation, format_evaluation_cell
 from ...store.files import read_file_nofollow
 from ...store.runs import RunInfo
-from . import presenter
 from ..jobs import launches
-from .selection import (PICKER_KEY, carried_params, on_pick, seed_run_from_url, select_run, selected_run_name,
-                        url_note, write_address)
-from ..i18n import N_, _
-from .presenter import PAGES, hidden_page, hidden_when_presenting_ui, page_title_ui  # noqa: F401
+from .selection import PICKER_KEY, on_pick, select_run, selected_run_name, url_note, write_address
+from ..i18n import _
+from .chrome import no_runs_ui, show_error
+from .keys import LISTING_KEY
+from .nav import page_link_ui
 from .presenter import source_label
 from .text import code, md
-from .states import STATE_ICONS, STATE_WORDS, read_only_why, state_badge, state_word  # noqa: F401 (ui.*)
-from ..figures.maps import MAP_POINTS, image_figure, z_from_click
-from ..maths.latent import PCA2
+from .states import STATE_WORDS, state_word
+from ..figures.maps import MAP_POINTS
 from ..maths.numpy_model import NumpyCVAE, load_numpy_model
-
-APP_TITLE = N_("CVAE explorer")
-LISTING_KEY = "_cvae_runs_listing"  # this page run's list of runs (list_runs_ui)
-
-# ---------------------------------------------------------------------------------------------- page chrome
-
-
-FAVICON = Path(__file__).resolve().parent.parent / "static" / "favicon.png"
-
-
-def page_setup(title: str, icon: str) -> None:
-    """Page title, icon and the wide layout every page uses; the language and presenter mode; the page list."""
-    # The tab icon is a local file: a ":material/...:" page_icon makes the browser fetch its SVG from the
-    # network, and classrooms are offline (tests/test_latent_pad.py checks that a page requests nothing else).
-    presenter.seed_from_url()  # first: presenter mode starts with the sidebar collapsed (its arrow reopens it)
-    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide",
-                       initial_sidebar_state="collapsed" if presenter.presenting() else "auto")
-    st.session_state.pop(LISTING_KEY, None)  # a new page run lists the runs afresh (once: list_runs_ui)
-    seed_run_from_url()
-    presenter.css_ui()
-    nav_ui()
-
-
-def nav_ui() -> None:
-    """The sidebar's page list. Streamlit's own list would call the home page "app" (its file name), so it is
-    hidden in .streamlit/config.toml (client.showSidebarNavigation) and drawn here with proper labels."""
-    with st.sidebar:
-        st.markdown(f"## :material/scatter_plot: {_(APP_TITLE)}")
-        for page, (path, label, icon) in PAGES.items():
-            if hidden_page(page):
-                continue
-            st.page_link(path, label=_(label), icon=icon, query_params=carried_params())
-        presenter.controls_ui()
-        st.divider()
-
-
-def page_link_ui(page: str, description: str | None = None) -> None:
-    """A link to one of the app's pages, optionally with a one-line description under it."""
-    path, label, icon = PAGES[page]
-    st.page_link(path, label=_(label), icon=icon, query_params=carried_params())
-    if description:
-        st.caption(description)
-
-
-def show_error(error: BaseException | str, prefix: str | None = None) -> None:
-    """An expected error as one red line (plus its extra lines, if any, folded away); never a traceback."""
-    text = str(error).strip() or type(error).__name__
-    first, *rest = text.splitlines()
-    # The text often quotes files or the URL (a status message, a run name): shown as text, never as markdown.
-    st.error(md(f"{prefix}: {first}" if prefix else first), icon=":material/error:")
-    if rest:
-        with st.expander(_("Details")):
-            st.code("\n".join(rest), language=None)
-
-
-def no_runs_ui() -> None:
-    """The friendly message of a page that needs a trained model when there is none."""
-    st.info(_("There is no trained model yet. Start one on the **Train** page: with the tutorial's "
-              "settings it takes a few minutes on a laptop CPU, and the pages fill in after its first epoch."),
-            icon=":material/waving_hand:")
-    page_link_ui("train")
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -354,42 +292,6 @@ def class_names(run) -> tuple[str, ...]:
     if isinstance(run, str):
         return CLASS_NAMES.get(run, tuple(str(i) for i in range(10)))
     return run.labels
-
-
-# ---------------------------------------------------------------------------------------------- figures
-
-
-def show_image_ui(image: np.ndarray, key: str, height: int = 320, title: str | None = None,
-                  hover: str = "p(pixel = 1)") -> None:
-    """image_figure in the app, without the plotly toolbar."""
-    st.plotly_chart(image_figure(image, height, title, hover), key=key, config={"displayModeBar": False},
-                    width="stretch")
-
-
-def make_click_handler(chart_key: str, slider_keys: Sequence[str], latent_dim: int,
-                       pca: PCA2 | None) -> Callable[[], None]:
-    """An on_select callback: it runs before the next script run, so it may set the sliders' session state."""
-    def handler() -> None:
-        state = st.session_state.get(chart_key)
-        points = (state or {}).get("selection", {}).get("points", []) if state else []
-        if not points:
-            return
-        z = z_from_click(points[0], latent_dim, pca)
-        for k, v in zip(slider_keys, z):
-            st.session_state[k] = float(v)
-    return handler
-
-
-def make_code_click_handler(chart_key: str, target: Callable[[], str], latent_dim: int,
-                            pca: PCA2 | None) -> Callable[[], None]:
-    """An on_select callback that stores the clicked code (a list of floats, see z_from_click) in
-    st.session_state[target()] — e.g. the endpoint A or B the page's radio points at."""
-    def handler() -> None:
-        state = st.session_state.get(chart_key)
-        points = (state or {}).get("selection", {}).get("points", []) if state else []
-        if points:
-            st.session_state[target()] = [float(v) for v in z_from_click(points[0], latent_dim, pca)]
-    return handler
 
 
 # ---------------------------------------------------------------------------------------------- misc
