@@ -139,15 +139,13 @@ def test_your_digit_restores_only_the_source(root):
 
 
 @pytest.mark.browser
-def test_a_changed_selection_survives_a_fresh_browser(tmp_path, mnist_dir, monkeypatch):
+def test_a_changed_selection_survives_a_fresh_browser(tmp_path, mnist_dir):
     """In a real browser: change Reconstruct's test index, then open the address in a fresh browser context — the
     same index is chosen there."""
     import urllib.parse
 
-    import browser_support
     from browser_support import chromium, open_page, poll, tutorial_app, wait_idle
 
-    monkeypatch.setattr(browser_support, "free_port", lambda: 8631)  # this branch's port
     with tutorial_app(tmp_path, mnist_dir) as server, chromium() as browser:
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         page.set_default_timeout(30_000)
