@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import first_run
+from .store import faults
 from .cli_args import MAX_IWAE_K, MAX_MANIFOLD_N, MAX_SAMPLES, OneLineParser, at_most, count_arg, float_arg
 from .store.config import FIELD_SPECS, PRESETS, TrainConfig, flag_of, format_value, settable_fields
 from .store.errors import ConfigError, CvaeError, DataNotFound, RunError, RunNotFound
@@ -180,7 +181,6 @@ def resume_config(name: str, stored: TrainConfig, given: dict[str, Any], preset:
 def cmd_train(a) -> int:
     from .store.config import validate_run_name
     from .store.runs import acquire_run_lock, check_can_start, check_resume_epochs, read_config, run_path
-
     validate_run_name(a.name)
     # Fail fast, before the slow TensorFlow import (train_run checks again, under the lock).
     check_can_start(run_path(a.name, a.runs_dir), a.resume)
@@ -190,10 +190,10 @@ def cmd_train(a) -> int:
     else:
         config = _config_from_args(a)
     _check_own_data(config)
-    # The run's lock before the slow TensorFlow import: a starting trainer already holds it, so nothing (a delete
-    # from the app, a second trainer) sees the run as idle in those seconds.
+    # The run's lock before the slow TensorFlow import: nothing (a delete, a second trainer) sees a starting run idle.
     lock = acquire_run_lock(run_path(a.name, a.runs_dir))
     try:
+        faults.failpoint("train:locked")  # a test pauses here to look at the locked process before TensorFlow loads
         _import_tensorflow_quietly()
         from .engine.callbacks import ProgressBar
         from .engine.train import train_run  # TensorFlow loads only once the arguments are known to be good

@@ -125,7 +125,9 @@ def test_the_cli_trainer_holds_its_run_lock_before_tensorflow_loads(root):
     """Finding 1, the trainer's side: `python -m cvae train` takes the run lock before the slow TensorFlow import,
     so a trainer started from a terminal (no launch record) is never seen idle. On 572ca2d the lock came after."""
     make_run(root, "victim")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # The trainer pauses 5 s once it holds the lock: under load, this process may look a while after the lock
+    # appears, and TensorFlow must not be loaded in that pause (it would be, had it loaded before the lock).
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", "CVAE_FAILPOINTS": "train:locked=sleep:5"}
     proc = subprocess.Popen([sys.executable, "-m", "cvae", "train", "--name", "victim", "--resume", "--runs-dir",
                              str(root)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -222,12 +224,12 @@ def test_a_weights_bomb_is_refused_from_its_headers(root, weights_bomb):
 
 
 def test_an_oversized_weights_file_is_refused_by_its_size_before_reading(root):
-    """fstat first: a 200 MB (sparse) weights.npz is refused without reading it (572ca2d read it all)."""
-    from cvae.store.weights import read_weights
+    """fstat first: an oversized (sparse) weights.npz is refused without reading it (572ca2d read it all)."""
+    from cvae.store.weights import MAX_WEIGHTS_BYTES, read_weights
 
     run = make_run(root, "huge")
     with open(run / runs.WEIGHTS_FILE, "r+b") as f:
-        f.truncate(200 * 2**20)  # the largest network's weights in float64 are under 100 MB
+        f.truncate(MAX_WEIGHTS_BYTES + 2**20)  # past the largest network's weights in float64 (sparse: no disk)
     peak, err = peak_bytes(lambda: read_weights(run / runs.WEIGHTS_FILE))
     assert isinstance(err, ValueError) and "allowed" in str(err), err
     assert peak < 4 * 2**20, f"peak {peak / 2**20:.0f} MB"

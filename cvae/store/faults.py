@@ -11,7 +11,7 @@ once at import, selects that point. The variable holds `point=action` entries se
     step=sleep:0.5                   sleep 0.5 s (0 to 5) every time: a browser test can watch a tiny run live
 
 A kill is SIGKILL: no `finally`, no `atexit`, no flush, what a power cut or the OOM killer leaves behind.
-Points: "step", "epoch_end:after_image" / "after_weights" / "after_checkpoint" / "after_metrics" (the run
+Points: "train:locked" (`cvae train` holds the run lock, TensorFlow not yet imported), "step", "epoch_end:after_image" / "after_weights" / "after_checkpoint" / "after_metrics" (the run
 writer), "atomic_write:<file name>" (before the rename) and "append:<file name>" (half the line written).
 The app's launcher passes failpoints to a trainer only when asked ($CVAE_TRAINER_FAILPOINTS on the server, for
 tests), never its own.
