@@ -542,3 +542,11 @@ def fill_train_form(page, fields: Mapping[str, object]) -> None:
         box.fill(str(value))
         box.press("Tab")
         poll(lambda: box.input_value() == str(value), 10, 0.1, f"{field} to read {value!r}")
+
+
+def open_sidebar(page) -> None:
+    """Open the sidebar if it is collapsed (presenter mode starts with it closed), as a user clicks its arrow."""
+    button = page.locator('[data-testid="stExpandSidebarButton"]')
+    if button.count() and button.first.is_visible():
+        button.first.click()
+        poll(lambda: page.locator('[data-testid="stSidebar"] a').first.is_visible(), 10, 0.1, "the open sidebar")

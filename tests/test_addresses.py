@@ -77,13 +77,14 @@ def test_a_sidebar_link_keeps_language_mode_and_run_through_a_reload(tmp_path, m
     same address in a fresh browser context: still Hindi, still presenting, still the same run."""
     import urllib.parse
 
-    from browser_support import chromium, open_page, poll, tutorial_app, wait_idle
+    from browser_support import chromium, open_page, open_sidebar, poll, tutorial_app, wait_idle
 
     with tutorial_app(tmp_path, mnist_dir) as server, chromium() as browser:
         ctx = browser.new_context(viewport={"width": 1280, "height": 720})
         page = ctx.new_page()
         page.set_default_timeout(30_000)
         open_page(page, server.url + "/?lang=hi&mode=present&run=tutorial", 120)
+        open_sidebar(page)  # presenting: the sidebar starts collapsed
         link = page.locator('[data-testid="stSidebar"] a[data-testid="stPageLink-NavLink"]').filter(has_text="निदान")
         link.first.click()
         wait_idle(page, 180)  # the address changes when the page's run reaches the browser

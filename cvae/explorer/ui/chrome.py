@@ -16,6 +16,9 @@ from ..i18n import _
 FAVICON = Path(__file__).resolve().parent.parent / "static" / "favicon.png"
 
 
+SIDEBAR_WHEN_PRESENTING = ("classroom",)
+
+
 def page_setup(page: str) -> None:
     """Page title (from the page registry, nav.PAGES) and the wide layout every page uses; the language and
     presenter mode; the page list."""
@@ -23,8 +26,10 @@ def page_setup(page: str) -> None:
     # The tab icon is a local file: a ":material/...:" page_icon makes the browser fetch its SVG from the
     # network, and classrooms are offline (tests/test_latent_pad.py checks that a page requests nothing else).
     presenter.seed_from_url()  # first: presenter mode starts with the sidebar collapsed (its arrow reopens it)
+    # ... except on Classroom, whose sidebar holds the teacher's controls (Reveal, what a click on the map does).
+    collapsed = presenter.presenting() and page not in SIDEBAR_WHEN_PRESENTING
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=str(FAVICON), layout="wide",
-                       initial_sidebar_state="collapsed" if presenter.presenting() else "auto")
+                       initial_sidebar_state="collapsed" if collapsed else "auto")
     st.session_state.pop(LISTING_KEY, None)  # a new page run lists the runs afresh (once: list_runs_ui)
     seed_run_from_url()
     presenter.css_ui()
