@@ -1,7 +1,7 @@
 """First load of the Latent plane page: reading the trainer's stored means vs encoding the test digits.
 
 Each measurement is a fresh Python process (cold Streamlit caches) running app.py in AppTest, then timing the
-switch to pages/2_Latent_plane.py (the page's whole first script run: test set, model, map, figure). Cases
+switch to app_pages/2_Latent_plane.py (the page's whole first script run: test set, model, map, figure). Cases
 alternate; medians. The same run both ways: a copy of checkpoints/tutorial with a latent_means.npz holding the
 NumPy encoder's means of the first 2,000 test digits (what the trainer stores at its last epoch).
 
@@ -26,7 +26,7 @@ import sys, time
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file(sys.argv[1], default_timeout=300).run()
 t0 = time.perf_counter()
-at.switch_page("pages/2_Latent_plane.py").run()
+at.switch_page("app_pages/2_Latent_plane.py").run()
 dt = time.perf_counter() - t0
 assert not at.exception, [e.value for e in at.exception]
 print(dt)

@@ -120,10 +120,10 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         cases = {}
         for n in sizes:
-            cases[f"latent {n}"] = page_case(roots[n], "pages/2_Latent_plane.py")
-            cases[f"runs {n}"] = page_case(roots[n], "pages/5_Runs.py")
-        cases["train 1"] = page_case(roots[min(sizes)], "pages/1_Train.py")
-        cases[f"train {a.big_rows} rows"] = page_case(big, "pages/1_Train.py")
+            cases[f"latent {n}"] = page_case(roots[n], "app_pages/2_Latent_plane.py")
+            cases[f"runs {n}"] = page_case(roots[n], "app_pages/5_Runs.py")
+        cases["train 1"] = page_case(roots[min(sizes)], "app_pages/1_Train.py")
+        cases[f"train {a.big_rows} rows"] = page_case(big, "app_pages/1_Train.py")
         results = alternate(cases, a.reps)
     finally:
         shutil.rmtree(base, ignore_errors=True)

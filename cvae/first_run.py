@@ -53,7 +53,7 @@ def cmd_app(a) -> int:
 
     where = app_dir()
     if where is None:
-        raise RunError("the app's files (app.py, pages/) are not in this installation; reinstall the package")
+        raise RunError("the app's files (app.py, app_pages/) are not in this installation; reinstall the package")
     argv = [sys.executable, "-m", "streamlit", "run", str(where / "app.py"), *a.streamlit_args]
     # Streamlit reads .streamlit/config.toml from the working directory: start it where app.py is.
     os.chdir(where)

@@ -30,16 +30,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 VIEWPORT = {"width": 1400, "height": 1000}
 
-# Streamlit's page URLs: the file name without its number prefix ("pages/2_Latent_plane.py" -> /Latent_plane).
+# Streamlit's page URLs: the file name without its number prefix ("app_pages/2_Latent_plane.py" -> /Latent_plane).
 PAGE_URLS = {"home": "", "train": "Train", "plane": "Latent_plane", "recon": "Reconstruct", "manifold": "Manifold",
              "runs": "Runs"}
 
 
 def app_pages() -> list[tuple[str, str]]:
-    """(URL path, title) of every page of the app: "" for app.py, then pages/N_Name.py -> ("Name", "Name" with
+    """(URL path, title) of every page of the app: "" for app.py, then app_pages/N_Name.py -> ("Name", "Name" with
     spaces), in file order. Read from the folder, so a new page is covered without editing the tests."""
     out = [("", "CVAE explorer")]
-    for f in sorted((REPO / "pages").glob("*.py"), key=lambda p: (int(p.name.split("_", 1)[0])
+    for f in sorted((REPO / "app_pages").glob("*.py"), key=lambda p: (int(p.name.split("_", 1)[0])
                                                                     if p.name.split("_", 1)[0].isdigit() else 1e9,
                                                                     p.name)):
         url = f.stem.split("_", 1)[1] if f.stem.split("_", 1)[0].isdigit() and "_" in f.stem else f.stem

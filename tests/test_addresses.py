@@ -8,7 +8,7 @@ import pytest
 from cvae.explorer.ui.text import code
 from test_app import app_test, make_run
 
-PAGES = ["pages/3_Reconstruct.py", "pages/4_Manifold.py", "pages/8_Diagnostics.py", "pages/6_Interpolate.py"]
+PAGES = ["app_pages/3_Reconstruct.py", "app_pages/4_Manifold.py", "app_pages/8_Diagnostics.py", "app_pages/6_Interpolate.py"]
 
 
 def open_with(page: str | None, **params):
@@ -45,7 +45,7 @@ def test_run_in_the_address_selects_it_on_every_page(root, page):
 
 def test_an_unknown_run_is_ignored_with_a_note_and_the_address_follows_the_page(root):
     make_run(root, "only", created=100.0)
-    at = open_with("pages/8_Diagnostics.py", run="[Log in](https://evil.example)")
+    at = open_with("app_pages/8_Diagnostics.py", run="[Log in](https://evil.example)")
     assert not at.exception
     assert picked(at) == "only"
     notes = [c.value for c in at.sidebar.caption if "not here" in c.value]
@@ -56,7 +56,7 @@ def test_an_unknown_run_is_ignored_with_a_note_and_the_address_follows_the_page(
 def test_picking_a_run_writes_the_address(root):
     make_run(root, "a", created=100.0)
     make_run(root, "b", created=200.0)
-    at = open_with("pages/4_Manifold.py")
+    at = open_with("app_pages/4_Manifold.py")
     assert picked(at) == "b"
     at.selectbox(key="run_picker").select("a").run()
     assert picked(at) == "a" and qp(at, "run") == "a"
@@ -66,7 +66,7 @@ def test_language_and_mode_stay_in_the_address(root):
     make_run(root, "r", created=100.0)
     at = open_with(None, lang="hi", mode="present")
     assert qp(at, "lang") == "hi" and qp(at, "mode") == "present"
-    at.switch_page("pages/3_Reconstruct.py").run()  # a page switch inside the session
+    at.switch_page("app_pages/3_Reconstruct.py").run()  # a page switch inside the session
     assert qp(at, "lang") == "hi" and qp(at, "mode") == "present"
     assert [t.value for t in at.title] == [":material/autorenew: पुनर्निर्माण"]  # Reconstruct, in Hindi
 

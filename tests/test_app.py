@@ -33,8 +33,8 @@ from cvae.store.files import append_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app.py"
-PAGES = ("pages/1_Train.py", "pages/2_Latent_plane.py", "pages/3_Reconstruct.py", "pages/4_Manifold.py",
-         "pages/5_Runs.py")
+PAGES = ("app_pages/1_Train.py", "app_pages/2_Latent_plane.py", "app_pages/3_Reconstruct.py", "app_pages/4_Manifold.py",
+         "app_pages/5_Runs.py")
 TIMEOUT = 60
 
 
@@ -229,9 +229,9 @@ def test_selected_run_persists_across_pages(root):
     make_run(root, "b", created=2.0)
     at = run_page()
     at.selectbox(key="run_picker").set_value("a").run()
-    at.switch_page("pages/4_Manifold.py").run()
+    at.switch_page("app_pages/4_Manifold.py").run()
     assert at.selectbox(key="run_picker").value == "a"
-    at.switch_page("pages/5_Runs.py").run()
+    at.switch_page("app_pages/5_Runs.py").run()
     assert at.selectbox(key="run_picker").value == "a"
     no_exceptions(at)
 
@@ -243,9 +243,9 @@ def test_no_runs_every_page_is_friendly(root):
         at.switch_page(page).run()
         no_exceptions(at)
         assert not at.error
-        if page != "pages/1_Train.py":
+        if page != "app_pages/1_Train.py":
             assert "no trained model yet" in texts(at), page
-    at.switch_page("pages/1_Train.py").run()
+    at.switch_page("app_pages/1_Train.py").run()
     assert at.button(key="tr_start") is not None
 
 
@@ -256,10 +256,10 @@ def test_broken_run_shows_an_error_not_a_traceback(root):
     at = app_test()
     at.session_state["cvae_selected_run"] = "bad"
     at.run()
-    at.switch_page("pages/5_Runs.py").run()
+    at.switch_page("app_pages/5_Runs.py").run()
     table = at.dataframe[0].value
     assert "not a readable" in table[table["run"] == "bad"].iloc[0]["problem"]
-    for page in ("pages/2_Latent_plane.py", "pages/3_Reconstruct.py", "pages/4_Manifold.py"):
+    for page in ("app_pages/2_Latent_plane.py", "app_pages/3_Reconstruct.py", "app_pages/4_Manifold.py"):
         at.switch_page(page).run()
         no_exceptions(at)
         assert at.error and "not a readable weights file" in at.error[0].value, page
@@ -274,14 +274,14 @@ def test_run_with_broken_config_is_listed_with_its_error(root):
     make_run(root, "good", created=1.0)
     broken = make_run(root, "mangled", created=2.0)
     (broken / runs.CONFIG_FILE).write_text("{not json")
-    at = run_page("pages/5_Runs.py")
+    at = run_page("app_pages/5_Runs.py")
     no_exceptions(at)
     table = at.dataframe[0].value
     row = table[table["run"] == "mangled"].iloc[0]
     assert "broken" in row["state"] and "config.json" in row["problem"]
     at = app_test()
     at.session_state["cvae_selected_run"] = "mangled"
-    at.run().switch_page("pages/2_Latent_plane.py").run()
+    at.run().switch_page("app_pages/2_Latent_plane.py").run()
     no_exceptions(at)
     assert at.error and "mangled" in at.error[0].value
 
@@ -291,7 +291,7 @@ def test_run_with_broken_config_is_listed_with_its_error(root):
 
 def test_latent_plane_slider_changes_the_decoded_image(root):
     make_run(root, "r")
-    at = classic_plane(run_page("pages/2_Latent_plane.py"))
+    at = classic_plane(run_page("app_pages/2_Latent_plane.py"))
     no_exceptions(at)
     assert [s.key for s in at.slider] == ["lp_z0", "lp_z1"]
     lo, hi = at.slider(key="lp_z0").min, at.slider(key="lp_z0").max
@@ -310,7 +310,7 @@ def test_latent_plane_slider_changes_the_decoded_image(root):
 
 def test_latent_plane_resample_changes_only_the_sample(root):
     make_run(root, "r")
-    at = classic_plane(run_page("pages/2_Latent_plane.py"))
+    at = classic_plane(run_page("app_pages/2_Latent_plane.py"))
     probs, sample = heatmap(at, "lp_decoded"), heatmap(at, "lp_sample")
     assert set(np.unique(sample)) <= {0.0, 1.0}
     at.button(key="lp_resample").click().run()
@@ -320,7 +320,7 @@ def test_latent_plane_resample_changes_only_the_sample(root):
 
 def test_latent_plane_map_has_1000_points_and_a_click_grid(root):
     make_run(root, "r")
-    at = classic_plane(run_page("pages/2_Latent_plane.py"))
+    at = classic_plane(run_page("app_pages/2_Latent_plane.py"))
     traces = charts(at)["lp_map"]["data"]
     grid = traces[0]
     assert grid["name"] == "click target" and len(array(grid["x"])) == 60 * 60
@@ -332,7 +332,7 @@ def test_latent_plane_map_has_1000_points_and_a_click_grid(root):
 
 def test_clicking_the_map_moves_the_sliders(root):
     make_run(root, "r")
-    at = classic_plane(run_page("pages/2_Latent_plane.py"))
+    at = classic_plane(run_page("app_pages/2_Latent_plane.py"))
     before = heatmap(at, "lp_decoded")
     click_map(at, "lp_map", 1.234, -0.5)
     no_exceptions(at)
@@ -351,7 +351,7 @@ def test_clicking_the_map_moves_the_sliders(root):
 
 def test_latent_dim_8_has_a_slider_per_dimension_and_a_pca_map(root):
     make_run(root, "eight", latent_dim=8)
-    at = classic_plane(run_page("pages/2_Latent_plane.py"))
+    at = classic_plane(run_page("app_pages/2_Latent_plane.py"))
     no_exceptions(at)
     assert [s.key for s in at.slider] == [f"lp_z{i}" for i in range(8)]
     assert "principal components" in texts(at)
@@ -367,7 +367,7 @@ def test_latent_dim_8_has_a_slider_per_dimension_and_a_pca_map(root):
 
 def test_latent_dim_1_has_one_slider_and_a_strip(root):
     make_run(root, "one", latent_dim=1)
-    at = run_page("pages/2_Latent_plane.py")
+    at = run_page("app_pages/2_Latent_plane.py")
     no_exceptions(at)
     assert [s.key for s in at.slider] == ["lp_z0"]
     assert "one latent dimension" in texts(at)
@@ -380,7 +380,7 @@ def test_latent_dim_1_has_one_slider_and_a_strip(root):
 
 def test_reconstruct_index_change_changes_the_digits(root):
     make_run(root, "r")
-    at = run_page("pages/3_Reconstruct.py")
+    at = run_page("app_pages/3_Reconstruct.py")
     no_exceptions(at)
     first = array(charts(at)["rc_images_0"]["data"][0]["z"])
     elbo = at.metric[0].value
@@ -396,7 +396,7 @@ def test_reconstruct_index_change_changes_the_digits(root):
 
 def test_reconstruct_by_class_and_random(root):
     make_run(root, "r")
-    at = run_page("pages/3_Reconstruct.py")
+    at = run_page("app_pages/3_Reconstruct.py")
     at.radio(key="rc_mode").set_value("By class").run()
     at.selectbox(key="rc_class").set_value(3).run()
     no_exceptions(at)
@@ -418,7 +418,7 @@ def manifold_png_size(at) -> tuple[int, int]:
 
 def test_manifold_n_changes_the_image_size(root):
     make_run(root, "r")
-    at = run_page("pages/4_Manifold.py")
+    at = run_page("app_pages/4_Manifold.py")
     no_exceptions(at)
     assert manifold_png_size(at) == (20 * 56, 20 * 56)  # shown at 2x
     at.slider(key="mf_n").set_value(5).run()
@@ -430,7 +430,7 @@ def test_manifold_n_changes_the_image_size(root):
 
 def test_manifold_latent_dim_8_picks_dimensions(root):
     make_run(root, "eight", latent_dim=8)
-    at = run_page("pages/4_Manifold.py")
+    at = run_page("app_pages/4_Manifold.py")
     no_exceptions(at)
     a = manifold_png_size(at)
     src = charts(at)["mf_image"]["data"][0]["source"]
@@ -446,7 +446,7 @@ def test_manifold_latent_dim_8_picks_dimensions(root):
 def test_runs_table_curves_and_downloads(root):
     make_run(root, "a", created=1.0)
     make_run(root, "b", created=2.0, state="running")  # no live process: shown as interrupted
-    at = run_page("pages/5_Runs.py")
+    at = run_page("app_pages/5_Runs.py")
     no_exceptions(at)
     table = at.dataframe[0].value
     assert list(table["run"]) == ["b", "a"]
@@ -461,7 +461,7 @@ def test_runs_table_curves_and_downloads(root):
 def test_runs_delete_needs_confirmation(root):
     make_run(root, "keep", created=1.0)
     make_run(root, "victim", created=2.0)
-    at = run_page("pages/5_Runs.py")
+    at = run_page("app_pages/5_Runs.py")
     at.selectbox(key="rn_target").set_value("victim").run()
     assert at.button(key="rn_delete").disabled
     at.checkbox(key="rn_confirm_victim").check().run()
@@ -477,7 +477,7 @@ def test_runs_refuses_to_delete_a_training_run(root):
     run = make_run(root, "busy", state="running")
     with runs.RunLock(run) as lock:
         assert lock.acquire()
-        at = run_page("pages/5_Runs.py")
+        at = run_page("app_pages/5_Runs.py")
         no_exceptions(at)
         assert at.checkbox(key="rn_confirm_busy").disabled and at.button(key="rn_delete").disabled
         assert "is training" in texts(at)
@@ -488,7 +488,7 @@ def test_runs_refuses_to_delete_a_training_run(root):
 
 
 def test_train_form_shows_every_error_and_launches_nothing(root, no_launch):
-    at = run_page("pages/1_Train.py")
+    at = run_page("app_pages/1_Train.py")
     no_exceptions(at)
     at.text_input(key="tr_name").input("../x")
     at.number_input(key="tr_epochs").set_value(0)
@@ -503,7 +503,7 @@ def test_train_form_shows_every_error_and_launches_nothing(root, no_launch):
 
 def test_train_form_refuses_an_existing_name(root, no_launch):
     make_run(root, "taken")
-    at = run_page("pages/1_Train.py")
+    at = run_page("app_pages/1_Train.py")
     at.text_input(key="tr_name").input("taken")
     at.button(key="tr_start").click().run()
     assert any("already exists" in e.value and "Resume" in e.value for e in at.error)
@@ -518,7 +518,7 @@ def test_train_form_replaces_a_run_that_failed_before_training(root, no_launch, 
     run.mkdir()
     (run / runs.CONFIG_FILE).write_text(TrainConfig(data_dir="/nowhere").to_json())
     runs.write_status(run, state="failed", message="no mnist data found", epoch=0)
-    at = run_page("pages/1_Train.py")
+    at = run_page("app_pages/1_Train.py")
     at.text_input(key="tr_name").input("nodata")
     at.button(key="tr_start").click().run()
     no_exceptions(at)
@@ -542,7 +542,7 @@ def test_train_page_state_follows_the_launched_process(root):
             runs.write_status(run, pid=pid)
             at = app_test()
             at.session_state["cvae_selected_run"] = "after"
-            at.run().switch_page("pages/1_Train.py").run()
+            at.run().switch_page("app_pages/1_Train.py").run()
             no_exceptions(at)
             shown = [m.value for m in at.markdown if m.value.startswith("**:material/")]
             assert shown and shown[0].startswith(f"**{badge}**"), (pid, shown)
@@ -555,7 +555,7 @@ def test_train_page_state_follows_the_launched_process(root):
 
 def test_train_form_preset_fills_the_fields_and_start_launches(root, no_launch, mnist_dir, monkeypatch):
     monkeypatch.setenv(sources.DATA_DIR_ENV, str(mnist_dir))  # the form checks for data before it launches
-    at = run_page("pages/1_Train.py")
+    at = run_page("app_pages/1_Train.py")
     assert at.number_input(key="tr_epochs").value == 10 and at.text_input(key="tr_learning_rate").value == "0.0001"
     at.selectbox(key="tr_preset").set_value("fast").run()
     fast = TrainConfig.from_preset("fast")
@@ -582,7 +582,7 @@ def test_train_page_watches_a_running_run_and_stops_it(root):
         assert lock.acquire()
         at = app_test()
         at.session_state["cvae_selected_run"] = "live"
-        at.run().switch_page("pages/1_Train.py").run()
+        at.run().switch_page("app_pages/1_Train.py").run()
         no_exceptions(at)
         bar = at.get("progress")[0].proto
         assert "Epoch 3/5" in bar.text and "images/s" in bar.text and "ETA" in bar.text
@@ -597,7 +597,7 @@ def test_train_page_watches_a_running_run_and_stops_it(root):
 
 def test_train_page_done_run_shows_the_gif(root):
     make_run(root, "done-run")
-    at = run_page("pages/1_Train.py")
+    at = run_page("app_pages/1_Train.py")
     no_exceptions(at)
     assert any("GIF" in b.label for b in at.get("download_button"))
     assert at.number_input(key="tr_more_epochs").value == 8
@@ -606,7 +606,7 @@ def test_train_page_done_run_shows_the_gif(root):
 def test_train_page_failed_run_shows_its_log_and_resume(root, no_launch):
     run = make_run(root, "crashed", state="failed")
     (run / runs.LOG_FILE).write_text("training 3 epochs\nerror: loss became NaN at step 120\n")
-    at = run_page("pages/1_Train.py")
+    at = run_page("app_pages/1_Train.py")
     no_exceptions(at)
     assert any("loss became NaN" in c.value for c in at.code)
     at.button(key="tr_resume").click().run()
@@ -618,7 +618,7 @@ def test_train_page_busy_server(root, monkeypatch):
     monkeypatch.setenv(launcher.MAX_TRAINING_ENV, "1")
     with runs.RunLock(run) as lock:
         assert lock.acquire()
-        at = run_page("pages/1_Train.py")
+        at = run_page("app_pages/1_Train.py")
         assert "server is busy" in texts(at) and "hog" in texts(at)
         with pytest.raises(errors.ServerBusy, match="hog"):
             launcher.launch_training("other", TrainConfig())
@@ -705,7 +705,7 @@ def test_runs_are_listed_once_per_page_run_and_afresh_on_the_next(root, monkeypa
     make_run(root, "a2")  # a second 2-D run: the pad's "compare with" list needs the listing too
     at = app_test()
     at.session_state["cvae_selected_run"] = "a1"
-    at.run().switch_page("pages/2_Latent_plane.py").run()
+    at.run().switch_page("app_pages/2_Latent_plane.py").run()
     no_exceptions(at)
     calls.clear()
     at.run()

@@ -117,7 +117,7 @@ def test_corrupt_weights_in_the_app(corrupt_root):
             assert len(at.error) == 1, (kind, page, [e.value for e in at.error])
             assert phrase in at.error[0].value and kind in at.error[0].value, (kind, page, at.error[0].value)
             assert not drawn(at), (kind, page)  # nothing drawn from a broken model
-        at.switch_page("pages/5_Runs.py").run()
+        at.switch_page("app_pages/5_Runs.py").run()
         no_exceptions(at)
         assert any(phrase in e.value for e in at.error), (kind, [e.value for e in at.error])
         assert at.selectbox(key="rn_target").value == kind
@@ -242,7 +242,7 @@ def test_broken_config_and_status_are_listed_and_no_page_crashes(broken_root, ca
     at = app_test()
     at.session_state["cvae_selected_run"] = "good"
     at.run()
-    at.switch_page("pages/5_Runs.py").run()
+    at.switch_page("app_pages/5_Runs.py").run()
     no_exceptions(at)
     table = at.dataframe[0].value
     assert set(table["run"]) == {"good", *BROKEN}
@@ -257,7 +257,7 @@ def test_broken_config_and_status_are_listed_and_no_page_crashes(broken_root, ca
         # Every page for the first broken config; the model pages share run_data.require_model, so the other kinds
         # visit one of them (a status-only problem leaves the model usable: its full page render is the check).
         model_pages = MODEL_PAGES if n == 0 else MODEL_PAGES[:1]
-        for page in ("app.py", "pages/1_Train.py", *model_pages, *(["pages/5_Runs.py"] if n == 0 else [])):
+        for page in ("home.py", "app_pages/1_Train.py", *model_pages, *(["app_pages/5_Runs.py"] if n == 0 else [])):
             at.switch_page(page).run()
             no_exceptions(at)
             if name.startswith("cfg-") and page in MODEL_PAGES:
@@ -266,7 +266,7 @@ def test_broken_config_and_status_are_listed_and_no_page_crashes(broken_root, ca
             if name.startswith("status-") and page in MODEL_PAGES:
                 assert not at.error and drawn(at), (name, page)  # the model itself is fine
     at.selectbox(key="run_picker").set_value("good").run()
-    at.switch_page("pages/2_Latent_plane.py").run()
+    at.switch_page("app_pages/2_Latent_plane.py").run()
     assert not at.error and drawn(at)
 
     for name in BROKEN:
@@ -322,7 +322,7 @@ FORM_CASES = [  # (widget key without 'tr_', kind, value, words of the error)
 def test_train_form_refuses_every_bad_value_and_launches_nothing(root, no_launch, mnist_dir, monkeypatch):
     monkeypatch.setenv("CVAE_DATA_DIR", str(mnist_dir))  # data is there: the form's other checks are under test
     at = app_test().run()
-    at.switch_page("pages/1_Train.py").run()
+    at.switch_page("app_pages/1_Train.py").run()
     no_exceptions(at)
     defaults = {"name": "ok-name", "epochs": 10, "batch_size": 32, "learning_rate": "0.0001", "latent_dim": 2}
     for key, kind, value, words in FORM_CASES:

@@ -181,7 +181,7 @@ def test_busy_train_page_names_what_is_running(tmp_path, monkeypatch):
     with runs.RunLock(a) as la:
         assert la.acquire()
         at = app_test().run()
-        at.switch_page("pages/1_Train.py").run()
+        at.switch_page("app_pages/1_Train.py").run()
         no_exceptions(at)
         assert "Training now: alice (at most 2 at once)" in texts(at)  # below the cap: a note, no warning
         with runs.RunLock(b) as lb:

@@ -10,8 +10,8 @@ from cvae.store import classes as cs
 from cvae.store import runs
 from test_app import app_test, array, charts, make_run, no_exceptions, texts
 
-CLASSROOM = "pages/9_Classroom.py"
-JOIN = "pages/10_Join.py"
+CLASSROOM = "app_pages/9_Classroom.py"
+JOIN = "app_pages/10_Join.py"
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from cvae.store.files import append_jsonl
 from cvae.store.images import gif_bytes, grid_image, save_png
 from cvae.store.weights import expected_shapes, save_weights_npz
 
-ALL_PAGES = (*PAGES, "pages/6_Interpolate.py")
+ALL_PAGES = (*PAGES, "app_pages/6_Interpolate.py")
 
 
 def make_colour_run(root: Path, data_dir: Path, name: str = "colour", likelihood: str = "discretized_logistic",
@@ -80,7 +80,7 @@ def test_latent_plane_decodes_rgb_and_the_legend_names_the_classes(colour_root):
     at = app_test()
     at.session_state["cvae_selected_run"] = "colour"
     at.run()
-    at.switch_page("pages/2_Latent_plane.py").run()
+    at.switch_page("app_pages/2_Latent_plane.py").run()
     no_exceptions(at)
     # The colour run drags on the latent pad: its decoder goes to the browser, 32x32x3 with the logistic's mean.
     pad = next(json.loads(e.proto.json) for e in at.get("bidi_component") if e.key == "lp_pad")
@@ -108,7 +108,7 @@ def test_reconstruct_shows_rgb_originals_inputs_and_reconstructions(colour_root)
     at = app_test()
     at.session_state["cvae_selected_run"] = "colour"
     at.run()
-    at.switch_page("pages/3_Reconstruct.py").run()
+    at.switch_page("app_pages/3_Reconstruct.py").run()
     no_exceptions(at)
     figs = charts(at)
     assert len(_rgb_images(figs["rc_images_0"])) == 4 and len(_rgb_images(figs["rc_grid"])) == 2
@@ -124,13 +124,13 @@ def test_manifold_and_interpolation_are_colour_pngs_and_gifs(colour_root):
     at = app_test()
     at.session_state["cvae_selected_run"] = "colour"
     at.run()
-    at.switch_page("pages/4_Manifold.py").run()
+    at.switch_page("app_pages/4_Manifold.py").run()
     no_exceptions(at)
     src = next(t for t in charts(at).values() for t in t["data"] if t.get("type") == "image")["source"]
     with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as im:
         assert im.mode == "RGB" and im.size == (2 * 32 * 20, 2 * 32 * 20)
         assert len(set(im.getdata())) > 50  # colours, not a uniform or grey grid
-    at.switch_page("pages/6_Interpolate.py").run()
+    at.switch_page("app_pages/6_Interpolate.py").run()
     no_exceptions(at)
     assert any("GIF" in b.label for b in at.get("download_button"))
     # The page's builders on the same run: RGB frames, an RGB strip and an animated colour GIF.

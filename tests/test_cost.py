@@ -40,7 +40,7 @@ def test_the_tutorial_is_not_slow_and_512_filters_are():
 
 def test_train_page_warns_before_starting_a_slow_configuration(root, no_launch, mnist_dir, monkeypatch):
     monkeypatch.setenv("CVAE_DATA_DIR", str(mnist_dir))  # the form finds data: the warning is under test
-    at = run_page("pages/1_Train.py")
+    at = run_page("app_pages/1_Train.py")
     at.text_input(key="tr_name").input("wide")
     at.number_input(key="tr_filters1").set_value(512)
     at.number_input(key="tr_filters2").set_value(512)
@@ -55,7 +55,7 @@ def test_train_page_warns_before_starting_a_slow_configuration(root, no_launch, 
 
 def test_train_page_starts_the_tutorial_at_once(root, no_launch, mnist_dir, monkeypatch):
     monkeypatch.setenv("CVAE_DATA_DIR", str(mnist_dir))
-    at = run_page("pages/1_Train.py")
+    at = run_page("app_pages/1_Train.py")
     at.text_input(key="tr_name").input("plain")
     at.button(key="tr_start").click().run()
     no_exceptions(at)

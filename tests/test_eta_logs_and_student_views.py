@@ -99,7 +99,7 @@ def test_train_form_checks_for_data_before_launching(root, monkeypatch):
     (it used to start a trainer that sat in 'starting' for 40 s and then failed)."""
     calls = []
     monkeypatch.setattr(launcher, "launch_training", lambda *a, **k: calls.append(a))
-    at = run_page("pages/1_Train.py")
+    at = run_page("app_pages/1_Train.py")
     at.text_input(key="tr_name").input("nodata")
     at.button(key="tr_start").click().run()
     no_exceptions(at)
@@ -131,7 +131,7 @@ def test_runs_table_has_no_none_and_a_failed_run_says_why(root):
     bad.mkdir()
     (bad / runs.CONFIG_FILE).write_text(TrainConfig().to_json())
     runs.write_status(bad, state="failed", message="no mnist data found", epoch=0)
-    at = run_page("pages/5_Runs.py")
+    at = run_page("app_pages/5_Runs.py")
     no_exceptions(at)
     table = at.dataframe[0].value
     assert not table.isna().any().any() and "None" not in table.astype(str).to_numpy().ravel().tolist()
@@ -141,7 +141,7 @@ def test_runs_table_has_no_none_and_a_failed_run_says_why(root):
 
 def test_captions_name_the_source_once_and_no_server_path(root, mnist_dir, monkeypatch):
     make_run(root, "r")
-    at = run_page("pages/2_Latent_plane.py")
+    at = run_page("app_pages/2_Latent_plane.py")
     no_exceptions(at)
     assert "1,000 test digits (the bundled sample)" in texts(at)
     assert "bundled sample (1000" not in texts(at)
@@ -149,7 +149,7 @@ def test_captions_name_the_source_once_and_no_server_path(root, mnist_dir, monke
     from cvae.explorer.ui import run_data
 
     run_data.load_test_data.clear()
-    at = run_page("pages/2_Latent_plane.py")
+    at = run_page("app_pages/2_Latent_plane.py")
     assert "mnist IDX files" in texts(at) and str(mnist_dir) not in texts(at)
 
 
@@ -173,7 +173,7 @@ def test_latent_maps_are_accessible():
 
 def test_manifold_range_cannot_collapse_and_z2_grows_upwards(root):
     make_run(root, "r")
-    at = run_page("pages/4_Manifold.py")
+    at = run_page("app_pages/4_Manifold.py")
     at.slider(key="mf_n").set_value(3).run()
     at.slider(key="mf_range").set_value((0.5, 0.5)).run()
     no_exceptions(at)
@@ -208,7 +208,7 @@ def test_presenter_mode_hides_runs_but_shows_train(root):
     no_exceptions(at)
     links = [p.proto.label for p in at.get("page_link")]
     assert "Train" in links and "Runs" not in links and "Latent plane" in links
-    at.switch_page("pages/5_Runs.py").run()
+    at.switch_page("app_pages/5_Runs.py").run()
     assert "hidden in presenter mode" in texts(at)
     at.toggle(key="cl_present").set_value(False).run()
     assert "Runs" in [p.proto.label for p in at.get("page_link")]
@@ -263,7 +263,7 @@ def test_no_emoji_in_the_app():
     emoji = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u23E9-\u23FA\uFE0F]")
     allowed = {"★"}
     found = []
-    for path in [repo / "app.py", *(repo / "pages").glob("*.py"), *(repo / "cvae" / "explorer").rglob("*.py"),
+    for path in [repo / "app.py", repo / "home.py", *(repo / "app_pages").glob("*.py"), *(repo / "cvae" / "explorer").rglob("*.py"),
                  *(repo / "cvae" / "explorer").rglob("*.js"), *(repo / "cvae" / "explorer" / "locales").glob("*.json")]:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             code = line.split("#", 1)[0] if path.suffix == ".py" else line

@@ -276,7 +276,7 @@ def test_train_page_shows_the_fast_path_line(root, lang, label):
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
     at.query_params["run"] = "quick"
     at.query_params["lang"] = lang
-    at.run().switch_page("pages/1_Train.py").run()
+    at.run().switch_page("app_pages/1_Train.py").run()
     no_exceptions(at)
     shown = [c.value for c in at.caption if line in str(c.value)]
     assert len(shown) == 1 and shown[0].startswith(label), texts(at)

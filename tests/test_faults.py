@@ -253,7 +253,7 @@ def test_train_page_shows_a_dead_trainer_as_interrupted_with_resume(tmp_path, mo
     monkeypatch.setattr(launcher, "launch_training", lambda name, **kw: calls.append((name, kw)))
     at = app_test()
     at.session_state["cvae_selected_run"] = "orphan"
-    at.run().switch_page("pages/1_Train.py").run()
+    at.run().switch_page("app_pages/1_Train.py").run()
     no_exceptions(at)
     page = "\n".join(str(e.value) for e in (*at.markdown, *at.warning))
     assert "interrupted" in page and "Resume" in page
@@ -537,19 +537,19 @@ def test_read_only_runs_root(tmp_path, mnist_dir, monkeypatch, capsys):
             launcher.launch_training("new2", TrainConfig(), root)
 
         at = app_test().run()
-        at.switch_page("pages/1_Train.py").run()
+        at.switch_page("app_pages/1_Train.py").run()
         no_exceptions(at)
         at.text_input(key="tr_name").input("fresh")
         at.button(key="tr_start").click().run()
         no_exceptions(at)
         assert any("Read-only file system" in e.value for e in at.error), [e.value for e in at.error]
-        at.switch_page("pages/5_Runs.py").run()
+        at.switch_page("app_pages/5_Runs.py").run()
         at.selectbox(key="rn_target").set_value("done").run()
         at.checkbox(key="rn_confirm_done").check().run()
         at.button(key="rn_delete").click().run()
         no_exceptions(at)
         assert any("Read-only file system" in e.value for e in at.error), [e.value for e in at.error]
-        at.switch_page("pages/2_Latent_plane.py").run()
+        at.switch_page("app_pages/2_Latent_plane.py").run()
         no_exceptions(at)
         assert not at.error
     assert tree(root) == before

@@ -158,7 +158,7 @@ def _train_page():
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    return at.switch_page("pages/1_Train.py").run()
+    return at.switch_page("app_pages/1_Train.py").run()
 
 
 def test_the_train_page_says_where_it_looked_and_offers_the_download(root, monkeypatch):

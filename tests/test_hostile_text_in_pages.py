@@ -96,9 +96,9 @@ def hostile_root(root):
     return root
 
 
-PAGES = ["app.py", "pages/0_Lesson.py", "pages/1_Train.py", "pages/2_Latent_plane.py", "pages/3_Reconstruct.py",
-         "pages/4_Manifold.py", "pages/5_Runs.py", "pages/6_Interpolate.py", "pages/7_Your_digit.py",
-         "pages/8_Diagnostics.py"]
+PAGES = ["home.py", "app_pages/0_Lesson.py", "app_pages/1_Train.py", "app_pages/2_Latent_plane.py", "app_pages/3_Reconstruct.py",
+         "app_pages/4_Manifold.py", "app_pages/5_Runs.py", "app_pages/6_Interpolate.py", "app_pages/7_Your_digit.py",
+         "app_pages/8_Diagnostics.py"]
 
 
 def page(path: str, run: str | None, query: dict | None = None):
@@ -107,7 +107,7 @@ def page(path: str, run: str | None, query: dict | None = None):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
     if run:
         at.session_state["cvae_selected_run"] = run
-    if path != "app.py":  # the address is the page's own: opened on that page, as a shared link is
+    if path != "home.py":  # the address is the page's own: opened on that page, as a shared link is
         at.run()
         at.switch_page(path)
         at.query_params.clear()
@@ -134,7 +134,7 @@ def test_hostile_run_text_is_shown_as_text_on_every_page(hostile_root, run):
         assert_shown_as_text(at, path)
         shown[path] = "\n".join(markdown_sources(at))
     if run == "victim":  # the message is there, escaped: the test can see it (it is not merely absent)
-        for path in ("app.py", "pages/1_Train.py"):
+        for path in ("home.py", "app_pages/1_Train.py"):
             assert code(STATUS_PAYLOAD) in shown[path], path
 
 
@@ -142,9 +142,9 @@ def test_hostile_url_text_is_shown_as_text(hostile_root):
     """Finding 4. `/Latent_plane?run=[Log in again](https://…)` rendered a link to another host (572ca2d)."""
     for query in ({"run": URL_PAYLOAD}, {"run": "![x](https://evil.example/x.png)", "z": URL_PAYLOAD},
                   {"run": "victim", "view": "<img src=https://evil.example/i.png>"}):
-        at = page("pages/2_Latent_plane.py", None, query)
+        at = page("app_pages/2_Latent_plane.py", None, query)
         assert_shown_as_text(at, str(query))
-    at = page("pages/2_Latent_plane.py", None, {"run": URL_PAYLOAD})
+    at = page("app_pages/2_Latent_plane.py", None, {"run": URL_PAYLOAD})
     assert any(md(URL_PAYLOAD)[:20] in s for s in markdown_sources(at))
 
 
@@ -153,12 +153,12 @@ def test_epochs_shown_on_home_and_train_come_from_the_metrics(root):
     Now: 3 / 3, and the run is damaged, naming the field."""
     run = make_run(root, "liar", epochs=3)
     runs.write_status(run, epoch=12)
-    at = page("app.py", "liar")
+    at = page("home.py", "liar")
     no_exceptions(at)
     assert [m.value for m in at.metric if "/" in str(m.value)] == ["3 / 3"]
     text = "\n".join(markdown_sources(at))
     assert "damaged" in text and md("'epoch'") in text
-    at = page("pages/1_Train.py", "liar")
+    at = page("app_pages/1_Train.py", "liar")
     no_exceptions(at)
     text = "\n".join(markdown_sources(at))
     assert "damaged" in text and md("'epoch'") in text and "12/" not in text.replace(" ", "")
@@ -171,7 +171,7 @@ def copy_tutorial(root: Path) -> Path:
 def test_the_shipped_run_cannot_be_deleted_from_the_runs_page(root):
     """Finding 2. The Runs page offered Delete for the shipped tutorial (572ca2d); now it says read-only."""
     copy_tutorial(root)
-    at = page("pages/5_Runs.py", "tutorial")
+    at = page("app_pages/5_Runs.py", "tutorial")
     no_exceptions(at)
     assert not [b for b in at.button if b.key == "rn_delete"]
     assert any("read-only" in i.value for i in at.info)
@@ -181,7 +181,7 @@ def test_the_shipped_run_cannot_be_deleted_from_the_runs_page(root):
 def test_the_shipped_run_is_copied_to_train_further(root, no_launch):  # noqa: F811
     """Finding 2. The Train page offers no Resume / Train further for the shipped run, but a copy that can be."""
     copy_tutorial(root)
-    at = page("pages/1_Train.py", "tutorial")
+    at = page("app_pages/1_Train.py", "tutorial")
     no_exceptions(at)
     keys = {b.key for b in at.button}
     assert "tr_copy" in keys and "tr_resume" not in keys and "tr_extend" not in keys
@@ -197,7 +197,7 @@ def test_the_shipped_run_is_copied_to_train_further(root, no_launch):  # noqa: F
 def test_the_train_form_refuses_what_cannot_fit_in_memory(root, no_launch):  # noqa: F811
     """Finding 8. Width 512 with batch 60,000 would need hundreds of GB; the form warned about time only (572ca2d).
     Now it refuses with both figures, and launches nothing."""
-    at = page("pages/1_Train.py", None)
+    at = page("app_pages/1_Train.py", None)
     at.text_input(key="tr_name").input("huge")
     at.number_input(key="tr_filters1").set_value(512)
     at.number_input(key="tr_filters2").set_value(512)

@@ -14,8 +14,8 @@ from cvae.explorer import i18n
 from cvae.store.config import FIELD_SPECS, settable_fields
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "cvae" / "explorer").rglob("*.py"))]
-PAGES = ["app.py", *sorted(f"pages/{p.name}" for p in (REPO / "pages").glob("*.py"))]
+SOURCES = [REPO / "app.py", REPO / "home.py", *sorted((REPO / "app_pages").glob("*.py")), *sorted((REPO / "cvae" / "explorer").rglob("*.py"))]
+PAGES = ["home.py", *sorted(f"pages/{p.name}" for p in (REPO / "app_pages").glob("*.py"))]
 MARKERS = {"_", "t", "N_", "translate", "tr", "Msg"}
 # Kept in Latin script in Hindi teaching material (and in the Hindi tutorial): names, abbreviations, units of code.
 EXEMPT = {
@@ -104,7 +104,7 @@ def test_every_page_in_hindi_shows_no_english(root, page, monkeypatch):
     at = app_test()
     at.query_params["lang"] = "hi"
     at.run()
-    if page != "app.py":
+    if page != "home.py":
         at.switch_page(page).run()
     no_exceptions(at)
     exempt = EXEMPT

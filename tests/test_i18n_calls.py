@@ -41,7 +41,7 @@ def calls_without_lang(path: Path, names: set[str]) -> list[str]:
 def test_pages_pass_the_language_to_every_builder_that_takes_it():
     names = builders_with_lang()
     assert {"latent_map_figure", "map_animation_figure"} <= names
-    files = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py"))]
+    files = [REPO / "app.py", REPO / "home.py", *sorted((REPO / "app_pages").glob("*.py"))]
     missing = [m for f in files for m in calls_without_lang(f, names)]
     assert not missing, "builders called without lang= (English labels on Hindi pages):\n" + "\n".join(missing)
 

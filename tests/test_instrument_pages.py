@@ -12,7 +12,7 @@ from test_app import classic_plane, app_test, charts, make_run, no_exceptions, t
 def test_diagnostics_page_shows_kl_per_dimension_active_units_and_ellipses(root):
     make_run(root, "r3", latent_dim=3)
     at = app_test().run()
-    at.switch_page("pages/8_Diagnostics.py").run()
+    at.switch_page("app_pages/8_Diagnostics.py").run()
     no_exceptions(at)
     figs = charts(at)
     assert set(figs) >= {"dg_kl", "dg_split"}
@@ -42,7 +42,7 @@ def test_diagnostics_page_plots_kl_per_dimension_epoch_by_epoch(root):
                                            "test_kl_per_dim": ["x", 1.0, 2.0], "time": 1.7e9 + 5})
     at = app_test()
     at.session_state["cvae_selected_run"] = "r3"
-    at.run().switch_page("pages/8_Diagnostics.py").run()
+    at.run().switch_page("app_pages/8_Diagnostics.py").run()
     no_exceptions(at)
     heat = charts(at)["dg_kl_epochs"]["data"][0]
     from test_app import array
@@ -64,7 +64,7 @@ def test_diagnostics_page_plots_kl_per_dimension_epoch_by_epoch(root):
 def test_diagnostics_ellipses_toggle_on_a_2d_run(root):
     make_run(root, "r2", latent_dim=2)
     at = app_test().run()
-    at.switch_page("pages/8_Diagnostics.py").run()
+    at.switch_page("app_pages/8_Diagnostics.py").run()
     no_exceptions(at)
     n_with = len(charts(at)["dg_map"]["data"])
     at.toggle(key="dg_ellipses").set_value(False).run()
@@ -75,7 +75,7 @@ def test_diagnostics_ellipses_toggle_on_a_2d_run(root):
 def test_your_digit_page_waits_for_a_digit(root):
     make_run(root, "r2", latent_dim=2)
     at = app_test().run()
-    at.switch_page("pages/7_Your_digit.py").run()
+    at.switch_page("app_pages/7_Your_digit.py").run()
     no_exceptions(at)
     assert "Draw, upload or photograph a digit" in texts(at)
     at.radio(key="yd_source").set_value("Upload").run()
@@ -104,7 +104,7 @@ def test_latent_plane_reads_the_stored_means_of_the_current_weights(root):
     run = make_run(root, "r2", latent_dim=2)
     stored = _stored_map(run)
     at = app_test().run()
-    at.switch_page("pages/2_Latent_plane.py").run()
+    at.switch_page("app_pages/2_Latent_plane.py").run()
     classic_plane(at)  # the classic view draws the map with plotly (the pad draws the same points in the browser)
     no_exceptions(at)
     pts = _map_points(charts(at)["lp_map"])
@@ -118,7 +118,7 @@ def test_stale_stored_means_are_not_used(root):
     run = make_run(root, "r2", latent_dim=2)  # 3 epochs done
     _stored_map(run, epochs=(1, 2))  # the newest stored map is of epoch 2: not these weights
     at = app_test().run()
-    at.switch_page("pages/2_Latent_plane.py").run()
+    at.switch_page("app_pages/2_Latent_plane.py").run()
     classic_plane(at)
     no_exceptions(at)
     assert "stored by the trainer" not in texts(at)
@@ -129,7 +129,7 @@ def test_train_page_animates_the_map_of_a_finished_run(root):
     run = make_run(root, "r2", latent_dim=2)
     stored = _stored_map(run)
     at = app_test().run()
-    at.switch_page("pages/1_Train.py").run()
+    at.switch_page("app_pages/1_Train.py").run()
     no_exceptions(at)
     spec = charts(at)["tr_map_anim_r2"]
     assert [f["name"] for f in spec["frames"]] == ["1", "2", "3"]

@@ -186,7 +186,7 @@ def plane_app(root: Path, query: dict | None = None, run: str | None = None):
     at.run()
     for k, v in (query or {}).items():
         at.query_params[k] = v
-    return at.switch_page("pages/2_Latent_plane.py").run()
+    return at.switch_page("app_pages/2_Latent_plane.py").run()
 
 
 def all_text(at) -> str:
@@ -305,7 +305,7 @@ def test_manifold_cell_click_opens_the_code_on_the_pad(root):
 
     from cvae.explorer.maths.latent import normal_quantiles
     make_random_run(root, "two", 2)
-    at = plane_app(root, run="two").switch_page("pages/4_Manifold.py").run()
+    at = plane_app(root, run="two").switch_page("app_pages/4_Manifold.py").run()
     assert not at.exception
     q = normal_quantiles(20, 0.05, 0.95)
     click_map(at, "mf_image", 5 * 28 + 14, 2 * 28 + 14)  # column 5, row 2
@@ -317,7 +317,7 @@ def test_manifold_cell_click_opens_the_code_on_the_pad(root):
 
 def test_interpolate_page_mounts_a_scrubber_on_the_path(root):
     make_random_run(root, "two", 2)
-    at = plane_app(root, run="two").switch_page("pages/6_Interpolate.py").run()
+    at = plane_app(root, run="two").switch_page("app_pages/6_Interpolate.py").run()
     assert not at.exception
     data = next(json.loads(e.proto.json) for e in at.get("bidi_component") if e.key == "ip_pad")
     path = np.array(data["path"])

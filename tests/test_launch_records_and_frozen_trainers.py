@@ -70,7 +70,7 @@ def test_a_planted_record_with_a_foreign_pid_is_not_authority(tmp_path, sleeper,
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
     at = app_test()
     at.session_state["cvae_selected_run"] = "victim"
-    at.run().switch_page("pages/1_Train.py").run()
+    at.run().switch_page("app_pages/1_Train.py").run()
     assert not at.exception
     shown = texts(at) + "\n".join(str(c.value) for c in at.code)
     assert "root:x:0:0" not in shown and "server is busy" not in shown
@@ -108,7 +108,7 @@ def test_stop_during_start_is_stopped_before_it_started(tmp_path, monkeypatch):
     assert launcher.wait(rec, timeout=30) is not None
     failed = launches.sweep(root)
     assert [r.name for r in failed] == ["early"] and failed[0].stopped
-    at = app_test().run().switch_page("pages/1_Train.py").run()
+    at = app_test().run().switch_page("app_pages/1_Train.py").run()
     assert not at.exception and not at.error
     assert "stopped before it started" in texts(at)
 

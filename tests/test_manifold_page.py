@@ -15,7 +15,7 @@ from test_app import app_test, make_run, no_exceptions
 def test_default_plane_is_the_two_dimensions_with_the_most_kl_and_the_rest_follow_the_plane_z(root):
     run = make_run(root, "d4", latent_dim=4)
     at = app_test().run()
-    at.switch_page("pages/4_Manifold.py").run()
+    at.switch_page("app_pages/4_Manifold.py").run()
     no_exceptions(at)
     # The same test digits the page encodes (the bundled sample here), ordered by KL independently.
     from cvae.data.sample import load_test_split

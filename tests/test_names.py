@@ -15,7 +15,7 @@ MODULE_RE = re.compile(r"(?<![\w/.-])(cvae(?:\.[a-z_][a-z0-9_]*)+)")
 def documents() -> list[Path]:
     out = [REPO / "README.md", REPO / ".streamlit" / "config.toml", REPO / "Makefile", REPO / "pyproject.toml"]
     out += sorted((REPO / "docs").rglob("*.md")) + sorted((REPO / "bench").glob("*.md"))
-    out += sorted((REPO / "cvae").rglob("*.py")) + [REPO / "app.py"] + sorted((REPO / "pages").glob("*.py"))
+    out += sorted((REPO / "cvae").rglob("*.py")) + [REPO / "app.py", REPO / "home.py"] + sorted((REPO / "app_pages").glob("*.py"))
     out += sorted((REPO / "tests").glob("*.py")) + sorted((REPO / "bench").glob("*.py"))
     return [p for p in out if p.is_file() and p.name != "test_names.py"]  # this file names dead ones on purpose
 

@@ -140,15 +140,15 @@ def app_env(trained, monkeypatch):
 def test_the_latent_plane_shows_the_three_class_names(app_env):
     from cvae.explorer.ui import latent_pad as lp
 
-    at = _app(*app_env, "pages/2_Latent_plane.py")
+    at = _app(*app_env, "app_pages/2_Latent_plane.py")
     assert not at.exception, [e.value for e in at.exception]
     el = next(e for e in at.get("bidi_component") if e.proto.component_name == lp.COMPONENT_NAME)
     data = json.loads(el.proto.json)
     assert data["names"] == list(CLASSES)
 
 
-@pytest.mark.parametrize("page", ["pages/3_Reconstruct.py", "pages/4_Manifold.py", "pages/6_Interpolate.py",
-                                  "pages/8_Diagnostics.py", "pages/7_Your_digit.py"])
+@pytest.mark.parametrize("page", ["app_pages/3_Reconstruct.py", "app_pages/4_Manifold.py", "app_pages/6_Interpolate.py",
+                                  "app_pages/8_Diagnostics.py", "app_pages/7_Your_digit.py"])
 def test_the_pages_load_the_run(app_env, page):
     at = _app(*app_env, page)
     assert not at.exception, [e.value for e in at.exception]

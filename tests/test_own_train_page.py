@@ -33,7 +33,7 @@ def train_page():
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
-    return at.switch_page("pages/1_Train.py").run()
+    return at.switch_page("app_pages/1_Train.py").run()
 
 
 def test_the_train_page_previews_a_folder_and_trains_on_it(root, tmp_path):

@@ -35,7 +35,7 @@ def test_parsers_refuse_what_they_do_not_know():
 
 def test_reconstruct_restores_mode_index_count_and_k(root):
     make_run(root, "r", created=100.0)
-    at = open_with("pages/3_Reconstruct.py", run="r", digits="index", i="42", n="2", k="1000")
+    at = open_with("app_pages/3_Reconstruct.py", run="r", digits="index", i="42", n="2", k="1000")
     no_exceptions(at)
     assert at.radio(key="rc_mode").value == "By index"
     assert at.number_input(key="rc_index").value == 42
@@ -47,7 +47,7 @@ def test_reconstruct_restores_mode_index_count_and_k(root):
 
 def test_reconstruct_by_class_writes_class_and_seed_and_drops_the_index(root):
     make_run(root, "r", created=100.0)
-    at = open_with("pages/3_Reconstruct.py", run="r", digits="class", **{"class": "3"}, seed="5", i="9")
+    at = open_with("app_pages/3_Reconstruct.py", run="r", digits="class", **{"class": "3"}, seed="5", i="9")
     no_exceptions(at)
     assert at.radio(key="rc_mode").value == "By class" and at.selectbox(key="rc_class").value == 3
     assert qp(at, "seed") == "5" and qp(at, "class") == "3" and qp(at, "i") is None
@@ -55,7 +55,7 @@ def test_reconstruct_by_class_writes_class_and_seed_and_drops_the_index(root):
 
 def test_reconstruct_ignores_bad_values_with_a_note(root):
     make_run(root, "r", created=100.0)
-    at = open_with("pages/3_Reconstruct.py", run="r", digits="index", i="99999", k="7")
+    at = open_with("app_pages/3_Reconstruct.py", run="r", digits="index", i="99999", k="7")
     no_exceptions(at)
     assert at.number_input(key="rc_index").value == 0 and at.selectbox(key="rc_iwae_k").value == 100
     assert len(notes(at)) == 2 and "'99999'" in notes(at)[0]
@@ -64,7 +64,7 @@ def test_reconstruct_ignores_bad_values_with_a_note(root):
 
 def test_manifold_restores_grid_and_plane(root):
     make_run(root, "r8", latent_dim=8, created=100.0)
-    at = open_with("pages/4_Manifold.py", run="r8", n="7", q="0.1,0.9", dx="5", dy="3")
+    at = open_with("app_pages/4_Manifold.py", run="r8", n="7", q="0.1,0.9", dx="5", dy="3")
     no_exceptions(at)
     assert at.slider(key="mf_n").value == 7 and tuple(at.slider(key="mf_range").value) == (0.1, 0.9)
     assert at.selectbox(key="mf_dx").value == 4 and at.selectbox(key="mf_dy").value == 2
@@ -74,7 +74,7 @@ def test_manifold_restores_grid_and_plane(root):
 
 def test_manifold_ignores_bad_values_with_a_note(root):
     make_run(root, "r8", latent_dim=8, created=100.0)
-    at = open_with("pages/4_Manifold.py", run="r8", n="300", q="nan,1", dx="9")
+    at = open_with("app_pages/4_Manifold.py", run="r8", n="300", q="nan,1", dx="9")
     no_exceptions(at)
     assert at.slider(key="mf_n").value == 20 and len(notes(at)) == 3
     assert qp(at, "n") == "20"
@@ -82,16 +82,16 @@ def test_manifold_ignores_bad_values_with_a_note(root):
 
 def test_interpolate_restores_the_endpoints(root):
     make_run(root, "r", created=100.0)
-    at = open_with("pages/6_Interpolate.py", run="r", ends="digits", a="12", b="34", frames="5", path="slerp")
+    at = open_with("app_pages/6_Interpolate.py", run="r", ends="digits", a="12", b="34", frames="5", path="slerp")
     no_exceptions(at)
     assert at.radio(key="ip_mode").value == "Two test digits"
     assert (at.number_input(key="ip_index_a").value, at.number_input(key="ip_index_b").value) == (12, 34)
     assert at.slider(key="ip_frames").value == 5 and at.radio(key="ip_gif_path").value == "slerp"
-    at = open_with("pages/6_Interpolate.py", run="r", ends="map", za="1.5,-2", zb="0,0.25")
+    at = open_with("app_pages/6_Interpolate.py", run="r", ends="map", za="1.5,-2", zb="0,0.25")
     no_exceptions(at)
     assert at.radio(key="ip_mode").value == "Two points on the map"
     assert at.session_state["ip_map_a"] == [1.5, -2.0] and qp(at, "zb") == "0,0.25" and qp(at, "a") is None
-    at = open_with("pages/6_Interpolate.py", run="r", ends="classes", ca="2", cb="9", nth="3", za="1,x")
+    at = open_with("app_pages/6_Interpolate.py", run="r", ends="classes", ca="2", cb="9", nth="3", za="1,x")
     no_exceptions(at)
     assert (at.selectbox(key="ip_class_a").value, at.selectbox(key="ip_class_b").value) == (2, 9)
     assert at.number_input(key="ip_nth").value == 3 and len(notes(at)) == 1
@@ -99,12 +99,12 @@ def test_interpolate_restores_the_endpoints(root):
 
 def test_diagnostics_restores_plane_and_layer(root):
     make_run(root, "r8", latent_dim=8, created=100.0)
-    at = open_with("pages/8_Diagnostics.py", run="r8", dx="8", dy="1", ellipses="0")
+    at = open_with("app_pages/8_Diagnostics.py", run="r8", dx="8", dy="1", ellipses="0")
     no_exceptions(at)
     assert (at.selectbox(key="dg_dim_x").value, at.selectbox(key="dg_dim_y").value) == (7, 0)
     assert at.toggle(key="dg_ellipses").value is False
     make_run(root, "r2", created=200.0)
-    at = open_with("pages/8_Diagnostics.py", run="r2", layer="holes", ellipses="maybe")
+    at = open_with("app_pages/8_Diagnostics.py", run="r2", layer="holes", ellipses="maybe")
     no_exceptions(at)
     assert at.radio(key="dg_layer").value == "holes" and len(notes(at)) == 1
     at.radio(key="dg_layer").set_value("none").run()
@@ -113,27 +113,27 @@ def test_diagnostics_restores_plane_and_layer(root):
 
 def test_lesson_restores_the_step(root):
     make_run(root, "r", created=100.0)
-    at = open_with("pages/0_Lesson.py", run="r", step="4")
+    at = open_with("app_pages/0_Lesson.py", run="r", step="4")
     no_exceptions(at)
     assert at.get("button_group")[0].value == 3 or at.session_state["ls_step"] == 3
-    at = open_with("pages/0_Lesson.py", run="r", step="99")
+    at = open_with("app_pages/0_Lesson.py", run="r", step="99")
     assert at.session_state["ls_step"] == 0 and len(notes(at)) == 1 and qp(at, "step") == "1"
 
 
 def test_runs_restores_the_compared_runs(root):
     for i, name in enumerate(("a", "b", "c")):
         make_run(root, name, created=100.0 + i)
-    at = open_with("pages/5_Runs.py", compare="c,a", figure="test_kl")
+    at = open_with("app_pages/5_Runs.py", compare="c,a", figure="test_kl")
     no_exceptions(at)
     assert at.multiselect(key="rn_compare").value == ["c", "a"]
     assert at.selectbox(key="rn_figure").value == "test_kl"
-    at = open_with("pages/5_Runs.py", compare="a,nope")
+    at = open_with("app_pages/5_Runs.py", compare="a,nope")
     assert len(notes(at)) == 1 and "nope" not in (qp(at, "compare") or "")
 
 
 def test_your_digit_restores_only_the_source(root):
     make_run(root, "r", created=100.0)
-    at = open_with("pages/7_Your_digit.py", run="r", source="upload")
+    at = open_with("app_pages/7_Your_digit.py", run="r", source="upload")
     no_exceptions(at)
     assert at.radio(key="yd_source").value == "Upload" and qp(at, "source") == "upload"
 

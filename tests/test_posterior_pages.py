@@ -16,7 +16,7 @@ def test_reconstruct_shows_the_gap_decomposition_and_the_true_posterior(root):
     shutil.copytree(TUTORIAL, root / "tutorial")
     at = app_test()
     at.session_state["cvae_selected_run"] = "tutorial"
-    at.run().switch_page("pages/3_Reconstruct.py").run()
+    at.run().switch_page("app_pages/3_Reconstruct.py").run()
     no_exceptions(at)
     m = {x.label: x for x in at.metric}
     logpx, elbo, kl = _nats(m["log p(x)"]), _nats(m["ELBO"]), _nats(m["KL(q ‖ p(z|x))"])
@@ -35,7 +35,7 @@ def test_reconstruct_shows_the_gap_decomposition_and_the_true_posterior(root):
 def test_a_3d_run_says_exact_log_px_needs_two_dimensions(root):
     make_run(root, "r3", latent_dim=3)
     at = app_test().run()
-    at.switch_page("pages/3_Reconstruct.py").run()
+    at.switch_page("app_pages/3_Reconstruct.py").run()
     no_exceptions(at)
     assert "need a 2-D latent space; this run has 3 dimensions" in texts(at)
     assert "rc_posterior" not in charts(at)
@@ -45,7 +45,7 @@ def test_diagnostics_integrates_test_digits_and_opens_the_largest_gap_on_reconst
     shutil.copytree(TUTORIAL, root / "tutorial")
     at = app_test()
     at.session_state["cvae_selected_run"] = "tutorial"
-    at.run().switch_page("pages/8_Diagnostics.py").run()
+    at.run().switch_page("app_pages/8_Diagnostics.py").run()
     no_exceptions(at)
     assert "dg_gaps_class" not in charts(at)  # nothing heavy until asked
     at.number_input(key="dg_exact_n").set_value(10).run()
@@ -68,7 +68,7 @@ def test_diagnostics_map_layers_and_the_lesson_step(root):
     shutil.copytree(TUTORIAL, root / "tutorial")
     at = app_test()
     at.session_state["cvae_selected_run"] = "tutorial"
-    at.run().switch_page("pages/8_Diagnostics.py").run()
+    at.run().switch_page("app_pages/8_Diagnostics.py").run()
     at.radio(key="dg_layer").set_value("holes").run()
     no_exceptions(at)
     heat = charts(at)["dg_map"]["data"][0]
@@ -77,7 +77,7 @@ def test_diagnostics_map_layers_and_the_lesson_step(root):
     at.radio(key="dg_layer").set_value("magnification").run()
     no_exceptions(at)
     assert "√det(JᵀJ)" in charts(at)["dg_map"]["data"][0]["colorbar"]["title"]["text"]
-    at.switch_page("pages/0_Lesson.py").run()
+    at.switch_page("app_pages/0_Lesson.py").run()
     at.session_state["ls_step"] = 6
     at.run()
     no_exceptions(at)
@@ -94,14 +94,14 @@ def test_the_lesson_step_and_the_map_layers_in_hindi_show_no_english(root):
     at = app_test()
     at.query_params["lang"] = "hi"
     at.session_state["cvae_selected_run"] = "tutorial"
-    at.run().switch_page("pages/0_Lesson.py").run()
+    at.run().switch_page("app_pages/0_Lesson.py").run()
     at.session_state["ls_step"] = 6
     at.run()
     seen = ui_strings(at)
     at.session_state["ls_post_view"] = "all"  # (AppTest looks radio options up by their English labels)
     at.run()
     seen += ui_strings(at)
-    at.switch_page("pages/8_Diagnostics.py")
+    at.switch_page("app_pages/8_Diagnostics.py")
     at.session_state["dg_layer"] = "holes"
     at.run()
     seen += ui_strings(at)

@@ -26,7 +26,7 @@ REGISTRY_FILES = {REPO / "cvae" / "data" / "datasets.py", REPO / "cvae" / "data"
 def test_names_are_compared_as_strings_only_inside_the_registries():
     names = "|".join(re.escape(n) for n in (*DATASETS, *LIKELIHOODS))
     compare = re.compile(rf"""(==|!=|\bin\b)\s*\(?\s*["']({names})["']|["']({names})["']\s*(==|!=|\bin\b)""")
-    sources = [*(REPO / "cvae").rglob("*.py"), *(REPO / "pages").glob("*.py"), REPO / "app.py",
+    sources = [*(REPO / "cvae").rglob("*.py"), *(REPO / "app_pages").glob("*.py"), REPO / "app.py", REPO / "home.py",
                *(REPO / "cvae").rglob("*.js")]
     hits = [f"{p.relative_to(REPO)}:{i}: {line.strip()}" for p in sources if p not in REGISTRY_FILES
             for i, line in enumerate(p.read_text().splitlines(), 1) if compare.search(line)]

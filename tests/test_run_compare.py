@@ -36,7 +36,7 @@ def test_the_runs_page_shows_what_differs_and_compares_any_figure(root):
     make_run(root, "plain", created=1.0)
     beta = make_run(root, "beta4", created=2.0)
     (beta / runs.CONFIG_FILE).write_text(TrainConfig(epochs=3, beta=4.0, max_train_examples=6000).to_json())
-    at = run_page("pages/5_Runs.py")
+    at = run_page("app_pages/5_Runs.py")
     no_exceptions(at)
     table = at.dataframe[0].value
     assert {"beta", "max_train_examples"} <= set(table.columns)

@@ -24,7 +24,7 @@ from cvae.store.files import append_jsonl, read_json, read_jsonl
 from test_app import app_test, make_run, no_exceptions, texts
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = sorted([*(REPO / "cvae").rglob("*.py"), REPO / "app.py", *(REPO / "pages").glob("*.py")])
+SOURCES = sorted([*(REPO / "cvae").rglob("*.py"), REPO / "app.py", REPO / "home.py", *(REPO / "app_pages").glob("*.py")])
 PASSWD_LINE = "root:x:0:0"
 
 
@@ -78,7 +78,7 @@ def test_symlinked_run_directory_is_invisible_and_refused(root, tmp_path, capsys
     at = app_test()
     at.session_state["cvae_selected_run"] = "evil"  # as if a session had it selected
     at.run()
-    at.switch_page("pages/5_Runs.py").run()
+    at.switch_page("app_pages/5_Runs.py").run()
     no_exceptions(at)
     assert list(at.dataframe[0].value["run"]) == ["real"]
     assert at.selectbox(key="run_picker").value == "real"
@@ -131,14 +131,14 @@ def test_planted_symlinks_are_not_shown_or_offered_by_the_app(planted):
     at = app_test()
     at.session_state["cvae_selected_run"] = "linked"
     at.run()
-    for page in ("pages/1_Train.py", "pages/2_Latent_plane.py", "pages/5_Runs.py"):
+    for page in ("app_pages/1_Train.py", "app_pages/2_Latent_plane.py", "app_pages/5_Runs.py"):
         at.switch_page(page).run()
         no_exceptions(at)
         everything = texts(at) + "\n".join(str(c.value) for c in at.code)
         assert PASSWD_LINE not in everything, page
-        if page == "pages/2_Latent_plane.py":
+        if page == "app_pages/2_Latent_plane.py":
             assert at.error and "symbolic link" in at.error[0].value
-        if page == "pages/5_Runs.py":
+        if page == "app_pages/5_Runs.py":
             labels = [b.label for b in at.get("download_button")]
             assert labels and not any(f in label for label in labels
                                       for f in (runs.WEIGHTS_FILE, runs.METRICS_FILE, runs.GIF_FILE)), labels

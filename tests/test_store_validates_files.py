@@ -155,7 +155,7 @@ def test_created_1e20_breaks_no_page_and_every_run_still_lists(root):
         at.session_state["cvae_selected_run"] = selected
         at.run()
         no_exceptions(at)
-        for page in ("pages/1_Train.py", "pages/5_Runs.py"):
+        for page in ("app_pages/1_Train.py", "app_pages/5_Runs.py"):
             at.switch_page(page).run()
             no_exceptions(at)
     table = at.dataframe[0].value
@@ -170,7 +170,7 @@ def test_train_page_charts_skip_a_step_row_without_loss(root):
     append_jsonl(run / runs.METRICS_FILE, {"kind": "step", "epoch": 2, "step": 400, "time": 1.7e9})
     at = app_test()
     at.session_state["cvae_selected_run"] = "r"
-    at.run().switch_page("pages/1_Train.py").run()
+    at.run().switch_page("app_pages/1_Train.py").run()
     no_exceptions(at)
     fig = charts(at)["train_loss_r"]
     assert list(fig["data"][0]["x"]) == [50, 100, 150, 200, 250, 300]  # the six valid step rows, not the bad one
@@ -185,7 +185,7 @@ def test_train_page_live_run_with_wrong_typed_status(root, field, value):
         assert lock.acquire()
         at = app_test()
         at.session_state["cvae_selected_run"] = "live"
-        at.run().switch_page("pages/1_Train.py").run()
+        at.run().switch_page("app_pages/1_Train.py").run()
         no_exceptions(at)
         assert f"'{field}'" in texts(at)  # the one line that says which field is wrong
 
@@ -195,7 +195,7 @@ def test_runs_page_never_shows_an_iwae_beside_another_epochs_elbo(root):
     run = make_run(root, "r", epochs=8)
     evaluations.append_evaluation(run, evaluations.evaluation_row(100, -351.0, -360.0, 1000, 5.0, epoch=2))
     evaluations.append_evaluation(run, evaluations.evaluation_row(100, -352.0, -360.0, 1000, 5.0, epoch=None))
-    at = app_test().run().switch_page("pages/5_Runs.py").run()
+    at = app_test().run().switch_page("app_pages/5_Runs.py").run()
     no_exceptions(at)
     assert "log p(x) (IWAE k)" not in at.dataframe[0].value.columns  # epoch 2 and unknown: not for epoch 8
     evaluations.append_evaluation(run, evaluations.evaluation_row(100, -158.0, -160.5, 1000, 5.0, epoch=8))
@@ -273,7 +273,7 @@ def test_max_message_size_is_small_but_above_what_the_app_sends(root):
         make_run(root, f"r{i:02d}", epochs=3, created=1.7e9 + i)
     largest = 0
     at = app_test().run()
-    for page in ("pages/2_Latent_plane.py", "pages/5_Runs.py", "pages/1_Train.py", "pages/4_Manifold.py"):
+    for page in ("app_pages/2_Latent_plane.py", "app_pages/5_Runs.py", "app_pages/1_Train.py", "app_pages/4_Manifold.py"):
         at.switch_page(page).run()
         no_exceptions(at)
         for kind in ("plotly_chart", "arrow_data_frame", "imgs"):

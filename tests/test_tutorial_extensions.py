@@ -201,7 +201,7 @@ def test_cli_eval_reports_and_saves_the_iwae(tmp_path, mnist_dir, capsys):
 
 def test_runs_page_shows_the_iwae_column(root):
     make_run(root, "plain", created=1.0)
-    at = app_test().run().switch_page("pages/5_Runs.py").run()
+    at = app_test().run().switch_page("app_pages/5_Runs.py").run()
     assert "log p(x) (IWAE k)" not in at.dataframe[0].value.columns  # no evaluation anywhere: no column
     run = make_run(root, "evaluated", created=2.0)
     evaluations.append_evaluation(run, evaluations.evaluation_row(1000, -151.234, -155.0, 10_000, 60.0, epoch=3))
@@ -217,7 +217,7 @@ def test_runs_page_shows_the_iwae_column(root):
 
 def test_reconstruct_iwae_k_selector(root):
     make_run(root, "r")
-    at = app_test().run().switch_page("pages/3_Reconstruct.py").run()
+    at = app_test().run().switch_page("app_pages/3_Reconstruct.py").run()
     at.slider(key="rc_count").set_value(1).run()
     first = [m.value for m in at.metric if m.label == "IWAE bound, k = 100"]
     at.selectbox(key="rc_iwae_k").set_value(10).run()
@@ -284,7 +284,7 @@ def pngs(media) -> list[bytes]:
 
 def test_interpolate_page(root, media):
     make_run(root, "r")
-    at = app_test().run().switch_page("pages/6_Interpolate.py").run()
+    at = app_test().run().switch_page("app_pages/6_Interpolate.py").run()
     no_exceptions(at)
     assert not at.error
     gif = gifs(media)[-1]
@@ -313,7 +313,7 @@ def test_interpolate_page(root, media):
 
 def test_interpolate_page_map_clicks_set_the_endpoints(root, media):
     make_run(root, "eight", latent_dim=8)
-    at = app_test().run().switch_page("pages/6_Interpolate.py").run()
+    at = app_test().run().switch_page("app_pages/6_Interpolate.py").run()
     at.radio(key="ip_mode").set_value("Two points on the map").run()
     no_exceptions(at)
     a0, b0 = list(at.session_state["ip_map_a"]), list(at.session_state["ip_map_b"])
@@ -347,7 +347,7 @@ def test_new_page_and_any_latent_size_without_tensorflow(tmp_path):
             at = app_test()
             at.session_state["cvae_selected_run"] = run
             at.run()
-            for page in (*PAGES, "pages/6_Interpolate.py"):
+            for page in (*PAGES, "app_pages/6_Interpolate.py"):
                 at.switch_page(page).run()
                 problems += [(run, page, str(e.value)) for e in (*at.exception, *at.error)]
         print(json.dumps({{"problems": problems, "tf": "tensorflow" in sys.modules}}))
@@ -362,7 +362,7 @@ def test_new_page_and_any_latent_size_without_tensorflow(tmp_path):
 @pytest.mark.parametrize("d", [8, 64])
 def test_latent_plane_and_manifold_for_any_latent_size(root, d):
     make_run(root, "big", latent_dim=d)
-    at = classic_plane(app_test().run().switch_page("pages/2_Latent_plane.py").run())
+    at = classic_plane(app_test().run().switch_page("app_pages/2_Latent_plane.py").run())
     no_exceptions(at)
     assert [s.key for s in at.slider] == [f"lp_z{i}" for i in range(d)]  # a slider per dimension
     at.slider(key=f"lp_z{d - 1}").set_value(1.5).run()
@@ -395,7 +395,7 @@ def test_latent_plane_and_manifold_for_any_latent_size(root, d):
     expected = np.round(np.clip(pca.inverse(np.array([[0.3, -0.2]]))[0], maps.SLIDER_LOW, maps.SLIDER_HIGH), 2)
     np.testing.assert_allclose(z, expected, atol=0.011)
     assert np.count_nonzero(z) >= min(d, 8) // 2
-    at.switch_page("pages/4_Manifold.py").run()
+    at.switch_page("app_pages/4_Manifold.py").run()
     no_exceptions(at)
     at.selectbox(key="mf_dx").set_value(d - 1).run()
     at.selectbox(key="mf_dy").set_value(d // 2).run()
@@ -490,7 +490,7 @@ def test_fashion_mnist_in_the_cli_and_the_train_page(root, tmp_path):
                                       "--binarization", "dynamic"])
     cfg = _config_from_args(args)
     assert cfg.dataset == "fashion_mnist" and cfg.binarization == "dynamic"
-    at = app_test().run().switch_page("pages/1_Train.py").run()
+    at = app_test().run().switch_page("app_pages/1_Train.py").run()
     no_exceptions(at)
     assert "fashion_mnist" in at.selectbox(key="tr_dataset").options
     assert set(at.selectbox(key="tr_binarization").options) == {"static", "dynamic"}
@@ -500,14 +500,14 @@ def test_fashion_class_names_on_the_map_and_reconstruct(root, tmp_path):
     run = make_run(root, "fashion")
     cfg = TrainConfig(dataset="fashion_mnist", data_dir=str(fashion_dir(tmp_path)), epochs=3)
     (run / runs.CONFIG_FILE).write_text(cfg.to_json())
-    at = classic_plane(app_test().run().switch_page("pages/2_Latent_plane.py").run())
+    at = classic_plane(app_test().run().switch_page("app_pages/2_Latent_plane.py").run())
     no_exceptions(at)
     legend = {t.get("name") for t in charts(at)["lp_map"]["data"]}
     assert {"Trouser", "Ankle boot", "Sneaker"} <= legend
-    at.switch_page("pages/3_Reconstruct.py").run()
+    at.switch_page("app_pages/3_Reconstruct.py").run()
     no_exceptions(at)
     assert "label **T-shirt/top**" in texts(at)
-    at.switch_page("pages/6_Interpolate.py").run()
+    at.switch_page("app_pages/6_Interpolate.py").run()
     no_exceptions(at)
     assert "Trouser" in {t.get("name") for t in charts(at)["ip_map_view"]["data"]}
 

@@ -106,7 +106,7 @@ def test_a_128_filter_run_end_to_end(root, mnist_dir):
     at.session_state["cvae_selected_run"] = "wide"
     at.run()
     no_exceptions(at)
-    for page in (*PAGES, "pages/6_Interpolate.py"):
+    for page in (*PAGES, "app_pages/6_Interpolate.py"):
         at.switch_page(page).run()
         no_exceptions(at)
         assert not at.error, (page, [e.value for e in at.error])

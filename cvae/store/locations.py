@@ -37,7 +37,7 @@ def code_root() -> Path:
 
 
 def app_dir() -> Path | None:
-    """The folder with app.py, pages/ and .streamlit/: the checkout, or the package's copy (cvae/webapp)."""
+    """The folder with app.py, app_pages/ and .streamlit/: the checkout, or the package's copy (cvae/webapp)."""
     checkout = source_checkout()
     if checkout is not None:
         return checkout

@@ -59,4 +59,4 @@ def open_on_pad(chart_key: str, info: RunInfo, q: Sequence[float], dims: tuple[i
     if z is None:
         return
     plane_pad.set_page_z(info, z)
-    st.switch_page("pages/2_Latent_plane.py")
+    st.switch_page("app_pages/2_Latent_plane.py")

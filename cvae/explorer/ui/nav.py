@@ -1,5 +1,5 @@
-"""The page registry (key -> path, title, icon), read by the sidebar, page links, page titles and the i18n
-catalogue; presenter mode's hidden pages."""
+"""The page registry (key -> path, title, icon), read by st.navigation, the sidebar, page links, page titles and
+the i18n catalogue; presenter mode's hidden pages."""
 
 from __future__ import annotations
 
@@ -14,18 +14,18 @@ HIDDEN_WHEN_PRESENTING = ("runs",)  # Train stays: the latent map forming is a l
 
 # Streamlit's built-in Material icons: drawn from its own font, so they render where no emoji font is installed.
 PAGES = {
-    "home": ("app.py", N_("Home"), ":material/home:"),
-    "lesson": ("pages/0_Lesson.py", N_("Lesson"), ":material/school:"),
-    "train": ("pages/1_Train.py", N_("Train"), ":material/model_training:"),
-    "plane": ("pages/2_Latent_plane.py", N_("Latent plane"), ":material/explore:"),
-    "recon": ("pages/3_Reconstruct.py", N_("Reconstruct"), ":material/autorenew:"),
-    "manifold": ("pages/4_Manifold.py", N_("Manifold"), ":material/grid_view:"),
-    "runs": ("pages/5_Runs.py", N_("Runs"), ":material/folder_open:"),
-    "interp": ("pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
-    "digit": ("pages/7_Your_digit.py", N_("Your digit"), ":material/draw:"),
-    "diag": ("pages/8_Diagnostics.py", N_("Diagnostics"), ":material/monitor_heart:"),
-    "classroom": ("pages/9_Classroom.py", N_("Classroom"), ":material/groups:"),
-    "join": ("pages/10_Join.py", N_("Join a class"), ":material/login:"),
+    "home": ("home.py", N_("Home"), ":material/home:"),
+    "lesson": ("app_pages/0_Lesson.py", N_("Lesson"), ":material/school:"),
+    "train": ("app_pages/1_Train.py", N_("Train"), ":material/model_training:"),
+    "plane": ("app_pages/2_Latent_plane.py", N_("Latent plane"), ":material/explore:"),
+    "recon": ("app_pages/3_Reconstruct.py", N_("Reconstruct"), ":material/autorenew:"),
+    "manifold": ("app_pages/4_Manifold.py", N_("Manifold"), ":material/grid_view:"),
+    "runs": ("app_pages/5_Runs.py", N_("Runs"), ":material/folder_open:"),
+    "interp": ("app_pages/6_Interpolate.py", N_("Interpolate"), ":material/animation:"),
+    "digit": ("app_pages/7_Your_digit.py", N_("Your digit"), ":material/draw:"),
+    "diag": ("app_pages/8_Diagnostics.py", N_("Diagnostics"), ":material/monitor_heart:"),
+    "classroom": ("app_pages/9_Classroom.py", N_("Classroom"), ":material/groups:"),
+    "join": ("app_pages/10_Join.py", N_("Join a class"), ":material/login:"),
 }
 
 
@@ -49,9 +49,24 @@ def hidden_when_presenting_ui(page: str) -> None:
         st.stop()
 
 
+def url_path(path: str) -> str:
+    """A page's address: its file name without the number that orders it ("app_pages/2_Latent_plane.py" ->
+    "Latent_plane"), as Streamlit named the files of a pages/ folder, so shared links keep working."""
+    stem = path.rsplit("/", 1)[-1].removesuffix(".py")
+    number, _sep, rest = stem.partition("_")
+    return rest if number.isdigit() and rest else stem
+
+
+def navigation() -> st.Page:
+    """Streamlit's router over the registry (Home the default page at "/"); the sidebar's list is nav_ui's."""
+    pages = [st.Page(path, title=_(label), icon=icon, url_path=None if key == "home" else url_path(path),
+                     default=key == "home") for key, (path, label, icon) in PAGES.items()]
+    return st.navigation(pages, position="hidden")
+
+
 def nav_ui() -> None:
-    """The sidebar's page list. Streamlit's own list would call the home page "app" (its file name), so it is
-    hidden in .streamlit/config.toml (client.showSidebarNavigation) and drawn here with proper labels."""
+    """The sidebar's page list, drawn here (st.navigation's own is hidden) so that each link carries the run,
+    language and presenter mode, and presenter mode can leave pages out."""
     with st.sidebar:
         st.markdown(f"## :material/scatter_plot: {_(APP_TITLE)}")
         for page, (path, label, icon) in PAGES.items():

@@ -1,6 +1,6 @@
 """The Latent plane page's browser-decoded view: the latent pad, its URL state (?run=&z=&view=) and run comparison.
 
-pages/2_Latent_plane.py calls apply_url_run() before its run picker and plane_pad_ui() once the model is loaded;
+app_pages/2_Latent_plane.py calls apply_url_run() before its run picker and plane_pad_ui() once the model is loaded;
 when the pad is off (or latent_dim is 1) the page's classic slider view runs as before and reports its z back
 through sync_from_classic(). No TensorFlow here.
 """

@@ -137,7 +137,7 @@ def test_set_section_ui(model: NumpyCVAE, run_dir: Path, binary: np.ndarray, lab
                       kl=f"{row['kl']:.1f}")
             if st.button(label, key=f"dg_goto_{row['index']}", icon=":material/autorenew:"):
                 st.session_state[GOTO_KEY] = row["index"]
-                st.switch_page("pages/3_Reconstruct.py")
+                st.switch_page("app_pages/3_Reconstruct.py")
     st.caption(_("The first {n} test digits, {seconds} s. Gap = KL(q(z|x) ‖ p(z|x)) = approximation gap + "
                  "amortization gap; a button opens the digit on Reconstruct.", n=n,
                  seconds=f"{s['seconds']:.1f}"))
