@@ -15,7 +15,7 @@ from cvae.store.config import FIELD_SPECS, settable_fields
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "app.py", REPO / "home.py", *sorted((REPO / "app_pages").glob("*.py")), *sorted((REPO / "cvae" / "explorer").rglob("*.py"))]
-PAGES = ["home.py", *sorted(f"pages/{p.name}" for p in (REPO / "app_pages").glob("*.py"))]
+PAGES = ["home.py", *sorted(f"app_pages/{p.name}" for p in (REPO / "app_pages").glob("*.py"))]
 MARKERS = {"_", "t", "N_", "translate", "tr", "Msg"}
 # Kept in Latin script in Hindi teaching material (and in the Hindi tutorial): names, abbreviations, units of code.
 EXEMPT = {
