@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+import urllib.parse
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -89,14 +90,25 @@ PAGES = app_pages()  # (URL path, title): every page in app.py + pages/, so new 
 def test_every_page_loads_without_exception(app_server, page):
     """Each page URL loads and finishes running with no exception box; its full-page screenshot goes to docs/.
 
-    First in the module, so the pictures show the shipped tutorial run only (the run picker's default)."""
+    First in the module, so the pictures show the shipped tutorial run only (the run picker's default).
+
+    A direct load (an address typed or shared) causes exactly Streamlit's own two 404s and nothing of ours: its
+    client does not know the server's base path, so on /<Page> it first tries /<Page>/_stcore/health and
+    /<Page>/_stcore/host-config, then /_stcore/... (streamlit/streamlit#7074, open; docs/reliability.md has the
+    note). If Streamlit fixes it, this test fails and the note goes."""
+    missing: list[str] = []
+    listener = lambda r: missing.append(urllib.parse.urlparse(r.url).path) if r.status == 404 else None  # noqa: E731
+    page.on("response", listener)
     for url, title in PAGES:
         key, shot = url or "home", f"{(url or 'home').lower()}.png"
+        missing.clear()
         open_page(page, app_server.page_url(url), LOAD_TIMEOUT)
         wait_plotly_charts(page, LOAD_TIMEOUT)
         wait_images(page)
         wait_idle(page, LOAD_TIMEOUT)
         assert_no_exception(page)
+        retries = {f"/{url}/_stcore/health", f"/{url}/_stcore/host-config"} if url else set()
+        assert set(missing) == retries and len(missing) == len(retries), f"{key}: 404s {missing}"
         heading = page.locator('[data-testid="stMain"] h1').first.inner_text()
         assert title in heading, f"{key}: heading {heading!r}"
         if key != "Join":  # the students' page has no run picker: a class's run is the teacher's choice
@@ -114,6 +126,7 @@ def test_every_page_loads_without_exception(app_server, page):
             assert page.locator('[data-testid="stMain"] [data-testid="stImage"] img').count() >= 2  # samples + GIF
         full_page_screenshot(page, SCREENSHOTS / shot)
         assert_no_exception(page)
+    page.remove_listener("response", listener)
 
 
 # ---------------------------------------------------------------------------------------------- a. slider
