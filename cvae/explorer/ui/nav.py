@@ -58,9 +58,12 @@ def url_path(path: str) -> str:
 
 
 def navigation() -> st.Page:
-    """Streamlit's router over the registry (Home the default page at "/"); the sidebar's list is nav_ui's."""
-    pages = [st.Page(path, title=_(label), icon=icon, url_path=None if key == "home" else url_path(path),
-                     default=key == "home") for key, (path, label, icon) in PAGES.items()]
+    """Streamlit's router over the registry (Home the default page at "/"); the sidebar's list is nav_ui's.
+
+    No icon here: a page's Material icon would become the tab's icon, fetched from the network (classrooms are
+    offline); page_setup sets the local favicon."""
+    pages = [st.Page(path, title=_(label), url_path=None if key == "home" else url_path(path),
+                     default=key == "home") for key, (path, label, _icon) in PAGES.items()]
     return st.navigation(pages, position="hidden")
 
 
