@@ -9,17 +9,14 @@ import inspect
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BUILDER_MODULES = ("figures.maps", "figures.diag_figures", "figures.map_animation", "figures.train_figures", "maths.interpolate",
-                   "jobs.run_compare")
+BUILDER_MODULES = ("figures.maps", "figures.diag_figures", "figures.map_animation", "figures.train_figures",
+                   "figures.posterior_figures", "maths.interpolate", "jobs.run_compare")
 
 
 def builders_with_lang() -> set[str]:
     out = set()
     for name in BUILDER_MODULES:
-        try:
-            mod = importlib.import_module(f"cvae.explorer.{name}")
-        except ImportError:
-            continue
+        mod = importlib.import_module(f"cvae.explorer.{name}")  # a renamed module fails here, not silently
         for fname, fn in inspect.getmembers(mod, inspect.isfunction):
             if fn.__module__ == mod.__name__ and "lang" in inspect.signature(fn).parameters:
                 out.add(fname)
