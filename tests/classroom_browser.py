@@ -68,11 +68,16 @@ def join(page, server, code: str, lang: str | None = None) -> str:
     return name
 
 
-def canvas_key(page) -> str:
-    """The current canvas's key (a new one after each submission)."""
-    keys = page.evaluate("() => [...document.querySelectorAll('[class*=st-key-jn_canvas_]')]"
+def canvas_keys(page) -> list[str]:
+    """The keys of the canvases the page shows (not stale)."""
+    return page.evaluate("() => [...document.querySelectorAll('[class*=st-key-jn_canvas_]')]"
                          ".filter(e => !e.closest('[data-stale=\"true\"]'))"
                          ".map(e => [...e.classList].find(c => c.startsWith('st-key-jn_canvas_')).slice(7))")
+
+
+def canvas_key(page) -> str:
+    """The current canvas's key (a new one after each submission)."""
+    keys = canvas_keys(page)
     return max(keys, key=lambda k: int(k.rsplit("_", 1)[1])) if keys else "jn_canvas_0"
 
 
@@ -114,15 +119,42 @@ def send(page, tap: bool = False, timeout: float = 60.0) -> float:
     button = page.locator(SEND)
     bs.poll(lambda: button.is_enabled(), timeout, 0.05, "the Send button to be enabled")
     t = time.time()
-    button.tap() if tap else button.click()
+    if not tap:
+        button.click()
+        return t
+    tap_until_clicked(page, button, bs.keyed("jn_send"))
     return t
+
+
+def tap_until_clicked(page, locator, scope: str, attempts: int = 3) -> None:
+    """Tap `locator` until the page sees a click inside `scope` (a CSS selector).
+
+    Chromium drops a tap's synthesized click when the touch reaches a busy renderer late (seen under CI's load:
+    pointerdown, touchstart and touchend on the enabled button, then no click); a person taps again, so do we.
+    """
+    hook = ("(scope) => { window.__clicks = window.__clicks || {}; window.__clicks[scope] = 0;"
+            " if (!window.__clickHook) { window.__clickHook = true; document.addEventListener('click', e => {"
+            " for (const s in window.__clicks) if (e.target.closest && e.target.closest(s)) window.__clicks[s]++; },"
+            " true); } }")
+    page.evaluate(hook, scope)
+    for _attempt in range(attempts):
+        locator.tap()
+        try:
+            bs.poll(lambda: page.evaluate("(s) => window.__clicks[s]", scope) > 0, 3, 0.05, "the tap's click")
+            return
+        except TimeoutError:
+            continue
+    raise TimeoutError(f"{attempts} taps on {scope} and no click")
 
 
 def wait_landed(page, n_before: int, timeout: float = 60.0) -> None:
     """Wait until the student's page shows its result (the canvas key advanced past n_before)."""
-    bs.poll(lambda: page.locator(bs.keyed("jn_map")).count() > 0
-            and page.locator(bs.keyed(f"jn_canvas_{n_before + 1}") + " canvas").count() == 1, timeout, 0.1,
-            "the student's result")
+    try:
+        bs.poll(lambda: page.locator(bs.keyed("jn_map")).count() > 0
+                and page.locator(bs.keyed(f"jn_canvas_{n_before + 1}") + " canvas").count() == 1, timeout, 0.1,
+                "the student's result")
+    except TimeoutError as e:  # say what the student's page shows instead (an error line, a stale canvas…)
+        raise TimeoutError(f"{e}; the page shows: {bs.main_text(page)[:600]!r}; canvases: {canvas_keys(page)}") from e
 
 
 def click_map(page, x: float, y: float, attempts: int = 6) -> None:
