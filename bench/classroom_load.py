@@ -11,8 +11,8 @@ One real `streamlit run app.py` (a copy of the shipped tutorial run), headless C
             lighter client: a Python websocket client speaking Streamlit's own protocol (BackMsg/ForwardMsg protobufs)
             to the same server, exactly what the browser sends — the Join page's script run with the join code, then
             per drawing a rerun with the canvas's value (a 280×280 PNG data URL: a real MNIST test digit, black on
-            white like the canvas) and the Send button's trigger, and the activity fragment's automatic rerun every
-            2 s as a phone's browser sends it. Widget ids are those a real browser sent in a warm-up (another class).
+            white like the canvas) and, once a run has drawn the Send button enabled, its trigger; and the activity
+            fragment's automatic rerun every 3 s with the page's widget values, as a phone's browser sends it. Widget ids are those a real browser sent in a warm-up (another class).
 Measured: submit (button press / message sent) → the point first in the teacher's map in a frame (p50/p95/max),
 server CPU seconds (utime+stime of the server process) per submission over the load phase, errors (exceptions,
 refusals, missing points), and the submissions counted in the database. Each student sends --drawings drawings
@@ -108,7 +108,10 @@ async def light_student(i: int, ws_url: str, code: str, cap: Captured, urls: lis
     from streamlit.proto import BackMsg_pb2, ForwardMsg_pb2
 
     await asyncio.sleep(delay)
-    state = {"qs": "", "finished": asyncio.Event(), "auto": None}
+    # The Send button as the server last drew it: a browser can press it only once a run has drawn it enabled (a
+    # press before that is dropped by Streamlit: a disabled widget's callback never runs), and after a press the
+    # fresh canvas's run draws it disabled again.
+    state = {"qs": "", "enabled": asyncio.Event(), "disabled": asyncio.Event(), "auto": None}
     rec = out.setdefault(i, {"sends": [], "token": None, "errors": []})
 
     def back(qs: str, widgets=(), fragment: str = "", auto: bool = False) -> bytes:
@@ -132,8 +135,6 @@ async def light_student(i: int, ws_url: str, code: str, cap: Captured, urls: lis
                     m = re.search(r"(?:^|&)me=([^&]+)", state["qs"])
                     if m:
                         rec["token"] = m.group(1)
-                elif kind == "script_finished":
-                    state["finished"].set()
                 elif kind == "auto_rerun":
                     state["auto"] = (f.auto_rerun.interval, f.auto_rerun.fragment_id)
                 elif kind == "delta" and f.delta.WhichOneof("type") == "new_element":
@@ -142,6 +143,8 @@ async def light_student(i: int, ws_url: str, code: str, cap: Captured, urls: lis
                         rec["errors"].append("exception: " + el.exception.message[:200])
                     elif el.WhichOneof("type") == "alert" and el.alert.format == el.alert.ERROR:
                         rec["errors"].append("refused: " + el.alert.body[:200])
+                    elif el.WhichOneof("type") == "button" and el.button.id == cap.ids.get("jn_send"):
+                        state["disabled" if el.button.disabled else "enabled"].set()
 
         async def poller() -> None:  # the activity fragment's run_every, as the browser sends it
             while True:
@@ -149,7 +152,8 @@ async def light_student(i: int, ws_url: str, code: str, cap: Captured, urls: lis
                 if state["auto"] and rec["token"]:
                     interval, fid = state["auto"]
                     await asyncio.sleep(interval)
-                    await ws.send(back(state["qs"], fragment=fid, auto=True))
+                    # as a browser: every rerun message carries the current widget values (not the triggers)
+                    await ws.send(back(state["qs"], state.get("widgets", ()), fragment=fid, auto=True))
 
         tasks = [asyncio.create_task(reader()), asyncio.create_task(poller())]
         try:
@@ -162,21 +166,23 @@ async def light_student(i: int, ws_url: str, code: str, cap: Captured, urls: lis
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
             for k in range(drawings):
-                state["finished"].clear()
+                state["enabled"].clear()
                 image = json.dumps({"image": urls[(i * drawings + k) % len(urls)]})
                 canvas = (cap.ids[f"jn_canvas_{k}"], "json_value", image)
+                state["widgets"] = [canvas]
                 await ws.send(back(state["qs"], [canvas]))  # as a browser: the stroke's end, then the press
                 try:
-                    await asyncio.wait_for(state["finished"].wait(), 60)
+                    await asyncio.wait_for(state["enabled"].wait(), 60)
                 except asyncio.TimeoutError:
-                    rec["errors"].append("no script_finished after a stroke within 60 s")
-                state["finished"].clear()
+                    rec["errors"].append("the Send button not enabled within 60 s of a stroke")
+                state["disabled"].clear()
                 rec["sends"].append(time.time())
                 await ws.send(back(state["qs"], [canvas, (cap.ids["jn_send"], "trigger_value", True)]))
-                try:  # a phone's next press comes after its page has shown the result
-                    await asyncio.wait_for(state["finished"].wait(), 60)
+                try:  # a phone's next drawing comes after its page has taken the press (a fresh canvas)
+                    await asyncio.wait_for(state["disabled"].wait(), 60)
                 except asyncio.TimeoutError:
-                    rec["errors"].append("no script_finished after a submission within 60 s")
+                    rec["errors"].append("no fresh canvas within 60 s of a press")
+                state["widgets"] = []  # the sent canvas is gone from the page
                 await asyncio.sleep(GAP)
             await asyncio.sleep(3.0)
         finally:
