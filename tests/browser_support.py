@@ -157,7 +157,8 @@ def training_pids(runs_root: Path) -> set[int]:
     for pid in candidates:
         cmd = _cmdline(pid)
         # Only our own trainers: the cvae train command line with this very runs root.
-        if pid > 0 and "cvae" in cmd and "train" in cmd and str(root) in cmd:
+        # (argv elements: the runs root comes as `--runs-dir=<root>`, so match inside them, not whole elements)
+        if pid > 0 and "cvae" in cmd and "train" in cmd and any(str(root) in a for a in cmd):
             out.add(pid)
     return out
 

@@ -71,7 +71,7 @@ def assert_no_exception(page) -> None:
     assert not errors, "the app showed an exception:\n" + "\n---\n".join(errors)
 
 
-def wait_no_training(server, timeout: float = 60.0) -> None:
+def wait_no_training(server, timeout: float = 120.0) -> None:
     """The concurrency cap is 1 on small machines: wait until no trainer of this server is alive."""
     poll(lambda: not training_pids(server.runs_root), timeout, 0.2, "earlier training processes to exit")
 
