@@ -25,8 +25,10 @@ infos = run_data.list_runs_ui()
 info = run_data.run_picker_ui(infos)
 
 nav.page_title_ui("train")
-st.caption(_("Training runs in a separate process (`python -m cvae train`), so this page — and everyone else's — "
-             "stays responsive. Close the browser at any time: training goes on, and this page picks it up again."))
+if not presenter.presenting():  # on a projector the charts need the room (they end inside 720 px)
+    st.caption(_("Training runs in a separate process (`python -m cvae train`), so this page — and everyone "
+                 "else's — stays responsive. Close the browser at any time: training goes on, and this page picks "
+                 "it up again."))
 
 PRESET_NOTES = {
     "tutorial": N_("Exactly the TensorFlow tutorial: Adam with learning rate 1e-4, batches of 32, 10 epochs "
@@ -67,7 +69,8 @@ st.session_state.setdefault(K + "name", suggest_name())
 def progress_charts_ui(metrics: MetricsView, name: str, beta: float = 1.0) -> bool:
     """The three training charts side by side (stacked on a phone); False before the first logged row."""
     steps = metrics.chart_steps() if len(metrics.step) else None  # ≤ ~2,000 points (200k rows cost seconds)
-    figs = train_figures.progress_figures(steps, metrics.epochs, beta, lang=current_lang())
+    figs = train_figures.progress_figures(steps, metrics.epochs, beta, lang=current_lang(),
+                                          height=280 if presenter.presenting() else 340)
     if not figs:
         return False
     with st.container(key=f"train_curves_{name}"):

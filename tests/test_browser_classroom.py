@@ -23,7 +23,8 @@ PHONE = {"width": 390, "height": 844}
 MAIN_VIEW = {
     "": ['[data-testid="stMain"] .katex-display'],
     "Lesson": [keyed("ls_live")],
-    "Train": ['[data-testid="stMain"] [data-testid="stProgress"]'],  # shown in presenter mode: the run's progress
+    "Train": ['[data-testid="stMain"] [data-testid="stProgress"]',  # shown in presenter mode: the run's progress
+              keyed("train_curves_tutorial")],  # and its three training charts, whole
     "Latent_plane": [keyed("lp_pad")],  # the latent pad (#11): decoded digit and map in one component
     "Reconstruct": [keyed("rc_images_0"), keyed("rc_map_0")],
     "Manifold": [keyed("mf_image")],

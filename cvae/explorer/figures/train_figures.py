@@ -18,9 +18,13 @@ CHART_PARTS = ("loss", "elbo", "kl")  # the order of the figures (and of the pag
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    # The legend sits at the figure's bottom edge in a margin kept for it (two rows: a narrow column wraps it), not
+    # at a fraction of the plot's height below it, where a short or large-font chart put it over the axis title.
+    legend = fig.layout.showlegend is not False
     fig.update_layout(title=dict(text=title, font=dict(size=16), x=0, xanchor="left"), height=height,
-                      margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.3, x=0.5, xanchor="center", font=dict(size=14)))
+                      margin=dict(l=10, r=10, t=40, b=64 if legend else 10),
+                      legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0.5, xanchor="center",
+                                  font=dict(size=14)))
     return fig
 
 
@@ -70,12 +74,12 @@ def kl_figure(epochs: Sequence[dict], height: int = 340, lang: str = "en") -> go
 
 
 def progress_figures(steps_xy: tuple[Sequence[float], Sequence[float]] | None, epochs: Sequence[dict],
-                     beta: float = 1.0, lang: str = "en") -> dict[str, go.Figure]:
+                     beta: float = 1.0, lang: str = "en", height: int = 340) -> dict[str, go.Figure]:
     """{part: figure} for the parts there is data for, in CHART_PARTS order ({} before the first logged row)."""
     out: dict[str, go.Figure] = {}
     if steps_xy is not None and len(steps_xy[0]):
-        out["loss"] = loss_figure(*steps_xy, beta=beta, lang=lang)
+        out["loss"] = loss_figure(*steps_xy, beta=beta, lang=lang, height=height)
     if epochs:
-        out["elbo"] = elbo_figure(epochs, beta=beta, lang=lang)
-        out["kl"] = kl_figure(epochs, lang=lang)
+        out["elbo"] = elbo_figure(epochs, beta=beta, lang=lang, height=height)
+        out["kl"] = kl_figure(epochs, lang=lang, height=height)
     return out
