@@ -6,7 +6,8 @@ thread pools and logical devices are fixed at its start).
 
 Cases: `default` (TensorFlow's own thread pools, what the fast path runs), `intra1-inter1` (one core's worth),
 `intra1-inter2`, `mirrored-intra1` (two logical CPUs, each replica half the global batch, one thread per op: the
-replicas' steps run side by side). Cases alternate in rotating order within each repetition; medians of --reps;
+replicas' steps run side by side; what the fast path runs on 2 cores), `mirrored` (the same with TensorFlow's
+default threads). Cases alternate in rotating order within each repetition; medians of --reps;
 ratios against `default` measured in the same run. The last line printed is one JSON object.
 """
 
@@ -21,7 +22,7 @@ import time
 
 from .common import DEFAULT_DATA_DIR, ROOT, cpu_info, median, table, write_json
 
-CASES = ("default", "intra1-inter1", "intra1-inter2", "mirrored-intra1")
+CASES = ("default", "intra1-inter1", "intra1-inter2", "mirrored-intra1", "mirrored")
 
 CHILD = r"""
 import json, sys, time
@@ -70,13 +71,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--precisions", default="float32,mixed_bfloat16")
     ap.add_argument("--images", type=int, default=8192)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--cases", default=",".join(CASES))
     args = ap.parse_args(argv)
     combos = [(b, p) for b in map(int, args.batches.split(",")) for p in args.precisions.split(",")]
     res: dict[tuple, list[dict]] = {}
     t0 = time.time()
+    cases = [c for c in args.cases.split(",") if c in CASES]
+    if "default" not in cases:
+        cases.insert(0, "default")  # the baseline of every ratio
     for rep in range(args.reps):
-        for j in range(len(CASES)):  # rotating order
-            mode = CASES[(j + rep) % len(CASES)]
+        for j in range(len(cases)):  # rotating order
+            mode = cases[(j + rep) % len(cases)]
             for b, p in combos:
                 r = run_case(mode, b, p, args.data_dir, args.images)
                 res.setdefault((mode, b, p), []).append(r)
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures, rows = {}, []
     for b, p in combos:
         base = median([x["wall_ips"] for x in res[("default", b, p)]])
-        for mode in CASES:
+        for mode in cases:
             wall = median([x["wall_ips"] for x in res[(mode, b, p)]])
             cpu = median([x["cpu_ips"] for x in res[(mode, b, p)]])
             figures[f"{mode}/b{b}/{p}"] = {"wall_ips": round(wall, 1), "cpu_ips": round(cpu, 1),

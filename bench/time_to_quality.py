@@ -10,7 +10,9 @@
             dir (config.json, status.json, metrics.jsonl, epoch images, weights, checkpoints, GIF): the fast
             path the trainer chooses for this machine (cvae/engine/machine.py; printed as 'fast path: ...');
             time counts from calling train_run (data preparation, model build and tracing included)
-            to the end of its first epoch whose test ELBO >= target (the epoch's files written)
+            to the end of its first epoch whose test ELBO >= target (the epoch's files written); each seed runs
+            in a fresh Python process, as a trainer does (threads and replica devices are set before TensorFlow
+            starts); --in-process runs them here
 Repetition r uses seed r for both (tf.random.set_seed for the baseline, config.seed for the preset); the speed-up is
 given per seed (baseline seed r / fast seed r) and for the medians. Target (issue #25): >= 12x on a CPU with AMX,
 >= 8x without. 'around the steps' per fast epoch: evaluation of the test set, sample grid, latent map, metric and
@@ -22,11 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .common import DEFAULT_DATA_DIR, alternate, machine_header, median, print_header, quiet_tf, table, write_json
+from .common import DEFAULT_DATA_DIR, ROOT, alternate, machine_header, median, print_header, quiet_tf, table, write_json
 
 quiet_tf()
 
@@ -70,6 +75,39 @@ def first_reaching(rows: list[dict], key: str) -> tuple[float | None, int | None
     return None, None
 
 
+def fast_run(args, seed: int) -> dict:
+    """One run of the preset through train_run (this process)."""
+    cfg = TrainConfig.from_preset(args.preset, data_dir=args.data_dir, seed=seed,
+                                  max_train_examples=args.max_train_examples)
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        rec = _Rows(t0, verbose=True)
+        train_run(f"ttq-{seed}", cfg, runs_dir=d, callbacks=[rec])
+        total = time.perf_counter() - t0
+        files = sorted(str(p.relative_to(d)) for p in Path(d).rglob("*") if p.is_file())
+        cfg = read_config(Path(d) / f"ttq-{seed}")  # as trained: the fast path's choice applied
+    print(f"    fast path: {cfg.fast_path}", flush=True)
+    wall, epoch = first_reaching(rec.rows, "wall_seconds")
+    return {"seed": seed, "seconds_to_target": wall, "epoch_reached": epoch, "rows": rec.rows,
+            "run_total_seconds": total, "config": cfg.to_dict(), "run_files": len(files)}
+
+
+def fast_child(args, seed: int) -> dict:
+    """One fast run in a fresh Python process, as a trainer runs: thread pools and replica devices are set before
+    TensorFlow starts (in this process the baselines may have started it first with other settings)."""
+    cmd = [sys.executable, "-m", "bench.time_to_quality", "--child-seed", str(seed), "--data-dir", args.data_dir,
+           "--preset", args.preset]
+    if args.max_train_examples:
+        cmd += ["--max-train-examples", str(args.max_train_examples)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if proc.returncode != 0:
+        raise RuntimeError(f"fast run seed {seed} failed:\n{proc.stderr[-3000:]}")
+    lines = proc.stdout.strip().splitlines()
+    print("\n".join(lines[:-1]), flush=True)
+    return json.loads(lines[-1])
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="wall time to test ELBO >= -157")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
@@ -80,7 +118,13 @@ def main(argv=None) -> None:
     p.add_argument("--fast-first", action="store_true",
                    help="run every fast seed first, then the baselines (not alternating: when time is short)")
     p.add_argument("--max-train-examples", type=int, default=None, help="a subset: smoke tests of this script only")
+    p.add_argument("--in-process", action="store_true",
+                   help="run the fast seeds in this process (default: each in a fresh one, as a trainer)")
+    p.add_argument("--child-seed", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.child_seed is not None:  # a fresh process for one fast run: its result is the last line printed
+        print(json.dumps(fast_run(args, args.child_seed), default=float))
+        return
     reps = 1 if args.quick else args.reps
     if reps < 3:
         print("note: the project rule is >= 3 repetitions; this is a smoke test")
@@ -108,19 +152,9 @@ def main(argv=None) -> None:
         seed = rep_counter["fast"]
         rep_counter["fast"] += 1
         print(f"  {args.preset} preset seed {seed}:", flush=True)
-        cfg = TrainConfig.from_preset(args.preset, data_dir=args.data_dir, seed=seed,
-                                      max_train_examples=args.max_train_examples)
-        with tempfile.TemporaryDirectory() as d:
-            t0 = time.perf_counter()
-            rec = _Rows(t0, verbose=True)
-            train_run(f"ttq-{seed}", cfg, runs_dir=d, callbacks=[rec])
-            total = time.perf_counter() - t0
-            files = sorted(str(p.relative_to(d)) for p in Path(d).rglob("*") if p.is_file())
-            cfg = read_config(Path(d) / f"ttq-{seed}")  # as trained: the fast path's choice applied
-        print(f"    fast path: {cfg.fast_path}", flush=True)
-        wall, epoch = first_reaching(rec.rows, "wall_seconds")
-        return {"seed": seed, "seconds_to_target": wall, "epoch_reached": epoch, "rows": rec.rows,
-                "run_total_seconds": total, "config": cfg.to_dict(), "run_files": len(files)}
+        if not args.in_process:
+            return fast_child(args, seed)
+        return fast_run(args, seed)
 
     if args.fast_first:  # every fast seed, then the baselines: not alternating (when time is short)
         res = {args.preset: [fast_case() for _ in range(reps)], "baseline": []}

@@ -78,3 +78,42 @@ def test_two_replicas_take_the_single_device_step():
         assert case["worst_rel"] < 1e-3, case  # weights and Adam's m and v: gradients add up to the mean's
     assert out["run"]["state"] == "done" and out["run"]["epochs"] == 1
     assert out["run"]["elbo"] is not None and out["run"]["elbo"] < 0
+
+
+REPLICAS_SCRIPT = textwrap.dedent("""
+    import json, sys, tempfile
+    import numpy as np
+    from cvae.engine.train import train_run, runs
+    from cvae.engine.trainer import TrainData
+    from cvae.store.config import TrainConfig
+
+    rng = np.random.default_rng(0)
+    binary = (rng.random((64, 28, 28, 1)) < 0.2).astype(np.float32)
+    out = {}
+    for name in ("first", "second"):  # the second: TensorFlow has started, the devices are there
+        root = tempfile.mkdtemp()
+        cfg = TrainConfig(batch_size=16, max_train_examples=64, max_test_examples=16, epochs=1, replicas=2,
+                          threads=1, kl_estimate="closed_form", log_every_steps=2)
+        state = train_run(name, cfg, runs_dir=root, data=TrainData(binary, binary[:16]))
+        status = runs.read_status(runs.run_path(name, root))
+        out[name] = {"state": state, "replicas": status.get("replicas"), "note": status.get("replicas_note")}
+    import tensorflow as tf
+    out["devices"] = len(tf.config.list_logical_devices("CPU"))
+    from cvae.engine.machine import cpu_replica_strategy
+    strategy, note = cpu_replica_strategy(3)  # more than the runtime started with: one replica, and why
+    out["three"] = {"strategy": strategy is None, "note": note}
+    print(json.dumps(out))
+""")
+
+
+def test_a_config_with_two_replicas_trains_on_two_logical_cpus():
+    """`replicas: 2` in a fresh trainer process: two logical CPUs and a MirroredStrategy, recorded in status.json;
+    asking for more devices than a started runtime has falls back to one replica and says why."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-c", REPLICAS_SCRIPT], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["first"] == {"state": "done", "replicas": 2, "note": "2 replicas on 2 logical CPUs"}
+    assert out["second"]["replicas"] == 2 and out["devices"] == 2
+    assert out["three"]["strategy"] and "had already started with 2 CPU devices" in out["three"]["note"]

@@ -94,7 +94,8 @@ def _table(precision="mixed_bfloat16"):
 def test_table_decides_without_a_probe_and_the_line_says_why():
     choice = M.choose_fast_path(_machine(cores=2), _table(), probe=_no_probe)
     assert choice.values() == {"precision": "mixed_bfloat16", "batch_size": 128, "learning_rate": 3e-3,
-                               "lr_schedule": "cosine", "epochs": 3, "threads": 2}
+                               "lr_schedule": "cosine", "epochs": 3, "kl_estimate": "sample", "replicas": 1,
+                               "threads": 2}
     assert choice.line() == ("bf16, batch 128, cosine 0.003 over 3 epochs, 2 threads on CPU because this CPU has "
                              "AMX-BF16")
 
@@ -172,6 +173,30 @@ def test_resolve_keeps_what_the_user_set():
     small = M.resolve_fast_config(TrainConfig.from_preset("fast", max_train_examples=100), machine=m, table=table,
                                   probe=_no_probe)
     assert small.batch_size == 100  # never more than the training images
+
+
+@pytest.mark.parametrize("row_replicas,cores,replicas,threads", [(2, 2, 2, 1), (2, 8, 2, 4), (2, 1, 1, 1), (1, 4, 1, 4)])
+def test_replicas_share_out_the_cores(row_replicas, cores, replicas, threads):
+    """A row's replicas are at most one per core; the cores are shared out among them (threads per op each)."""
+    table = _table("float32")
+    table["amx_bf16"] = {**table["amx_bf16"], "replicas": row_replicas, "kl_estimate": "closed_form"}
+    choice = M.choose_fast_path(_machine(cores=cores), table, probe=_no_probe)
+    assert (choice.replicas, choice.threads, choice.kl_estimate) == (replicas, threads, "closed_form")
+    assert "closed-form KL" in choice.line()
+    assert (f"{replicas} replicas x {threads} thread" in choice.line()) == (replicas > 1)
+    gpu = M.choose_fast_path(_machine(cores=cores, gpus=("/physical_device:GPU:0",)), table, probe=_no_probe)
+    assert gpu.replicas == 1  # a GPU's own strategy decides
+
+
+def test_a_row_with_a_bad_replicas_or_kl_estimate_is_refused(tmp_path):
+    data = json.loads(M.TABLE_PATH.read_text())
+    for key, bad in (("replicas", 0), ("replicas", True), ("kl_estimate", "exact")):
+        broken = json.loads(json.dumps(data))
+        broken["rows"]["none"][key] = bad
+        path = tmp_path / "t.json"
+        path.write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match=key):
+            M.load_table(path)
 
 
 def test_fast_preset_static_values_are_the_portable_row():

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..store.config import PRECISIONS, PRESETS, LR_SCHEDULES, TrainConfig
+from ..store.config import KL_ESTIMATES, PRECISIONS, PRESETS, LR_SCHEDULES, TrainConfig
 from ..store.files import atomic_write_json
 
 TABLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "fast_path_table.json"
 CPU_CLASSES = ("amx_bf16", "avx512_bf16", "none")  # best first; "gpu" when TensorFlow lists a GPU
 MACHINE_CLASSES = ("gpu", *CPU_CLASSES)
-CHOSEN_FIELDS = ("precision", "batch_size", "learning_rate", "lr_schedule", "epochs", "threads")
+CHOSEN_FIELDS = ("precision", "batch_size", "learning_rate", "lr_schedule", "epochs", "kl_estimate", "replicas",
+                 "threads")
 PROBE_BUDGET_SECONDS = 10.0
 # bfloat16 must train >= 25% more images per CPU second than float32 to be chosen: it also costs ELBO (at batch 32,
 # 2 epochs: -156.8 vs -155.9 for float32, seed 0, bench/RESULTS.md), so a small gain would eat the quality margin.
@@ -70,6 +71,8 @@ class FastPath:
     learning_rate: float
     lr_schedule: str
     epochs: int
+    kl_estimate: str
+    replicas: int
     threads: int
     because: str
     device: str = "CPU"
@@ -81,9 +84,11 @@ class FastPath:
     def line(self) -> str:
         """'bf16, batch 128, cosine 3e-3 over 3 epochs, 2 threads on CPU because …' (stored in config.fast_path)."""
         prec = "bf16" if self.precision == "mixed_bfloat16" else "fp32"
+        kl = ", closed-form KL" if self.kl_estimate == "closed_form" else ""
+        copies = f"{self.replicas} replicas x " if self.replicas > 1 else ""
         return (f"{prec}, batch {self.batch_size}, {self.lr_schedule} {self.learning_rate:g} over {self.epochs} "
-                f"epoch{'s' if self.epochs != 1 else ''}, {self.threads} thread{'s' if self.threads != 1 else ''} on "
-                f"{self.device} because {self.because}")
+                f"epoch{'s' if self.epochs != 1 else ''}{kl}, {copies}{self.threads} thread"
+                f"{'s' if self.threads != 1 else ''} on {self.device} because {self.because}")
 
 
 def read_cpu(text: str) -> tuple[str, tuple[str, ...]]:
@@ -135,7 +140,9 @@ def _check_row(name: str, row: Any) -> dict[str, Any]:
         "learning_rate": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1,
         "lr_schedule": lambda v: v in LR_SCHEDULES,
         "epochs": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10_000,
-        "because": lambda v: isinstance(v, str) and 0 < len(v) <= 300,
+        "kl_estimate": lambda v: v in KL_ESTIMATES,
+        "replicas": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64,
+        "because": lambda v: isinstance(v, str) and 0 < len(v) <= 400,
     }
     for key, ok in checks.items():
         if key not in out or not ok(out[key]):
@@ -258,8 +265,11 @@ def choose_fast_path(machine: Machine, table: Mapping[str, Mapping[str, Any]] | 
                    f"{' (cached probe)' if found.get('cached') else ' (probe)'}")
     if precision == "mixed_bfloat16" and cls in ("none", "gpu"):
         precision = "float32"  # the trainer refuses bf16 where the CPU has no bf16 instructions
+    # Replicas: at most the row's (measured) count and one per core; the cores are shared out among them.
+    replicas = 1 if cls == "gpu" else max(1, min(int(row["replicas"]), machine.cores))
     return FastPath(cls, precision, int(row["batch_size"]), float(row["learning_rate"]), row["lr_schedule"],
-                    int(row["epochs"]), machine.cores, because, device="GPU" if cls == "gpu" else "CPU")
+                    int(row["epochs"]), row["kl_estimate"], replicas, max(1, machine.cores // replicas), because,
+                    device="GPU" if cls == "gpu" else "CPU")
 
 
 def cached_probe(machine: Machine, batch_size: int) -> dict[str, Any]:
@@ -306,3 +316,28 @@ def apply_threads(threads: int | None) -> str:
     except RuntimeError:  # the runtime already started in this process (tests, benchmarks): it keeps its pool
         return f"{threads} threads requested; TensorFlow had already started, so it keeps its own"
     return f"{threads} intra-op threads"
+
+
+def cpu_replica_strategy(replicas: int) -> tuple[Any, str]:
+    """(a MirroredStrategy over `replicas` logical CPU devices, or None; what happened, in words).
+
+    The logical devices must exist before TensorFlow starts its runtime: a trainer process sets them first thing.
+    None (one copy, the plain path) for one replica, when TensorFlow sees a GPU (its own strategy decides) or when
+    the runtime started earlier with fewer CPU devices (in-process callers: tests, notebooks)."""
+    import tensorflow as tf
+
+    if replicas <= 1:
+        return None, "one replica"
+    if tf.config.list_physical_devices("GPU"):
+        return None, "a GPU is visible: the GPU strategy decides"
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        if len(tf.config.get_logical_device_configuration(cpu) or ()) != replicas:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    except RuntimeError:  # the runtime already started: use its CPU devices if there are enough
+        pass
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(devices) < replicas:
+        return None, (f"{replicas} replicas requested; TensorFlow had already started with {len(devices)} CPU "
+                      f"device{'s' if len(devices) != 1 else ''}, so one replica")
+    return tf.distribute.MirroredStrategy(devices[:replicas]), f"{replicas} replicas on {replicas} logical CPUs"

@@ -52,3 +52,11 @@ def beta_objective(terms: ElboTerms, beta: float = 1.0):
     (Higgins et al. 2017, beta-VAE), per example. No special case for beta = 1: multiplying by 1.0 is exact and
     the sum runs in the ELBO's order, so it is bit for bit terms.elbo, gradients included (tests/test_objectives.py)."""
     return terms.logpx_z + beta * terms.logpz - beta * terms.logqz_x
+
+
+def training_objective(terms: ElboTerms, beta: float = 1.0, kl_estimate: str = "sample"):
+    """What a training step maximizes, per example: beta_objective with the tutorial's sampled KL, or E[log p(x|z)]
+    - beta * KL with the KL in closed form (the same expectation; its gradient has no noise from the KL's sample)."""
+    if kl_estimate == "closed_form":
+        return terms.logpx_z - beta * terms.kl
+    return beta_objective(terms, beta)

@@ -24,7 +24,7 @@ from ..store.status_codes import coded
 from .callbacks import Callback, RunWriter, StopFlag
 from .checkpoints import restore_latest, restore_weights_only, write_checkpoint
 from .tensorboard import TensorBoardWriter
-from .machine import apply_threads, resolve_fast_config
+from .machine import apply_threads, cpu_replica_strategy, resolve_fast_config
 from .trainer import NonFiniteLoss, TrainData, Trainer, bf16_supported
 
 
@@ -122,6 +122,9 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
             if not ok:
                 raise TrainingError(f"precision mixed_bfloat16: {why}; use float32")
         apply_threads(config.threads)
+        replicas_note = None
+        if strategy is None and config.replicas > 1:  # before anything starts TensorFlow's runtime
+            strategy, replicas_note = cpu_replica_strategy(config.replicas)
         t_data = time.perf_counter()
         data = data or prepare_data(config)
         data_seconds = time.perf_counter() - t_data
@@ -135,6 +138,7 @@ def _train_locked(name, run_dir, config, resume, callbacks, data, stop, handle_s
             config = config.replace(**data.record)
             atomic_write_json(run_dir / runs.CONFIG_FILE, config.to_dict())
         trainer = Trainer(config, data, strategy)
+        runs.write_status(run_dir, replicas=trainer.strategy.num_replicas_in_sync, replicas_note=replicas_note)
         writer = RunWriter(run_dir, background=True)
         board = TensorBoardWriter(run_dir)  # <run>/tensorboard: `tensorboard --logdir checkpoints/` shows the run
         line = coded("training")

@@ -20,7 +20,7 @@ from ..store.faults import failpoint
 from ..store.latent_means import MAP_DIGITS
 from .evaluate import eval_noise, evaluate_elbo, make_eval_fn
 from .model import build_model, get_weight_arrays, set_weight_arrays
-from .objectives import beta_objective, elbo_terms
+from .objectives import elbo_terms, training_objective
 
 if TYPE_CHECKING:
     from .callbacks import Callback
@@ -65,6 +65,8 @@ def make_optimizer(config: TrainConfig, steps_total: int) -> keras.optimizers.Op
     lr: Any = config.learning_rate
     if config.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps_total), alpha=0.02)
+    elif config.lr_schedule == "linear":
+        lr = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(1, steps_total), 0.0, power=1.0)
     return keras.optimizers.Adam(learning_rate=lr, name="adam")
 
 
@@ -147,7 +149,7 @@ class Trainer:
         """Compiled: k optimizer steps per call over the given batch indices; returns the k losses."""
         model, optimizer, rng, x_all = self.model, self.optimizer, self.rng, self._x
         dynamic = self.config.binarization == "dynamic"
-        latent_dim, beta = self.config.latent_dim, self.config.beta
+        latent_dim, beta, kl = self.config.latent_dim, self.config.beta, self.config.kl_estimate
         step = self._distributed_step() if self.distributed else None
 
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
@@ -163,7 +165,7 @@ class Trainer:
                 eps = rng.normal(tf.stack([tf.shape(x)[0], latent_dim]))
                 if step is None:
                     with tf.GradientTape() as tape:
-                        loss = -tf.reduce_mean(beta_objective(elbo_terms(model, x, eps), beta))
+                        loss = -tf.reduce_mean(training_objective(elbo_terms(model, x, eps), beta, kl))
                     grads = tape.gradient(loss, model.trainable_variables)
                     optimizer.apply_gradients(zip(grads, model.trainable_variables))
                 else:
@@ -178,6 +180,7 @@ class Trainer:
         its examples' summed negative ELBO / the global batch size, so the gradients the optimizer sums over the
         replicas are those of the single-device mean."""
         model, optimizer, strategy, beta = self.model, self.optimizer, self.strategy, self.config.beta
+        kl = self.config.kl_estimate
 
         def replica_step(x, eps):
             ctx = tf.distribute.get_replica_context()
@@ -186,7 +189,7 @@ class Trainer:
             lo, hi = b * r // n, b * (r + 1) // n
             x, eps = x[lo:hi], eps[lo:hi]
             with tf.GradientTape() as tape:
-                loss = -tf.reduce_sum(beta_objective(elbo_terms(model, x, eps), beta)) / tf.cast(b, tf.float32)
+                loss = -tf.reduce_sum(training_objective(elbo_terms(model, x, eps), beta, kl)) / tf.cast(b, tf.float32)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))  # all-reduces (sums) the gradients
             return loss

@@ -36,7 +36,8 @@ TRAIN_IMAGES_HELP = ("Blank = the whole training set (" + "; ".join(
     f"{s.name}: {s.train_images:,}" for s in DATASET_SPECS.values() if not s.own) + "; your own data: all "
     "its training images). Fewer = a quicker, worse model.")
 PRECISIONS = ("float32", "mixed_bfloat16")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "linear")
+KL_ESTIMATES = ("sample", "closed_form")
 BINARIZATIONS = ("static", "dynamic")
 MAX_LATENT_DIM = 64
 MAX_FILTERS = 512  # the tutorial's "bigger network" suggestion: 512 filters in every conv layer
@@ -159,8 +160,12 @@ class TrainConfig:
     beta: float = _field(1.0, "Weight of the KL term in the training objective E[log p(x|z)] - beta*KL "
                          "(Higgins et al. 2017); 1 = the ELBO (the tutorial). Test figures always report the ELBO.",
                          "beta (KL weight)", kind=float, low=0, high=20, slider_step=0.1)
-    lr_schedule: str = _field("constant", "constant, or cosine decay to 2% of the rate over the run.",
+    lr_schedule: str = _field("constant", "constant, cosine decay to 2% of the rate over the run, or linear decay to 0.",
                               "Learning-rate schedule", kind=str, choices=LR_SCHEDULES)
+    kl_estimate: str = _field("sample", "How training estimates KL(q(z|x) || p(z)): sample = log q(z|x) - log p(z) at "
+                              "the one sampled z (the tutorial); closed_form = its exact value for two Gaussians (the "
+                              "same objective with less gradient noise). Test figures always use the tutorial's.",
+                              "KL estimate (training)", kind=str, choices=KL_ESTIMATES, more=True)
     seed: int = _field(0, "Fixes the initial weights, data order and noise: same seed, same run.", "Random seed",
                        low=0, high=2**31 - 1, allowed_text="an integer from 0 to 2**31-1", more=True)
     max_train_examples: int | None = _field(
@@ -189,6 +194,9 @@ class TrainConfig:
                                  "core); the fast preset sets it for the machine.", "Threads", low=1, high=1024,
                                  optional=True, allowed_text="null (TensorFlow's default) or an integer from 1 to 1024",
                                  more=True)
+    replicas: int = _field(1, "Copies of the model that train side by side on the CPU cores, each on its share of "
+                           "every batch (their gradients are summed: the same step as one copy). The fast preset "
+                           "uses one per core.", "Replicas (CPU)", low=1, high=64, more=True)
     # Issue #25: what the fast preset chose on the training machine and why (cvae/engine/machine.py); null otherwise.
     fast_path: str | None = _field(None, "The fast preset's choice for the machine that trained the run, and why.",
                                    "Fast path", kind=str, optional=True, allowed_text="null or a text",
