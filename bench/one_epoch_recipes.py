@@ -28,6 +28,7 @@ ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--prec", default="float32")
 ap.add_argument("--sched", default="cosine")
 ap.add_argument("--binit", type=int, default=0)
+ap.add_argument("--restart", type=float, default=0.0)  # > 0: sched restarts every epoch, peak lr * restart**epoch
 a = ap.parse_args()
 import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(a.threads)
@@ -55,13 +56,18 @@ class Sched(keras.optimizers.schedules.LearningRateSchedule):
         step = tf.cast(step, tf.float32)
         w = tf.minimum(1.0, (step + 1) / max(warm, 1)) if warm else 1.0
         p = tf.minimum(1.0, tf.maximum(0.0, (step - warm) / max(total - warm, 1)))
+        peak = a.lr
+        if a.restart > 0:
+            ep = tf.floor(step / spe)
+            p = (step - ep * spe) / spe
+            peak = a.lr * tf.pow(a.restart, ep)
         if a.sched == "cosine":
             c = 0.5 * (1 + tf.cos(math.pi * p))
         elif a.sched == "linear":
             c = 1 - p
         else:
             c = 1.0
-        return a.lr * w * ((1 - a.alpha) * c + a.alpha)
+        return peak * w * ((1 - a.alpha) * c + a.alpha)
 opt = keras.optimizers.Adam(Sched(), beta_1=a.b1, beta_2=a.b2, use_ema=a.ema > 0, ema_momentum=a.ema or 0.99,
                             ema_overwrite_frequency=None)
 opt.build(model.trainable_variables)

@@ -178,6 +178,13 @@ def main(argv=None) -> None:
     goal = 12.0 if cls == "amx_bf16" else 8.0
     per_seed = [b / f if b and f else None for b, f in zip(times["baseline"], times[args.preset])]
     out["speedup_per_seed"] = per_seed
+    # A tutorial loop that had not reached the target by --max-epochs still bounds the speedup from below: it took
+    # longer than its last epoch's time. Censored seeds count with that bound (">=").
+    at_least = [(b or (r["rows"][-1]["wall_seconds"] if r["rows"] else None)) / f if f else None
+                for b, r, f in zip(times["baseline"], res["baseline"], times[args.preset])]
+    out["speedup_per_seed_at_least"] = at_least
+    if at_least and all(q is not None for q in at_least):
+        out["speedup_median_at_least"] = median(at_least)
     fast_rows = [x for r in res[args.preset] for x in r["rows"]]
     around = [x["around_fraction"] for x in fast_rows]
     print("\nper seed: " + ", ".join(f"seed {i}: " + ("-" if q is None else f"{q:.2f}x") for i, q in enumerate(per_seed)))
@@ -193,11 +200,17 @@ def main(argv=None) -> None:
               f"{ratio:.2f}x faster (target on this CPU ({cls}) >= {goal:g}x: {'MET' if ratio >= goal else 'NOT MET'})")
     else:
         print(f"\nsome repetitions did not reach {TARGET}: {times}")
+    if "speedup_median_at_least" in out:
+        m = out["speedup_median_at_least"]
+        print("per seed, at least: " + ", ".join(f"{q:.2f}x" for q in at_least) + f"; median at least {m:.2f}x "
+              f"(target on this CPU ({cls}) >= {goal:g}x: {'MET' if m >= goal else 'NOT MET'} at the median, "
+              f"{'met' if min(at_least) >= goal else 'not shown'} for every seed)")
     write_json("time_to_quality" + ("_quick" if args.quick else ""), out)
     print(json.dumps({"bench": "time_to_quality", "cpu": info["cpu_model"], "cpu_class": cls,
                       "bf16_flags": info["bf16_flags"], "loadavg_at_start": info["loadavg_at_start"],
                       "target_elbo": TARGET, "baseline_seconds": times["baseline"],
                       "fast_seconds": times[args.preset], "speedup_per_seed": per_seed, "speedup_median": out.get("speedup"),
+                      "speedup_per_seed_at_least": at_least, "speedup_median_at_least": out.get("speedup_median_at_least"),
                       "goal": goal, "fast_elbo_per_epoch": [[round(x["test_elbo"], 2) for x in r["rows"]]
                                                             for r in res[args.preset]],
                       "fast_path": res[args.preset][0]["config"].get("fast_path") if res[args.preset] else None,

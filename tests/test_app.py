@@ -561,7 +561,8 @@ def test_train_form_preset_fills_the_fields_and_start_launches(root, no_launch, 
     fast = TrainConfig.from_preset("fast")
     assert at.number_input(key="tr_epochs").value == fast.epochs
     assert at.number_input(key="tr_batch_size").value == fast.batch_size
-    assert "cosine" in texts(at)
+    assert "falls to 0 within each of 2 epochs" in texts(at)
+    assert at.selectbox(key="tr_lr_schedule").value == "linear_restarts"
     at.text_input(key="tr_name").input("demo")
     at.number_input(key="tr_latent_dim").set_value(3)
     at.number_input(key="tr_max_train_examples").set_value(640)
@@ -571,7 +572,7 @@ def test_train_form_preset_fills_the_fields_and_start_launches(root, no_launch, 
     assert len(no_launch) == 1
     cfg = no_launch[0]["config"]
     assert no_launch[0]["name"] == "demo" and cfg.preset == "fast" and cfg.epochs == fast.epochs and cfg.latent_dim == 3
-    assert cfg.max_train_examples == 640 and cfg.max_test_examples is None and cfg.lr_schedule == "cosine"
+    assert cfg.max_train_examples == 640 and cfg.max_test_examples is None and cfg.lr_schedule == "linear_restarts"
     assert any("Started demo" in m.value for m in at.success)
 
 

@@ -45,7 +45,7 @@ INVALID = [
     ("dataset", "cifar100", ["mnist", "fashion_mnist"]),
     ("precision", "float16", ["float32", "mixed_bfloat16"]),
     ("binarization", "soft", ["static", "dynamic"]),
-    ("lr_schedule", "step", ["constant", "cosine", "linear"]),
+    ("lr_schedule", "step", ["constant", "cosine", "linear", "linear_restarts"]),
     ("num_examples_to_generate", 15, ["perfect square"]),
     ("num_examples_to_generate", 0, ["perfect square"]),
     ("num_examples_to_generate", 81, ["perfect square", "64"]),

@@ -202,7 +202,7 @@ def test_a_row_with_a_bad_replicas_or_kl_estimate_is_refused(tmp_path):
 def test_fast_preset_static_values_are_the_portable_row():
     """Before the machine is known (the form, a CPU without bf16) the fast preset is the table's 'none' row."""
     row = M.load_table()["none"]
-    for key in ("batch_size", "learning_rate", "lr_schedule", "epochs"):
+    for key in ("batch_size", "learning_rate", "lr_schedule", "kl_estimate", "epochs"):
         assert PRESETS["fast"][key] == row[key], key
 
 

@@ -25,7 +25,7 @@ EXEMPT = {
     "float32", "mixed_bfloat16", "static", "dynamic", "constant", "cosine", "nats", "checkpoints", "TFP",
     "folder", "x_train", "x_test", "JPEG", "BMP", "WebP",  # your own data: a dataset name and .npz member names (#22)
     "English", "JSON", "z_A", "z_B",  # the language switch names each language in itself; formats; formulas
-    "linear", "sample", "closed_form", "CPU",  # option values of --lr-schedule and --kl-estimate, as typed (#25)
+    "linear", "linear_restarts", "sample", "closed_form", "CPU",  # option values of --lr-schedule and --kl-estimate, as typed (#25)
 }
 
 

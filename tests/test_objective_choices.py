@@ -58,3 +58,15 @@ def test_config_refuses_unknown_kl_estimates_and_replicas():
             TrainConfig(**{field: bad})
     assert TrainConfig.from_dict({**TrainConfig().to_dict(), "kl_estimate": "closed_form",
                                   "replicas": 2}).replicas == 2
+
+
+def test_linear_restarts_fall_to_zero_in_every_epoch_from_a_quarter_of_the_last_peak():
+    opt = make_optimizer(TrainConfig(learning_rate=4e-3, lr_schedule="linear_restarts", epochs=3), steps_total=300,
+                         steps_per_epoch=100)
+    sched = opt._learning_rate
+    got = [float(sched(s)) for s in (0, 50, 99, 100, 150, 200)]
+    want = [4e-3, 2e-3, 4e-5, 1e-3, 5e-4, 2.5e-4]
+    assert np.allclose(got, want, rtol=1e-5, atol=1e-9), got
+    # without steps_per_epoch the run's steps are shared out over its epochs
+    assert float(make_optimizer(TrainConfig(learning_rate=4e-3, lr_schedule="linear_restarts", epochs=2),
+                                steps_total=80)._learning_rate(40)) == pytest.approx(1e-3)

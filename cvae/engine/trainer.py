@@ -14,7 +14,7 @@ import tensorflow as tf
 import keras
 
 from ..store.arch import architecture_of
-from ..store.config import TrainConfig
+from ..store.config import RESTART_FACTOR, TrainConfig
 from ..store.errors import TrainingError
 from ..store.faults import failpoint
 from ..store.latent_means import MAP_DIGITS
@@ -60,9 +60,28 @@ def bf16_supported() -> tuple[bool, str]:
     return False, "this CPU has neither AVX512-BF16 nor AMX: bfloat16 would be emulated and slow"
 
 
-def make_optimizer(config: TrainConfig, steps_total: int) -> keras.optimizers.Optimizer:
+class LinearRestarts(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear decay to 0 within every epoch; epoch k (from 0) starts at rate * factor**k."""
+
+    def __init__(self, rate: float, steps_per_epoch: int, factor: float = RESTART_FACTOR) -> None:
+        self.rate, self.steps_per_epoch, self.factor = float(rate), max(1, int(steps_per_epoch)), float(factor)
+
+    def __call__(self, step: Any) -> tf.Tensor:
+        step = tf.cast(step, tf.float32)
+        epoch = tf.floor(step / self.steps_per_epoch)
+        within = (step - epoch * self.steps_per_epoch) / self.steps_per_epoch
+        return self.rate * tf.pow(self.factor, epoch) * (1.0 - within)
+
+    def get_config(self) -> dict[str, float]:
+        return {"rate": self.rate, "steps_per_epoch": self.steps_per_epoch, "factor": self.factor}
+
+
+def make_optimizer(config: TrainConfig, steps_total: int, steps_per_epoch: int | None = None
+                   ) -> keras.optimizers.Optimizer:
     """A fresh Adam for one run (an optimizer is bound to one model's variables)."""
     lr: Any = config.learning_rate
+    if config.lr_schedule == "linear_restarts":
+        lr = LinearRestarts(config.learning_rate, steps_per_epoch or max(1, steps_total // config.epochs))
     if config.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps_total), alpha=0.02)
     elif config.lr_schedule == "linear":
@@ -109,7 +128,7 @@ class Trainer:
             self.model = build_model(config.latent_dim, config.precision, seed=config.seed,
                                      arch=architecture_of(config))
             self.steps_per_epoch = steps_per_epoch(len(data.train), config.batch_size)
-            self.optimizer = make_optimizer(config, self.steps_per_epoch * config.epochs)
+            self.optimizer = make_optimizer(config, self.steps_per_epoch * config.epochs, self.steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
             # Evaluation, sample grids and the latent map always run a float32 copy: under mixed precision the
             # training layers compute in bfloat16, but the reported ELBO is the float32 one of the float32 master
