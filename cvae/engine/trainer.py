@@ -82,7 +82,7 @@ def make_optimizer(config: TrainConfig, steps_total: int, steps_per_epoch: int |
     lr: Any = config.learning_rate
     if config.lr_schedule == "linear_restarts":
         lr = LinearRestarts(config.learning_rate, steps_per_epoch or max(1, steps_total // config.epochs))
-    if config.lr_schedule == "cosine":
+    elif config.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps_total), alpha=0.02)
     elif config.lr_schedule == "linear":
         lr = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(1, steps_total), 0.0, power=1.0)

@@ -162,9 +162,10 @@ class TrainConfig:
     beta: float = _field(1.0, "Weight of the KL term in the training objective E[log p(x|z)] - beta*KL "
                          "(Higgins et al. 2017); 1 = the ELBO (the tutorial). Test figures always report the ELBO.",
                          "beta (KL weight)", kind=float, low=0, high=20, slider_step=0.1)
-    lr_schedule: str = _field("constant", "constant; cosine decay to 2% of the rate over the run; linear decay to 0 over the run; or "
-                              "linear_restarts: linear decay to 0 within every epoch, each epoch starting at a quarter "
-                              "of the rate of the one before (a good model after epoch 1, a better one after 2).",
+    lr_schedule: str = _field("constant", "constant; cosine decay to 2% of the rate over the run; linear decay to 0 "
+                              "over the run; or linear_restarts: linear decay to 0 within every epoch, each epoch "
+                              "starting at a quarter of the rate of the one before (a good model after epoch 1, a "
+                              "better one after 2).",
                               "Learning-rate schedule", kind=str, choices=LR_SCHEDULES)
     kl_estimate: str = _field("sample", "How training estimates KL(q(z|x) || p(z)): sample = log q(z|x) - log p(z) at "
                               "the one sampled z (the tutorial); closed_form = its exact value for two Gaussians (the "
@@ -200,7 +201,7 @@ class TrainConfig:
                                  more=True)
     replicas: int = _field(1, "Copies of the model that train side by side on the CPU cores, each on its share of "
                            "every batch (their gradients are summed: the same step as one copy). The fast preset "
-                           "uses one per core.", "Replicas (CPU)", low=1, high=64, more=True)
+                           "sets it from the machine's measured table (at most one per core).", "Replicas (CPU)", low=1, high=64, more=True)
     # Issue #25: what the fast preset chose on the training machine and why (cvae/engine/machine.py); null otherwise.
     fast_path: str | None = _field(None, "The fast preset's choice for the machine that trained the run, and why.",
                                    "Fast path", kind=str, optional=True, allowed_text="null or a text",
