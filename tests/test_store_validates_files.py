@@ -57,11 +57,14 @@ def test_weights_carry_their_epoch_and_step_and_loaders_return_only_arrays(tmp_p
 
 
 def test_schema_checks_type_range_finiteness_and_time():
-    good = {"state": "running", "epoch": 2, "step": 100, "created": 1.7e9, "steps_per_epoch": 64}
+    good = {"state": "running", "epoch": 2, "step": 100, "created": 1.7e9, "steps_per_epoch": 64, "replicas": 2,
+            "replicas_note": "2 replicas on 2 logical CPUs"}
     assert schema.status_problem(good) is None
+    assert schema.status_problem({**good, "replicas_note": None}) is None
     for field, value in (("epoch", "two"), ("steps_per_epoch", "64"), ("created", 1e20), ("epoch", 1e300),
                          ("epoch", True), ("epoch", 2.0), ("step", -1), ("created", float("nan")),
-                         ("updated", -5.0), ("pid", "me"), ("message", 7)):
+                         ("updated", -5.0), ("pid", "me"), ("message", 7), ("replicas", 0), ("replicas", "2"),
+                         ("replicas_note", 7)):
         why = schema.status_problem({**good, field: value})
         assert why is not None and f"'{field}'" in why and "\n" not in why, (field, value, why)
     assert schema.metrics_row_problem({"kind": "step", "step": 5, "loss": 1.0}) is None

@@ -116,6 +116,7 @@ STATUS_FIELDS: dict[str, Check] = {
     "message": text(), "source": text(), "failed_value": text(),
     "code": text(64), "params": params(),  # the message as a code (cvae/store/status_codes.py)
     "resume_from": optional(one_of("weights")),  # a copy without checkpoints (cvae/store/copies.py)
+    "replicas": integer(1, 64), "replicas_note": optional(text()),  # how many copies trained, and why (#25)
 }
 STATUS_REQUIRED = ("state",)
 
