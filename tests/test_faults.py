@@ -140,6 +140,7 @@ def test_sigkill_at_every_crash_point_then_resume_finishes(tmp_path, mnist_dir):
         args += ["--data-dir", str(mnist_dir), *TINY] if i == 0 else ["--resume"]
         if point == "atomic_write:weights.npz":
             weights_before = (run / runs.WEIGHTS_FILE).read_bytes()
+        temps_before = set(temp_files(run)) if run.exists() else set()
         r = cli(*args, env=cli_env(**{faults.FAILPOINTS_ENV: failpoint_spec(point)}))
         assert r.returncode == -signal.SIGKILL, (point, r.returncode, r.stderr[-2000:])
         assert f"cvae failpoint: SIGKILL at {point.split(':')[0]}" in r.stderr, r.stderr[-500:]
@@ -148,8 +149,11 @@ def test_sigkill_at_every_crash_point_then_resume_finishes(tmp_path, mnist_dir):
         assert facts["ckpt_epoch"] == expect["ckpt_epoch"], (point, what, facts["ckpt_epoch"])
         if "temp" in expect:  # the crash really was between the temp write and the rename...
             assert any(t.startswith(expect["temp"]) for t in facts["temps"]), (point, facts["temps"])
-        else:  # ...and the resume before it cleared the previous crash's temp files
-            assert facts["temps"] == [], (point, facts["temps"])
+        # The resume cleared the previous crash's temp files (names are random, so a survivor is the same file)...
+        assert not temps_before & set(facts["temps"]), (point, temps_before, facts["temps"])
+        if "temp" not in expect:  # ...and the only temp this crash may leave is status.json's: the writer thread
+            # can be mid-write when SIGKILL lands (seen in CI); the run still reads as above.
+            assert all(Path(t).name.startswith(".status.json.") for t in facts["temps"]), (point, facts["temps"])
         if expect.get("torn"):
             assert not (run / runs.METRICS_FILE).read_bytes().endswith(b"\n")
         if point == "atomic_write:ckpt-*.npz":
