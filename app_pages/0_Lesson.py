@@ -77,7 +77,7 @@ elif step == 2:
         centre = xy[lab == cls].mean(axis=0) if (lab == cls).any() else np.zeros(2)
         fig = maps.latent_map_figure(xy, lab, names, current=centre, axis_titles=axis_titles,
                                      ranges=maps.map_ranges(xy, d), height=430, strip=(d == 1),
-                                     lang=current_lang())
+                                     legend_side="right" if presenter.presenting() else "top", lang=current_lang())
         st.plotly_chart(presenter.style_figure(fig), key="ls_map", width="stretch", config={"displayModeBar": False})
         st.caption(_("The ★ is the average code of the class {name}.", name=names[cls]))
 elif step == 3:

@@ -3,8 +3,9 @@
 One server, one Chromium. Presenter mode in Hindi (the longer language) at 1280×720 and 1920×1080: every page's
 visuals (charts, images, canvases, iframes, buttons, headings, metric labels, captions, formulas) are measured
 against the viewport and the boxes that contain them; text must not overflow its box. The Latent plane's pad map is
-≥ 560 px and its digit ≥ 360 px at 1280×720, chart text ≥ 18 px, the sidebar collapsed. A phone (390×844, dark):
-the decoded digit stays on screen while a finger drags on the map; Your digit's result is within two screens.
+≥ 560 px and its digit ≥ 360 px at 1280×720, the Lesson's class map ≥ 320 px, chart text ≥ 18 px, the sidebar
+collapsed. A phone (390×844, dark): the decoded digit stays on screen while a finger drags on the map; Your digit's
+result is within two screens.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ def test_presenter_mode_in_hindi_clips_nothing(server, browser, viewport):
                 problems += measure(page, f"{name} step {step}")
                 if viewport == PROJECTOR and step in (3, 4):  # the two the first walk-through found clipped
                     shot(page, f"lesson_step{step}_present_hi_1280x720.png")
+                if viewport == PROJECTOR and step == 3:  # a legend above the map once left it ~220 px square
+                    side = page.evaluate("""() => { const r = document.querySelector(
+                        '.st-key-ls_map .nsewdrag').getBoundingClientRect(); return Math.min(r.width, r.height); }""")
+                    if side < 320:  # the page fits the screen: 330 px, the legend beside it
+                        problems.append(f"{name} step 3: the map's plot area is {side:.0f} px square")
         if url == "Latent_plane" and viewport == PROJECTOR:
             size = page.evaluate("""() => { const el = document.querySelector('.st-key-lp_pad');
                 const q = s => el.querySelector(s) || (el.shadowRoot || {querySelector: () => null}).querySelector(s);

@@ -197,3 +197,60 @@ def test_join_address_and_qr_code():
     assert lc.local_only("http://127.0.0.1:8501/Join") and not lc.local_only("http://192.168.1.2:8501/Join")
     png = lc.qr_png("http://10.0.0.5:8501/Join?code=ABC234")
     assert png.startswith(b"\x89PNG")
+
+
+def test_student_names_on_the_map_never_cover_each_other_or_leave_the_plot():
+    """A room of drawings landing together: each name gets the first free side of its ring (or none); the boxes
+    placed never overlap, never leave the plot, and a ring at the plot's left edge has its name to the right."""
+    from cvae.explorer.classroom.live_class import place_labels
+
+    ranges = ((-3.0, 3.0), (-3.0, 3.0))
+    kw = dict(plot_px=500.0, font_px=16.0, ring_px=18.0)
+    # Two rings side by side: the second name goes below, not on top of the first.
+    assert place_labels(np.array([[0.0, 0.0], [0.05, 0.0]]), ["Green Gecko 41", "Blue Otter 12"], ranges, **kw) \
+        == ["top center", "bottom center"]
+    # Another student's ring just above: the name goes below rather than cover it.
+    assert place_labels(np.array([[0.0, 0.0]]), ["Green Gecko 41"], ranges, obstacles=[(0.0, 0.25, 18.0)], **kw) \
+        == ["bottom center"]
+    # At the left edge a centred name would run off the plot: it goes above, to the right.
+    assert place_labels(np.array([[-2.95, 0.0]]), ["Green Elephant 84"], ranges, **kw) == ["top right"]
+    # Thirty drawings in one cluster: every placed box is inside and disjoint; the rest get no name (hover has it).
+    rng = np.random.default_rng(0)
+    xy = rng.normal(0, 0.3, (30, 2))
+    names = [f"Student {i}" for i in range(30)]
+    sides = place_labels(xy, names, ranges, **kw)
+    assert 3 <= sum(s is not None for s in sides) < 30
+    sx = 500.0 / 6
+    boxes = []
+    for (x, y), name, side in zip(xy, names, sides):
+        if side is None:
+            continue
+        px, py, w, h, r = (x + 3) * sx, (y + 3) * sx, 0.6 * 16 * len(name), 1.25 * 16, 11
+        box = {"top center": (px - w / 2, py + r, px + w / 2, py + r + h),
+               "bottom center": (px - w / 2, py - r - h, px + w / 2, py - r),
+               "top right": (px, py + r, px + w, py + r + h), "top left": (px - w, py + r, px, py + r + h),
+               "bottom right": (px, py - r - h, px + w, py - r), "bottom left": (px - w, py - r - h, px, py - r),
+               "middle right": (px + r, py - h / 2, px + r + w, py + h / 2),
+               "middle left": (px - r - w, py - h / 2, px - r, py + h / 2)}[side]
+        assert 0 <= box[0] and box[2] <= 500 and 0 <= box[1] and box[3] <= 500, (name, side)
+        assert not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes), name
+        boxes.append(box)
+
+
+def test_the_class_map_names_the_newest_drawings_first():
+    """Two new drawings on one spot: the newer one's name is placed (on top), the older one's moves; hovering any
+    ring shows its student's name."""
+    from cvae.explorer.classroom import live_class as lc
+    from cvae.store.class_records import Submission
+
+    base = lc.class_map_base(np.zeros((0, 2), np.float32), np.zeros(0, int), [str(i) for i in range(10)],
+                             axis_titles=("z₁", "z₂"), ranges=((-3, 3), (-3, 3)), height=600).to_plotly_json()
+    subs = [Submission(1, 1, "Old Owl 1", 100.0, (0.0, 0.0), "none", 0),
+            Submission(2, 2, "New Newt 2", 105.0, (0.02, 0.0), "none", 0),
+            Submission(3, 3, "Past Puma 3", 10.0, (1.0, 1.0), "none", 0)]
+    fig = lc.class_map_figure(base, subs, None, now=106.0)
+    new = next(t for t in fig.data if t.name == lc.NEW_TRACE)
+    assert list(new.text) == ["Old Owl 1", "New Newt 2"]
+    assert list(new.textposition) == ["bottom center", "top center"]  # the newest took the first side
+    old = next(t for t in fig.data if t.name == lc.CLASS_TRACE)
+    assert list(old.hovertext) == ["Past Puma 3"] and list(new.hovertext) == ["Old Owl 1", "New Newt 2"]

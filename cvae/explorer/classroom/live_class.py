@@ -98,30 +98,86 @@ def class_map_base(bg_xy: np.ndarray, bg_labels: np.ndarray, names: Sequence[str
     return fig
 
 
+LABEL_SIDES = ("top center", "bottom center", "top right", "top left", "bottom right", "bottom left", "middle right",
+               "middle left")
+LABEL_PLOT_PX = 300.0  # the class map's plot side on a 1280-px laptop with the sidebar and the QR column open
+
+
+def place_labels(xy: np.ndarray, names: Sequence[str], ranges, *, plot_px: float, font_px: float,
+                 ring_px: float, obstacles: Sequence[tuple[float, float, float]] = ()) -> list[str | None]:
+    """Where each name goes beside its ring (a plotly textposition), or None where every side would cover a name
+    placed before it or leave the plot; a greedy pass in the given order (pass the newest first). A side that
+    covers none of the `obstacles` (rings: x, y, diameter px) is preferred. Boxes are estimated in pixels of a
+    square plot `plot_px` wide. A room of names must stay readable, not pile up: the rest are in the hover text."""
+    (x0, x1), (y0, y1) = ranges
+    sx, sy = plot_px / max(x1 - x0, 1e-9), plot_px / max(y1 - y0, 1e-9)
+    h, r = 1.25 * font_px, ring_px / 2 + 2
+    rings = [((ox - x0) * sx - d / 2, (oy - y0) * sy - d / 2, (ox - x0) * sx + d / 2, (oy - y0) * sy + d / 2)
+             for ox, oy, d in obstacles]
+    placed: list[tuple[float, float, float, float]] = []
+    out: list[str | None] = []
+    for (x, y), name in zip(np.asarray(xy, float), names):
+        px, py, w = (x - x0) * sx, (y - y0) * sy, 0.6 * font_px * max(len(str(name)), 1)
+        boxes = {"top center": (px - w / 2, py + r, px + w / 2, py + r + h),
+                 "bottom center": (px - w / 2, py - r - h, px + w / 2, py - r),
+                 "top right": (px, py + r, px + w, py + r + h), "top left": (px - w, py + r, px, py + r + h),
+                 "bottom right": (px, py - r - h, px + w, py - r), "bottom left": (px - w, py - r - h, px, py - r),
+                 "middle right": (px + r, py - h / 2, px + r + w, py + h / 2),
+                 "middle left": (px - r - w, py - h / 2, px - r, py + h / 2)}
+        free = [k for k in LABEL_SIDES
+                if boxes[k][0] >= 0 and boxes[k][1] >= 0 and boxes[k][2] <= plot_px and boxes[k][3] <= plot_px
+                and not any(_overlap(boxes[k], b) for b in placed)]
+        side = next((k for k in free if not any(_overlap(boxes[k], b) for b in rings)), free[0] if free else None)
+        if side is not None:
+            placed.append(boxes[side])
+        out.append(side)
+    return out
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def class_map_figure(base: dict, subs: Sequence[Submission], pca, *, now: float,
                      star_xy: Sequence[float] | None = None, circle: tuple[float, float, float] | None = None,
                      selected: int | None = None, scale: float = 1.0) -> go.Figure:
     """The live map: `base` (class_map_base(...).to_plotly_json(), never modified) plus the class's drawings as
-    large rings (new ones filled, with the student's name), the ★ of a predict round, the circle of a circle round.
-    customdata of a drawing = its id. The overlay is plain trace dicts, not validated: ~8 ms a refresh, not ~80."""
+    large rings (new ones filled, with the student's name where it fits: place_labels), the ★ of a predict round,
+    the circle of a circle round. customdata of a drawing = its id; hovering shows the name. The overlay is plain
+    trace dicts, not validated: ~8 ms a refresh, not ~80."""
     traces: list[dict] = []
     if subs:
         xy = map_coords(np.array([s.code for s in subs], np.float32), pca)
         new = np.array([now - s.created <= NEW_SECONDS for s in subs])
         ids = np.array([s.id for s in subs])
         names_ = np.array([s.name for s in subs], dtype=object)
+        created = np.array([s.created for s in subs], float)
         for name, mask, size, colour in ((CLASS_TRACE, ~new, 11, "rgba(255,255,255,0.75)"),
                                          (NEW_TRACE, new, 18, "#e4007c")):
             if not mask.any():
                 continue
             trace = dict(type="scatter", x=np.round(xy[mask, 0], 3).tolist(), y=np.round(xy[mask, 1], 3).tolist(),
-                         customdata=ids[mask].tolist(), name=name, mode="markers", hovertemplate="%{customdata}<extra></extra>",
+                         customdata=ids[mask].tolist(), name=name, mode="markers",
+                         hovertext=[str(n) for n in names_[mask]], hovertemplate="%{hovertext}<extra></extra>",
                          marker=dict(symbol="circle", size=size * scale, color=colour,
                                      line=dict(color="black", width=2.5)),
                          selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)))
             if name == NEW_TRACE:
-                trace.update(mode="markers+text", text=[str(n) for n in names_[mask]], textposition="top center",
-                             textfont=dict(size=16 * scale))
+                order = np.argsort(-created[mask], kind="stable")  # the newest names first
+                rings = [(float(a), float(b), (18 if n else 11) * scale) for (a, b), n in zip(xy, new)]
+                if star_xy is not None:
+                    rings.append((float(star_xy[0]), float(star_xy[1]), 34 * scale))
+                # The page's width is unknown here: boxes are sized for the smallest map it shows, so names that
+                # fit there never touch on a larger one.
+                sides = place_labels(xy[mask][order], names_[mask][order], _layout_ranges(base.get("layout", {})),
+                                     plot_px=LABEL_PLOT_PX * scale, font_px=16 * scale, ring_px=size * scale,
+                                     obstacles=rings)
+                where: list[str | None] = [None] * int(mask.sum())
+                for k, side in zip(order, sides):
+                    where[int(k)] = side
+                trace.update(mode="markers+text", text=[str(n) if w else "" for n, w in zip(names_[mask], where)],
+                             textposition=[w or "top center" for w in where], cliponaxis=False,
+                             textfont=dict(size=16 * scale, weight="bold", color="#c8006d"))
             traces.append(trace)
         if selected is not None and selected in set(ids.tolist()):
             i = int(np.flatnonzero(ids == selected)[0])
@@ -138,6 +194,13 @@ def class_map_figure(base: dict, subs: Sequence[Submission], pca, *, now: float,
         layout["shapes"] = [dict(type="circle", x0=cx - r, y0=cy - r, x1=cx + r, y1=cy + r,
                                  line=dict(color="#0072B2", width=4, dash="dash"), fillcolor="rgba(0,114,178,0.08)")]
     return go.Figure(data=list(base["data"]) + traces, layout=layout, _validate=False)
+
+
+def _layout_ranges(layout: dict) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The x and y ranges of a map's layout dict (as latent_map_figure sets them)."""
+    rx = (layout.get("xaxis") or {}).get("range") or (-3.0, 3.0)
+    ry = (layout.get("yaxis") or {}).get("range") or (-3.0, 3.0)
+    return (float(rx[0]), float(rx[1])), (float(ry[0]), float(ry[1]))
 
 
 def student_map_figure(base: dict, xy: np.ndarray, circle: tuple[float, float, float] | None = None) -> go.Figure:

@@ -124,10 +124,11 @@ def map_ranges(xy: np.ndarray, d: int) -> tuple[tuple[float, float], tuple[float
 def latent_map_figure(xy: np.ndarray, labels: np.ndarray, names: Sequence[str], *, current: Sequence[float] | None,
                       axis_titles: tuple[str, str], ranges, height: int = 560, marker_size: float = 6.0,
                       click_grid: int = 0, legend: bool = True, strip: bool = False, webgl: bool = True,
-                      lang: str = "en") -> go.Figure:
+                      legend_side: str = "top", lang: str = "en") -> go.Figure:
     """Scatter of encoded test digits, a colour and a symbol per class, the current code as a star, and
     (click_grid > 0) an invisible grid of clickable points so a click anywhere reports its position (heatmaps and
-    empty space send no click events). One unit is as long on both axes (except the d=1 strip)."""
+    empty space send no click events). One unit is as long on both axes (except the d=1 strip). legend_side "right"
+    stacks the legend beside the plot: on a wide, short screen (a projector) a legend above it takes the height."""
     tr = lambda text: translate(text, lang)  # noqa: E731
     fig = go.Figure()
     Scatter = go.Scattergl if webgl else go.Scatter  # noqa: N806 (WebGL for thousands of points)
@@ -171,8 +172,10 @@ def latent_map_figure(xy: np.ndarray, labels: np.ndarray, names: Sequence[str], 
         fig.update_yaxes(title=axis_titles[1], range=[y0, y1], zeroline=True, zerolinecolor="#bbb",
                          scaleanchor="x", scaleratio=1, constrain="domain")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=legend,
-                      legend=dict(title=tr("class") + " ", itemsizing="constant", font=dict(size=15), orientation="h",
-                                  y=1.01, yanchor="bottom", x=0, xanchor="left"),
+                      legend=(dict(title=tr("class") + " ", itemsizing="constant", font=dict(size=15), orientation="v",
+                                   y=1, yanchor="top", x=1.02, xanchor="left") if legend_side == "right" else
+                              dict(title=tr("class") + " ", itemsizing="constant", font=dict(size=15), orientation="h",
+                                   y=1.01, yanchor="bottom", x=0, xanchor="left")),
                       dragmode=False, hovermode="closest", clickmode="event+select", uirevision=MAP_UIREVISION)
     return fig
 
