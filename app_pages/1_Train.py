@@ -33,7 +33,7 @@ if not presenter.presenting():  # on a projector the charts need the room (they 
 PRESET_NOTES = {
     "tutorial": N_("Exactly the TensorFlow tutorial: Adam with learning rate 1e-4, batches of 32, 10 epochs "
                    "(about 4 minutes on 2 CPU cores)."),
-    "fast": N_("Batches of 16 with a 40× larger learning rate (4e-3) that falls to 0 within each of 2 epochs (the "
+    "fast": N_("Batches of 8 with a 30× larger learning rate (3e-3) that falls to 0 within each of 2 epochs (the "
                "second starting at a quarter), and the KL term in closed form; when training starts, the trainer sets "
                "precision (bfloat16 where the CPU gains from it), batch size, schedule, threads and replicas for the "
                "machine from a measured table. Reaches the tutorial's 10-epoch test ELBO (≥ −157) in a fraction "

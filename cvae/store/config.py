@@ -51,7 +51,7 @@ UNLABELLED = "all images"  # the one "class" of your own data without labels
 # replaces what the user left at these values with its measured table's row (cvae/engine/machine.py, issue #25).
 PRESETS: dict[str, dict[str, Any]] = {
     "tutorial": {},
-    "fast": {"batch_size": 16, "learning_rate": 4e-3, "lr_schedule": "linear_restarts", "kl_estimate": "closed_form",
+    "fast": {"batch_size": 8, "learning_rate": 3e-3, "lr_schedule": "linear_restarts", "kl_estimate": "closed_form",
              "epochs": 2},
 }
 
