@@ -172,10 +172,9 @@ def latent_map_figure(xy: np.ndarray, labels: np.ndarray, names: Sequence[str], 
         fig.update_yaxes(title=axis_titles[1], range=[y0, y1], zeroline=True, zerolinecolor="#bbb",
                          scaleanchor="x", scaleratio=1, constrain="domain")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=legend,
-                      legend=(dict(title=tr("class") + " ", itemsizing="constant", font=dict(size=15), orientation="v",
-                                   y=1, yanchor="top", x=1.02, xanchor="left") if legend_side == "right" else
-                              dict(title=tr("class") + " ", itemsizing="constant", font=dict(size=15), orientation="h",
-                                   y=1.01, yanchor="bottom", x=0, xanchor="left")),
+                      legend=dict(title=tr("class") + " ", itemsizing="constant", font=dict(size=15), xanchor="left",
+                                  **(dict(orientation="v", y=1, yanchor="top", x=1.02) if legend_side == "right" else
+                                     dict(orientation="h", y=1.01, yanchor="bottom", x=0))),
                       dragmode=False, hovermode="closest", clickmode="event+select", uirevision=MAP_UIREVISION)
     return fig
 
