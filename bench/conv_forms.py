@@ -8,6 +8,8 @@ bias) at one batch, compiled, in three forms that compute the same numbers (chec
   subpixel-conv a stride-2 3x3 transposed conv as one stride-1 2x2 conv to 4x the channels + depth_to_space
                 (a 1x1 / 3x3 stride-1 one as the equivalent flipped-kernel conv)
   im2col        the same as one matmul over explicitly gathered patches (autodiff through the slices)
+  tap-matmul    one matmul to a map per kernel tap, the nine maps added at their offsets (stride 2: per output
+                parity, interleaved) -- the form CVAE.decode_fast uses for the last layer at inference
 and the whole training step compiled with and without XLA (jit_compile). Ratios are against the native form of the
 same run; the last line is one JSON object.
 """
@@ -66,7 +68,37 @@ def im2col(x, k, b, stride):
     return tf.nn.depth_to_space(tf.reshape(y, [-1, n, n, 4 * cout]), 2) + b
 
 
-FORMS = {"native": native, "subpixel-conv": subpixel_conv, "im2col": im2col}
+def _shift(t, axis: int):
+    """t[m - 1] along rows (axis 1) or columns (axis 2), zero at m = 0."""
+    pad = [[0, 0]] * 4
+    pad[axis] = [1, 0]
+    return tf.pad(t[:, :-1] if axis == 1 else t[:, :, :-1], pad)
+
+
+def tap_matmul(x, k, b, stride):
+    n, cin, cout = x.shape[1], x.shape[3], k.shape[2]
+    w = tf.reshape(tf.transpose(k, [3, 0, 1, 2]), [cin, 9 * cout])
+    t = tf.reshape(tf.matmul(tf.reshape(x, [-1, cin]), w), [-1, n, n, 9, cout])
+    if stride == 1:
+        p, e = tf.pad(t, [[0, 0], [1, 1], [1, 1], [0, 0], [0, 0]]), n + 2
+        return tf.add_n([p[:, 2 - i:e - i, 2 - j:e - j, 3 * i + j] for i in range(3) for j in range(3)]) + b
+    # Stride 2, 'same': output 2m + k gets input m's tap k, so even rows take taps 0 (at m) and 2 (at m - 1), odd
+    # rows tap 1 (at m); columns likewise.
+    taps = {0: ((0, False), (2, True)), 1: ((1, False),)}
+
+    def phase(a, c):
+        terms = []
+        for i, si in taps[a]:
+            for j, sj in taps[c]:
+                v = t[:, :, :, 3 * i + j]
+                v = _shift(v, 1) if si else v
+                terms.append(_shift(v, 2) if sj else v)
+        return tf.add_n(terms)
+    rows = [tf.stack([phase(a, 0), phase(a, 1)], 3) for a in (0, 1)]
+    return tf.reshape(tf.stack(rows, 2), [-1, 2 * n, 2 * n, cout]) + b
+
+
+FORMS = {"native": native, "subpixel-conv": subpixel_conv, "im2col": im2col, "tap-matmul": tap_matmul}
 LAYERS = {"dec_deconv1 7x7x32 -> 14x14x64": (7, 32, 64, 2), "dec_deconv2 14x14x64 -> 28x28x32": (14, 64, 32, 2),
           "dec_logits 28x28x32 -> 28x28x1": (28, 32, 1, 1)}
 
@@ -129,7 +161,7 @@ def main(argv=None) -> None:
         k = tf.constant(rng.normal(0, .05, (3, 3, cout, cin)).astype("float32"))
         b = tf.constant(rng.normal(0, .05, cout).astype("float32"))
         ref = native(x, k, b, stride)
-        for form in ("subpixel-conv", "im2col"):
+        for form in ("subpixel-conv", "im2col", "tap-matmul"):
             err = float(tf.reduce_max(tf.abs(FORMS[form](x, k, b, stride) - ref)))
             assert err < 1e-5 * max(1.0, float(tf.reduce_max(tf.abs(ref)))), (name, form, err)
         fns = {form: forward_backward(f, stride) for form, f in FORMS.items()}
