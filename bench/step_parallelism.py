@@ -7,7 +7,8 @@ thread pools and logical devices are fixed at its start).
 Cases: `default` (TensorFlow's own thread pools, what the fast path runs), `intra1-inter1` (one core's worth),
 `intra1-inter2`, `mirrored-intra1` (two logical CPUs, each replica half the global batch, one thread per op: the
 replicas' steps run side by side; what the fast path runs on 2 cores), `mirrored` (the same with TensorFlow's
-default threads). Cases alternate in rotating order within each repetition; medians of --reps;
+default threads), and three of oneDNN's start-up switches (`onednn-off`: TensorFlow's Eigen kernels instead;
+`onednn-caller-thread`, `onednn-system-alloc`). Cases alternate in rotating order within each repetition; medians of --reps;
 ratios against `default` measured in the same run. The last line printed is one JSON object.
 """
 
@@ -22,7 +23,12 @@ import time
 
 from .common import DEFAULT_DATA_DIR, ROOT, cpu_info, median, table, write_json
 
-CASES = ("default", "intra1-inter1", "intra1-inter2", "mirrored-intra1", "mirrored")
+CASES = ("default", "intra1-inter1", "intra1-inter2", "mirrored-intra1", "mirrored", "onednn-off", "onednn-caller-thread",
+         "onednn-system-alloc")
+# Cases that differ from `default` only in an environment variable TensorFlow reads at start (oneDNN's switches).
+CASE_ENV = {"onednn-off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+            "onednn-caller-thread": {"TF_ONEDNN_THREADPOOL_USE_CALLER_THREAD": "1"},
+            "onednn-system-alloc": {"TF_ONEDNN_USE_SYSTEM_ALLOCATOR": "1"}}
 
 CHILD = r"""
 import json, sys, time
@@ -58,7 +64,7 @@ print(json.dumps({"wall_ips": idx.size / (time.perf_counter() - w0), "cpu_ips": 
 
 def run_case(mode: str, bs: int, prec: str, data_dir: str, images: int) -> dict:
     """One measurement in a fresh Python process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **CASE_ENV.get(mode, {})}
     out = subprocess.run([sys.executable, "-c", CHILD, mode, str(bs), prec, data_dir, str(images)],
                          capture_output=True, text=True, env=env, timeout=600, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--precisions", default="float32,mixed_bfloat16")
     ap.add_argument("--images", type=int, default=8192)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--cases", default=",".join(c for c in CASES if c not in CASE_ENV))
     args = ap.parse_args(argv)
     combos = [(b, p) for b in map(int, args.batches.split(",")) for p in args.precisions.split(",")]
     res: dict[tuple, list[dict]] = {}

@@ -9,8 +9,13 @@ Sections (all alternating, >= 3 repetitions, medians, ratios against the baselin
                tutorial   project Trainer at the tutorial preset, with the RunWriter callback
                           (metrics.jsonl + status.json every log_every_steps, epoch image, weights,
                           checkpoint), i.e. everything `cvae train` does
+               tutorial-threads  the same at the tutorial's settings (batch 32, fp32, Adam 1e-4) with the
+                          replicas and threads the fast path chooses for this machine
                fast       project Trainer on the fast path this machine chooses (the 'fast' preset resolved
                           by cvae/engine/machine.py, as train_run does), same callbacks
+             The two cases with the machine's replicas/threads run in a fresh Python process each (TensorFlow's
+             thread pools and replica devices are fixed when it starts, as in train_run), which sits idle while
+             the other cases run.
              'train img/s' = images / training seconds (per-chunk logging included, test
              evaluation excluded, as the tutorial's own timer); 'epoch img/s' = images / whole epoch
              (test ELBO over 10,000 digits and the epoch-end writes included).
@@ -26,20 +31,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .common import (DEFAULT_DATA_DIR, alternate, machine_header, median, print_header, quiet_tf, table,
+from .common import (DEFAULT_DATA_DIR, ROOT, alternate, machine_header, median, print_header, quiet_tf, table,
                      verdict, write_json)
 
 quiet_tf()
 import tensorflow as tf  # noqa: E402
 
 from cvae.engine.callbacks import RunWriter  # noqa: E402
-from cvae.engine.machine import probe_machine, resolve_fast_config  # noqa: E402
+from cvae.engine.machine import apply_threads, cpu_replica_strategy, probe_machine, resolve_fast_config  # noqa: E402
 from cvae.engine.train import prepare_data  # noqa: E402
 from cvae.engine.trainer import TrainData, Trainer, bf16_supported  # noqa: E402
 from cvae.store.config import TrainConfig  # noqa: E402
@@ -55,8 +63,8 @@ def _subset(data: TrainData, n: int | None) -> TrainData:
 class TrainerEpoch:
     """One more epoch of a persistent Trainer per call, with the RunWriter writing a temp run dir."""
 
-    def __init__(self, config: TrainConfig, data: TrainData, run_dir: Path):
-        self.trainer = Trainer(config, data)
+    def __init__(self, config: TrainConfig, data: TrainData, run_dir: Path, strategy=None):
+        self.trainer = Trainer(config, data, strategy=strategy)
         self.writer = RunWriter(run_dir, background=True)  # as train_run uses it
         run_dir.mkdir(parents=True, exist_ok=True)
         self.writer.on_train_begin(self.trainer)
@@ -77,6 +85,48 @@ class TrainerEpoch:
         n = len(t.data.train)
         return {"train_ips": n / t.last_row["train_seconds"], "epoch_ips": n / wall,
                 "test_elbo": t.last_row["test_elbo"]}
+
+
+class ChildTrainerEpoch:
+    """A TrainerEpoch in a fresh Python process that sets the config's threads and replica devices before TensorFlow
+    starts, as train_run does; one epoch per call, idle in between."""
+
+    def __init__(self, config: TrainConfig, n_train: int | None, run_dir: Path):
+        cmd = [sys.executable, "-m", "bench.throughput", "--worker-config", json.dumps(config.to_dict()),
+               "--worker-dir", str(run_dir), "--worker-images", str(n_train or 0)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"})
+        self.ready = self._reply()
+        print(f"  {config.preset} in a child process: {self.ready['replicas']} replica(s), threads "
+              f"{config.threads or 'default'}", flush=True)
+
+    def _reply(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        raise RuntimeError(f"throughput worker exited with {self.proc.wait()}")
+
+    def __call__(self) -> dict:
+        self.proc.stdin.write("epoch\n")
+        self.proc.stdin.flush()
+        return self._reply()
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def worker(config_json: str, run_dir: str, n_train: int) -> None:
+    """The child of ChildTrainerEpoch: threads and replicas first, then one epoch per 'epoch' line on stdin."""
+    cfg = TrainConfig.from_dict(json.loads(config_json))
+    apply_threads(cfg.threads)
+    strategy, _ = cpu_replica_strategy(cfg.replicas)
+    data = _subset(prepare_data(cfg), n_train)
+    ep = TrainerEpoch(cfg, data, Path(run_dir), strategy)
+    print(json.dumps({"replicas": ep.trainer.strategy.num_replicas_in_sync}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "epoch":
+            print(json.dumps(ep(), default=float), flush=True)
 
 
 class BaselineEpoch:
@@ -110,12 +160,21 @@ def fast_config(data_dir: str, n_train: int) -> TrainConfig:
 
 def section_main(data: TrainData, n_train: int | None, reps: int, tmp: Path, data_dir: str) -> dict:
     sub = _subset(data, n_train)
+    fast = fast_config(data_dir, len(sub.train))
+    machine_threads = TrainConfig.from_preset("tutorial", data_dir=data_dir, replicas=fast.replicas,
+                                              threads=fast.threads)
+    children = {"tutorial-threads": ChildTrainerEpoch(machine_threads, n_train, tmp / "tutorial-threads"),
+                "fast": ChildTrainerEpoch(fast, n_train, tmp / "fast")}
     cases = {
         "baseline": BaselineEpoch(sub.train, sub.test, tmp / "baseline"),
         "tutorial": TrainerEpoch(TrainConfig.from_preset("tutorial", data_dir=data_dir), sub, tmp / "tutorial"),
-        "fast": TrainerEpoch(fast_config(data_dir, len(sub.train)), sub, tmp / "fast"),
+        **children,
     }
-    res = alternate(cases, reps)
+    try:
+        res = alternate(cases, reps)
+    finally:
+        for child in children.values():
+            child.close()
     out = {}
     base_train = median([r["train_ips"] for r in res["baseline"]])
     base_epoch = median([r["epoch_ips"] for r in res["baseline"]])
@@ -183,7 +242,13 @@ def main(argv=None) -> None:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="12,800 training images per measurement")
     p.add_argument("--sections", default="main,precision,chunk,limit")
+    p.add_argument("--worker-config", help=argparse.SUPPRESS)
+    p.add_argument("--worker-dir", help=argparse.SUPPRESS)
+    p.add_argument("--worker-images", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker_config:
+        worker(args.worker_config, args.worker_dir, args.worker_images)
+        return
     if args.reps < 3:
         print("note: the project rule is >= 3 repetitions; fewer are for smoke tests only")
     info = machine_header()
@@ -203,6 +268,8 @@ def main(argv=None) -> None:
                         ["run", "train img/s", "vs baseline", "epoch img/s (incl. eval+writes)", "vs baseline"]))
             print(f"target: tutorial-preset Trainer >= 2.0x the tutorial step's train img/s: "
                   f"{m['tutorial']['train_ratio']:.2f}x {verdict(m['tutorial']['train_ratio'], 2.0)}")
+            print(f"tutorial settings with the machine's replicas/threads: {m['tutorial-threads']['train_ratio']:.2f}x "
+                  f"{verdict(m['tutorial-threads']['train_ratio'], 2.0)}")
             print(f"fast path: {m['fast']['train_ratio']:.2f}x the tutorial step's train img/s")
             print()
         if "precision" in sections:
@@ -247,6 +314,10 @@ def main(argv=None) -> None:
                       "quick": args.quick, **({"tutorial_step_ips": m["baseline"]["train_ips"],
                                                "tutorial_settings_ips": m["tutorial"]["train_ips"],
                                                "tutorial_settings_ratio": m["tutorial"]["train_ratio"],
+                                               "tutorial_settings_machine_threads_ips":
+                                                   m["tutorial-threads"]["train_ips"],
+                                               "tutorial_settings_machine_threads_ratio":
+                                                   m["tutorial-threads"]["train_ratio"],
                                                "fast_path_ips": m["fast"]["train_ips"],
                                                "fast_path_ratio": m["fast"]["train_ratio"]} if m else {}),
                       **({"matmul_gflops": lim["matmul_gflops"], "bf16_limit_ips": lim["bf16_limit_ips"],
