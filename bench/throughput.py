@@ -91,13 +91,13 @@ class ChildTrainerEpoch:
     """A TrainerEpoch in a fresh Python process that sets the config's threads and replica devices before TensorFlow
     starts, as train_run does; one epoch per call, idle in between."""
 
-    def __init__(self, config: TrainConfig, n_train: int | None, run_dir: Path):
+    def __init__(self, name: str, config: TrainConfig, n_train: int | None, run_dir: Path):
         cmd = [sys.executable, "-m", "bench.throughput", "--worker-config", json.dumps(config.to_dict()),
                "--worker-dir", str(run_dir), "--worker-images", str(n_train or 0)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"})
         self.ready = self._reply()
-        print(f"  {config.preset} in a child process: {self.ready['replicas']} replica(s), threads "
+        print(f"  {name} in a child process: {self.ready['replicas']} replica(s), threads "
               f"{config.threads or 'default'}", flush=True)
 
     def _reply(self) -> dict:
@@ -163,8 +163,8 @@ def section_main(data: TrainData, n_train: int | None, reps: int, tmp: Path, dat
     fast = fast_config(data_dir, len(sub.train))
     machine_threads = TrainConfig.from_preset("tutorial", data_dir=data_dir, replicas=fast.replicas,
                                               threads=fast.threads)
-    children = {"tutorial-threads": ChildTrainerEpoch(machine_threads, n_train, tmp / "tutorial-threads"),
-                "fast": ChildTrainerEpoch(fast, n_train, tmp / "fast")}
+    children = {name: ChildTrainerEpoch(name, cfg, n_train, tmp / name)
+                for name, cfg in (("tutorial-threads", machine_threads), ("fast", fast))}
     cases = {
         "baseline": BaselineEpoch(sub.train, sub.test, tmp / "baseline"),
         "tutorial": TrainerEpoch(TrainConfig.from_preset("tutorial", data_dir=data_dir), sub, tmp / "tutorial"),
