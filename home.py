@@ -17,11 +17,17 @@ st.markdown(_(
     "Autoencoder* tutorial — trained on handwritten digits. The **encoder** turns an image *x* into a "
     "Gaussian over a small code *z* (2 numbers by default); the **decoder** turns any code *z* back into "
     "28×28 pixel probabilities. Training maximises the *evidence lower bound* (ELBO) on log p(x):"))
-st.latex(r"\mathrm{ELBO}(x) \;=\; \mathbb{E}_{z\sim q(z\mid x)}\big[\log p(x\mid z) + \log p(z)"
-         r" - \log q(z\mid x)\big] \;\le\; \log p(x)")
-st.latex(r"\mathrm{ELBO}(x) \;=\; \underbrace{\mathbb{E}_{q}\,\log p(x\mid z)}_{\text{" + _("reconstruction") +
-         r"}} \;-\; \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)}_{\text{" + _("stay close to") +
-         r" } \mathcal{N}(0, I)}")
+recon, close = _("reconstruction"), _("stay close to")
+chrome.formula_ui(r"\mathrm{ELBO}(x) \;=\; \mathbb{E}_{z\sim q(z\mid x)}\big[\log p(x\mid z) + \log p(z)"
+                  r" - \log q(z\mid x)\big] \;\le\; \log p(x)",
+                  r"\begin{aligned}\mathrm{ELBO}(x) &= \mathbb{E}_{z\sim q(z\mid x)}\big[\log p(x\mid z) \\"
+                  r" &\qquad + \log p(z) - \log q(z\mid x)\big] \\ &\le \log p(x)\end{aligned}", "elbo")
+chrome.formula_ui(r"\mathrm{ELBO}(x) \;=\; \underbrace{\mathbb{E}_{q}\,\log p(x\mid z)}_{\text{" + recon +
+                  r"}} \;-\; \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)}_{\text{" + close +
+                  r" } \mathcal{N}(0, I)}",
+                  r"\begin{aligned}\mathrm{ELBO}(x) &= \underbrace{\mathbb{E}_{q}\,\log p(x\mid z)}_{\text{" + recon +
+                  r"}} \\ &\quad - \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)}_{\text{" + close +
+                  r" } \mathcal{N}(0, I)}\end{aligned}", "elbo_terms")
 st.caption(_("Like the tutorial, training uses one sample of z per image (the reparameterisation trick: "
              "z = μ + σ·ε with ε ~ N(0, I)), pixels are binarised, and p(x|z) is a Bernoulli per pixel."))
 

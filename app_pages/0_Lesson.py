@@ -84,7 +84,10 @@ elif step == 3:
     text.markdown(_("Training maximises the **ELBO**. It has two parts: the **reconstruction** term rewards "
                     "codes from which the decoder redraws the digit well; the **KL** term is a price for codes "
                     "that stray from the prior N(0, I). Pick a digit and read both."))
-    text.latex(r"\mathrm{ELBO} = \mathbb{E}_q \log p(x\mid z) - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)")
+    with text:
+        chrome.formula_ui(r"\mathrm{ELBO} = \mathbb{E}_q \log p(x\mid z) - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)",
+                          r"\begin{aligned}\mathrm{ELBO} &= \mathbb{E}_q \log p(x\mid z) \\ &\quad - "
+                          r"\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)\end{aligned}", "ls_elbo")
     with live:
         i = int(st.number_input(_("Test index (0–{last})", last=len(labels) - 1), 0, len(labels) - 1, 0,
                                 key="ls_index"))

@@ -1,7 +1,8 @@
 """The classroom in a real browser: every page in both languages at 1440×900 and 390×844 (a phone), and in
 presenter mode at 1280×720 in light and dark; each view saved to test-artifacts/classroom/ (looked at by people).
 Presenter mode: the page's main view lies inside the projector's 1280×720 viewport, body text ≥ 18 px and chart
-labels ≥ 16 px. Phone: nothing wider than the screen, the map before the long text, the training charts stacked."""
+labels ≥ 16 px. Phone: nothing wider than the screen, formulas whole (Home's, the Lesson's step 4), the map before
+the long text, the training charts stacked."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ LAPTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # The main view of each page in presenter mode (what the teacher points at): it must fit the projector.
 MAIN_VIEW = {
-    "": ['[data-testid="stMain"] .katex-display'],
+    "": ['[data-testid="stMain"] .katex-display:visible'],  # each formula's one-line form (chrome.formula_ui)
     "Lesson": [keyed("ls_live")],
     "Train": ['[data-testid="stMain"] [data-testid="stProgress"]',  # shown in presenter mode: the run's progress
               keyed("train_curves_tutorial")],  # and its three training charts, whole
@@ -84,6 +85,13 @@ def font_sizes(page) -> dict[str, float]:
     }""")
 
 
+def formulas_cut(page, where: str) -> list[str]:
+    """Formulas that do not fit the screen whole (they scroll sideways; 3 px allowed: an italic's overhang)."""
+    cut = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMain"] .katex-display')]
+        .filter(e => e.offsetParent).map(e => e.scrollWidth - e.clientWidth).filter(d => d > 3)""")
+    return [f"{where}: a formula scrolls sideways, {cut} px too wide"] if cut else []
+
+
 def background_luminance(page) -> float:
     rgb = page.evaluate("""() => getComputedStyle(document.querySelector('[data-testid="stApp"]'))
                                  .backgroundColor.match(/\\d+/g).slice(0, 3).map(Number)""")
@@ -107,6 +115,7 @@ def test_every_page_in_every_layout(app_server, page, lang):
                                             return m.scrollWidth - m.clientWidth; }""")
         if overflow > 1:
             problems.append(f"{lang}/{name}: {overflow} px wider than the phone")
+        problems += formulas_cut(page, f"{lang}/{name}")
         if url == "Latent_plane" and page.locator(keyed("lp_map")).count():  # the classic slider view
             map_y = page.locator(keyed("lp_map")).bounding_box()["y"]
             sample_y = page.locator(keyed("lp_sample")).bounding_box()["y"]
@@ -121,6 +130,11 @@ def test_every_page_in_every_layout(app_server, page, lang):
                          for b in boxes) or not all(a["y"] + a["height"] <= b["y"] + 1 for a, b in zip(boxes, boxes[1:])):
                 problems.append(f"{lang}/{name}: on a phone the training charts do not stack: {boxes}")
         full_page_screenshot(page, out / f"{name}_390x844.png", min_height=PHONE["height"])
+        if url == "Lesson":  # the ELBO's formula is on step 4
+            load(page, app_server, url, f"lang={lang}&step=4")
+            if not page.locator('[data-testid="stMain"] .katex-display:visible').count():
+                problems.append(f"{lang}/{name}: no formula on step 4")
+            problems += formulas_cut(page, f"{lang}/{name} step 4")
         # Presenter mode on a 1280×720 projector, light and dark.
         page.set_viewport_size(PROJECTOR)
         for scheme in ("light", "dark"):

@@ -47,6 +47,14 @@ def show_error(error: BaseException | str, prefix: str | None = None) -> None:
             st.code("\n".join(rest), language=None)
 
 
+def formula_ui(wide: str, narrow: str, key: str) -> None:
+    """A display formula on one line, and on phones (< 641 px) as `narrow`, its lines broken (KaTeX never wraps)."""
+    with st.container(key=f"eq_wide_{key}"):
+        st.latex(wide)
+    with st.container(key=f"eq_narrow_{key}"):
+        st.latex(narrow)
+
+
 def no_runs_ui() -> None:
     """The friendly message of a page that needs a trained model when there is none."""
     st.info(_("There is no trained model yet. Start one on the **Train** page: with the tutorial's "

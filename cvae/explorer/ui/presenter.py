@@ -21,6 +21,9 @@ PRESENT_WIDGET = "cl_present"
 BASE_CSS = """
 <style>
 .katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 4px; }
+/* chrome.formula_ui: a formula's one-line form on wide screens, its broken-lines form on phones. */
+@media (min-width: 641px) { [class*="st-key-eq_narrow_"] { display: none !important; } }
+@media (max-width: 640px) { [class*="st-key-eq_wide_"] { display: none !important; } }
 [data-testid="stCaptionContainer"] { opacity: 0.85; }
 /* Rows of small pictures stay rows on a phone (Streamlit stacks columns under 640 px): Your digit's result, its
    preprocessing steps and its nearest digits. */
