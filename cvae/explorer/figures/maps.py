@@ -169,8 +169,10 @@ def latent_map_figure(xy: np.ndarray, labels: np.ndarray, names: Sequence[str], 
                          ticktext=list(names))
     else:
         fig.update_xaxes(constrain="domain")
+        # A square plot narrower than the figure is tall (a phone) sits at the top, under its legend, not
+        # halfway down with a gap above it.
         fig.update_yaxes(title=axis_titles[1], range=[y0, y1], zeroline=True, zerolinecolor="#bbb",
-                         scaleanchor="x", scaleratio=1, constrain="domain")
+                         scaleanchor="x", scaleratio=1, constrain="domain", constraintoward="top")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=legend,
                       legend=dict(title=tr("class") + " ", itemsizing="constant", font=dict(size=15), xanchor="left",
                                   **(dict(orientation="v", y=1, yanchor="top", x=1.02) if legend_side == "right" else
